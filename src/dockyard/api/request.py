@@ -1,0 +1,238 @@
+"""The request object handed to route handlers, and the hijacked connection for attach/exec."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from dockyard.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    from dockyard.api.context import Services
+
+_TRUE = {"1", "true", "True", "TRUE", "yes"}
+
+
+class Hijacked:
+    """The raw connection after `101 UPGRADED`: bytes both ways, framing is the caller's business."""
+
+    def __init__(self, sock: socket.socket, rfile: IO[bytes]) -> None:
+        self.sock = sock
+        self._rfile = rfile
+
+    def recv(self, n: int = 65536) -> bytes:
+        """Read what the client sends (leftover buffered bytes first); b'' on EOF."""
+        try:
+            return self._rfile.read1(n)  # type: ignore[attr-defined]
+        except (OSError, ValueError):
+            return b""
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def shutdown_write(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class Request:
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        query_string: str,
+        headers: Any,
+        rfile: IO[bytes],
+        sock: socket.socket,
+        services: Services,
+        api_version: str,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.query: dict[str, list[str]] = parse_qs(query_string, keep_blank_values=True)
+        self.headers = headers
+        self.params: dict[str, str] = {}
+        self.services = services
+        self.api_version = api_version
+        self._rfile = rfile
+        self._sock = sock
+        self._body: bytes | None = None
+        self.hijacked: Hijacked | None = None
+        self.wants_close = False
+
+    # -- query helpers -------------------------------------------------
+    def q(self, name: str, default: str | None = None) -> str | None:
+        v = self.query.get(name)
+        return v[-1] if v else default
+
+    def q_all(self, name: str) -> list[str]:
+        return self.query.get(name, [])
+
+    def q_bool(self, name: str, default: bool = False) -> bool:
+        v = self.q(name)
+        if v is None:
+            return default
+        return v in _TRUE
+
+    def q_int(self, name: str, default: int | None = None) -> int | None:
+        v = self.q(name)
+        if v is None or v == "":
+            return default
+        try:
+            return int(v)
+        except ValueError:
+            raise InvalidParameter(f"invalid value for {name}: {v!r}") from None
+
+    def q_json(self, name: str, default: Any = None) -> Any:
+        v = self.q(name)
+        if v is None or v == "":
+            return default
+        try:
+            return json.loads(v)
+        except ValueError:
+            raise InvalidParameter(f"invalid JSON in query parameter {name}") from None
+
+    def filters(self) -> dict[str, list[str]]:
+        """The `filters` query parameter in both of docker's shapes ({k: [v]} and {k: {v: true}})."""
+        raw = self.q_json("filters", {}) or {}
+        if not isinstance(raw, dict):
+            raise InvalidParameter("invalid filter")
+        out: dict[str, list[str]] = {}
+        for k, v in raw.items():
+            if isinstance(v, dict):
+                out[k] = [x for x, on in v.items() if on]
+            elif isinstance(v, list):
+                out[k] = [str(x) for x in v]
+            else:
+                out[k] = [str(v)]
+        return out
+
+    # -- body ----------------------------------------------------------
+    def body_stream(self) -> IO[bytes]:
+        """The request body as a file: Content-Length bounded or chunked-decoded."""
+        te = (self.headers.get("Transfer-Encoding") or "").lower()
+        if "chunked" in te:
+            return _ChunkedReader(self._rfile)  # type: ignore[return-value]
+        length = int(self.headers.get("Content-Length") or 0)
+        return _LimitedReader(self._rfile, length)  # type: ignore[return-value]
+
+    def body(self) -> bytes:
+        if self._body is None:
+            self._body = self.body_stream().read()
+        return self._body
+
+    def json(self, default: Any = None) -> Any:
+        data = self.body()
+        if not data.strip():
+            return default
+        try:
+            return json.loads(data)
+        except ValueError as e:
+            raise InvalidParameter(f"invalid JSON: {e}") from None
+
+    def drain(self) -> None:
+        """Consume an unread body so the connection can serve the next request."""
+        if self._body is None and self.hijacked is None:
+            try:
+                stream = self.body_stream()
+                while stream.read(65536):
+                    pass
+            except OSError:
+                self.wants_close = True
+            self._body = b""
+
+    # -- hijack --------------------------------------------------------
+    def hijack(self, content_type: str = "application/vnd.docker.raw-stream") -> Hijacked:
+        """Answer 101 UPGRADED (or 200 for old clients) and hand the raw connection to the handler."""
+        upgrade = (self.headers.get("Upgrade") or "").lower() in ("tcp", "h2c")
+        if upgrade:
+            head = (
+                "HTTP/1.1 101 UPGRADED\r\n"
+                f"Content-Type: {content_type}\r\n"
+                "Connection: Upgrade\r\n"
+                "Upgrade: tcp\r\n\r\n"
+            )
+        else:
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n\r\n"
+        self._sock.sendall(head.encode())
+        self.hijacked = Hijacked(self._sock, self._rfile)
+        self.wants_close = True
+        return self.hijacked
+
+
+class _LimitedReader:
+    def __init__(self, f: IO[bytes], n: int) -> None:
+        self._f = f
+        self._left = n
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        if n < 0 or n > self._left:
+            n = self._left
+        data = self._f.read(n)
+        self._left -= len(data)
+        if not data:
+            self._left = 0
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+
+class _ChunkedReader:
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f = f
+        self._left = 0
+        self._done = False
+
+    def _next_chunk(self) -> None:
+        line = self._f.readline()
+        size = int(line.split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            while self._f.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            self._done = True
+        self._left = size
+
+    def read(self, n: int = -1) -> bytes:
+        out = bytearray()
+        while not self._done and (n < 0 or len(out) < n):
+            if self._left == 0:
+                self._next_chunk()
+                if self._done:
+                    break
+            want = self._left if n < 0 else min(self._left, n - len(out))
+            data = self._f.read(want)
+            if not data:
+                self._done = True
+                break
+            out += data
+            self._left -= len(data)
+            if self._left == 0:
+                self._f.readline()  # CRLF after chunk
+        return bytes(out)
+
+    def readable(self) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            b = self.read(65536)
+            if not b:
+                return
+            yield b

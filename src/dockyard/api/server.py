@@ -1,0 +1,214 @@
+"""The Engine API HTTP server: a thread per connection, over a unix socket or TLS TCP.
+
+Handlers are plain blocking functions (see docs/architecture.md for why); streaming
+responses use chunked encoding flushed per chunk; attach/exec hijack the socket.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import socketserver
+import ssl
+import traceback
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from dockyard import API_VERSION, MIN_API_VERSION, __version__
+from dockyard.api.context import Services
+from dockyard.api.request import Request
+from dockyard.api.responses import JSON, Empty, Raw, Stream
+from dockyard.api.router import Router
+from dockyard.errors import DockyardError
+
+log = logging.getLogger("dockyard.api")
+_VERSIONED = re.compile(r"^/v(\d+\.\d+)(/.*)$")
+
+
+def _vtuple(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in v.split("."))
+
+
+def _error_body(status: int, message: str) -> bytes:
+    return json.dumps({"message": message}).encode() + b"\n"
+
+
+class APIHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = f"Docker/{__version__} (linux)"
+    sys_version = ""
+    server: APIServerMixin  # type: ignore[assignment]
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        log.debug("%s " + format, self.client_address, *args)
+
+    def address_string(self) -> str:
+        return "unix" if isinstance(self.client_address, (str, bytes)) else str(self.client_address[0])
+
+    def _common_headers(self) -> None:
+        self.send_header("Api-Version", API_VERSION)
+        self.send_header("Docker-Experimental", "false")
+        self.send_header("Ostype", "linux")
+        self.send_header("Server", self.server_version)
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json",
+              headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self._common_headers()
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        if status != 304 and status != 204:
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and status not in (204, 304):
+            self.wfile.write(body)
+
+    def _send_stream(self, resp: Stream) -> None:
+        self.send_response(resp.status)
+        self._common_headers()
+        for k, v in resp.headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Type", resp.content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        it = iter(resp.chunks)
+        try:
+            for chunk in it:
+                if not chunk:
+                    continue
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+            self.close_connection = True
+        finally:
+            close = getattr(it, "close", None)
+            if close:
+                close()
+
+    def _dispatch(self) -> None:
+        raw_path, _, query = self.path.partition("?")
+        version = API_VERSION
+        m = _VERSIONED.match(raw_path)
+        path = raw_path
+        if m:
+            version, path = m.group(1), m.group(2)
+            if _vtuple(version) > _vtuple(API_VERSION):
+                self._send(400, _error_body(400, f"client version {version} is too new. "
+                                                 f"Maximum supported API version is {API_VERSION}"))
+                return
+            if _vtuple(version) < _vtuple(MIN_API_VERSION):
+                self._send(400, _error_body(400, f"client version {version} is too old. Minimum supported API "
+                                                 f"version is {MIN_API_VERSION}, please upgrade your client to a "
+                                                 "newer version"))
+                return
+        handler, params, exists = self.server.router.match(self.command, path)
+        req = Request(self.command, path, query, self.headers, self.rfile, self.connection,  # type: ignore[arg-type]
+                      self.server.services, version)
+        if handler is None:
+            req.drain()
+            if exists:
+                self._send(405, _error_body(405, "method not allowed"))
+            else:
+                self._send(404, _error_body(404, "page not found"))
+            return
+        req.params = params
+        try:
+            resp = handler(req)
+        except DockyardError as e:
+            req.drain()
+            if req.hijacked is not None:
+                return
+            self._send(e.status, b"" if e.status == 304 else _error_body(e.status, str(e)))
+            return
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+            return
+        except Exception as e:  # noqa: BLE001 - an engine bug must not kill the connection thread silently
+            log.error("handler %s %s failed: %s", self.command, path, traceback.format_exc())
+            if req.hijacked is None:
+                req.drain()
+                self._send(500, _error_body(500, str(e) or type(e).__name__))
+            return
+        if req.hijacked is not None or resp is None:
+            self.close_connection = True
+            return
+        req.drain()
+        if req.wants_close:
+            self.close_connection = True
+        if isinstance(resp, JSON):
+            self._send(resp.status, json.dumps(resp.body).encode() + b"\n", "application/json", resp.headers)
+        elif isinstance(resp, Empty):
+            self._send(resp.status, b"", headers=resp.headers)
+        elif isinstance(resp, Raw):
+            self._send(resp.status, resp.body, resp.content_type, resp.headers)
+        elif isinstance(resp, Stream):
+            self._send_stream(resp)
+        else:  # pragma: no cover - programming error
+            raise TypeError(f"bad handler result {resp!r}")
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _dispatch  # noqa: N815
+
+
+class APIServerMixin:
+    router: Router
+    services: Services
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class UnixAPIServer(APIServerMixin, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    def __init__(self, path: str, router: Router, services: Services, mode: int = 0o660,
+                 group: int | None = None) -> None:
+        if os.path.exists(path):
+            os.unlink(path)
+        self.router = router
+        self.services = services
+        socketserver.UnixStreamServer.__init__(self, path, APIHandler)
+        os.chmod(path, mode)
+        if group is not None:
+            os.chown(path, 0, group)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, _ = self.socket.accept()
+        return conn, ("unix", 0)
+
+
+class TLSAPIServer(APIServerMixin, socketserver.ThreadingMixIn, socketserver.TCPServer):
+    """TCP with TLS; client certificates are verified against the CA unless verification is off."""
+
+    def __init__(self, addr: tuple[str, int], router: Router, services: Services,
+                 ssl_context: ssl.SSLContext | None) -> None:
+        self.router = router
+        self.services = services
+        self.ssl_context = ssl_context
+        socketserver.TCPServer.__init__(self, addr, APIHandler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, addr = self.socket.accept()
+        if self.ssl_context is not None:
+            conn.settimeout(10)
+            conn = self.ssl_context.wrap_socket(conn, server_side=True)
+            conn.settimeout(None)
+        return conn, addr
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("connection from %s failed", client_address, exc_info=True)
+
+
+def make_tls_context(cert: str, key: str, ca: str | None, verify: bool) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    if verify:
+        if not ca:
+            raise ValueError("--tlsverify needs --tlscacert")
+        ctx.load_verify_locations(ca)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx

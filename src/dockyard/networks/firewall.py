@@ -1,0 +1,193 @@
+"""iptables rules in chains of our own, tagged with comments so they can be found again.
+
+Chains (P = the daemon's prefix): nat ``DOCKYARD-P`` (DNAT of published ports, jumped
+to from PREROUTING and OUTPUT for local destinations) and ``DOCKYARD-P-POST``
+(MASQUERADE), filter ``DOCKYARD-P-FWD`` (jumped to from FORWARD) with the isolation
+chains ``DOCKYARD-P-ISO1/ISO2``. Every rule carries ``-m comment --comment n<net>`` or
+``c<container>`` so a network's or a container's rules are deleted by listing the
+chain, and a crash is reconciled by flushing the chains and re-adding what is live.
+
+Published ports on 127.0.0.1 are DNATed in OUTPUT (``route_localnet`` on the bridge
+and a MASQUERADE of 127.0.0.0/8 sources) rather than relayed by a userland proxy:
+the kernel path keeps throughput at the container's own speed, and the port is
+still held by a bound socket in the daemon so host programs cannot take it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+
+from dockyard.errors import SystemError_
+
+
+def _tag_net(network_id: str) -> str:
+    return "n" + network_id[:12]
+
+
+def _tag_ctr(container_id: str) -> str:
+    return "c" + container_id[:12]
+
+
+class Firewall:
+    def __init__(self, prefix: str, enabled: bool = True) -> None:
+        self.enabled = enabled
+        base = f"DOCKYARD-{prefix}"
+        self.dnat = base
+        self.post = f"{base}-POST"
+        self.fwd = f"{base}-FWD"
+        self.iso1 = f"{base}-ISO1"
+        self.iso2 = f"{base}-ISO2"
+        self._lock = threading.Lock()
+        self._jumps = [
+            ("nat", "PREROUTING", ["-m", "addrtype", "--dst-type", "LOCAL", "-j", self.dnat]),
+            ("nat", "OUTPUT", ["-m", "addrtype", "--dst-type", "LOCAL", "-j", self.dnat]),
+            ("nat", "POSTROUTING", ["-j", self.post]),
+            ("filter", "FORWARD", ["-j", self.fwd]),
+        ]
+        self._chains = [("nat", self.dnat), ("nat", self.post), ("filter", self.fwd),
+                        ("filter", self.iso1), ("filter", self.iso2)]
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _ipt(self, table: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        p = subprocess.run(["iptables", "-w", "-t", table, *args], capture_output=True, text=True)
+        if check and p.returncode != 0:
+            raise SystemError_(f"iptables -t {table} {' '.join(args)}: {p.stderr.strip()}")
+        return p
+
+    def _restore(self, table: str, lines: list[str]) -> None:
+        if not lines:
+            return
+        script = f"*{table}\n" + "\n".join(lines) + "\nCOMMIT\n"
+        p = subprocess.run(["iptables-restore", "-w", "--noflush"], input=script, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise SystemError_(f"iptables-restore: {p.stderr.strip()}")
+
+    def _chain_rules(self, table: str, chain: str) -> list[str]:
+        p = self._ipt(table, "-S", chain, check=False)
+        if p.returncode != 0:
+            return []
+        return [ln for ln in p.stdout.splitlines() if ln.startswith("-A ")]
+
+    def _delete_tagged(self, tag: str) -> None:
+        needle = f"--comment {tag}"
+        for table, chain in self._chains:
+            doomed = [ln for ln in self._chain_rules(table, chain) if needle in ln]
+            for ln in doomed:
+                self._ipt(table, "-D", *_split(ln)[1:], check=False)
+
+    # -- chains ---------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Create our chains and jumps (idempotent), flush them, and turn on forwarding."""
+        if not self.enabled:
+            return
+        with self._lock:
+            for table, chain in self._chains:
+                if self._ipt(table, "-n", "-L", chain, check=False).returncode != 0:
+                    self._ipt(table, "-N", chain)
+                else:
+                    self._ipt(table, "-F", chain)
+            for table, chain, rule in self._jumps:
+                if self._ipt(table, "-C", chain, *rule, check=False).returncode != 0:
+                    self._ipt(table, "-I", chain, "1", *rule)
+            self._ipt("filter", "-A", self.fwd, "-j", self.iso1)
+            with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+                f.write("1")
+
+    def teardown(self) -> None:
+        """Remove every chain and jump of ours."""
+        with self._lock:
+            for table, chain, rule in self._jumps:
+                while self._ipt(table, "-D", chain, *rule, check=False).returncode == 0:
+                    pass
+            for table, chain in self._chains:
+                self._ipt(table, "-F", chain, check=False)
+            for table, chain in self._chains:
+                self._ipt(table, "-X", chain, check=False)
+
+    # -- networks -------------------------------------------------------------------------------
+
+    def add_network(self, network_id: str, bridge: str, subnet: str, internal: bool) -> None:
+        """Forwarding, isolation and masquerading for one bridge network."""
+        set_route_localnet(bridge)
+        if not self.enabled:
+            return
+        c = ["-m", "comment", "--comment", _tag_net(network_id)]
+        cs = " ".join(c)
+        filt = [
+            f"-A {self.iso1} -i {bridge} ! -o {bridge} -j {self.iso2} {cs}",
+            f"-A {self.iso2} -o {bridge} -j DROP {cs}",
+        ]
+        nat = [f"-A {self.post} -s 127.0.0.0/8 -o {bridge} -j MASQUERADE {cs}"]
+        if internal:
+            filt += [
+                f"-A {self.iso1} -i {bridge} ! -o {bridge} -j DROP {cs}",
+                f"-A {self.iso1} -o {bridge} ! -i {bridge} -j DROP {cs}",
+            ]
+        else:
+            nat.append(f"-A {self.post} -s {subnet} ! -o {bridge} -j MASQUERADE {cs}")
+        filt += [
+            f"-A {self.fwd} -o {bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT {cs}",
+            f"-A {self.fwd} -i {bridge} -j ACCEPT {cs}",
+            f"-A {self.fwd} -o {bridge} -j DROP {cs}",
+        ]
+        with self._lock:
+            self._restore("filter", filt)
+            self._restore("nat", nat)
+
+    def remove_network(self, network_id: str) -> None:
+        if self.enabled:
+            with self._lock:
+                self._delete_tagged(_tag_net(network_id))
+
+    # -- published ports ------------------------------------------------------------------------
+
+    def add_ports(self, container_id: str, bridge: str, subnet: str, container_ip: str,
+                  ports: list[tuple[str, str, int, int]]) -> None:
+        """DNAT each (proto, host_ip, host_port, container_port) to the container, and let it through."""
+        if not self.enabled or not ports:
+            return
+        cs = f"-m comment --comment {_tag_ctr(container_id)}"
+        nat: list[str] = []
+        filt: list[str] = []
+        for proto, host_ip, host_port, cport in ports:
+            dst = f"-d {host_ip}/32 " if host_ip not in ("", "0.0.0.0") else ""
+            nat.append(f"-A {self.dnat} {dst}-p {proto} -m {proto} --dport {host_port} "
+                       f"-j DNAT --to-destination {container_ip}:{cport} {cs}")
+            nat.append(f"-A {self.post} -s {subnet} -d {container_ip}/32 -p {proto} -m {proto} --dport {cport} "
+                       f"-m conntrack --ctstate DNAT -j MASQUERADE {cs}")
+            filt.append(f"-I {self.fwd} 2 -d {container_ip}/32 -o {bridge} -p {proto} -m {proto} "
+                        f"--dport {cport} -j ACCEPT {cs}")
+        with self._lock:
+            self._restore("nat", nat)
+            self._restore("filter", filt)
+
+    def remove_container(self, container_id: str) -> None:
+        """Every rule of one container (all its ports on all its networks)."""
+        if self.enabled:
+            with self._lock:
+                self._delete_tagged(_tag_ctr(container_id))
+
+    def rules(self) -> list[str]:
+        """All our rules (tests and diagnostics)."""
+        out = []
+        for table, chain in self._chains:
+            out += [f"{table}: {ln}" for ln in self._chain_rules(table, chain)]
+        return out
+
+
+def _split(line: str) -> list[str]:
+    import shlex
+
+    return shlex.split(line)
+
+
+def set_route_localnet(bridge: str) -> None:
+    """Let 127.0.0.1-sourced (DNATed) packets leave through the bridge."""
+    try:
+        with open(f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet", "w") as f:
+            f.write("1")
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,141 @@
+"""Persistent network namespaces as bind-mounted nsfs files, and running code inside them.
+
+A namespace is made before its container exists: a short-lived thread unshares
+CLONE_NEWNET (which only moves that thread) and its ``/proc/self/task/<tid>/ns/net``
+is bind-mounted onto ``<data_root>/netns/<cid>``. No fork, so the threaded daemon
+stays safe. Work inside a namespace (netlink sockets, the DNS listeners) is done
+the same way: a thread setns()es in, creates its sockets, and exits; sockets keep
+the namespace they were created in.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+CLONE_NEWNET = 0x40000000
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(src: str, target: str, flags: int) -> None:
+    _check(_libc.mount(src.encode(), target.encode(), None, flags, None), f"mount {src} on {target}")
+
+
+def is_mountpoint(path: str) -> bool:
+    real = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mnt = line.split()[4].replace("\\040", " ")
+            if mnt == real:
+                return True
+    return False
+
+
+def ensure_private_dir(path: str) -> None:
+    """Make ``path`` its own private mount so netns bind mounts neither leak nor get pinned elsewhere."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    if not is_mountpoint(path):
+        _mount(path, path, MS_BIND)
+    _mount("none", path, MS_PRIVATE)
+
+
+def release_private_dir(path: str) -> None:
+    """Undo ``ensure_private_dir`` (tests; the daemon keeps it for live containers)."""
+    if os.path.isdir(path) and is_mountpoint(path):
+        _libc.umount2(path.encode(), MNT_DETACH)
+
+
+def _in_thread(fn: Callable[[], T]) -> T:
+    box: dict[str, object] = {}
+
+    def body() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # handed back to the caller
+            box["error"] = e
+
+    t = threading.Thread(target=body, name="netns-worker", daemon=True)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]
+
+
+def create(path: str) -> int:
+    """Create a fresh netns pinned at ``path``; returns its inode (the namespace's identity)."""
+    with open(path, "x"):
+        pass
+
+    def make() -> int:
+        _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+        _mount(f"/proc/self/task/{threading.get_native_id()}/ns/net", path, MS_BIND)
+        return os.stat(path).st_ino
+
+    try:
+        return _in_thread(make)
+    except BaseException:
+        os.unlink(path)
+        raise
+
+
+def remove(path: str) -> None:
+    """Unpin and delete a netns file; idempotent."""
+    if not os.path.exists(path):
+        return
+    _libc.umount2(path.encode(), MNT_DETACH)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def is_pinned(path: str) -> bool:
+    """True when ``path`` is a live nsfs bind mount (not an empty placeholder file)."""
+    try:
+        return os.stat(path).st_dev != os.stat(os.path.dirname(path)).st_dev or is_mountpoint(path)
+    except FileNotFoundError:
+        return False
+
+
+def run_in(path: str, fn: Callable[[], T]) -> T:
+    """Run ``fn`` on a thread that has joined the namespace at ``path``."""
+    def enter() -> T:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            _check(_libc.setns(fd, CLONE_NEWNET), f"setns {path}")
+        finally:
+            os.close(fd)
+        return fn()
+
+    return _in_thread(enter)
+
+
+def netns_inodes_in_use() -> set[int]:
+    """Inodes of every network namespace some process is in (to tell live namespaces from stale)."""
+    found: set[int] = set()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            found.add(os.stat(f"/proc/{pid}/ns/net").st_ino)
+        except OSError:
+            continue
+    return found

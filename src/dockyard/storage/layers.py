@@ -1,0 +1,162 @@
+"""Read-only layer directories, unpacked once and shared, keyed by chain ID.
+
+Layout (like overlay2): ``layers/<chain-hex>/diff`` holds the unpacked layer; ``layers/l/<LINK>`` is a
+short symlink to it so an overlay option string naming 100+ lower dirs stays under one page
+(mounts are done with the layers dir as working directory). The uncompressed layer tar is kept as a
+blob named by its diff ID, so ``save`` hands out byte-identical layers.
+
+A layer is held by owners (``image:<id>``, ``snap:<cid>``, ``tmp:<nonce>`` while being built);
+``gc()`` removes layers no owner holds, and their blobs when no other layer shares the diff ID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+import threading
+from dataclasses import dataclass
+from typing import IO
+
+from ..errors import NotFound
+from .blobs import BlobStore
+from .db import StateDB
+from .tarsafe import extract_layer
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS layers (
+    chain_id TEXT PRIMARY KEY,
+    diff_id TEXT NOT NULL,
+    parent TEXT,
+    link TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS layer_refs (
+    owner TEXT NOT NULL,
+    chain_id TEXT NOT NULL,
+    PRIMARY KEY (owner, chain_id)
+);
+CREATE INDEX IF NOT EXISTS layer_refs_chain ON layer_refs(chain_id);
+"""
+
+EMPTY_LINK = "EMPTY"
+_LINK_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def chain_ids(diff_ids: list[str]) -> list[str]:
+    """Docker's chain IDs: chain(L0) = diff(L0); chain(Ln) = sha256(chain(Ln-1) + " " + diff(Ln))."""
+    out: list[str] = []
+    for diff in diff_ids:
+        if not out:
+            out.append(diff)
+        else:
+            out.append("sha256:" + hashlib.sha256(f"{out[-1]} {diff}".encode()).hexdigest())
+    return out
+
+
+@dataclass(frozen=True)
+class Layer:
+    chain_id: str
+    diff_id: str
+    parent: str | None
+    link: str
+    size: int
+
+
+class LayerStore:
+    def __init__(self, db: StateDB, data_root: str, blobs: BlobStore) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.dir = os.path.join(data_root, "layers")
+        self.links = os.path.join(self.dir, "l")
+        os.makedirs(self.links, exist_ok=True)
+        db.ensure_schema(_SCHEMA)
+        self._lock = threading.Lock()
+        empty = os.path.join(self.dir, "empty")
+        os.makedirs(empty, exist_ok=True)
+        if not os.path.islink(os.path.join(self.links, EMPTY_LINK)):
+            os.symlink("../empty", os.path.join(self.links, EMPTY_LINK))
+
+    def diff_dir(self, chain_id: str) -> str:
+        return os.path.join(self.dir, chain_id.split(":", 1)[1], "diff")
+
+    def get(self, chain_id: str) -> Layer:
+        row = self.db.query_one("SELECT * FROM layers WHERE chain_id=?", (chain_id,))
+        if row is None:
+            raise NotFound(f"layer {chain_id} not found")
+        return Layer(row["chain_id"], row["diff_id"], row["parent"], row["link"], row["size"])
+
+    def exists(self, chain_id: str) -> bool:
+        return self.db.query_one("SELECT 1 FROM layers WHERE chain_id=?", (chain_id,)) is not None
+
+    def register(self, stream: IO[bytes], parent: str | None, holder: str) -> Layer:
+        """Unpack a layer tar on top of ``parent`` (a chain ID), keep its blob, hold it for ``holder``."""
+        tmp = os.path.join(self.dir, f".tmp-{secrets.token_hex(8)}")
+        os.makedirs(os.path.join(tmp, "diff"))
+        writer = self.blobs.writer()
+        try:
+            stats = extract_layer(stream, os.path.join(tmp, "diff"), copy_to=writer)  # type: ignore[arg-type]
+            diff_id = writer.commit(stats.diff_id)
+        except BaseException:
+            writer.abort()
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        chain = chain_ids([parent, diff_id])[1] if parent else diff_id
+        with self._lock:
+            if self.exists(chain):
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                link = self._new_link()
+                final = os.path.join(self.dir, chain.split(":", 1)[1])
+                shutil.rmtree(final, ignore_errors=True)  # leftover of a crash between rename and insert
+                os.rename(tmp, final)
+                os.symlink(f"../{chain.split(':', 1)[1]}/diff", os.path.join(self.links, link))
+                with self.db.tx() as c:
+                    c.execute("INSERT INTO layers(chain_id, diff_id, parent, link, size, created) "
+                              "VALUES (?,?,?,?,?,strftime('%s','now'))",
+                              (chain, diff_id, parent, link, stats.content_size))
+            self.hold(holder, [chain])
+        return self.get(chain)
+
+    def _new_link(self) -> str:
+        while True:
+            link = "".join(secrets.choice(_LINK_ALPHABET) for _ in range(10))
+            if not os.path.lexists(os.path.join(self.links, link)):
+                return link
+
+    def hold(self, owner: str, chains: list[str]) -> None:
+        with self.db.tx() as c:
+            c.executemany("INSERT OR IGNORE INTO layer_refs(owner, chain_id) VALUES (?,?)",
+                          [(owner, ch) for ch in chains])
+
+    def release(self, owner: str) -> None:
+        with self.db.tx() as c:
+            c.execute("DELETE FROM layer_refs WHERE owner=?", (owner,))
+
+    def lower_links(self, chains: list[str]) -> list[str]:
+        """``l/<LINK>`` names for an overlay lowerdir, top layer first (an empty image gets an empty dir)."""
+        if not chains:
+            return [f"l/{EMPTY_LINK}"]
+        return [f"l/{self.get(ch).link}" for ch in reversed(chains)]
+
+    def gc(self) -> list[str]:
+        """Remove layers nobody holds, and their blobs when no other layer has the same content."""
+        removed: list[str] = []
+        with self._lock:
+            rows = self.db.query(
+                "SELECT chain_id, diff_id, link FROM layers WHERE chain_id NOT IN "
+                "(SELECT chain_id FROM layer_refs)")
+            for row in rows:
+                with self.db.tx() as c:
+                    c.execute("DELETE FROM layers WHERE chain_id=?", (row["chain_id"],))
+                try:
+                    os.unlink(os.path.join(self.links, row["link"]))
+                except FileNotFoundError:
+                    pass
+                shutil.rmtree(os.path.join(self.dir, row["chain_id"].split(":", 1)[1]), ignore_errors=True)
+                if self.db.query_one("SELECT 1 FROM layers WHERE diff_id=?", (row["diff_id"],)) is None:
+                    self.blobs.delete(row["diff_id"])
+                removed.append(row["chain_id"])
+        return removed

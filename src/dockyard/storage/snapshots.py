@@ -1,0 +1,195 @@
+"""Container snapshots: an overlay of the image's read-only layers plus a private upper dir.
+
+``<data_root>/snapshots/<cid>/{upper,work,merged}``. The snapshot holds its layers (``snap:<cid>``),
+so an image removed with ``rmi -f`` keeps the layers its containers still run on. Mounts name lower
+dirs by their short ``l/<LINK>`` names with the layers dir as working directory (the mount is done
+by a child process, because a daemon thread must not change the whole process's cwd).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import os
+import shutil
+import stat
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..errors import NotFound, SystemError_
+from .db import StateDB
+from .tarsafe import end_of_archive, tree_chunks
+
+if TYPE_CHECKING:
+    from ..images.service import ImageService
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS snapshots (
+    cid TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL,
+    chains TEXT NOT NULL,
+    created REAL NOT NULL
+);
+"""
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_MNT_DETACH = 2
+
+
+def is_mountpoint(path: str) -> bool:
+    real = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = line.split()[4].encode().decode("unicode_escape")
+            if mp == real:
+                return True
+    return False
+
+
+def unmount(path: str) -> None:
+    if _libc.umount2(os.fsencode(path), 0) != 0:
+        err = ctypes.get_errno()
+        if err == 16:  # EBUSY: something still has it open; detach so the dir can go
+            _libc.umount2(os.fsencode(path), _MNT_DETACH)
+        elif err not in (22, 2):  # EINVAL: not mounted; ENOENT: gone
+            raise SystemError_(f"unmount {path}: {os.strerror(err)}")
+
+
+class Snapshotter:
+    def __init__(self, db: StateDB, data_root: str, images: ImageService) -> None:
+        self.db = db
+        self.images = images
+        self.layers = images.layers
+        self.dir = os.path.join(data_root, "snapshots")
+        os.makedirs(self.dir, exist_ok=True)
+        db.ensure_schema(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def _paths(self, cid: str) -> tuple[str, str, str, str]:
+        base = os.path.join(self.dir, cid)
+        return base, os.path.join(base, "upper"), os.path.join(base, "work"), os.path.join(base, "merged")
+
+    def _chains(self, cid: str) -> list[str]:
+        row = self.db.query_one("SELECT chains FROM snapshots WHERE cid=?", (cid,))
+        if row is None:
+            raise NotFound(f"no snapshot for container {cid}")
+        chains: list[str] = json.loads(row["chains"])
+        return chains
+
+    def prepare(self, cid: str, image_id: str) -> None:
+        """Create the container's writable layer over ``image_id``'s layers (no copy of image data)."""
+        img = self.images.get_by_id(image_id)
+        base, upper, work, merged = self._paths(cid)
+        for d in (upper, work, merged):
+            os.makedirs(d, exist_ok=True)
+        with self.db.tx() as c:
+            c.execute("INSERT OR REPLACE INTO snapshots(cid, image_id, chains, created) VALUES (?,?,?,?)",
+                      (cid, img.id, json.dumps(img.chain_ids), time.time()))
+            self.layers.hold(f"snap:{cid}", img.chain_ids)
+
+    def image_of(self, cid: str) -> str | None:
+        row = self.db.query_one("SELECT image_id FROM snapshots WHERE cid=?", (cid,))
+        return row["image_id"] if row else None
+
+    def users_of(self, image_id: str) -> list[str]:
+        return [r["cid"] for r in self.db.query("SELECT cid FROM snapshots WHERE image_id=?", (image_id,))]
+
+    def mount(self, cid: str) -> str:
+        chains = self._chains(cid)
+        _, upper, work, merged = self._paths(cid)
+        with self._lock:
+            if is_mountpoint(merged):
+                return merged
+            lowers = ":".join(self.layers.lower_links(chains))
+            opts = f"lowerdir={lowers},upperdir={upper},workdir={work}"
+            res = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, merged],
+                                 cwd=self.layers.dir, capture_output=True, text=True)
+            if res.returncode != 0:
+                raise SystemError_(f"error mounting the container's filesystem: {res.stderr.strip()}")
+        return merged
+
+    def unmount(self, cid: str) -> None:
+        _, _, _, merged = self._paths(cid)
+        with self._lock:
+            if os.path.isdir(merged) and is_mountpoint(merged):
+                unmount(merged)
+
+    def remove(self, cid: str) -> None:
+        base, _, _, merged = self._paths(cid)
+        if os.path.isdir(merged):
+            with self._lock:
+                if is_mountpoint(merged):
+                    unmount(merged)
+        shutil.rmtree(base, ignore_errors=True)
+        with self.db.tx() as c:
+            c.execute("DELETE FROM snapshots WHERE cid=?", (cid,))
+        self.layers.release(f"snap:{cid}")
+        self.layers.gc()
+
+    def upper_dir(self, cid: str) -> str:
+        self._chains(cid)
+        return self._paths(cid)[1]
+
+    def changes(self, cid: str) -> list[dict[str, Any]]:
+        """``docker diff``: Kind 0 = modified, 1 = added, 2 = deleted (from the upper dir)."""
+        chains = self._chains(cid)
+        lowers = [self.layers.diff_dir(ch) for ch in reversed(chains)]
+        upper = self._paths(cid)[1]
+        out: list[dict[str, Any]] = []
+
+        def in_lower(rel: str) -> bool:
+            for low in lowers:
+                p = os.path.join(low, rel)
+                try:
+                    st = os.lstat(p)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                return not (stat.S_ISCHR(st.st_mode) and st.st_rdev == 0)
+            return False
+
+        for dirpath, dirnames, filenames in os.walk(upper):
+            dirnames.sort()
+            for name in sorted(dirnames + filenames):
+                full = os.path.join(dirpath, name)
+                rel = os.path.relpath(full, upper)
+                st = os.lstat(full)
+                if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                    out.append({"Path": "/" + rel, "Kind": 2})
+                else:
+                    out.append({"Path": "/" + rel, "Kind": 0 if in_lower(rel) else 1})
+        return out
+
+    def size(self, cid: str) -> int:
+        """Bytes in the writable layer (SizeRw)."""
+        total = 0
+        for dirpath, _dirs, files in os.walk(self._paths(cid)[1]):
+            for name in files:
+                st = os.lstat(os.path.join(dirpath, name))
+                if stat.S_ISREG(st.st_mode):
+                    total += st.st_size
+        return total
+
+    def diff_tar(self, cid: str) -> Iterator[bytes]:
+        """The writable layer as a docker layer tar (overlay whiteouts turned into ``.wh.`` entries)."""
+        upper = self.upper_dir(cid)
+        yield from tree_chunks(upper, overlay_whiteouts=True)
+        yield end_of_archive()
+
+    def export(self, cid: str) -> Iterator[bytes]:
+        """The container's whole filesystem as a tar (mounted for the duration if it was not)."""
+        self._chains(cid)
+        merged = self._paths(cid)[3]
+        mounted_here = False
+        if not is_mountpoint(merged):
+            self.mount(cid)
+            mounted_here = True
+        try:
+            yield from tree_chunks(merged, overlay_whiteouts=False)
+            yield end_of_archive()
+        finally:
+            if mounted_here:
+                self.unmount(cid)

@@ -1,0 +1,449 @@
+"""Layer tar extraction that no entry can escape, and layer tar creation from overlay upper dirs.
+
+Extraction resolves every parent directory one component at a time with ``O_NOFOLLOW`` relative to
+the layer root's directory fd, so a symlink planted by an earlier entry can never redirect a later
+write, hard link or chmod outside the root. ``..`` components and absolute names are refused outright.
+Docker's whiteouts are turned into overlay's form on the way in (``.wh.x`` → char device 0/0,
+``.wh..wh..opq`` → ``trusted.overlay.opaque=y``) and back on the way out.
+"""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import hashlib
+import os
+import stat
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, BinaryIO
+
+import zstandard
+
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+OPAQUE_XATTR = "trusted.overlay.opaque"
+CHUNK = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+class UnsafeArchive(ValueError):
+    """An entry tried to leave the extraction root (or the archive is not a tar at all)."""
+
+
+class _Peekable:
+    """A reader whose first bytes can be inspected without consuming them (for magic sniffing)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.head = b""
+
+    def peek(self, n: int) -> bytes:
+        while len(self.head) < n:
+            more = self.raw.read(n - len(self.head))
+            if not more:
+                break
+            self.head += more
+        return self.head[:n]
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            if n < 0:
+                data, self.head = self.head + self.raw.read(), b""
+                return data
+            data, self.head = self.head[:n], self.head[n:]
+            if len(data) < n:
+                data += self.raw.read(n - len(data))
+            return data
+        return self.raw.read(n)
+
+
+class HashingReader:
+    """Passes bytes through while hashing them (the diff ID) and optionally copying them to a file."""
+
+    def __init__(self, raw: Any, copy_to: BinaryIO | None = None) -> None:
+        self.raw = raw
+        self.sha = hashlib.sha256()
+        self.size = 0
+        self.copy_to = copy_to
+
+    def read(self, n: int = -1) -> bytes:
+        data: bytes = self.raw.read(n)
+        if data:
+            self.sha.update(data)
+            self.size += len(data)
+            if self.copy_to is not None:
+                self.copy_to.write(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+    def digest(self) -> str:
+        return "sha256:" + self.sha.hexdigest()
+
+
+def compression_of(head: bytes) -> str:
+    if head.startswith(_GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(_ZSTD_MAGIC):
+        return "zstd"
+    return "none"
+
+
+def decompressed(stream: IO[bytes]) -> Any:
+    """Wrap ``stream`` so reads yield the tar bytes whatever the compression (sniffed by magic)."""
+    peek = _Peekable(stream)
+    kind = compression_of(peek.peek(4))
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=peek, mode="rb")  # type: ignore[arg-type]
+    if kind == "zstd":
+        return zstandard.ZstdDecompressor().stream_reader(peek, read_across_frames=True)  # type: ignore[arg-type]
+    return peek
+
+
+def _clean_name(name: str) -> list[str]:
+    """Split an entry name into components, refusing anything that could climb out of the root."""
+    if name.startswith("/"):
+        raise UnsafeArchive(f"refusing archive entry with absolute path: {name!r}")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise UnsafeArchive(f"refusing archive entry that escapes the root: {name!r}")
+    return parts
+
+
+@dataclass
+class ExtractStats:
+    diff_id: str = ""
+    tar_size: int = 0
+    content_size: int = 0
+    dir_times: list[tuple[list[str], float]] = field(default_factory=list)
+
+
+class _Extractor:
+    def __init__(self, root: str, whiteouts: str) -> None:
+        self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.whiteouts = whiteouts  # "overlay": convert; "keep": plain files (save/load staging)
+        self.stats = ExtractStats()
+
+    def close(self) -> None:
+        os.close(self.root_fd)
+
+    def _open_dir(self, parts: list[str], create: bool) -> int:
+        """The fd of directory ``parts`` under the root, never following a symlink on the way."""
+        fd = os.dup(self.root_fd)
+        try:
+            for comp in parts:
+                try:
+                    nfd = os.open(comp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    os.mkdir(comp, 0o755, dir_fd=fd)
+                    nfd = os.open(comp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                except OSError as e:
+                    if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                        raise UnsafeArchive(
+                            f"refusing archive entry below a non-directory (symlink?) {'/'.join(parts)!r}"
+                        ) from None
+                    raise
+                os.close(fd)
+                fd = nfd
+            return fd
+        except BaseException:
+            os.close(fd)
+            raise
+
+    @staticmethod
+    def _remove_existing(dfd: int, name: str, keep_dir: bool) -> None:
+        try:
+            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            if keep_dir:
+                return
+            _rmtree_at(dfd, name)
+        else:
+            os.unlink(name, dir_fd=dfd)
+
+    def entry(self, tf: tarfile.TarFile, ti: tarfile.TarInfo) -> None:
+        parts = _clean_name(ti.name)
+        if not parts:
+            if ti.isdir():
+                self._apply_meta_fd(self.root_fd, ti)
+            return
+        base = parts[-1]
+        dfd = self._open_dir(parts[:-1], create=True)
+        try:
+            if self.whiteouts == "overlay" and base.startswith(WHITEOUT_PREFIX):
+                if base == OPAQUE_MARKER:
+                    os.setxattr(dfd, OPAQUE_XATTR, b"y")
+                else:
+                    target = base[len(WHITEOUT_PREFIX):]
+                    if not target or target in (".", ".."):
+                        raise UnsafeArchive(f"refusing malformed whiteout entry {ti.name!r}")
+                    self._remove_existing(dfd, target, keep_dir=False)
+                    os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=dfd)
+                return
+            if ti.isdir():
+                self._remove_existing(dfd, base, keep_dir=True)
+                try:
+                    os.mkdir(base, 0o700, dir_fd=dfd)
+                except FileExistsError:
+                    pass
+                fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+                try:
+                    self._apply_meta_fd(fd, ti)
+                finally:
+                    os.close(fd)
+                self.stats.dir_times.append((parts, ti.mtime))
+                return
+            self._remove_existing(dfd, base, keep_dir=False)
+            if ti.isreg():
+                fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                             dir_fd=dfd)
+                try:
+                    src = tf.extractfile(ti)
+                    remaining = ti.size
+                    while remaining > 0 and src is not None:
+                        chunk = src.read(min(CHUNK, remaining))
+                        if not chunk:
+                            raise UnsafeArchive(f"unexpected end of archive in {ti.name!r}")
+                        os.write(fd, chunk)  # regular files: short writes only on ENOSPC, which raises
+                        remaining -= len(chunk)
+                    self.stats.content_size += ti.size
+                    self._apply_meta_fd(fd, ti)
+                    os.utime(fd, (ti.mtime, ti.mtime))
+                finally:
+                    os.close(fd)
+            elif ti.issym():
+                os.symlink(ti.linkname, base, dir_fd=dfd)
+                os.chown(base, ti.uid, ti.gid, dir_fd=dfd, follow_symlinks=False)
+                os.utime(base, (ti.mtime, ti.mtime), dir_fd=dfd, follow_symlinks=False)
+            elif ti.islnk():
+                lparts = _clean_name(ti.linkname)
+                if not lparts:
+                    raise UnsafeArchive(f"refusing hard link to the root: {ti.name!r}")
+                sfd = self._open_dir(lparts[:-1], create=False)
+                try:
+                    st = os.stat(lparts[-1], dir_fd=sfd, follow_symlinks=False)
+                    if stat.S_ISDIR(st.st_mode):
+                        raise UnsafeArchive(f"refusing hard link to a directory: {ti.name!r}")
+                    os.link(lparts[-1], base, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
+                finally:
+                    os.close(sfd)
+            elif ti.ischr() or ti.isblk() or ti.isfifo():
+                kind = stat.S_IFCHR if ti.ischr() else stat.S_IFBLK if ti.isblk() else stat.S_IFIFO
+                os.mknod(base, kind | (ti.mode & 0o7777), os.makedev(ti.devmajor, ti.devminor), dir_fd=dfd)
+                os.chown(base, ti.uid, ti.gid, dir_fd=dfd, follow_symlinks=False)
+                os.chmod(base, ti.mode & 0o7777, dir_fd=dfd)
+                os.utime(base, (ti.mtime, ti.mtime), dir_fd=dfd, follow_symlinks=False)
+            else:
+                raise UnsafeArchive(f"unsupported archive entry type {ti.type!r} for {ti.name!r}")
+        finally:
+            os.close(dfd)
+
+    @staticmethod
+    def _apply_meta_fd(fd: int, ti: tarfile.TarInfo) -> None:
+        os.fchown(fd, ti.uid, ti.gid)
+        os.fchmod(fd, ti.mode & 0o7777)
+        for key, value in (ti.pax_headers or {}).items():
+            if key.startswith("SCHILY.xattr."):
+                try:
+                    os.setxattr(fd, key[len("SCHILY.xattr."):], value.encode("utf-8", "surrogateescape"))
+                except OSError as e:
+                    if e.errno not in (errno.ENOTSUP, errno.EPERM):
+                        raise
+
+    def finish(self) -> None:
+        """Directory mtimes last (deepest first): creating children changes them."""
+        for parts, mtime in sorted(self.stats.dir_times, key=lambda x: -len(x[0])):
+            dfd = self._open_dir(parts[:-1], create=False)
+            try:
+                os.utime(parts[-1], (mtime, mtime), dir_fd=dfd, follow_symlinks=False)
+            finally:
+                os.close(dfd)
+
+
+def _rmtree_at(dfd: int, name: str) -> None:
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+    try:
+        for child in os.listdir(fd):
+            st = os.stat(child, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                _rmtree_at(fd, child)
+            else:
+                os.unlink(child, dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=dfd)
+
+
+def extract_layer(stream: IO[bytes], dest: str, copy_to: BinaryIO | None = None,
+                  whiteouts: str = "overlay") -> ExtractStats:
+    """Unpack a (possibly compressed) layer tar into the existing empty directory ``dest``.
+
+    Returns the diff ID (sha256 of the uncompressed tar). ``copy_to`` receives the uncompressed
+    tar bytes as they stream by, so the caller can keep the layer blob without a second read.
+    The caller removes ``dest`` when this raises.
+    """
+    reader = HashingReader(decompressed(stream), copy_to)
+    ex = _Extractor(dest, whiteouts)
+    try:
+        try:
+            with tarfile.open(fileobj=reader, mode="r|", errorlevel=2) as tf:  # type: ignore[call-overload]
+                for ti in tf:
+                    ex.entry(tf, ti)
+        except tarfile.ReadError as e:
+            if reader.size == 0:  # an empty stream is an empty layer
+                pass
+            else:
+                raise UnsafeArchive(f"invalid tar archive: {e}") from None
+        ex.finish()
+        reader.drain()
+    finally:
+        ex.close()
+    ex.stats.diff_id = reader.digest()
+    ex.stats.tar_size = reader.size
+    return ex.stats
+
+
+# ---------------------------------------------------------------------------------------------
+# Creating tars
+
+
+def _tarinfo_for(path: str, arcname: str, st: os.stat_result,
+                 hardlinks: dict[tuple[int, int], str]) -> tarfile.TarInfo | None:
+    ti = tarfile.TarInfo(arcname)
+    ti.mode = stat.S_IMODE(st.st_mode)
+    ti.uid, ti.gid = st.st_uid, st.st_gid
+    ti.mtime = int(st.st_mtime)
+    ti.uname = ti.gname = ""
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        key = (st.st_dev, st.st_ino)
+        if st.st_nlink > 1 and key in hardlinks:
+            ti.type = tarfile.LNKTYPE
+            ti.linkname = hardlinks[key]
+            return ti
+        if st.st_nlink > 1:
+            hardlinks[key] = arcname
+        ti.type = tarfile.REGTYPE
+        ti.size = st.st_size
+    elif stat.S_ISDIR(mode):
+        ti.type = tarfile.DIRTYPE
+    elif stat.S_ISLNK(mode):
+        ti.type = tarfile.SYMTYPE
+        ti.linkname = os.readlink(path)
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        ti.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+        ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    elif stat.S_ISFIFO(mode):
+        ti.type = tarfile.FIFOTYPE
+    else:
+        return None  # sockets are not archived (docker skips them too)
+    if not stat.S_ISLNK(mode):
+        pax: dict[str, str] = {}
+        try:
+            names = os.listxattr(path, follow_symlinks=False)
+        except OSError:
+            names = []
+        for name in names:
+            if name.startswith("trusted.overlay."):  # overlay's own bookkeeping, not content
+                continue
+            if not (name.startswith("security.") or name.startswith("user.") or name.startswith("trusted.")
+                    or name.startswith("system.")):
+                continue
+            try:
+                value = os.getxattr(path, name, follow_symlinks=False)
+            except OSError:
+                continue
+            pax["SCHILY.xattr." + name] = value.decode("utf-8", "surrogateescape")
+        if pax:
+            ti.pax_headers = pax
+    return ti
+
+
+def _pad(size: int) -> bytes:
+    rem = size % tarfile.BLOCKSIZE
+    return b"\0" * (tarfile.BLOCKSIZE - rem) if rem else b""
+
+
+def header_bytes(ti: tarfile.TarInfo) -> bytes:
+    return ti.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+def end_of_archive() -> bytes:
+    return b"\0" * (tarfile.BLOCKSIZE * 2)
+
+
+def file_entry_chunks(ti: tarfile.TarInfo, path: str) -> Iterator[bytes]:
+    """A regular-file entry: header, content streamed in chunks, padding."""
+    yield header_bytes(ti)
+    remaining = ti.size
+    with open(path, "rb") as f:
+        while remaining > 0:
+            chunk = f.read(min(CHUNK, remaining))
+            if not chunk:  # the file shrank under us: pad with zeros so the archive stays valid
+                chunk = b"\0" * min(CHUNK, remaining)
+            yield chunk
+            remaining -= len(chunk)
+    yield _pad(ti.size)
+
+
+def bytes_entry_chunks(ti: tarfile.TarInfo, data: bytes) -> Iterator[bytes]:
+    ti.size = len(data)
+    yield header_bytes(ti)
+    yield data
+    yield _pad(len(data))
+
+
+def tree_chunks(root: str, overlay_whiteouts: bool, prefix: str = "") -> Iterator[bytes]:
+    """Tar the tree under ``root`` (without the end-of-archive blocks), sorted for reproducibility.
+
+    With ``overlay_whiteouts`` (an overlay upper dir), char devices 0/0 become ``.wh.<name>`` and
+    opaque directories get a ``.wh..wh..opq`` entry — the layer form docker expects.
+    """
+    hardlinks: dict[tuple[int, int], str] = {}
+
+    def walk(rel: str) -> Iterator[bytes]:
+        full = os.path.join(root, rel) if rel else root
+        for name in sorted(os.listdir(full)):
+            path = os.path.join(full, name)
+            arc = prefix + (f"{rel}/{name}" if rel else name)
+            st = os.lstat(path)
+            if overlay_whiteouts and stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                wh = tarfile.TarInfo(prefix + (f"{rel}/" if rel else "") + WHITEOUT_PREFIX + name)
+                wh.mtime = int(st.st_mtime)
+                wh.mode = 0o644
+                yield from bytes_entry_chunks(wh, b"")
+                continue
+            ti = _tarinfo_for(path, arc, st, hardlinks)
+            if ti is None:
+                continue
+            if ti.type == tarfile.DIRTYPE:
+                ti.name = arc + "/"
+                yield header_bytes(ti)
+                if overlay_whiteouts and _is_opaque(path):
+                    op = tarfile.TarInfo(f"{arc}/{OPAQUE_MARKER}")
+                    op.mtime = int(st.st_mtime)
+                    op.mode = 0o644
+                    yield from bytes_entry_chunks(op, b"")
+                yield from walk(f"{rel}/{name}" if rel else name)
+            elif ti.type == tarfile.REGTYPE:
+                yield from file_entry_chunks(ti, path)
+            else:
+                yield header_bytes(ti)
+
+    yield from walk("")
+
+
+def _is_opaque(path: str) -> bool:
+    try:
+        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+    except OSError:
+        return False
