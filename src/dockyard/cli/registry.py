@@ -8,14 +8,82 @@ A value "module:prefix" means the module holds several commands, named ``configu
 from __future__ import annotations
 
 COMMANDS: dict[str, str] = {
-    # containers (cli/commands/containers*.py)
-    # images (cli/commands/images.py)
+    # containers (cli/commands/{run,lifecycle,ps,io,inspect,stats}.py)
+    "run": "run:run",
+    "create": "run:create",
+    "start": "lifecycle:start",
+    "stop": "lifecycle:stop",
+    "restart": "lifecycle:restart",
+    "kill": "lifecycle:kill",
+    "pause": "lifecycle:pause",
+    "unpause": "lifecycle:unpause",
+    "rm": "lifecycle:rm",
+    "wait": "lifecycle:wait",
+    "rename": "lifecycle:rename",
+    "update": "lifecycle:update",
+    "container prune": "lifecycle:prune",
+    "ps": "ps",
+    "logs": "io:logs",
+    "attach": "io:attach",
+    "exec": "io:exec",
+    "inspect": "inspect:inspect",
+    "container inspect": "inspect:container_inspect",
+    "top": "inspect:top",
+    "diff": "inspect:diff",
+    "stats": "stats",
+    # images (cli/commands/images.py, cli/commands/image_transfer.py)
+    "images": "images:ls",
+    "image ls": "images:ls",
+    "image list": "images:ls",
+    "rmi": "images:rm",
+    "image rm": "images:rm",
+    "image remove": "images:rm",
+    "tag": "images:tag",
+    "image tag": "images:tag",
+    "history": "images:history",
+    "image history": "images:history",
+    "image inspect": "images:inspect",
+    "image prune": "images:prune",
+    "image bootstrap": "images:bootstrap",
+    "import": "image_transfer:import",
+    "image import": "image_transfer:import",
+    "export": "image_transfer:export",
+    "container export": "image_transfer:export",
+    "save": "image_transfer:save",
+    "image save": "image_transfer:save",
+    "load": "image_transfer:load",
+    "image load": "image_transfer:load",
+    "commit": "image_transfer:commit",
+    "container commit": "image_transfer:commit",
     # networks (cli/commands/networks.py)
+    "network create": "networks:create",
+    "network ls": "networks:ls",
+    "network list": "networks:ls",
+    "network inspect": "networks:inspect",
+    "network rm": "networks:rm",
+    "network remove": "networks:rm",
+    "network connect": "networks:connect",
+    "network disconnect": "networks:disconnect",
+    "network prune": "networks:prune",
+    "port": "networks:port",
+    "container port": "networks:port",
     # system (cli/commands/system.py)
+    "version": "system:version",
+    "info": "system:info",
+    "events": "system:events",
+    "system df": "system:df",
+    "system prune": "system:prune",
 }
 
 # docker's short aliases: `dockyard ps` == `dockyard container ls`, etc.
-ALIASES: dict[str, str] = {}
+ALIASES: dict[str, str] = {
+    # containers and system
+    **{f"container {c}": c for c in ("run", "create", "start", "stop", "restart", "kill", "pause", "unpause",
+                                      "rm", "wait", "rename", "update", "logs", "attach", "exec", "top", "diff",
+                                      "stats", "ps")},
+    "container ls": "ps", "container list": "ps", "container remove": "rm",
+    "system info": "info", "system events": "events",
+}
 
 # Two-word command groups (`dockyard image ls`); a group word alone prints its help.
 GROUPS = ("container", "image", "network", "volume", "system", "builder", "compose", "registry")

@@ -145,7 +145,7 @@ def parse_tagged(s: str) -> Reference:
 
 def validate_tag(tag: str) -> str:
     if not _TAG_RE.match(tag):
-        raise ReferenceError_(f"invalid tag format")
+        raise ReferenceError_("invalid tag format")
     return tag
 
 

@@ -8,6 +8,7 @@ an IPRoute over a netlink socket created inside the target namespace.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import socket
 import threading
@@ -23,6 +24,8 @@ IFNAMSIZ = 15
 
 def _iproute(sock: socket.socket | None = None) -> IPRoute:
     from pyroute2 import IPRoute  # slow import, deferred on purpose
+
+    logging.getLogger("pyroute2").setLevel(logging.WARNING)  # its debug output dumps every netlink message
 
     return IPRoute(use_socket=sock) if sock is not None else IPRoute()
 
@@ -57,8 +60,13 @@ class Netlink:
                 self._ipr = None
 
     def index(self, name: str) -> int | None:
+        """Interface index; call with the lock held."""
         found = self.ipr.link_lookup(ifname=name)
         return found[0] if found else None
+
+    def exists(self, name: str) -> bool:
+        with self._lock:
+            return self.index(name) is not None
 
     def link_names(self) -> list[str]:
         with self._lock:

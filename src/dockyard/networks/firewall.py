@@ -92,6 +92,9 @@ class Firewall:
             for table, chain, rule in self._jumps:
                 if self._ipt(table, "-C", chain, *rule, check=False).returncode != 0:
                     self._ipt(table, "-I", chain, "1", *rule)
+            # replies of published-port connections may cross networks (see add_ports)
+            self._ipt("filter", "-A", self.fwd, "-m", "conntrack", "--ctstate", "DNAT", "-m", "conntrack",
+                      "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")
             self._ipt("filter", "-A", self.fwd, "-j", self.iso1)
             with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
                 f.write("1")
@@ -158,8 +161,10 @@ class Firewall:
                        f"-j DNAT --to-destination {container_ip}:{cport} {cs}")
             nat.append(f"-A {self.post} -s {subnet} -d {container_ip}/32 -p {proto} -m {proto} --dport {cport} "
                        f"-m conntrack --ctstate DNAT -j MASQUERADE {cs}")
-            filt.append(f"-I {self.fwd} 2 -d {container_ip}/32 -o {bridge} -p {proto} -m {proto} "
-                        f"--dport {cport} -j ACCEPT {cs}")
+            # before the isolation jump, and only for DNATed connections: a published port is reachable
+            # from every network (as through the host), the container's own address stays isolated
+            filt.append(f"-I {self.fwd} 1 -d {container_ip}/32 -o {bridge} -p {proto} -m {proto} "
+                        f"--dport {cport} -m conntrack --ctstate DNAT -j ACCEPT {cs}")
         with self._lock:
             self._restore("nat", nat)
             self._restore("filter", filt)

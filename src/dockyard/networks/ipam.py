@@ -100,16 +100,15 @@ def allocate(pool: Pool, used: Iterable[str], requested: str = "", network_label
             want = ipaddress.IPv4Address(requested)
         except ValueError:
             raise InvalidParameter(f"invalid IPv4 address: {requested}") from None
-        span = pool.ip_range or pool.subnet
-        if want not in pool.subnet or (pool.ip_range is not None and want not in span and want in taken):
+        if want not in pool.subnet:  # docker accepts static addresses outside --ip-range
             raise InvalidParameter(
                 f"invalid endpoint settings:\nno configured subnet or ip-range contain the IP address {requested}")
         if want in taken:
             raise Conflict("Address already in use")
         return str(want)
     span = pool.ip_range or pool.subnet
-    for host in span.hosts() if span.prefixlen < 31 else span:
-        if host not in taken and host in pool.subnet:
+    for host in span:  # the subnet's network/broadcast/gateway are in ``taken``, a range's ends are usable
+        if host not in taken:
             return str(host)
     raise Conflict(f"no available IPv4 addresses on this network's address pools: {network_label}")
 

@@ -71,6 +71,7 @@ class NetworkRecord:
     ipam_options: dict[str, str] = field(default_factory=dict)
     ipam_driver: str = "default"
     builtin: bool = False  # the predefined bridge/host/none
+    user_subnet: bool = False  # static --ip only works on networks with a user-given subnet
 
     @property
     def is_bridge(self) -> bool:

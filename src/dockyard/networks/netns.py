@@ -98,7 +98,7 @@ def create(path: str) -> int:
 
 def remove(path: str) -> None:
     """Unpin and delete a netns file; idempotent."""
-    if not os.path.exists(path):
+    if not os.path.exists(path) or os.path.isdir(path):
         return
     _libc.umount2(path.encode(), MNT_DETACH)
     try:

@@ -43,8 +43,7 @@ def send_master(sock: socket.socket, master: int, name: str = "/dev/ptmx") -> No
 
 
 def make_controlling(slave_path: str, width: int = 0, height: int = 0) -> None:
-    """setsid, open the slave as controlling tty and put it on fds 0-2."""
-    os.setsid()
+    """Open the slave as controlling tty (we lead our session) and put it on fds 0-2."""
     slave = os.open(slave_path, os.O_RDWR)
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
     if width and height:

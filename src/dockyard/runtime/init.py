@@ -16,29 +16,48 @@ import json
 import os
 import select
 import signal
-from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.runtime import linux, process, rootfs
 from dockyard.runtime.errors import OCIRuntimeError
 
 
-@dataclass
 class InitContext:
-    """Everything stage 1 and 2 need, prepared by ``create`` before forking."""
+    """Everything stage 1 and 2 need, prepared by ``create`` before forking.
 
-    spec: dict[str, Any]
-    cid: str
-    fifo_path: str
-    report_w: int
-    ack_r: int
-    cgroup: Any
-    cgroup_binds: list[tuple[str, str]] = field(default_factory=list)
-    stdio: tuple[int, int, int] | None = None
-    console: Any = None  # connected socket.socket
-    seccomp_program: bytes | None = None
-    seccomp_flags: int = 0
-    wants_runtime_hooks: bool = False
+    A plain class: importing dataclasses would cost more than a container start's syscalls.
+    """
+
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        cid: str,
+        fifo_path: str,
+        report_w: int,
+        ack_r: int,
+        cgroup: Any,
+        cgroup_binds: list[tuple[str, str]],
+        stdio: tuple[int, int, int] | None = None,
+        console: Any = None,
+        seccomp_program: bytes | None = None,
+        seccomp_flags: int = 0,
+        wants_runtime_hooks: bool = False,
+        bundle: str = "",
+    ) -> None:
+        self.spec = spec
+        self.cid = cid
+        self.fifo_path = fifo_path
+        self.report_w = report_w
+        self.ack_r = ack_r
+        self.cgroup = cgroup
+        self.cgroup_binds = cgroup_binds
+        self.stdio = stdio
+        self.console = console  # a connected socket.socket when the process wants a terminal
+        self.seccomp_program = seccomp_program
+        self.seccomp_flags = seccomp_flags
+        self.wants_runtime_hooks = wants_runtime_hooks
+        self.bundle = bundle
+        self.host_pid = 0
 
 
 def send(fd: int, **msg: Any) -> None:
@@ -46,6 +65,11 @@ def send(fd: int, **msg: Any) -> None:
 
 
 def _report_error(fd: int, exc: BaseException) -> None:
+    if os.environ.get("DOCKYARD_RUNTIME_DEBUG"):
+        import traceback
+
+        send(fd, error="".join(traceback.format_exception(exc)), kind="other")
+        return
     if isinstance(exc, OCIRuntimeError):
         send(fd, error=exc.message, kind=exc.kind)
     elif isinstance(exc, OSError):
@@ -86,7 +110,6 @@ def stage1(ctx: InitContext) -> None:
     """Runs in the first child; never returns."""
     code = 1
     try:
-        os.setsid()
         ctx.cgroup.join_self()
         join_and_unshare((ctx.spec.get("linux") or {}).get("namespaces") or [])
         pid = os.fork()
@@ -126,6 +149,8 @@ def stage2(ctx: InitContext) -> None:
     linux_cfg = spec.get("linux") or {}
     ready = False
     try:
+        os.setsid()
+        ctx.host_pid = int(os.readlink("/proc/self"))
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
             signal.signal(sig, _created_signal)
         if ctx.stdio is not None:
@@ -170,8 +195,8 @@ def stage2(ctx: InitContext) -> None:
         for key, value in (linux_cfg.get("sysctl") or {}).items():
             with open("/proc/sys/" + key.replace(".", "/"), "w") as fh:
                 fh.write(str(value))
-        rootfs.mask_paths(linux_cfg.get("maskedPaths") or [])
         rootfs.readonly_paths(linux_cfg.get("readonlyPaths") or [])
+        rootfs.mask_paths(linux_cfg.get("maskedPaths") or [])
         if spec["root"].get("readonly"):
             rootfs.readonly_root()
         if slave_inside:
@@ -220,8 +245,8 @@ def _hook_state(ctx: InitContext, status: str) -> dict[str, Any]:
         "ociVersion": ctx.spec.get("ociVersion", "1.0.2"),
         "id": ctx.cid,
         "status": status,
-        "pid": os.getpid(),
-        "bundle": ctx.spec.get("_bundle", ""),
+        "pid": ctx.host_pid,
+        "bundle": ctx.bundle,
     }
 
 

@@ -115,9 +115,11 @@ def set_identity(proc: dict[str, Any]) -> None:
             _known(capabilities.get("inheritable")),
         )
         capmod.clear_ambient()
-        ambient = _known(capabilities.get("ambient"))
-        if ambient:
-            capmod.raise_ambient(ambient)
+        for name in _known(capabilities.get("ambient")):
+            try:  # like runc, a cap missing from permitted/inheritable is skipped
+                capmod.raise_ambient([name])
+            except PermissionError:
+                continue
     umask = user.get("umask")
     os.umask(0o022 if umask is None else int(umask))
 
@@ -141,13 +143,18 @@ def load_seccomp(program: bytes | None, flags: int) -> None:
         seccomp.load_bpf(program, flags)
 
 
-def execute(path: str, args: list[str], env: dict[str, str]) -> None:
-    """execve with default signal dispositions; on failure report like runc and exit."""
+def reset_signals() -> None:
+    """Default dispositions and an empty mask for the new program."""
     for sig in _PYTHON_IGNORED:
         signal.signal(sig, signal.SIG_DFL)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def execute(path: str, args: list[str], env: dict[str, str]) -> None:
+    """execve with default signal dispositions; on failure report like runc and exit."""
+    reset_signals()
     try:
         os.execve(path, args, env)
     except OSError as exc:

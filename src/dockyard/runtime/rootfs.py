@@ -107,8 +107,6 @@ def _mount_cgroup(dest: str, flags: int, cgroup_binds: CgroupBinds) -> None:
                 link = os.path.join(dest, part)
                 if not os.path.lexists(link):
                     os.symlink(name, link)
-    if flags & MS_RDONLY:
-        mount(None, dest, None, MS_REMOUNT | base | MS_RDONLY | MS_RELATIME, "mode=755")
 
 
 def mount_all(rootfs: str, spec: dict[str, Any], cgroup_binds: CgroupBinds) -> None:

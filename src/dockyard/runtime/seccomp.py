@@ -12,7 +12,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import functools
-import importlib.resources
 import json
 import os
 import re
@@ -51,6 +50,7 @@ _ATTR_CTL_NNP = 3
 _ATTR_CTL_TSYNC = 4
 _ATTR_CTL_LOG = 6
 _ATTR_CTL_SSB = 7
+_ATTR_API_SYSRAWRC = 9
 _FILTER_FLAGS: dict[str, tuple[int, int]] = {
     "SECCOMP_FILTER_FLAG_TSYNC": (_ATTR_CTL_TSYNC, 1),
     "SECCOMP_FILTER_FLAG_LOG": (_ATTR_CTL_LOG, 2),
@@ -139,6 +139,13 @@ def _lib() -> ctypes.CDLL:
     return lib
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return libc
+
+
 def _check(rc: int, what: str) -> None:
     if rc < 0:
         raise SeccompError(f"{what}: {os.strerror(-rc)}")
@@ -176,7 +183,12 @@ def _arg_conditions(args: list[Mapping[str, Any]]) -> list[_ArgCmp]:
         if op is None:
             raise SeccompError(f"unknown seccomp comparison operator {arg.get('op')!r}")
         conditions.append(
-            _ArgCmp(index, op, int(arg.get("value", 0)) & 0xFFFFFFFFFFFFFFFF, int(arg.get("valueTwo", 0)) & 0xFFFFFFFFFFFFFFFF)
+            _ArgCmp(
+                index,
+                op,
+                int(arg.get("value", 0)) & 0xFFFFFFFFFFFFFFFF,
+                int(arg.get("valueTwo", 0)) & 0xFFFFFFFFFFFFFFFF,
+            )
         )
     return conditions
 
@@ -206,6 +218,7 @@ def _build(oci: Mapping[str, Any]) -> int:
     try:
         # The runtime decides about no_new_privs itself (process.noNewPrivileges).
         _check(lib.seccomp_attr_set(ctx, _ATTR_CTL_NNP, 0), "disabling libseccomp's no_new_privs")
+        lib.seccomp_attr_set(ctx, _ATTR_API_SYSRAWRC, 1)  # kernel errno instead of ECANCELED (2.5+)
         for flag in oci.get("flags") or ():
             attr = _FILTER_FLAGS.get(flag)
             if attr is None:
@@ -275,9 +288,49 @@ def _compile_cached(canonical_json: str) -> bytes:
         lib.seccomp_release(ctx)
 
 
-def compile_filter(oci_seccomp: Mapping[str, Any]) -> bytes:
-    """The BPF program (struct sock_filter array) libseccomp builds for the profile; cached per profile."""
-    return _compile_cached(_canonical(oci_seccomp))
+def compile_filter(oci_seccomp: Mapping[str, Any], cache_dir: str | None = None) -> bytes:
+    """The BPF program (struct sock_filter array) libseccomp builds for the profile.
+
+    Kept in memory per profile; with ``cache_dir`` also on disk, so short-lived
+    runtime processes skip libseccomp's ~10 ms build for a profile seen before.
+    """
+    canonical = _canonical(oci_seccomp)
+    if cache_dir is None:
+        return _compile_cached(canonical)
+    import hashlib  # only here: OpenSSL's load time is not worth paying on every start
+
+    key = hashlib.sha256(f"{_cache_salt()}\n{canonical}".encode()).hexdigest()
+    path = os.path.join(cache_dir, key + ".bpf")
+    try:
+        with open(path, "rb") as f:
+            program = f.read()
+        if program and len(program) % 8 == 0:
+            return program
+    except OSError:
+        pass
+    program = _compile_cached(canonical)
+    try:
+        os.makedirs(cache_dir, mode=0o700, exist_ok=True)
+        temporary = f"{path}.{os.getpid()}.tmp"
+        with open(temporary, "wb") as f:
+            f.write(program)
+        os.replace(temporary, path)
+    except OSError:
+        pass  # the cache is an optimisation only
+    return program
+
+
+@functools.cache
+def _cache_salt() -> str:
+    """What else the program depends on: libseccomp's syscall tables and the machine."""
+
+    class _Version(ctypes.Structure):
+        _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
+
+    lib = _lib()
+    lib.seccomp_version.restype = ctypes.POINTER(_Version)
+    version = lib.seccomp_version().contents
+    return f"v1 libseccomp {version.major}.{version.minor}.{version.micro} {os.uname().machine}"
 
 
 def filter_flags(oci_seccomp: Mapping[str, Any]) -> int:
@@ -296,9 +349,7 @@ def load_bpf(program: bytes, flags: int = 0) -> None:
         raise SeccompError("seccomp program must be a non-empty array of 8-byte instructions")
     buffer = ctypes.create_string_buffer(program, len(program))
     prog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall.restype = ctypes.c_long
-    rc = libc.syscall(
+    rc = _libc().syscall(
         ctypes.c_long(_NR_SECCOMP),
         ctypes.c_long(_SECCOMP_SET_MODE_FILTER),
         ctypes.c_long(flags),
@@ -334,7 +385,7 @@ def docker_profile_to_oci(
     Same selection as moby: ``archMap`` entry for the arch (plus its sub-arches);
     a syscall group is dropped if any ``excludes.caps`` is held, the arch is
     excluded or the kernel is at least ``excludes.minKernel``, and kept only if
-    every ``includes`` condition holds.
+    every ``includes`` condition holds.  An empty profile gives ``{}``: no filter at all.
     """
     go_arch = _GO_ARCH.get(arch, arch)
     seccomp_arch = _SECCOMP_ARCH.get(go_arch, "")
@@ -344,6 +395,8 @@ def docker_profile_to_oci(
         name = _caps.normalize(cap)
         held.update(_caps.ALL_CAPS if name == "ALL" else [name])
 
+    if not profile.get("defaultAction") and not profile.get("syscalls"):
+        return {}  # moby's rule: nothing to enforce means seccomp stays off
     if profile.get("architectures") and profile.get("archMap"):
         raise SeccompError(
             "both 'architectures' and 'archMap' are specified in the seccomp profile, "
@@ -397,6 +450,8 @@ def docker_profile_to_oci(
 
 @functools.cache
 def _default_profile_json() -> dict[str, Any]:
+    import importlib.resources  # ~10 ms to import; the runtime's hot path never needs it
+
     text = importlib.resources.files("dockyard.runtime").joinpath("data/seccomp-default.json").read_text()
     loaded: dict[str, Any] = json.loads(text)
     return loaded

@@ -110,6 +110,31 @@ def public_state(root: str, cid: str, stored: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def remove_dir(path: str) -> None:
+    """Remove a state directory (flat: files only); shutil would cost an import."""
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        return
+    for name in names:
+        try:
+            os.unlink(os.path.join(path, name))
+        except FileNotFoundError:
+            pass
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+
+
+def utc_now() -> str:
+    """RFC 3339 timestamp with nanosecond digits, as runc writes ``created``."""
+    import time
+
+    now = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 10**9)) + f".{now % 10**9:09d}Z"
+
+
 def list_ids(root: str) -> list[str]:
     """Ids of every container with a state file under ``root``."""
     try:

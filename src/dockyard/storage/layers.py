@@ -91,16 +91,26 @@ class LayerStore:
     def exists(self, chain_id: str) -> bool:
         return self.db.query_one("SELECT 1 FROM layers WHERE chain_id=?", (chain_id,)) is not None
 
-    def register(self, stream: IO[bytes], parent: str | None, holder: str) -> Layer:
-        """Unpack a layer tar on top of ``parent`` (a chain ID), keep its blob, hold it for ``holder``."""
+    def register(self, stream: IO[bytes], parent: str | None, holder: str,
+                 blob_file: str | None = None) -> Layer:
+        """Unpack a layer tar on top of ``parent`` (a chain ID), keep its blob, hold it for ``holder``.
+
+        ``blob_file``: ``stream`` is this uncompressed file on the same filesystem, which becomes the
+        blob by a rename instead of a copy.
+        """
         tmp = os.path.join(self.dir, f".tmp-{secrets.token_hex(8)}")
         os.makedirs(os.path.join(tmp, "diff"))
-        writer = self.blobs.writer()
+        writer = None if blob_file else self.blobs.writer()
         try:
             stats = extract_layer(stream, os.path.join(tmp, "diff"), copy_to=writer)  # type: ignore[arg-type]
-            diff_id = writer.commit(stats.diff_id)
+            if writer is not None:
+                diff_id = writer.commit(stats.diff_id)
+            else:
+                diff_id = stats.diff_id
+                os.replace(blob_file, self.blobs.path(diff_id))  # type: ignore[arg-type]
         except BaseException:
-            writer.abort()
+            if writer is not None:
+                writer.abort()
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         chain = chain_ids([parent, diff_id])[1] if parent else diff_id

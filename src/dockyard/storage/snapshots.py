@@ -68,6 +68,7 @@ class Snapshotter:
         os.makedirs(self.dir, exist_ok=True)
         db.ensure_schema(_SCHEMA)
         self._lock = threading.Lock()
+        images.snapshots = self  # commit reads the writable layer; rmi sees which images snapshots hold
 
     def _paths(self, cid: str) -> tuple[str, str, str, str]:
         base = os.path.join(self.dir, cid)

@@ -15,7 +15,7 @@ import hashlib
 import os
 import stat
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO
 
@@ -63,8 +63,9 @@ class _Peekable:
 class HashingReader:
     """Passes bytes through while hashing them (the diff ID) and optionally copying them to a file."""
 
-    def __init__(self, raw: Any, copy_to: BinaryIO | None = None) -> None:
+    def __init__(self, raw: Any, copy_to: BinaryIO | None = None, hashing: bool = True) -> None:
         self.raw = raw
+        self.hashing = hashing
         self.sha = hashlib.sha256()
         self.size = 0
         self.copy_to = copy_to
@@ -72,7 +73,8 @@ class HashingReader:
     def read(self, n: int = -1) -> bytes:
         data: bytes = self.raw.read(n)
         if data:
-            self.sha.update(data)
+            if self.hashing:
+                self.sha.update(data)
             self.size += len(data)
             if self.copy_to is not None:
                 self.copy_to.write(data)
@@ -84,6 +86,32 @@ class HashingReader:
 
     def digest(self) -> str:
         return "sha256:" + self.sha.hexdigest()
+
+
+class ChunkReader:
+    """A file-like ``read(n)`` over an iterator of byte chunks (a tar being generated)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self.it = iter(chunks)
+        self.buf = b""
+        self.pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        if self.pos >= len(self.buf):
+            self.buf, self.pos = b"", 0
+            for chunk in self.it:
+                if chunk:
+                    self.buf = chunk
+                    break
+            if not self.buf:
+                return b""
+        if n < 0:
+            data = self.buf[self.pos:] + b"".join(self.it)
+            self.buf, self.pos = b"", 0
+            return data
+        data = self.buf[self.pos:self.pos + n]
+        self.pos += len(data)
+        return data
 
 
 def compression_of(head: bytes) -> str:
@@ -99,7 +127,7 @@ def decompressed(stream: IO[bytes]) -> Any:
     peek = _Peekable(stream)
     kind = compression_of(peek.peek(4))
     if kind == "gzip":
-        return gzip.GzipFile(fileobj=peek, mode="rb")  # type: ignore[arg-type]
+        return gzip.GzipFile(fileobj=peek, mode="rb")  # type: ignore[call-overload]
     if kind == "zstd":
         return zstandard.ZstdDecompressor().stream_reader(peek, read_across_frames=True)  # type: ignore[arg-type]
     return peek
@@ -284,14 +312,14 @@ def _rmtree_at(dfd: int, name: str) -> None:
 
 
 def extract_layer(stream: IO[bytes], dest: str, copy_to: BinaryIO | None = None,
-                  whiteouts: str = "overlay") -> ExtractStats:
+                  whiteouts: str = "overlay", hashing: bool = True) -> ExtractStats:
     """Unpack a (possibly compressed) layer tar into the existing empty directory ``dest``.
 
     Returns the diff ID (sha256 of the uncompressed tar). ``copy_to`` receives the uncompressed
     tar bytes as they stream by, so the caller can keep the layer blob without a second read.
-    The caller removes ``dest`` when this raises.
+    The caller removes ``dest`` when this raises. ``hashing=False`` skips the digest (staging).
     """
-    reader = HashingReader(decompressed(stream), copy_to)
+    reader = HashingReader(decompressed(stream), copy_to, hashing)
     ex = _Extractor(dest, whiteouts)
     try:
         try:

@@ -37,8 +37,8 @@ class Cgroup(ABC):
         self.add_pid(os.getpid())
 
     @abstractmethod
-    def freeze(self) -> None:
-        """Stop every task and wait until the kernel reports the cgroup frozen."""
+    def freeze(self, timeout: float = 10.0) -> None:
+        """Stop every task and wait until the kernel reports the cgroup frozen (else thaw and raise)."""
 
     @abstractmethod
     def thaw(self) -> None:
@@ -76,10 +76,12 @@ class Cgroup(ABC):
         """SIGKILL every task while frozen, so nothing forks in between."""
         frozen = False
         try:
-            self.freeze()
+            # Short: a task waiting in the kernel (OOM with the killer disabled, D state) never
+            # freezes, and SIGKILL reaches it anyway.
+            self.freeze(timeout=0.5)
             frozen = True
         except (CgroupError, OSError):
-            pass  # still kill what we can; a stuck freezer must not block delete
+            pass
         for pid in self.pids():
             try:
                 os.kill(pid, signal.SIGKILL)

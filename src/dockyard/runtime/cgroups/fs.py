@@ -123,14 +123,21 @@ def remove_empty_parents(directory: str, stop_at: str) -> None:
         parent = os.path.dirname(parent)
 
 
+def is_vanishing(exc: BaseException) -> bool:
+    """Whether an error means a cgroup directory was removed under us (ENOENT, or ENODEV mid-removal)."""
+    cause = exc if isinstance(exc, OSError) else exc.__cause__
+    return isinstance(cause, OSError) and cause.errno in (errno.ENOENT, errno.ENODEV)
+
+
 def makedirs(directory: str) -> None:
     """mkdir -p that tolerates a concurrent remove_empty_parents of a shared parent."""
     for _ in range(5):
         try:
             os.makedirs(directory, exist_ok=True)
             return
-        except FileNotFoundError:
-            continue
+        except OSError as exc:
+            if not is_vanishing(exc):
+                raise
     os.makedirs(directory, exist_ok=True)
 
 

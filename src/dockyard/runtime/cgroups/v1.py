@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
 from dockyard.runtime.cgroups import fs
@@ -37,7 +38,8 @@ def parse_v1_mounts(mountinfo: str) -> dict[str, list[str]]:
 class V1Cgroup(Cgroup):
     """A container cgroup spread over the v1 hierarchies the host mounts."""
 
-    def __init__(self, path: str, mounts: dict[str, list[str]]) -> None:
+    def __init__(self, path: str, mounts: dict[str, list[str]], unified_root: str | None = None) -> None:
+        """``unified_root``: the hybrid host's cgroup2 mount, joined too (as runc does) but never mounted."""
         self.path = "/" + path.strip("/")
         self._mounts = mounts
         self._dirs: dict[str, str] = {}  # controller or name=… → container directory
@@ -47,6 +49,7 @@ class V1Cgroup(Cgroup):
             self._by_mount[mount_point] = directory
             for controller in carried:
                 self._dirs[controller] = directory
+        self._unified = unified_root.rstrip("/") + self.path if unified_root else None
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -62,34 +65,51 @@ class V1Cgroup(Cgroup):
     def create(self) -> None:
         for mount_point, directory in self._by_mount.items():
             if "cpuset" in self._mounts[mount_point]:
-                self._create_cpuset(mount_point, directory)
+                self._create_cpuset(mount_point)
             else:
                 fs.makedirs(directory)
+        if self._unified:
+            fs.makedirs(self._unified)
 
-    def _create_cpuset(self, mount_point: str, directory: str) -> None:
+    def _create_cpuset(self, mount_point: str) -> None:
         """mkdir each level and give it the parent's cpus/mems; an empty cpuset refuses tasks."""
-        current = mount_point.rstrip("/")
-        for part in self.path.strip("/").split("/"):
-            parent, current = current, current + "/" + part
-            if not os.path.isdir(current):
-                fs.makedirs(current)
-            for name in ("cpuset.cpus", "cpuset.mems"):
-                if not fs.read(current, name).strip():
-                    fs.write(current, name, fs.read(parent, name).strip())
+        for attempt in range(5):
+            current = mount_point.rstrip("/")
+            try:
+                for part in self.path.strip("/").split("/"):
+                    parent, current = current, current + "/" + part
+                    try:
+                        os.mkdir(current)
+                    except FileExistsError:
+                        pass
+                    for name in ("cpuset.cpus", "cpuset.mems"):
+                        if not fs.read(current, name).strip():
+                            fs.write(current, name, fs.read(parent, name).strip())
+                return
+            except (OSError, CgroupError) as exc:
+                # Another container's destroy removed an empty shared parent meanwhile (ENOENT, or
+                # ENODEV while it is going away): walk again.
+                if attempt == 4 or not fs.is_vanishing(exc):
+                    raise
 
     def add_pid(self, pid: int) -> None:
         for directory in self._by_mount.values():
             fs.write(directory, "cgroup.procs", pid)
+        if self._unified:
+            fs.write(self._unified, "cgroup.procs", pid)
 
     def exists(self) -> bool:
-        return any(os.path.isdir(d) for d in self._by_mount.values())
+        return any(os.path.isdir(d) for d in [*self._by_mount.values(), *filter(None, [self._unified])])
 
     def mount_sources(self) -> dict[str, str]:
         """Mount directory name (``cpu``, ``cpu,cpuacct``, ``systemd``) → container directory."""
         return {os.path.basename(m.rstrip("/")): d for m, d in self._by_mount.items()}
 
     def _directories(self) -> list[tuple[str, str]]:
-        return list(self._by_mount.items())
+        pairs = list(self._by_mount.items())
+        if self._unified:
+            pairs.append((self._unified[: -len(self.path)], self._unified))
+        return pairs
 
     def pids(self) -> list[int]:
         directory = self._dir("pids") or self._dir("freezer") or next(iter(self._by_mount.values()), None)
@@ -97,9 +117,11 @@ class V1Cgroup(Cgroup):
 
     # ---------------------------------------------------------------- freezer
 
-    def freeze(self) -> None:
+    def freeze(self, timeout: float = 10.0) -> None:
         directory = self._need("freezer", "freezer")
-        for _ in range(1000):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            # Re-asking FROZEN nudges tasks that were busy (vfork, signals) the first time.
             fs.write(directory, "freezer.state", "FROZEN")
             if fs.wait_until(lambda: fs.read(directory, "freezer.state") == "FROZEN", 0.01):
                 return
@@ -138,14 +160,39 @@ class V1Cgroup(Cgroup):
             fs.write(self._need("pids", "pids"), "pids.max", value)
         if resources.get("blockIO"):
             self._apply_blkio(resources["blockIO"])
-        for limit in resources.get("hugepageLimits") or ():
-            directory = self._need("hugetlb", "hugetlb")
-            fs.write(directory, f"hugetlb.{limit['pageSize']}.limit_in_bytes", int(limit["limit"]))
+        if resources.get("hugepageLimits"):
+            self._apply_hugetlb(resources["hugepageLimits"])
         network = resources.get("network") or {}
         if network.get("classID"):
             fs.write(self._need("net_cls", "net_cls"), "net_cls.classid", int(network["classID"]))
         for prio in network.get("priorities") or ():
-            fs.write(self._need("net_prio", "net_prio"), "net_prio.ifpriomap", f"{prio['name']} {prio['priority']}")
+            fs.write(
+                self._need("net_prio", "net_prio"), "net_prio.ifpriomap", f"{prio['name']} {prio['priority']}"
+            )
+
+    def _apply_hugetlb(self, limits: list[dict[str, Any]]) -> None:
+        """v1 hugetlb if mounted; else the hybrid host's cgroup2 hierarchy, where hugetlb often lives."""
+        directory = self._dir("hugetlb")
+        if directory is not None:
+            for limit in limits:
+                fs.write(directory, f"hugetlb.{limit['pageSize']}.limit_in_bytes", int(limit["limit"]))
+            return
+        if not self._unified:
+            self._need("hugetlb", "hugetlb")
+        assert self._unified is not None
+        current = self._unified[: -len(self.path)]
+        for part in self.path.strip("/").split("/"):
+            try:
+                available = fs.read(current, "cgroup.controllers").split()
+            except OSError:
+                available = []
+            if "hugetlb" not in available:
+                raise CgroupError("cannot set hugetlb limit: no hugetlb controller on cgroup v1 or v2")
+            if "hugetlb" not in fs.read(current, "cgroup.subtree_control").split():
+                fs.write(current, "cgroup.subtree_control", "+hugetlb")
+            current = current + "/" + part
+        for limit in limits:
+            fs.write(self._unified, f"hugetlb.{limit['pageSize']}.max", int(limit["limit"]))
 
     def _apply_devices(self, rules: list[dict[str, Any]]) -> None:
         directory = self._need("devices", "devices")
@@ -220,9 +267,12 @@ class V1Cgroup(Cgroup):
         directory = self._need("blkio", "blkio")
         # With multi-queue schedulers only BFQ's files exist, and with none of them no weight at all.
         weight_file = next(
-            (n for n in ("blkio.bfq.weight", "blkio.weight") if os.path.exists(os.path.join(directory, n))), None
+            (n for n in ("blkio.bfq.weight", "blkio.weight") if os.path.exists(os.path.join(directory, n))),
+            None,
         )
-        device_file = "blkio.bfq.weight_device" if weight_file == "blkio.bfq.weight" else "blkio.weight_device"
+        device_file = (
+            "blkio.bfq.weight_device" if weight_file == "blkio.bfq.weight" else "blkio.weight_device"
+        )
         if blkio.get("weight"):
             if weight_file is None:
                 log.warning("blkio weight not supported by the kernel's I/O scheduler; weight ignored")
@@ -312,7 +362,10 @@ class V1Cgroup(Cgroup):
         directory = self._dir("pids")
         if directory is None:
             return {"current": 0, "limit": 0}
-        return {"current": fs.read_int(directory, "pids.current"), "limit": fs.read_int(directory, "pids.max")}
+        return {
+            "current": fs.read_int(directory, "pids.current"),
+            "limit": fs.read_int(directory, "pids.max"),
+        }
 
     def _blkio_stats(self) -> dict[str, list[dict[str, Any]]]:
         directory = self._dir("blkio")
@@ -329,8 +382,22 @@ class V1Cgroup(Cgroup):
         if directory is None:
             return result
         for key, names in (
-            ("io_service_bytes_recursive", ("blkio.io_service_bytes_recursive", "blkio.bfq.io_service_bytes_recursive", "blkio.throttle.io_service_bytes_recursive")),
-            ("io_serviced_recursive", ("blkio.io_serviced_recursive", "blkio.bfq.io_serviced_recursive", "blkio.throttle.io_serviced_recursive")),
+            (
+                "io_service_bytes_recursive",
+                (
+                    "blkio.io_service_bytes_recursive",
+                    "blkio.bfq.io_service_bytes_recursive",
+                    "blkio.throttle.io_service_bytes_recursive",
+                ),
+            ),
+            (
+                "io_serviced_recursive",
+                (
+                    "blkio.io_serviced_recursive",
+                    "blkio.bfq.io_serviced_recursive",
+                    "blkio.throttle.io_serviced_recursive",
+                ),
+            ),
         ):
             for name in names:
                 entries = parse_blkio_entries(directory, name)

@@ -9,7 +9,6 @@ from typing import Any
 from dockyard.runtime.cgroups import fs
 from dockyard.runtime.cgroups.base import Cgroup
 from dockyard.runtime.cgroups.fs import CgroupError
-from dockyard.runtime.cgroups.v1 import parse_blkio_entries  # noqa: F401  (same Docker entry shape)
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +115,9 @@ class V2Cgroup(Cgroup):
     def pids(self) -> list[int]:
         return fs.read_pids(self.dir)
 
-    def freeze(self) -> None:
+    def freeze(self, timeout: float = 10.0) -> None:
         fs.write(self.dir, "cgroup.freeze", 1)
-        if not fs.wait_until(lambda: fs.read_keyed(self.dir, "cgroup.events").get("frozen") == 1, 10.0):
+        if not fs.wait_until(lambda: fs.read_keyed(self.dir, "cgroup.events").get("frozen") == 1, timeout):
             fs.write(self.dir, "cgroup.freeze", 0)
             raise CgroupError(f"timed out freezing cgroup {self.path}")
 
@@ -146,7 +145,9 @@ class V2Cgroup(Cgroup):
         except OSError:
             available = []
         if name not in available:
-            raise CgroupError(f"cannot set {name} limit: the {name} controller is not enabled for {self.path}")
+            raise CgroupError(
+                f"cannot set {name} limit: the {name} controller is not enabled for {self.path}"
+            )
 
     def apply(self, resources: dict[str, Any]) -> None:
         if not resources:
@@ -253,8 +254,12 @@ class V2Cgroup(Cgroup):
             major, minor = (int(x) for x in device.split(":"))
             values = dict(p.split("=", 1) for p in pairs if "=" in p)
             for op, bytes_key, ios_key in (("Read", "rbytes", "rios"), ("Write", "wbytes", "wios")):
-                io_bytes.append({"major": major, "minor": minor, "op": op, "value": int(values.get(bytes_key, 0))})
-                io_ops.append({"major": major, "minor": minor, "op": op, "value": int(values.get(ios_key, 0))})
+                io_bytes.append(
+                    {"major": major, "minor": minor, "op": op, "value": int(values.get(bytes_key, 0))}
+                )
+                io_ops.append(
+                    {"major": major, "minor": minor, "op": op, "value": int(values.get(ios_key, 0))}
+                )
         return {
             "cpu": {
                 "usage_total_ns": cpu.get("usage_usec", 0) * 1000,
@@ -274,6 +279,9 @@ class V2Cgroup(Cgroup):
                 "failcnt": fs.read_keyed(self.dir, "memory.events").get("max", 0),
                 "stats": fs.read_keyed(self.dir, "memory.stat"),
             },
-            "pids": {"current": fs.read_int(self.dir, "pids.current"), "limit": fs.read_int(self.dir, "pids.max")},
+            "pids": {
+                "current": fs.read_int(self.dir, "pids.current"),
+                "limit": fs.read_int(self.dir, "pids.max"),
+            },
             "blkio": {"io_service_bytes_recursive": io_bytes, "io_serviced_recursive": io_ops},
         }

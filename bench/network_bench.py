@@ -1,0 +1,125 @@
+"""Network benchmark: HTTP through a published port on 127.0.0.1 vs straight to the container IP,
+and the time to create a namespace attached to a user network.
+
+The "container" is a namespace made by the network service with busybox httpd running in it
+(nsenter), so the figures isolate the network path (bridge, veth, DNAT) from the rest of the
+engine. Traffic only goes to loopback and the container's address. Bounded loops.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
+
+from dockyard.networks.models import ContainerNetConfig  # noqa: E402
+from dockyard.networks.service import NetworkService  # noqa: E402
+from dockyard.storage.db import StateDB  # noqa: E402
+from dockyard.util.ids import new_id  # noqa: E402
+
+REQUESTS = 1000
+BIG = 64 * 1024 * 1024
+BIG_ROUNDS = 5
+CREATE_ROUNDS = 20
+
+
+def http_get(host: str, port: int, path: str) -> int:
+    """One HTTP/1.0 GET (busybox httpd closes after each); returns the body size."""
+    with socket.create_connection((host, port), timeout=10) as c:
+        c.sendall(f"GET {path} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+        total = 0
+        head = b""
+        while True:
+            chunk = c.recv(1 << 20)
+            if not chunk:
+                break
+            if not head:
+                head = chunk
+                total += len(chunk) - chunk.find(b"\r\n\r\n") - 4
+            else:
+                total += len(chunk)
+        return total
+
+
+def measure(host: str, port: int) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    for _ in range(REQUESTS):
+        http_get(host, port, "/small")
+    rps = REQUESTS / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    got = sum(http_get(host, port, "/big") for _ in range(BIG_ROUNDS))
+    mbps = got / (time.perf_counter() - t0) / 1e6
+    return rps, mbps
+
+
+def main() -> int:
+    tmp = tempfile.mkdtemp(prefix="dytbench", dir="/tmp")
+    suffix = os.urandom(3).hex()
+    db = StateDB(os.path.join(tmp, "state.db"))
+    svc = NetworkService(db, tmp, None, bridge=f"dyt{suffix}", bip=f"10.{random.randint(200, 250)}.{random.randint(0, 255)}.1/24",
+                         prefix=f"t{suffix[:5]}")
+    httpd: subprocess.Popen[bytes] | None = None
+    try:
+        svc.startup()
+        www = os.path.join(tmp, "www")
+        os.makedirs(www)
+        with open(os.path.join(www, "small"), "w") as f:
+            f.write("hello\n")
+        with open(os.path.join(www, "big"), "wb") as f:
+            f.write(os.urandom(1 << 20) * (BIG >> 20))
+        hport = 0
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            hport = s.getsockname()[1]
+        cid = new_id()
+        net = svc.prepare_container(ContainerNetConfig(
+            container_id=cid, name="web", hostname="web", files_dir=os.path.join(tmp, "c"),
+            port_bindings={"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(hport)}]}))
+        httpd = subprocess.Popen(["nsenter", f"--net={net.netns_path}", "busybox", "httpd", "-f", "-p", "80",
+                                  "-h", www])
+        ip = net.settings["IPAddress"]
+        for _ in range(100):
+            try:
+                http_get(ip, 80, "/small")
+                break
+            except OSError:
+                time.sleep(0.05)
+        trials = [(measure(ip, 80), measure("127.0.0.1", hport)) for _ in range(3)]  # alternate: shared CPU
+        direct = (max(t[0][0] for t in trials), max(t[0][1] for t in trials))
+        published = (max(t[1][0] for t in trials), max(t[1][1] for t in trials))
+        print("best of 3 alternating trials")
+        print(f"direct to {ip}:80            {direct[0]:8.0f} req/s  {direct[1]:8.1f} MB/s")
+        print(f"published 127.0.0.1:{hport:<6}  {published[0]:8.0f} req/s  {published[1]:8.1f} MB/s")
+        print(f"published/direct             {published[0] / direct[0]:8.2f}        {published[1] / direct[1]:8.2f}")
+        svc.create("benchnet", ipam_cfg={"Config": [{"Subnet": f"10.{random.randint(200, 250)}.{random.randint(0, 255)}.0/24"}]})
+        times = []
+        for i in range(CREATE_ROUNDS):
+            c = new_id()
+            t0 = time.perf_counter()
+            svc.prepare_container(ContainerNetConfig(container_id=c, name=f"b{i}", hostname=f"b{i}",
+                                                     network_mode="benchnet",
+                                                     files_dir=os.path.join(tmp, "c" + c[:8])))
+            times.append(time.perf_counter() - t0)
+            svc.release_container(c)
+        times.sort()
+        print(f"create+connect on a user network: median {times[len(times) // 2] * 1000:.1f} ms, "
+              f"max {times[-1] * 1000:.1f} ms ({CREATE_ROUNDS} rounds)")
+        return 0
+    finally:
+        if httpd is not None:
+            httpd.kill()
+            httpd.wait()
+        svc.destroy_all()
+        db.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

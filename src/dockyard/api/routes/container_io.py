@@ -1,0 +1,191 @@
+"""Container I/O routes: attach (hijacked), logs, resize, stats."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from dockyard.api.context import Services
+from dockyard.api.request import Request
+from dockyard.api.responses import Empty, Raw, Stream
+from dockyard.api.router import Router
+from dockyard.containers import logs as logmod
+from dockyard.containers.shim_client import register_attach
+from dockyard.containers.stats import stats_stream
+from dockyard.containers.stdcopy import MULTIPLEXED, RAW, parse_detach_keys, relay
+from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.runtime.errors import OCIRuntimeError
+
+
+def stream_content_type(req: Request, tty: bool) -> str:
+    """Raw for TTY; multiplexed for the rest since API 1.42 (older clients expect raw-stream)."""
+    if tty:
+        return RAW
+    try:
+        major, minor = (int(x) for x in req.api_version.split(".")[:2])
+    except ValueError:
+        return MULTIPLEXED
+    return MULTIPLEXED if (major, minor) >= (1, 42) else RAW
+
+
+def log_driver_of(s: Services, c: Any) -> str:
+    return str((c.host_config.get("LogConfig") or {}).get("Type") or getattr(s.config, "log_driver", "json-file"))
+
+
+def is_running(s: Services, cid: str) -> bool:
+    try:
+        return bool(s.containers.get(cid).state.Running)
+    except NotFound:
+        return False
+
+
+def _detach_keys(req: Request) -> bytes:
+    spec = req.q("detachKeys")
+    if not spec:
+        return b""
+    try:
+        return parse_detach_keys(spec)
+    except ValueError as exc:
+        raise InvalidParameter(str(exc)) from None
+
+
+def register(r: Router, s: Services) -> None:
+    @r.get("/containers/{id}/logs")
+    def logs(req: Request) -> Stream:
+        c = s.containers.get(req.params["id"])
+        driver = log_driver_of(s, c)
+        logmod.check_readable(driver)
+        stdout, stderr = req.q_bool("stdout"), req.q_bool("stderr")
+        if not (stdout or stderr):
+            raise InvalidParameter("Bad parameters: you must choose at least one stream")
+        tail_text = (req.q("tail") or "all").strip()
+        try:
+            tail = -1 if tail_text in ("all", "") else int(tail_text)
+        except ValueError:
+            tail = -1  # docker treats an unparsable tail as "all"
+        q = logmod.LogQuery(
+            stdout=stdout,
+            stderr=stderr,
+            since_ns=logmod.parse_time(req.q("since")),
+            until_ns=logmod.parse_time(req.q("until")),
+            tail=tail,
+            follow=req.q_bool("follow"),
+            timestamps=req.q_bool("timestamps"),
+        )
+        tty = bool(c.config.get("Tty"))
+        cid = c.id
+        chunks = logmod.read_logs(s.containers.log_path(c), driver, q, tty, lambda: is_running(s, cid))
+        return Stream(chunks, stream_content_type(req, tty))
+
+    @r.post("/containers/{id}/attach")
+    def attach(req: Request) -> None:
+        c = s.containers.get(req.params["id"])
+        stdin, stdout, stderr = req.q_bool("stdin"), req.q_bool("stdout"), req.q_bool("stderr")
+        want_stream, want_logs = req.q_bool("stream"), req.q_bool("logs")
+        keys = _detach_keys(req)
+        tty = bool(c.config.get("Tty"))
+        if not (stdin or stdout or stderr):
+            raise InvalidParameter("Bad parameters: you must choose at least one stream")
+        shim_sock = None
+        pending = None
+        if want_stream:
+            shim_sock, pending = _open_attach(s, c.id, stdin, stdout, stderr)
+        conn = req.hijack(stream_content_type(req, tty))
+        try:
+            if want_logs:
+                driver = log_driver_of(s, c)
+                if driver in logmod.READABLE_DRIVERS:
+                    q = logmod.LogQuery(stdout=stdout, stderr=stderr)
+                    for chunk in logmod.read_logs(s.containers.log_path(c), driver, q, tty, lambda: False):
+                        conn.sendall(chunk)
+            if pending is not None:
+                while shim_sock is None:
+                    shim_sock = pending.wait(0.5)
+                    if shim_sock is None and not _exists(s, c.id):
+                        pending.cancel()
+                        break
+            if shim_sock is not None:
+                relay(conn, shim_sock, stdin, keys)
+        except OSError:
+            pass
+        finally:
+            if pending is not None and pending.sock is None:
+                pending.cancel()
+        return None
+
+    @r.post("/containers/{id}/resize")
+    def resize(req: Request) -> Empty:
+        c = s.containers.get(req.params["id"])
+        h, w = req.q_int("h", 0) or 0, req.q_int("w", 0) or 0
+        if not c.state.Running or c.shim is None:
+            raise Conflict(f"Container {c.id} is not running")
+        try:
+            c.shim.resize(h, w)
+        except OCIRuntimeError as exc:
+            if exc.kind != "state":  # resizing a container without a TTY is a no-op, as in docker
+                raise Conflict(exc.message) from None
+        return Empty(200)
+
+    @r.get("/containers/{id}/stats")
+    def stats(req: Request) -> Stream | Raw:
+        c = s.containers.get(req.params["id"])
+        stream = req.q_bool("stream", True)
+        one_shot = req.q_bool("one-shot")
+        if stream and one_shot:
+            raise InvalidParameter("cannot have stream=true and one-shot=true")
+        cid, name = c.id, c.name
+
+        def open_cg() -> Any:
+            from dockyard.runtime.cgroups import open_cgroup
+
+            return open_cgroup(_cgroups_path(s, c), cid)
+
+        def pid() -> int:
+            try:
+                return int(s.containers.get(cid).state.Pid or 0)
+            except NotFound:
+                return 0
+
+        chunks = stats_stream(open_cg, pid, cid, name, lambda: is_running(s, cid), stream, one_shot)
+        if not stream:
+            return Raw(b"".join(chunks), "application/json")
+        return Stream(chunks, "application/json")
+
+
+def _exists(s: Services, cid: str) -> bool:
+    try:
+        s.containers.get(cid)
+        return True
+    except NotFound:
+        return False
+
+
+def _open_attach(s: Services, cid: str, stdin: bool, stdout: bool, stderr: bool) -> tuple[Any, Any]:
+    """A live stream to a running container, or a registration that gets one when it starts."""
+    c = s.containers.get(cid)
+    if c.state.Running and c.shim is not None:
+        try:
+            return c.shim.attach(stdin, stdout, stderr), None
+        except OCIRuntimeError:
+            pass  # it just exited: wait for the next start like docker does
+    pending = register_attach(cid, stdin, stdout, stderr)
+    c = s.containers.get(cid)
+    if c.state.Running and c.shim is not None and pending.sock is None:  # it started in between
+        pending.cancel()
+        try:
+            return c.shim.attach(stdin, stdout, stderr), None
+        except OCIRuntimeError:
+            pending = register_attach(cid, stdin, stdout, stderr)
+    return None, pending
+
+
+def _cgroups_path(s: Services, c: Any) -> str | None:
+    bundle = c.shim.cfg.bundle if c.shim is not None else s.containers.state_dir(c.id)
+    try:
+        with open(os.path.join(bundle, "config.json")) as fh:
+            path = (json.load(fh).get("linux") or {}).get("cgroupsPath")
+    except (OSError, ValueError):
+        return None
+    return str(path) if path else None
+

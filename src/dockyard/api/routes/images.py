@@ -1,0 +1,225 @@
+"""Image routes (and the two container routes that produce or read image data: export, commit)."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from dockyard.api.context import Services
+from dockyard.api.request import Request
+from dockyard.api.responses import JSON, Empty, Stream
+from dockyard.api.router import Router
+from dockyard.errors import DockyardError, InvalidParameter, NotFound, NotImplementedByEngine
+from dockyard.images.reference import parse_tagged
+
+
+def _vt(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in v.split(".") if x.isdigit())
+
+
+def _line(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj).encode() + b"\r\n"
+
+
+def _error_line(err: BaseException) -> bytes:
+    msg = str(err) or type(err).__name__
+    return _line({"errorDetail": {"message": msg}, "error": msg})
+
+
+def _job_stream(job: Callable[[Callable[[dict[str, Any]], None]], None]) -> Iterator[bytes]:
+    """Run ``job(emit)`` on a worker thread and stream each emitted message as a JSON line."""
+    q: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+
+    def worker() -> None:
+        try:
+            job(lambda msg: q.put(_line(msg)))
+        except BaseException as e:  # noqa: BLE001 - reported in-band, as docker does mid-stream
+            q.put(_error_line(e))
+        finally:
+            q.put(None)
+
+    threading.Thread(target=worker, name="image-job", daemon=True).start()
+    while True:
+        item = q.get()
+        if item is None:
+            return
+        yield item
+
+
+def _body_consumed(req: Request, stream: Any) -> None:
+    """Read what is left of a body consumed through ``body_stream()`` (an error may stop early), and
+    tell the server it is gone so it does not wait for it again."""
+    try:
+        while stream.read(1 << 20):
+            pass
+    except OSError:
+        req.wants_close = True
+    req._body = b""
+
+
+def _changes(req: Request) -> list[str]:
+    return [c for c in req.q_all("changes") if c]
+
+
+def _pause_for_commit(s: Services, container: str) -> str | None:
+    """Freeze a running container while its writable layer is read (docker's ``pause=true``)."""
+    get = getattr(s.containers, "get", None)
+    if get is None:
+        return None
+    c = get(container)
+    state = getattr(c, "state", None)
+    if state is None or not state.Running or state.Paused:
+        return None
+    s.containers.pause(c.id)
+    return str(c.id)
+
+
+def register(r: Router, s: Services) -> None:
+    def images() -> Any:
+        if s.images is None:
+            raise NotImplementedByEngine("image service unavailable")
+        return s.images
+
+    @r.get("/images/json")
+    def list_images(req: Request) -> JSON:
+        filters = req.filters()
+        legacy = req.q("filter")
+        if legacy:
+            filters.setdefault("reference", []).append(legacy)
+        out = images().list_images(all_=req.q_bool("all"), filters=filters,
+                                   shared_size=req.q_bool("shared-size"))
+        if _vt(req.api_version) >= (1, 44):
+            for item in out:
+                item.pop("VirtualSize", None)
+        return JSON(out)
+
+    @r.get("/images/get")
+    def save_many(req: Request) -> Stream:
+        from dockyard.images.archive import save
+
+        names = [n for v in req.q_all("names") for n in v.split(",") if n]
+        return Stream(save(images(), names), "application/x-tar")
+
+    @r.get("/images/{name:path}/get")
+    def save_one(req: Request) -> Stream:
+        from dockyard.images.archive import save
+
+        return Stream(save(images(), [req.params["name"]]), "application/x-tar")
+
+    @r.get("/images/{name:path}/json")
+    def inspect(req: Request) -> JSON:
+        out = images().inspect(req.params["name"])
+        if _vt(req.api_version) >= (1, 44):
+            out.pop("VirtualSize", None)
+        return JSON(out)
+
+    @r.get("/images/{name:path}/history")
+    def history(req: Request) -> JSON:
+        return JSON(images().history(req.params["name"]))
+
+    @r.post("/images/{name:path}/tag")
+    def tag(req: Request) -> Empty:
+        repo = req.q("repo") or ""
+        if not repo:
+            raise InvalidParameter("repository name must have at least one component")
+        images().tag(req.params["name"], repo, req.q("tag") or None)
+        return Empty(201)
+
+    @r.delete("/images/{name:path}")
+    def remove(req: Request) -> JSON:
+        return JSON(images().remove(req.params["name"], force=req.q_bool("force"),
+                                    prune=not req.q_bool("noprune")))
+
+    @r.post("/images/prune")
+    def prune(req: Request) -> JSON:
+        return JSON(images().prune(req.filters()))
+
+    @r.post("/images/create")
+    def create(req: Request) -> Stream:
+        src = req.q("fromSrc")
+        if src is None:
+            pull = s.extra.get("pull")
+            if pull is None:
+                name = req.q("fromImage") or ""
+                raise NotFound(f"pull access denied for {name}: this engine has no registry access "
+                               "(build base images with 'dockyard image bootstrap')")
+            result: Stream = pull(req)
+            return result
+        if src != "-":
+            raise InvalidParameter("only importing from the request body (fromSrc=-) is supported")
+        repo, tag = req.q("repo") or "", req.q("tag") or ""
+        if repo:
+            parse_tagged(f"{repo}:{tag}" if tag else repo)  # refuse bad names before reading the body
+        body = req.body_stream()
+        try:
+            img = images().import_tar(body, repo, tag, _changes(req), req.q("message") or "")
+        finally:
+            _body_consumed(req, body)
+        return Stream(iter([_line({"status": img.id})]), "application/json")
+
+    @r.post("/images/load")
+    def load(req: Request) -> Stream:
+        from dockyard.images.archive import load as load_archive
+
+        body = req.body_stream()
+        lines: list[bytes] = []
+        try:
+            load_archive(images(), body, lambda msg: lines.append(_line({"stream": msg + "\n"})))
+        except DockyardError as e:
+            if not lines:
+                raise
+            lines.append(_error_line(e))
+        finally:
+            _body_consumed(req, body)
+        return Stream(iter(lines), "application/json")
+
+    @r.post("/images/bootstrap")
+    def bootstrap(req: Request) -> Stream:
+        from dockyard.images.bootstrap import bootstrap as build
+
+        name = req.q("name") or ""
+        if not name:
+            raise InvalidParameter("name is required (busybox or debian[:suite])")
+        svc = images()
+
+        def job(emit: Callable[[dict[str, Any]], None]) -> None:
+            img = build(svc, name, lambda msg: emit({"status": msg}))
+            emit({"status": f"Image ID: {img.id}", "id": img.id})
+
+        return Stream(_job_stream(job), "application/json")
+
+    @r.post("/commit")
+    def commit(req: Request) -> JSON:
+        container = req.q("container") or ""
+        if not container:
+            raise InvalidParameter("container is required")
+        cfg = req.json(None)
+        paused = _pause_for_commit(s, container) if req.q_bool("pause", True) else None
+        try:
+            img = images().commit(container, req.q("repo") or "", req.q("tag") or "", req.q("comment") or "",
+                                  req.q("author") or "", _changes(req), cfg if isinstance(cfg, dict) else None)
+        finally:
+            if paused is not None:
+                s.containers.unpause(paused)
+        if s.events is not None:
+            cid = images()._container_lookup(container)[0] if images()._container_lookup else container
+            attrs = {"comment": req.q("comment") or "", "imageID": img.id,
+                     "imageRef": img.repo_tags[0] if img.repo_tags else img.id}
+            s.events.publish("container", "commit", cid, attrs)
+        return JSON({"Id": img.id}, 201)
+
+    @r.get("/containers/{id}/export")
+    def export(req: Request) -> Stream:
+        svc = images()
+        if s.snapshots is None:
+            raise NotImplementedByEngine("snapshots unavailable")
+        cid = req.params["id"]
+        lookup = svc._container_lookup
+        if lookup is not None:
+            cid = lookup(cid)[0]
+        elif s.snapshots.image_of(cid) is None:
+            raise NotFound(f"No such container: {cid}")
+        return Stream(s.snapshots.export(cid), "application/x-tar")

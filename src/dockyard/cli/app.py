@@ -1,0 +1,133 @@
+"""Runs one CLI command: builds its parser, parses, gives it a context, maps errors to docker's output.
+
+Docker's exit codes: flag errors 125; daemon errors 1 (125 for run/create, which also
+print the "docker: " prefix); a container that cannot be invoked 126, not found 127.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from dockyard.client.api_client import APIClient, APIError, DaemonUnreachable
+
+TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
+if TYPE_CHECKING:
+    from typing import IO, Any
+
+# Commands whose daemon errors exit 125 with the "dockyard: " prefix, as docker's run/create do.
+_RUN_LIKE = {"run", "create", "container run", "container create"}
+
+
+class CLIError(Exception):
+    """A user-facing error with docker's exit code (raised by commands)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class ExitWith(Exception):
+    """Leave the command with a status code and no message (e.g. a container's exit code)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class CLIContext:
+    """What a command needs: the API client (created on first use), the output streams, the globals."""
+
+    def __init__(self, global_opts: dict[str, Any], out: IO[str] | None = None, err: IO[str] | None = None,
+                 stdin: IO[str] | None = None) -> None:
+        self.global_opts = global_opts
+        self.out: IO[str] = out or sys.stdout
+        self.err: IO[str] = err or sys.stderr
+        self.stdin: IO[str] = stdin or sys.stdin
+        self._client: APIClient | None = None
+
+    @property
+    def host(self) -> str:
+        return str(self.global_opts.get("host") or os.environ.get("DOCKYARD_HOST")
+                   or os.environ.get("DOCKER_HOST") or "unix:///run/dockyard.sock")
+
+    @property
+    def client(self) -> APIClient:
+        if self._client is None:
+            g = self.global_opts
+            tls = bool(g.get("tls")) or bool(g.get("tlsverify"))
+            cert_path = None
+            if g.get("tlscacert"):
+                cert_path = os.path.dirname(str(g["tlscacert"]))
+            self._client = APIClient(self.host, tls=tls or None,
+                                     tls_verify=True if g.get("tlsverify") else None, cert_path=cert_path)
+        return self._client
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with docker's error text and exit code 125."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        if message.startswith("unrecognized arguments: "):
+            message = "unknown flag: " + message.split(": ", 1)[1].split()[0]
+        sys.stderr.write(f"{self.prog}: {message}\nSee '{self.prog} --help'.\n")
+        raise SystemExit(125)
+
+
+def _load(name: str) -> tuple[Any, Any]:
+    from dockyard.cli.registry import COMMANDS
+
+    target = COMMANDS[name]
+    mod_name, _, prefix = target.partition(":")
+    mod = importlib.import_module(f"dockyard.cli.commands.{mod_name}")
+    if prefix:
+        return getattr(mod, f"configure_{prefix}"), getattr(mod, f"run_{prefix}")
+    return mod.configure, mod.run
+
+
+def make_parser(name: str) -> argparse.ArgumentParser:
+    configure, _ = _load(name)
+    p = _Parser(prog=f"dockyard {name}", add_help=True, allow_abbrev=False, conflict_handler="resolve")
+    configure(p)
+    return p
+
+
+def run_command(name: str, args: list[str], global_opts: dict[str, Any]) -> int:
+    """Parse ``args`` for command ``name``, run it, and turn errors into docker's messages and codes."""
+    configure, run = _load(name)
+    p = _Parser(prog=f"dockyard {name}", add_help=True, allow_abbrev=False, conflict_handler="resolve")
+    configure(p)
+    run_like = name in _RUN_LIKE
+    try:
+        ns = p.parse_args(args)
+    except SystemExit as e:
+        return int(e.code or 0) if isinstance(e.code, int) else 125
+    ctx = CLIContext(global_opts)
+    prefix = "dockyard: " if run_like else ""
+    try:
+        return int(run(ns, ctx) or 0)
+    except ExitWith as e:
+        return e.code
+    except CLIError as e:
+        ctx.err.write(f"{prefix}{e.message}\n")
+        return e.code
+    except APIError as e:
+        ctx.err.write(f"{prefix}Error response from daemon: {e.message}\n")
+        if run_like:
+            ctx.err.write(f"\nRun 'dockyard {name} --help' for more information\n")
+            return 125
+        return 1
+    except DaemonUnreachable as e:
+        ctx.err.write(f"{prefix}{e}\n")
+        return 125 if run_like else 1
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        except OSError:
+            pass
+        return 0
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,113 @@
+"""`inspect` (any object type, like docker's), `container inspect`, `top` and `diff`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from dockyard.cli.app import CLIContext, CLIError
+from dockyard.cli.format.output import render_each
+from dockyard.cli.format.table import align
+from dockyard.client.api_client import APIClient, APIError
+
+TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
+
+# Object kinds in docker's search order for an untyped `inspect`, with their endpoints.
+_KINDS = [
+    ("container", "/containers/{}/json"),
+    ("image", "/images/{}/json"),
+    ("network", "/networks/{}"),
+    ("volume", "/volumes/{}"),
+]
+
+
+def _fetch(client: APIClient, kind: str | None, name: str, size: bool) -> Any:
+    """The object's inspect JSON; raises NotFound-style CLIError when no kind has it."""
+    kinds = [k for k in _KINDS if kind is None or k[0] == kind]
+    if not kinds:
+        raise CLIError(f'"{kind}" is not a valid value for --type', 1)
+    for k, path in kinds:
+        query = {"size": True} if (k == "container" and size) else None
+        try:
+            return client.get(path.format(name), query)
+        except APIError as e:
+            if e.status != 404:
+                raise
+            last = e
+    if kind is None:
+        raise CLIError(f"Error: No such object: {name}", 1)
+    raise CLIError(f"Error: {last.message}" if kind != "container" else f"Error: No such container: {name}", 1)
+
+
+def print_inspect(ctx: CLIContext, values: list[Any], fmt: str) -> None:
+    if fmt:
+        ctx.out.write(render_each(fmt, values))
+    else:
+        ctx.out.write(json.dumps(values, indent=4, ensure_ascii=False) + "\n")
+
+
+def _inspect(ctx: CLIContext, names: list[str], kind: str | None, fmt: str, size: bool) -> int:
+    values: list[Any] = []
+    errors: list[str] = []
+    for name in names:
+        try:
+            values.append(_fetch(ctx.client, kind, name, size))
+        except CLIError as e:
+            errors.append(e.message)
+    if values or not fmt:
+        print_inspect(ctx, values, fmt)
+    for msg in errors:
+        ctx.err.write(msg + "\n")
+    return 1 if errors else 0
+
+
+def configure_inspect(p: argparse.ArgumentParser) -> None:
+    p.usage = "dockyard inspect [OPTIONS] NAME|ID [NAME|ID...]"
+    p.add_argument("-f", "--format", default="")
+    p.add_argument("-s", "--size", action="store_true")
+    p.add_argument("--type", default=None)
+    p.add_argument("names", nargs="+", metavar="NAME|ID")
+
+
+def run_inspect(ns: argparse.Namespace, ctx: CLIContext) -> int:
+    return _inspect(ctx, ns.names, ns.type, ns.format, ns.size)
+
+
+def configure_container_inspect(p: argparse.ArgumentParser) -> None:
+    p.usage = "dockyard container inspect [OPTIONS] CONTAINER [CONTAINER...]"
+    p.add_argument("-f", "--format", default="")
+    p.add_argument("-s", "--size", action="store_true")
+    p.add_argument("names", nargs="+", metavar="CONTAINER")
+
+
+def run_container_inspect(ns: argparse.Namespace, ctx: CLIContext) -> int:
+    return _inspect(ctx, ns.names, "container", ns.format, ns.size)
+
+
+def configure_top(p: argparse.ArgumentParser) -> None:
+    p.usage = "dockyard top CONTAINER [ps OPTIONS]"
+    p.add_argument("container")
+    p.add_argument("ps_args", nargs=argparse.REMAINDER)
+
+
+def run_top(ns: argparse.Namespace, ctx: CLIContext) -> int:
+    query = {"ps_args": " ".join(ns.ps_args)} if ns.ps_args else None
+    result = ctx.client.get(f"/containers/{ns.container}/top", query) or {}
+    lines = ["\t".join(result.get("Titles") or [])]
+    lines += ["\t".join(row) for row in result.get("Processes") or []]
+    ctx.out.write(align(lines, minwidth=20))
+    return 0
+
+
+def configure_diff(p: argparse.ArgumentParser) -> None:
+    p.usage = "dockyard diff CONTAINER"
+    p.add_argument("container")
+
+
+def run_diff(ns: argparse.Namespace, ctx: CLIContext) -> int:
+    kinds = {0: "C", 1: "A", 2: "D"}
+    for change in ctx.client.get(f"/containers/{ns.container}/changes") or []:
+        ctx.out.write(f"{kinds.get(change.get('Kind'), '?')} {change.get('Path')}\n")
+    return 0

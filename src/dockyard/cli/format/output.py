@@ -1,0 +1,71 @@
+"""--format handling shared by the list commands: docker's "table" templates, headers, raw templates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from dockyard.cli.format.gotemplate import Template, TemplateError, prepare_format
+from dockyard.cli.format.table import align
+
+TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
+
+
+class HeaderContext:
+    """Stands in for a row while rendering the header line: every field answers its column title."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self._headers = headers
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        title = self._headers.get(name, name.upper())
+
+        class _Title(str):
+            def __call__(self, *args: Any) -> str:
+                return str(self)
+
+        return _Title(title)
+
+    def __json__(self) -> Any:
+        return dict(self._headers)
+
+
+def render_list(fmt: str, rows: Iterable[Any], headers: dict[str, str], default_table: str) -> str:
+    """Render ``rows`` with a user format (or the default table) the way docker's formatter does."""
+    if not fmt or fmt == "table":
+        fmt = default_table
+    is_table, body = prepare_format(fmt)
+    try:
+        tpl = Template(body)
+    except TemplateError as e:
+        raise _format_error(e) from None
+    rendered = []
+    try:
+        for row in rows:
+            rendered.append(tpl.execute(row))
+        if not is_table:
+            return "".join(r + "\n" for r in rendered)
+        header = tpl.execute(HeaderContext(headers))
+    except TemplateError as e:
+        raise _format_error(e) from None
+    lines = [header] + rendered
+    return align("\n".join(lines).split("\n"))
+
+
+def render_each(fmt: str, values: Iterable[Any]) -> str:
+    """A raw (non-table) template applied to each value, one output line each (inspect -f)."""
+    _, body = prepare_format(fmt) if not fmt.startswith("table") else (False, fmt)
+    try:
+        tpl = Template(body)
+        return "".join(tpl.execute(v) + "\n" for v in values)
+    except TemplateError as e:
+        raise _format_error(e) from None
+
+
+def _format_error(e: TemplateError) -> Exception:
+    from dockyard.cli.app import CLIError
+
+    return CLIError(f"{e}", 1)

@@ -1,0 +1,79 @@
+"""Daemon start-up and shut-down for containers: live restore, exits recorded while down, start at boot."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from dockyard.containers import restart as restart_mod
+from dockyard.errors import NotModified
+
+if TYPE_CHECKING:
+    from dockyard.containers.service import ContainerService
+
+log = logging.getLogger("dockyard.containers")
+
+
+def restore(svc: ContainerService) -> None:
+    """Reconnect to live shims, record exits that happened while down, start containers that should run."""
+    from dockyard.containers.shim_client import ShimClient, prewarm
+
+    for c in svc.all():
+        if c.state.Running or c.state.Paused:
+            shim = ShimClient.connect(svc.shim_config(c))
+            if shim is None:
+                log.warning("container %s lost its shim while the daemon was down", c.id)
+                with svc.cond(c):
+                    svc._undo_start(c, True, True)  # noqa: SLF001 - same package, shared cleanup
+                    c.state.set_stopped(255, error="container's shim is gone")
+                    svc.save(c)
+                continue
+            if shim.pid:
+                c.state.Pid = shim.pid
+            svc.attach_shim(c, shim)
+            if shim.pid and svc.health is not None:
+                svc.health.watch(c)
+        elif c.state.Restarting or restart_mod.start_at_boot(c.host_config.get("RestartPolicy") or {},
+                                                             c.has_been_started, c.manually_stopped):
+            c.state.Restarting = False
+            threading.Thread(target=_boot_start, args=(svc, c.id), daemon=True).start()
+    try:
+        prewarm(svc.cfg.data_root)
+    except Exception:  # noqa: BLE001 - the first start will try again
+        log.exception("cannot pre-warm the shim launcher")
+
+
+def _boot_start(svc: ContainerService, cid: str) -> None:
+    try:
+        svc.start(cid)
+    except NotModified:
+        pass
+    except Exception:  # noqa: BLE001
+        log.exception("start at boot of %s failed", cid)
+
+
+def shutdown(svc: ContainerService, live_restore: bool = True) -> None:
+    """Daemon exit: containers keep running with live restore, else they are stopped first."""
+    from dockyard.containers.shim_client import stop_launchers
+
+    svc.cancel_all_timers()
+    if svc.health is not None:
+        svc.health.stop_all()
+    if not live_restore:
+        threads = [threading.Thread(target=_quiet_stop, args=(svc, c.id)) for c in svc.all() if c.state.Running]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    stop_launchers()
+    svc.net.shutdown()
+
+
+def _quiet_stop(svc: ContainerService, cid: str) -> None:
+    try:
+        svc.stop(cid, None, None)
+    except NotModified:
+        pass
+    except Exception:  # noqa: BLE001
+        log.exception("stop of %s at shutdown failed", cid)

@@ -1,0 +1,274 @@
+"""Reading container logs back for GET /containers/{id}/logs and attach?logs=1.
+
+The shim writes them (``dockyard.runtime.shim_logs`` defines the formats);
+this side reads the rotated set oldest first, filters by stream and time,
+keeps the last ``tail`` lines and, with ``follow``, keeps reading the live
+file (switching to the new file when the shim rotates) until the container
+stops.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from dockyard.containers.stdcopy import frame
+from dockyard.errors import InvalidParameter, NotImplementedByEngine
+from dockyard.runtime.shim_logs import LOCAL_HEAD, LOCAL_TAIL, STREAM_NAMES, rfc3339_nano
+
+READABLE_DRIVERS = ("json-file", "local")
+FOLLOW_POLL = 0.05
+
+
+@dataclass
+class Record:
+    stream: str
+    time_ns: int
+    line: bytes
+
+
+@dataclass
+class LogQuery:
+    stdout: bool = True
+    stderr: bool = True
+    since_ns: int = 0
+    until_ns: int = 0  # 0: no upper bound
+    tail: int = -1  # -1: all
+    follow: bool = False
+    timestamps: bool = False
+
+
+def check_readable(driver: str) -> None:
+    if driver not in READABLE_DRIVERS:
+        raise NotImplementedByEngine("configured logging driver does not support reading")
+
+
+def parse_time(value: str | None) -> int:
+    """since/until as docker accepts them: unix seconds with optional fraction, or RFC3339; → ns."""
+    if not value:
+        return 0
+    text = value.strip()
+    try:
+        if "." in text:
+            whole, frac = text.split(".", 1)
+            return int(whole) * 1_000_000_000 + int((frac + "000000000")[:9])
+        return int(text) * 1_000_000_000
+    except ValueError:
+        pass
+    try:
+        return rfc3339_to_ns(text)
+    except ValueError:
+        raise InvalidParameter(f"invalid time value: {value}") from None
+
+
+def rfc3339_to_ns(text: str) -> int:
+    """'2026-01-02T03:04:05.123456789Z' (or with ±hh:mm) → ns since the epoch."""
+    offset = 0
+    if text.endswith("Z"):
+        text = text[:-1]
+    elif len(text) > 6 and text[-6] in "+-" and text[-3] == ":":
+        sign = 1 if text[-6] == "+" else -1
+        offset = sign * (int(text[-5:-3]) * 3600 + int(text[-2:]) * 60)
+        text = text[:-6]
+    frac_ns = 0
+    if "." in text:
+        text, frac = text.split(".", 1)
+        frac_ns = int((frac + "000000000")[:9])
+    secs = calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%S")) - offset
+    return secs * 1_000_000_000 + frac_ns
+
+
+def log_files(path: str) -> list[str]:
+    """The rotated set oldest first: path.N … path.1, path."""
+    directory, base = os.path.split(path)
+    rotated = []
+    try:
+        names = os.listdir(directory or ".")
+    except FileNotFoundError:
+        return []
+    for name in names:
+        if name.startswith(base + ".") and name[len(base) + 1 :].isdigit():
+            rotated.append((int(name[len(base) + 1 :]), os.path.join(directory, name)))
+    files = [p for _, p in sorted(rotated, reverse=True)]
+    if os.path.exists(path):
+        files.append(path)
+    return files
+
+
+class _Parser:
+    """Turns appended bytes into records for one driver's format."""
+
+    def __init__(self, driver: str) -> None:
+        self.driver = driver
+        self.buf = bytearray()
+
+    def feed(self, data: bytes) -> Iterator[Record]:
+        self.buf += data
+        if self.driver == "json-file":
+            start = 0
+            while True:
+                nl = self.buf.find(b"\n", start)
+                if nl < 0:
+                    break
+                raw = bytes(self.buf[start:nl])
+                start = nl + 1
+                try:
+                    rec = json.loads(raw)
+                    yield Record(rec["stream"], rfc3339_to_ns(rec["time"]), rec["log"].encode())
+                except (ValueError, KeyError):
+                    continue  # a torn or foreign line: skip it like docker does
+            del self.buf[:start]
+        else:
+            while len(self.buf) >= LOCAL_HEAD.size:
+                sid, ns, size = LOCAL_HEAD.unpack_from(self.buf)
+                total = LOCAL_HEAD.size + size + LOCAL_TAIL.size
+                if len(self.buf) < total:
+                    break
+                line = bytes(self.buf[LOCAL_HEAD.size : LOCAL_HEAD.size + size])
+                del self.buf[:total]
+                yield Record(STREAM_NAMES.get(sid, "stdout"), ns, line)
+
+    def reset(self) -> None:
+        self.buf.clear()
+
+
+def _wanted(rec: Record, q: LogQuery) -> bool:
+    if rec.stream == "stdout" and not q.stdout or rec.stream == "stderr" and not q.stderr:
+        return False
+    if q.since_ns and rec.time_ns < q.since_ns:
+        return False
+    return not (q.until_ns and rec.time_ns > q.until_ns)
+
+
+def encode(rec: Record, q: LogQuery, tty: bool) -> bytes:
+    data = rec.line
+    if q.timestamps:
+        data = rfc3339_nano(rec.time_ns).encode() + b" " + data
+    return data if tty else frame(rec.stream, data)
+
+
+def read_logs(
+    path: str, driver: str, q: LogQuery, tty: bool, is_running: Callable[[], bool]
+) -> Iterator[bytes]:
+    """The log as wire chunks (framed unless ``tty``); with ``follow`` until the container stops."""
+    check_readable(driver)
+    parser = _Parser(driver)
+    files = log_files(path)
+    kept: deque[Record] | None = deque(maxlen=q.tail) if q.tail >= 0 else None
+    live_fd: int | None = None
+    for name in files:
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue
+        try:
+            parser.reset()
+            while True:
+                data = os.read(fd, 1 << 16)
+                if not data:
+                    break
+                for rec in parser.feed(data):
+                    if not _wanted(rec, q):
+                        continue
+                    if kept is not None:
+                        kept.append(rec)
+                    else:
+                        yield encode(rec, q, tty)
+        finally:
+            if name == path and q.follow:
+                live_fd = fd
+            else:
+                os.close(fd)
+    if kept is not None and q.tail != 0:
+        out = b"".join(encode(rec, q, tty) for rec in kept)
+        if out:
+            yield out
+    if not q.follow:
+        return
+    yield from _follow(path, live_fd, parser, q, tty, is_running)
+
+
+def _follow(
+    path: str, fd: int | None, parser: _Parser, q: LogQuery, tty: bool, is_running: Callable[[], bool]
+) -> Iterator[bytes]:
+    """Tail the live file across rotations; stop once the container is not running and all is read."""
+    seen: set[int] = set()
+    for name in log_files(path)[:-1]:
+        try:
+            seen.add(os.stat(name).st_ino)
+        except FileNotFoundError:
+            pass
+    if fd is not None:
+        seen.add(os.fstat(fd).st_ino)
+    try:
+        while True:
+            running = is_running()
+            got = False
+            if fd is None:
+                try:
+                    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                    parser.reset()
+                    seen.add(os.fstat(fd).st_ino)
+                except FileNotFoundError:
+                    fd = None
+            if fd is not None:
+                for out in _drain(fd, parser, q, tty):
+                    got = True
+                    yield out
+                try:
+                    rotated = os.stat(path).st_ino != os.fstat(fd).st_ino
+                except FileNotFoundError:
+                    rotated = True
+                if rotated:  # the writer moved on: take what it wrote before the rename, then switch
+                    yield from _drain(fd, parser, q, tty)
+                    seen.add(os.fstat(fd).st_ino)
+                    os.close(fd)
+                    fd = None
+                    yield from _missed_rotations(path, seen, parser, q, tty)
+                    continue
+            if q.until_ns and time.time_ns() > q.until_ns:
+                return
+            if not running and not got:
+                return
+            if not got:
+                time.sleep(FOLLOW_POLL)
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _drain(fd: int, parser: _Parser, q: LogQuery, tty: bool) -> Iterator[bytes]:
+    while True:
+        data = os.read(fd, 1 << 16)
+        if not data:
+            return
+        out = b"".join(encode(r, q, tty) for r in parser.feed(data) if _wanted(r, q))
+        if out:
+            yield out
+
+
+def _missed_rotations(path: str, seen: set[int], parser: _Parser, q: LogQuery, tty: bool) -> Iterator[bytes]:
+    """Rotated files that appeared and were rotated past between two polls (a burst of output)."""
+    fds = []
+    for name in log_files(path)[:-1]:  # open them all at once, before the writer renames them again
+        try:
+            fds.append(os.open(name, os.O_RDONLY | os.O_CLOEXEC))
+        except FileNotFoundError:
+            continue
+    try:
+        for fd in fds:
+            ino = os.fstat(fd).st_ino
+            if ino in seen:
+                continue
+            seen.add(ino)
+            parser.reset()
+            yield from _drain(fd, parser, q, tty)
+    finally:
+        for fd in fds:
+            os.close(fd)
+        parser.reset()

@@ -1,0 +1,646 @@
+"""The container service: records, the lifecycle state machine, exits, restart policies and live restore.
+
+Every transition of one container happens under that container's lock; the shim's exit callback takes the same
+lock, so a stop racing an exit sees one consistent state. Records are written to SQLite on every transition.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal as signal_mod
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from dockyard.containers import create as create_mod
+from dockyard.containers import mounts as mounts_mod
+from dockyard.containers import restart as restart_mod
+from dockyard.containers import spec as spec_mod
+from dockyard.containers.netglue import NetGlue
+from dockyard.containers.signals import parse_signal
+from dockyard.containers.state import Container, State, parse_rfc3339
+from dockyard.containers.store import ContainerStore
+from dockyard.errors import Conflict, InvalidParameter, NotFound, NotModified, SystemError_
+from dockyard.storage.atomic import write_json_atomic
+from dockyard.util.ids import random_name
+
+log = logging.getLogger("dockyard.containers")
+
+class ContainerService:
+    def __init__(self, cfg: Any, db: Any, events: Any, images: Any = None, snapshots: Any = None,
+                 networks: Any = None, volumes: Any = None) -> None:
+        self.cfg = cfg
+        self.events = events
+        self.images = images
+        self.snapshots = snapshots
+        self.volumes = volumes
+        self.store = ContainerStore(db)
+        self.root = os.path.join(cfg.data_root, "containers")
+        os.makedirs(self.root, exist_ok=True)
+        self._lock = threading.RLock()
+        self._by_id: dict[str, Container] = {c.id: c for c in self.store.load_all()}
+        self._clocks: dict[str, threading.Condition] = {}
+        self._backoff: dict[str, restart_mod.Backoff] = {}
+        self._timers: dict[str, threading.Timer] = {}
+        self._stopping: set[str] = set()
+        self._removing: set[str] = set()
+        self._removed = threading.Condition()
+        self.net = NetGlue(networks, self)
+        self.exec_ids_lookup: Callable[[str], list[str]] | None = None
+        self.execs: Any = None  # ExecService, set by the daemon's wiring (healthchecks run through it)
+        self.health: Any = None  # HealthMonitor, wired below when healthchecks exist
+        if volumes is not None:
+            volumes.set_usage_lookup(self._volume_users)
+        if images is not None:
+            images.set_usage_lookup(self._image_users)
+            images.set_container_lookup(self._commit_lookup)
+        try:
+            from dockyard.containers.health import HealthMonitor
+
+            self.health = HealthMonitor(self)
+        except ImportError:
+            self.health = None
+
+    # -- lookups -------------------------------------------------------------------------------
+    def get(self, ref: str) -> Container:
+        """By full ID, name (with or without "/") or unique ID prefix — docker's 404 wording otherwise."""
+        with self._lock:
+            c = self._by_id.get(ref)
+            if c is not None:
+                return c
+            name = ref.lstrip("/")
+            for c in self._by_id.values():
+                if c.name == name:
+                    return c
+            matches = [c for c in self._by_id.values() if c.id.startswith(ref)] if ref else []
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidParameter(f"multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
+
+    def all(self) -> list[Container]:
+        with self._lock:
+            return list(self._by_id.values())
+
+    def cond(self, c: Container) -> threading.Condition:
+        with self._lock:
+            cv = self._clocks.get(c.id)
+            if cv is None:
+                cv = self._clocks[c.id] = threading.Condition(threading.RLock())
+            return cv
+
+    def state_dir(self, cid: str) -> str:
+        return os.path.join(self.root, cid)
+
+    def log_path(self, c: Container) -> str:
+        return os.path.join(self.state_dir(c.id), f"{c.id}-json.log")
+
+    def runtime_root(self, runtime: str) -> str:
+        return os.path.join(self.cfg.data_root, "runtime", runtime)
+
+    def runtime_for(self, c: Container) -> Any:
+        from dockyard.runtime.api import get_runtime
+
+        return get_runtime(c.runtime, self.runtime_root(c.runtime))
+
+    def _image_users(self, image_id: str) -> list[tuple[str, bool]]:
+        return [(c.id, c.state.Running) for c in self.all() if c.image_id == image_id]
+
+    def _volume_users(self, name: str) -> list[str]:
+        users = []
+        for c in self.all():
+            for vol_name, target in mounts_mod.volume_names(c.host_config, c.config):
+                if (vol_name or c.anon_volumes.get(target, "")) == name:
+                    users.append(c.id)
+                    break
+        return users
+
+    def _commit_lookup(self, ref: str) -> tuple[str, str, dict[str, Any]]:
+        c = self.get(ref)
+        return c.id, c.image_id, dict(c.config)
+
+    def live_ids(self) -> set[str]:
+        return {c.id for c in self.all() if c.state.Running or c.state.Paused}
+
+    def publish(self, c: Container, action: str, **attrs: str) -> None:
+        base = {**(c.config.get("Labels") or {}), "image": c.image, "name": c.name}
+        base.update(attrs)
+        self.events.publish("container", action, c.id, base)
+
+    def save(self, c: Container) -> None:
+        self.store.save(c)
+
+    # -- create ----------------------------------------------------------------------------------
+    def create(self, name: str | None, body: Any) -> tuple[str, list[str]]:
+        """POST /containers/create: validate everything, then record, snapshot and volumes (or nothing)."""
+        c = create_mod.new_record(self, name, body)
+        for attempt in range(10):
+            try:
+                self.store.insert(c)
+                break
+            except Conflict:
+                if name or attempt == 9:
+                    raise
+                c.name = random_name()
+        try:
+            os.makedirs(self.state_dir(c.id), 0o710, exist_ok=True)
+            if self.snapshots is not None:
+                self.snapshots.prepare(c.id, c.image_id)
+            if self.volumes is not None:
+                for vol_name, target in mounts_mod.volume_names(c.host_config, c.config):
+                    vname = vol_name or c.anon_volumes.get(target, "")
+                    if vname:
+                        self.volumes.ensure(vname, anonymous=not vol_name)
+        except BaseException:
+            self._discard(c)
+            raise
+        with self._lock:
+            self._by_id[c.id] = c
+        self.publish(c, "create")
+        return c.id, []
+
+    def _discard(self, c: Container) -> None:
+        """Undo a half-made create: nothing may be left."""
+        if self.snapshots is not None:
+            try:
+                self.snapshots.remove(c.id)
+            except Exception:  # noqa: BLE001
+                log.exception("cannot remove snapshot of %s", c.id)
+        shutil.rmtree(self.state_dir(c.id), ignore_errors=True)
+        self.store.delete(c.id)
+
+    # -- start -----------------------------------------------------------------------------------
+    def start(self, ref: str) -> None:
+        c = self.get(ref)
+        with self.cond(c):
+            if c.state.Paused:
+                raise Conflict("cannot start a paused container, try unpause instead")
+            if c.state.Running:
+                raise NotModified("container already started")
+            if c.state.Status == "removing":
+                raise Conflict("container is marked for removal and cannot be started")
+            self._cancel_timer(c.id)
+            c.manually_stopped = False
+            self._start_locked(c)
+        self.publish(c, "start")
+
+    def _start_locked(self, c: Container) -> None:
+        from dockyard.containers.shim_client import ShimClient
+        from dockyard.runtime.errors import OCIRuntimeError
+
+        state_dir = self.state_dir(c.id)
+        os.makedirs(state_dir, 0o710, exist_ok=True)
+        mounted = netted = False
+        t0 = time.perf_counter()
+        try:
+            if self.snapshots is None:
+                raise SystemError_("snapshot service unavailable")
+            rootfs = self.snapshots.mount(c.id)
+            mounted = True
+            t1 = time.perf_counter()
+            net_files = self.net.prepare(c, state_dir)
+            netted = True
+            t2 = time.perf_counter()
+            plan = mounts_mod.plan(c.host_config, c.config, c.anon_volumes,
+                                   self.volumes.resolve_for if self.volumes is not None else None, c.id)
+            parent = c.host_config.get("CgroupParent") or self.cfg.cgroup_parent
+            oci = spec_mod.generate(spec_mod.SpecInput(c.id, c.config, c.host_config, {}, rootfs, parent,
+                                                       net_files, plan))
+            write_json_atomic(os.path.join(state_dir, "config.json"), oci)
+            t3 = time.perf_counter()
+            shim = ShimClient.launch(self.shim_config(c))
+            t4 = time.perf_counter()
+            log.debug("start %s: mount %.1f ms, network %.1f ms, spec %.1f ms, shim %.1f ms", c.id[:12],
+                      (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3)
+        except OCIRuntimeError as e:
+            self._undo_start(c, mounted, netted)
+            code = {"not_found": 127, "permission": 126}.get(getattr(e, "kind", "other"), 128)
+            c.state.set_stopped(code, error=str(e))
+            self.save(c)
+            if code in (126, 127):
+                raise InvalidParameter(str(e)) from None
+            raise SystemError_(str(e)) from None
+        except BaseException as e:
+            self._undo_start(c, mounted, netted)
+            if isinstance(e, (InvalidParameter, SystemError_, NotFound, Conflict)):
+                c.state.set_stopped(128, error=str(e))
+                self.save(c)
+            raise
+        c.mounts = plan.inspect
+        c.has_been_started = True
+        c.state.set_running(shim.pid)
+        self.save(c)
+        self.attach_shim(c, shim)
+        if self.health is not None:
+            self.health.watch(c)
+
+    def _undo_start(self, c: Container, mounted: bool, netted: bool) -> None:
+        if netted:
+            self.net.release(c)
+        if mounted and self.snapshots is not None:
+            try:
+                self.snapshots.unmount(c.id)
+            except Exception:  # noqa: BLE001
+                log.exception("cannot unmount %s", c.id)
+
+    # -- exit --------------------------------------------------------------------------------------
+    def _on_exit(self, c: Container, shim: Any, status: Any) -> None:
+        restart_delay: float | None = None
+        auto_remove = False
+        cv = self.cond(c)
+        with cv:
+            if c.shim is not shim:
+                return
+            c.shim = None
+            if self.health is not None:
+                self.health.unwatch(c)
+            self._undo_start(c, True, True)
+            shim.close()
+            ran_for = time.time() - parse_rfc3339(c.state.StartedAt)
+            c.state.set_stopped(status.exit_code, status.oom_killed, status.finished_at)
+            stopping = c.id in self._stopping
+            if status.oom_killed:
+                self.publish(c, "oom")
+            self.publish(c, "die", exitCode=str(status.exit_code))
+            policy = c.host_config.get("RestartPolicy") or {}
+            if not stopping and restart_mod.should_restart(policy, status.exit_code, c.restart_count,
+                                                           c.manually_stopped):
+                restart_delay = self._backoff.setdefault(c.id, restart_mod.Backoff()).next(ran_for)
+                c.state.Restarting = True
+                c.state.Status = "restarting"
+            elif c.host_config.get("AutoRemove") and c.id not in self._removing:
+                auto_remove = True
+            self.save(c)
+            cv.notify_all()
+        if restart_delay is not None:
+            timer = threading.Timer(restart_delay, self._policy_restart, args=(c.id,))
+            timer.daemon = True  # the policy survives a daemon exit: boot restarts it
+            with self._lock:
+                self._timers[c.id] = timer
+            timer.start()
+        elif auto_remove:
+            threading.Thread(target=self._auto_remove, args=(c.id,), daemon=True).start()
+
+    def _auto_remove(self, cid: str) -> None:
+        try:
+            self.remove(cid, force=True, volumes=True)
+        except (NotFound, Conflict):
+            pass
+        except Exception:  # noqa: BLE001
+            log.exception("auto-remove of %s failed", cid)
+
+    def _policy_restart(self, cid: str) -> None:
+        with self._lock:
+            self._timers.pop(cid, None)
+            c = self._by_id.get(cid)
+        if c is None:
+            return
+        cv = self.cond(c)
+        with cv:
+            if not c.state.Restarting or c.state.Running:
+                return
+            c.restart_count += 1
+            try:
+                self._start_locked(c)
+            except Exception as e:  # noqa: BLE001 - a failed restart is recorded, then retried per policy
+                log.warning("restart of %s failed: %s", cid, e)
+                c.state.Restarting = False
+                self.save(c)
+                cv.notify_all()
+                return
+            cv.notify_all()
+        self.publish(c, "start")
+
+    def cancel_all_timers(self) -> None:
+        with self._lock:
+            timers = list(self._timers.values())
+            self._timers.clear()
+        for t in timers:
+            t.cancel()
+
+    def _cancel_timer(self, cid: str) -> None:
+        with self._lock:
+            timer = self._timers.pop(cid, None)
+        if timer is not None:
+            timer.cancel()
+
+    def wait_exit(self, c: Container, timeout: float | None) -> bool:
+        """Block until the container is not running (True) or the timeout passes (False)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        cv = self.cond(c)
+        with cv:
+            while c.state.Running or c.state.Paused:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                cv.wait(left if left is not None else 1.0)
+        return True
+
+    # -- stop / kill / restart ---------------------------------------------------------------
+    def _signal(self, c: Container, sig: int) -> None:
+        shim = c.shim
+        if shim is None:
+            raise Conflict(f"Container {c.id} is not running")
+        if c.state.Paused and sig == signal_mod.SIGKILL:
+            try:
+                shim.signal(sig, all=True)
+            finally:
+                try:
+                    self.runtime_for(c).resume(c.id)
+                except Exception:  # noqa: BLE001
+                    pass
+            return
+        shim.signal(sig)
+
+    def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
+        c = self.get(ref)
+        with self.cond(c):
+            if c.state.Restarting:
+                self._cancel_timer(c.id)
+                c.manually_stopped = True
+                c.state.Restarting = False
+                c.state.Status = "exited"
+                self.save(c)
+                self.publish(c, "stop")
+                return
+            if not c.state.Running:
+                raise NotModified("container already stopped")
+            c.manually_stopped = True
+            self._stopping.add(c.id)
+        try:
+            self._stop_running(c, timeout, sig)
+        finally:
+            with self._lock:
+                self._stopping.discard(c.id)
+        self.publish(c, "stop")
+
+    def _stop_running(self, c: Container, timeout: int | None, sig: str | None) -> None:
+        stop_signal = parse_signal(sig or c.config.get("StopSignal") or "SIGTERM", signal_mod.SIGTERM)
+        if timeout is None:
+            st = c.config.get("StopTimeout")
+            timeout = int(st) if st is not None else 10
+        if c.state.Paused and stop_signal != signal_mod.SIGKILL:
+            self._unpause_quiet(c)
+        try:
+            self._signal(c, stop_signal)
+            self.publish(c, "kill", signal=str(stop_signal))
+        except Conflict:
+            return
+        if timeout < 0:
+            self.wait_exit(c, None)
+            return
+        if self.wait_exit(c, float(timeout)):
+            return
+        try:
+            self._signal(c, signal_mod.SIGKILL)
+            self.publish(c, "kill", signal=str(int(signal_mod.SIGKILL)))
+        except Conflict:
+            return
+        if not self.wait_exit(c, 30.0):
+            raise SystemError_(f"cannot stop container {c.id}: tried to kill container, but did not receive an exit event")
+
+    def _unpause_quiet(self, c: Container) -> None:
+        try:
+            self.runtime_for(c).resume(c.id)
+        except Exception:  # noqa: BLE001
+            log.exception("resume of %s before stop failed", c.id)
+        c.state.Paused = False
+        c.state.Status = "running"
+
+    def kill(self, ref: str, sig: str | None = None) -> None:
+        c = self.get(ref)
+        signum = parse_signal(sig, signal_mod.SIGKILL)
+        with self.cond(c):
+            if not c.state.Running:
+                raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
+            if c.state.Paused and signum != signal_mod.SIGKILL:
+                raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is paused. Unpause the container "
+                               "before stopping or killing")
+            self._signal(c, signum)
+        self.publish(c, "kill", signal=str(signum))
+        if signum == signal_mod.SIGKILL:
+            self.wait_exit(c, 10.0)
+
+    def restart(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
+        c = self.get(ref)
+        if c.state.Running or c.state.Restarting:
+            try:
+                self.stop(c.id, timeout, sig)
+            except NotModified:
+                pass
+        with self.cond(c):
+            self._cancel_timer(c.id)
+            c.manually_stopped = False
+            if not c.state.Running:
+                self._start_locked(c)
+        self.publish(c, "start")
+        self.publish(c, "restart")
+
+    # -- pause -------------------------------------------------------------------------------------
+    def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        with self.cond(c):
+            if not c.state.Running:
+                raise Conflict(f"Container {c.id} is not running")
+            if c.state.Paused:
+                raise Conflict(f"Container {c.id} is already paused")
+            self.runtime_for(c).pause(c.id)
+            c.state.Paused = True
+            c.state.Status = "paused"
+            self.save(c)
+        self.publish(c, "pause")
+
+    def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        with self.cond(c):
+            if not c.state.Paused:
+                raise Conflict(f"Container {c.id} is not paused")
+            self.runtime_for(c).resume(c.id)
+            c.state.Paused = False
+            c.state.Status = "running"
+            self.save(c)
+        self.publish(c, "unpause")
+
+    # -- remove / rename ---------------------------------------------------------------------------
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        c = self.get(ref)
+        with self.cond(c):
+            if c.state.Status == "removing":
+                raise Conflict(f"removal of container {c.id} is already in progress")
+            if c.state.Paused and not force:
+                raise Conflict(f"You cannot remove a paused container {c.id}. Unpause and then stop the container "
+                               "before attempting removal or force remove")
+            if (c.state.Running or c.state.Restarting) and not force:
+                state = "restarting" if c.state.Restarting else "running"
+                raise Conflict(f"You cannot remove a {state} container {c.id}. Stop the container before "
+                               "attempting removal or force remove")
+            self._cancel_timer(c.id)
+            c.state.Restarting = False
+            with self._lock:
+                if c.id in self._removing:
+                    raise Conflict(f"removal of container {c.id} is already in progress")
+                self._removing.add(c.id)
+            if c.state.Running:
+                self._stopping.add(c.id)
+        try:
+            self._remove_locked(c, volumes)
+        finally:
+            with self._lock:
+                self._removing.discard(c.id)
+
+    def _remove_locked(self, c: Container, volumes: bool) -> None:
+        try:
+            if c.state.Running:
+                self._signal(c, signal_mod.SIGKILL)
+                self.publish(c, "kill", signal=str(int(signal_mod.SIGKILL)))
+                if not self.wait_exit(c, 30.0):
+                    raise SystemError_(f"Could not kill running container {c.id}, cannot remove")
+        finally:
+            with self._lock:
+                self._stopping.discard(c.id)
+        cv = self.cond(c)
+        with cv:
+            c.state.Status = "removing"
+            self.net.release(c)
+            self.net.forget(c)
+            if self.snapshots is not None:
+                self.snapshots.remove(c.id)
+            shutil.rmtree(self.state_dir(c.id), ignore_errors=True)
+            self.store.delete(c.id)
+            with self._lock:
+                self._by_id.pop(c.id, None)
+                self._clocks.pop(c.id, None)
+                self._backoff.pop(c.id, None)
+            c.state.Status = "removed"
+            cv.notify_all()
+        if volumes and self.volumes is not None:
+            for name in c.anon_volumes.values():
+                try:
+                    self.volumes.remove(name)
+                except Exception:  # noqa: BLE001 - a volume another container uses stays, like docker
+                    pass
+        with self._removed:
+            self._removed.notify_all()
+        self.publish(c, "destroy")
+
+    def rename(self, ref: str, new_name: str) -> None:
+        c = self.get(ref)
+        if not new_name:
+            raise InvalidParameter("Neither old nor new names may be empty")
+        new = create_mod.validate_name(new_name)
+        if new == c.name:
+            raise InvalidParameter("Renaming a container with the same name as its current name")
+        old = c.name
+        self.store.rename(c.id, new)
+        c.name = new
+        self.net.renamed(c)
+        self.publish(c, "rename", oldName="/" + old)
+
+    # -- wait ----------------------------------------------------------------------------------------
+    def wait(self, c: Container, condition: str = "not-running",
+             alive: Callable[[], bool] | None = None) -> tuple[int, str]:
+        """Block per docker's wait conditions; returns (exit code, error message)."""
+        if condition == "removed":
+            with self._removed:
+                while c.id in self._by_id:
+                    self._removed.wait(1.0)
+                    if alive is not None and not alive():
+                        break
+            return c.state.ExitCode, c.state.Error
+        cv = self.cond(c)
+        with cv:
+            if condition == "next-exit" or c.state.Running or c.state.Restarting:
+                gen = c.state.FinishedAt
+                while c.state.FinishedAt == gen or c.state.Running:
+                    cv.wait(1.0)
+                    if alive is not None and not alive():
+                        break
+            return c.state.ExitCode, c.state.Error
+
+    # -- update -------------------------------------------------------------------------------------
+    def update(self, ref: str, body: dict[str, Any]) -> list[str]:
+        c = self.get(ref)
+        with self.cond(c):
+            hc = create_mod.updated_host_config(c.host_config, body)
+            if c.state.Running:
+                self.runtime_for(c).update(c.id, spec_mod.resources(hc))
+            c.host_config = hc
+            self.save(c)
+        self.publish(c, "update")
+        return []
+
+    # -- boot and shutdown (containers/boot.py) -----------------------------------------------------
+    def restore(self) -> None:
+        from dockyard.containers import boot
+
+        boot.restore(self)
+
+    def shutdown(self, live_restore: bool = True) -> None:
+        from dockyard.containers import boot
+
+        boot.shutdown(self, live_restore)
+
+    def attach_shim(self, c: Container, shim: Any) -> None:
+        """Follow a (re)connected shim: its exit lands in _on_exit."""
+        c.shim = shim
+        shim.on_exit(lambda status: self._on_exit(c, shim, status))
+
+    def shim_config(self, c: Container) -> Any:
+        from dockyard.containers.shim_client import ShimConfig
+
+        state_dir = self.state_dir(c.id)
+        lc = c.host_config.get("LogConfig") or {}
+        return ShimConfig(
+            container_id=c.id, bundle=state_dir, state_dir=state_dir, runtime=c.runtime,
+            runtime_root=self.runtime_root(c.runtime), tty=bool(c.config.get("Tty")),
+            open_stdin=bool(c.config.get("OpenStdin")), stdin_once=bool(c.config.get("StdinOnce")),
+            log_driver=lc.get("Type") or self.cfg.log_driver,
+            log_opts={**self.cfg.log_opts, **(lc.get("Config") or {})}, log_path=self.log_path(c))
+
+    # -- small reads --------------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        cs = self.all()
+        running = sum(1 for c in cs if c.state.Running and not c.state.Paused)
+        paused = sum(1 for c in cs if c.state.Paused)
+        return {"total": len(cs), "running": running, "paused": paused, "stopped": len(cs) - running - paused}
+
+    def oci_process_for_exec(self, c: Container, cmd: list[str], env: list[str] | None, user: str,
+                             workdir: str, tty: bool, privileged: bool) -> dict[str, Any]:
+        """The OCI process for `exec`: the container's env and caps rules, resolved in its rootfs."""
+        rootfs = self.snapshots.mount(c.id) if self.snapshots is not None else "/"
+        return spec_mod.process_spec(c.host_config, rootfs, list(cmd),
+                                     spec_mod.merge_env(list(c.config.get("Env") or []), list(env or [])),
+                                     user or c.config.get("User") or "", workdir or c.config.get("WorkingDir") or "/",
+                                     tty, privileged or bool(c.host_config.get("Privileged")),
+                                     c.config.get("Hostname") or "")
+
+    def changes(self, ref: str) -> list[dict[str, Any]]:
+        c = self.get(ref)
+        if self.snapshots is None:
+            return []
+        return list(self.snapshots.changes(c.id))
+
+    def size(self, c: Container) -> int:
+        if self.snapshots is None:
+            return 0
+        try:
+            return int(self.snapshots.size(c.id))
+        except Exception:  # noqa: BLE001
+            return 0
+
+    def df_containers(self) -> list[dict[str, Any]]:
+        from dockyard.containers.views import summary
+
+        return [summary(self, c, with_size=True) for c in self.all()]
+
+    def exec_ids(self, cid: str) -> list[str]:
+        """Exec IDs of a container, asked of the exec service when it keeps them."""
+        fn = self.exec_ids_lookup
+        return list(fn(cid)) if fn is not None else []
+
+
+__all__ = ["ContainerService", "State", "parse_signal"]

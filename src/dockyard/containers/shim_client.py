@@ -1,0 +1,480 @@
+"""The daemon's handle on a container's shim: launch, reconnect, exit callback, signal, attach, exec.
+
+Shims are forked by a pre-warmed launcher process (``runtime/shim_launcher``)
+that the daemon starts on first use, one per data root.  Every request to a
+running shim is one short unix-socket connection to ``<state_dir>/shim.sock``
+(reached through ``/proc/self/fd/<dirfd>/`` because a state dir path can be
+longer than a unix socket address allows).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from dockyard.runtime.errors import OCIRuntimeError
+from dockyard.runtime.shim import EXIT_NAME, LOG_NAME, PID_NAME, SOCKET_NAME
+
+log = logging.getLogger(__name__)
+
+LAUNCH_TIMEOUT = 120.0
+
+
+@dataclass
+class ShimConfig:
+    container_id: str
+    bundle: str
+    state_dir: str
+    runtime: str
+    runtime_root: str
+    tty: bool = False
+    open_stdin: bool = False
+    stdin_once: bool = False
+    log_driver: str = "json-file"
+    log_opts: dict[str, str] = field(default_factory=dict)
+    log_path: str = ""
+
+
+@dataclass
+class ExitStatus:
+    exit_code: int
+    oom_killed: bool
+    finished_at: str
+
+
+class ShimError(Exception):
+    """The shim refused a request or is gone."""
+
+
+# -- the launcher ---------------------------------------------------------------------------------
+class _Launcher:
+    """One pre-warmed launcher process per data root, restarted if it died."""
+
+    def __init__(self, data_root: str) -> None:
+        self.data_root = data_root
+        self.lock = threading.Lock()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.chan: socket.socket | None = None
+
+    def _start(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with theirs:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "dockyard.runtime.shim_launcher", str(theirs.fileno()), self.data_root],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                cwd="/",
+            )
+        self.chan = ours
+
+    def ensure(self) -> None:
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None:
+                if self.chan is not None:
+                    self.chan.close()
+                self._start()
+
+    def send(self, cfg: dict[str, Any], fds: list[int]) -> None:
+        payload = json.dumps(cfg).encode()
+        for attempt in (1, 2):
+            self.ensure()
+            with self.lock:
+                assert self.chan is not None
+                try:
+                    socket.send_fds(self.chan, [payload], fds)
+                    return
+                except OSError:
+                    if attempt == 2:
+                        raise
+                    if self.proc is not None:
+                        self.proc.kill()
+                        self.proc.wait()
+
+    def stop(self) -> None:
+        with self.lock:
+            if self.chan is not None:
+                self.chan.close()
+                self.chan = None
+            if self.proc is not None:
+                self.proc.kill()
+                self.proc.wait()
+                self.proc = None
+
+
+_launchers: dict[str, _Launcher] = {}
+_launchers_lock = threading.Lock()
+
+
+def _data_root_of(cfg: ShimConfig) -> str:
+    # runtime_root is <data_root>/runtime/<runtime>
+    return os.path.dirname(os.path.dirname(os.path.abspath(cfg.runtime_root)))
+
+
+def launcher_for(data_root: str) -> _Launcher:
+    with _launchers_lock:
+        launcher = _launchers.get(data_root)
+        if launcher is None:
+            launcher = _launchers[data_root] = _Launcher(data_root)
+        return launcher
+
+
+def prewarm(data_root: str) -> None:
+    """Start the launcher now (daemon boot) so the first container start pays nothing."""
+    launcher_for(data_root).ensure()
+
+
+def stop_launchers() -> None:
+    """Daemon shutdown: the launchers go, the shims stay."""
+    with _launchers_lock:
+        for launcher in _launchers.values():
+            launcher.stop()
+        _launchers.clear()
+
+
+# -- attach streams registered before the container starts -------------------------------------------
+class PendingAttach:
+    """An attach to a created container: the stream is wired into the shim before the start."""
+
+    def __init__(self, container_id: str, stdin: bool, stdout: bool, stderr: bool) -> None:
+        self.container_id = container_id
+        self.flags = {"stdin": stdin, "stdout": stdout, "stderr": stderr}
+        self.sock: socket.socket | None = None
+        self.ready = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> socket.socket | None:
+        """The stream socket once the container started, or None (timeout / cancelled)."""
+        self.ready.wait(timeout)
+        return self.sock
+
+    def cancel(self) -> None:
+        with _pending_lock:
+            waiting = _pending.get(self.container_id, [])
+            if self in waiting:
+                waiting.remove(self)
+        self.ready.set()
+
+
+_pending: dict[str, list[PendingAttach]] = {}
+_pending_lock = threading.Lock()
+
+
+def register_attach(container_id: str, stdin: bool, stdout: bool, stderr: bool) -> PendingAttach:
+    """Ask to be attached from the very first byte when ``container_id`` is next started."""
+    pending = PendingAttach(container_id, stdin, stdout, stderr)
+    with _pending_lock:
+        _pending.setdefault(container_id, []).append(pending)
+    return pending
+
+
+def _take_pending(container_id: str) -> list[PendingAttach]:
+    with _pending_lock:
+        return _pending.pop(container_id, [])
+
+
+# -- talking to a shim ----------------------------------------------------------------------------
+def _connect(state_dir: str, timeout: float | None = 10.0) -> socket.socket:
+    dirfd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(f"/proc/self/fd/{dirfd}/{SOCKET_NAME}")
+        except OSError:
+            sock.close()
+            raise
+        return sock
+    finally:
+        os.close(dirfd)
+
+
+def _read_line(sock: socket.socket) -> bytes:
+    """One reply line, read byte by byte so nothing of a following stream is consumed."""
+    out = bytearray()
+    while True:
+        b = sock.recv(1)
+        if not b:
+            break
+        if b == b"\n":
+            break
+        out += b
+        if len(out) > 1 << 20:
+            break
+    return bytes(out)
+
+
+def _request(sock: socket.socket, cmd: dict[str, Any]) -> dict[str, Any]:
+    sock.sendall(json.dumps(cmd).encode() + b"\n")
+    line = _read_line(sock)
+    if not line:
+        raise ShimError("the container's shim closed the connection")
+    reply: dict[str, Any] = json.loads(line)
+    return reply
+
+
+def _raise_for(reply: dict[str, Any]) -> None:
+    if reply.get("ok") is False:
+        kind = reply.get("kind")
+        if kind:
+            raise OCIRuntimeError(str(reply.get("error")), kind)
+        raise ShimError(str(reply.get("error")))
+
+
+def _read_exit(state_dir: str) -> ExitStatus | None:
+    try:
+        with open(os.path.join(state_dir, EXIT_NAME)) as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return ExitStatus(int(data["exit_code"]), bool(data.get("oom_killed")), str(data.get("finished_at", "")))
+
+
+def _shim_log_tail(state_dir: str) -> str:
+    try:
+        with open(os.path.join(state_dir, LOG_NAME), "rb") as fh:
+            return fh.read()[-2000:].decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+class ShimClient:
+    """A running (or just exited) container as the daemon sees it through its shim."""
+
+    def __init__(self, cfg: ShimConfig, pid: int, status: ExitStatus | None = None) -> None:
+        self.cfg = cfg
+        self.pid = pid
+        self._status = status
+        self._callbacks: list[Callable[[ExitStatus], None]] = []
+        self._lock = threading.Lock()
+        self._notified = False
+        self._closed = False
+        self._waiter: socket.socket | None = None
+
+    # -- life cycle --------------------------------------------------------------------------------
+    @classmethod
+    def launch(cls, cfg: ShimConfig) -> ShimClient:
+        """Start the shim, which creates and starts the container; returns once it runs."""
+        os.makedirs(cfg.state_dir, exist_ok=True)
+        for name in (EXIT_NAME, LOG_NAME):
+            try:
+                os.unlink(os.path.join(cfg.state_dir, name))
+            except FileNotFoundError:
+                pass
+        pendings = _take_pending(cfg.container_id)
+        ours, theirs = socket.socketpair()
+        pairs = [socket.socketpair() for _ in pendings]
+        body = asdict(cfg)
+        body["attach"] = [p.flags for p in pendings]
+        try:
+            launcher_for(_data_root_of(cfg)).send(body, [theirs.fileno(), *(b.fileno() for _, b in pairs)])
+        except OSError as exc:
+            for a, b in pairs:
+                a.close()
+                b.close()
+            ours.close()
+            theirs.close()
+            for p in pendings:
+                p.ready.set()
+            raise OCIRuntimeError(f"cannot start the container's shim: {exc}", "other") from exc
+        theirs.close()
+        for _, b in pairs:
+            b.close()
+        try:
+            ours.settimeout(LAUNCH_TIMEOUT)
+            line = _read_line(ours)
+        except OSError:
+            line = b""
+        finally:
+            ours.close()
+        reply: dict[str, Any] = json.loads(line) if line else {}
+        if not reply.get("ok"):
+            for (a, _), p in zip(pairs, pendings, strict=True):
+                a.close()
+                p.ready.set()
+            message = reply.get("error") or _shim_log_tail(cfg.state_dir) or "the container's shim failed to start"
+            raise OCIRuntimeError(str(message), str(reply.get("kind") or "other"))
+        for (a, _), p in zip(pairs, pendings, strict=True):
+            p.sock = a
+            p.ready.set()
+        client = cls(cfg, int(reply["pid"]))
+        client._start_monitor()
+        return client
+
+    @classmethod
+    def connect(cls, cfg: ShimConfig) -> ShimClient | None:
+        """Reattach after a daemon restart.
+
+        Returns a client for a live shim, or one whose ``on_exit`` fires at once
+        when the container exited while the daemon was down (exit.json); None
+        when there is neither.
+        """
+        try:
+            sock = _connect(cfg.state_dir, 5.0)
+        except OSError:
+            status = _read_exit(cfg.state_dir)
+            if status is None:
+                return None
+            return cls(cfg, 0, status)
+        with sock:
+            try:
+                reply = _request(sock, {"cmd": "status"})
+            except (OSError, ShimError, ValueError):
+                reply = {}
+        if not reply.get("ok"):
+            status = _read_exit(cfg.state_dir)
+            return cls(cfg, 0, status) if status is not None else None
+        client = cls(cfg, int(reply.get("pid") or 0))
+        client._start_monitor()
+        return client
+
+    def _start_monitor(self) -> None:
+        try:
+            self._waiter = _connect(self.cfg.state_dir, None)
+            self._waiter.sendall(b'{"cmd": "wait"}\n')
+        except OSError:
+            self._waiter = None
+        thread = threading.Thread(target=self._monitor, name=f"shim-{self.cfg.container_id[:12]}", daemon=True)
+        thread.start()
+
+    def _monitor(self) -> None:
+        status: ExitStatus | None = None
+        if self._waiter is not None:
+            try:
+                line = _read_line(self._waiter)
+                if line:
+                    data = json.loads(line)
+                    status = ExitStatus(int(data["exit_code"]), bool(data["oom_killed"]), str(data["finished_at"]))
+            except (OSError, ValueError, KeyError):
+                status = None
+            finally:
+                self._waiter.close()
+        if status is None:
+            status = _read_exit(self.cfg.state_dir)
+        if status is None:
+            from dockyard.runtime.shim_logs import rfc3339_nano
+
+            log.warning("shim of %s vanished without an exit status", self.cfg.container_id)
+            status = ExitStatus(255, False, rfc3339_nano())
+        self._deliver(status)
+
+    def _deliver(self, status: ExitStatus) -> None:
+        with self._lock:
+            self._status = status
+            if self._notified or not self._callbacks:
+                return
+            self._notified = True
+            callbacks = list(self._callbacks)
+        for cb in callbacks:
+            try:
+                cb(status)
+            except Exception:  # noqa: BLE001 - one failing handler must not hide the exit from others
+                log.exception("exit handler of %s failed", self.cfg.container_id)
+
+    def on_exit(self, callback: Callable[[ExitStatus], None]) -> None:
+        """Call ``callback`` once when the container exits (at once, on a thread, if it already has)."""
+        with self._lock:
+            self._callbacks.append(callback)
+            status = None if self._notified else self._status
+        if status is not None:
+            threading.Thread(target=self._deliver, args=(status,), daemon=True).start()
+
+    def exit_status(self) -> ExitStatus | None:
+        return self._status
+
+    def close(self) -> None:
+        """Forget the shim; it goes away on its own once the exit was recorded."""
+        self._closed = True
+
+    # -- requests ----------------------------------------------------------------------------------
+    def _call(self, cmd: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+        try:
+            sock = _connect(self.cfg.state_dir, timeout)
+        except OSError as exc:
+            raise OCIRuntimeError(f"container {self.cfg.container_id} is not running", "state") from exc
+        with sock:
+            reply = _request(sock, cmd)
+        _raise_for(reply)
+        return reply
+
+    def signal(self, sig: int, all: bool = False) -> None:
+        self._call({"cmd": "signal", "sig": int(sig), "all": all})
+
+    def resize(self, height: int, width: int) -> None:
+        self._call({"cmd": "resize", "h": height, "w": width})
+
+    def attach(self, stdin: bool, stdout: bool, stderr: bool, logs: bool = False) -> socket.socket:
+        """A stream socket to the running container (see the module doc of dockyard.runtime.shim).
+
+        ``logs`` replays the log first; that is done by the API's attach route,
+        which knows the reader, so here it only documents the contract.
+        """
+        try:
+            sock = _connect(self.cfg.state_dir, 10.0)
+        except OSError as exc:
+            raise OCIRuntimeError(f"container {self.cfg.container_id} is not running", "state") from exc
+        try:
+            reply = _request(sock, {"cmd": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr})
+            _raise_for(reply)
+        except BaseException:
+            sock.close()
+            raise
+        sock.settimeout(None)
+        return sock
+
+    def exec(
+        self, exec_id: str, process: dict[str, Any], tty: bool, stdin: bool, stdout: bool, stderr: bool
+    ) -> tuple[int, socket.socket]:
+        """Spawn ``process`` in the container through the shim; returns its pid and its stream."""
+        try:
+            sock = _connect(self.cfg.state_dir, 30.0)
+        except OSError as exc:
+            raise OCIRuntimeError(f"container {self.cfg.container_id} is not running", "state") from exc
+        cmd = {
+            "cmd": "exec",
+            "id": exec_id,
+            "process": process,
+            "tty": tty,
+            "stdin": stdin,
+            "stdout": stdout,
+            "stderr": stderr,
+        }
+        try:
+            reply = _request(sock, cmd)
+            _raise_for(reply)
+        except BaseException:
+            sock.close()
+            raise
+        sock.settimeout(None)
+        return int(reply["pid"]), sock
+
+    def wait_exec(self, exec_id: str, timeout: float | None = None) -> int:
+        """Block until the exec'd process exited and its output was delivered; its exit code."""
+        try:
+            sock = _connect(self.cfg.state_dir, timeout)
+        except OSError as exc:
+            raise ShimError("the container's shim is gone") from exc
+        with sock:
+            reply = _request(sock, {"cmd": "wait", "exec": exec_id})
+        _raise_for(reply)
+        return int(reply["exit_code"])
+
+    def resize_exec(self, exec_id: str, height: int, width: int) -> None:
+        self._call({"cmd": "resize", "h": height, "w": width, "exec": exec_id})
+
+
+def shim_pid(state_dir: str) -> int | None:
+    """Pid of the shim serving ``state_dir`` (for cleanup tooling), if it runs."""
+    try:
+        with open(os.path.join(state_dir, PID_NAME)) as fh:
+            return int(fh.read().strip())
+    except (OSError, ValueError):
+        return None

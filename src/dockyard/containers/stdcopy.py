@@ -1,0 +1,154 @@
+"""Docker's multiplexed stream framing (stdcopy), and the relay between a client and a container stream.
+
+Non-TTY streams carry an 8-byte header per chunk.
+
+Header: stream id (0 stdin, 1 stdout, 2 stderr, 3 systemerr), three zero
+bytes, payload length as a big-endian uint32.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from collections.abc import Iterator
+from typing import Protocol
+
+STDIN, STDOUT, STDERR, SYSTEMERR = 0, 1, 2, 3
+HEADER = struct.Struct(">BxxxI")
+STREAMS = {"stdin": STDIN, "stdout": STDOUT, "stderr": STDERR}
+MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
+RAW = "application/vnd.docker.raw-stream"
+
+
+def frame(stream: int | str, data: bytes) -> bytes:
+    """One framed chunk for ``stream`` (an id or "stdout"/"stderr")."""
+    sid = STREAMS[stream] if isinstance(stream, str) else stream
+    return HEADER.pack(sid, len(data)) + data
+
+
+class Demuxer:
+    """Incremental parser: feed bytes as they come, get (stream id, payload) back."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> Iterator[tuple[int, bytes]]:
+        self._buf += data
+        while len(self._buf) >= HEADER.size:
+            sid, size = HEADER.unpack_from(self._buf)
+            if len(self._buf) < HEADER.size + size:
+                break
+            payload = bytes(self._buf[HEADER.size : HEADER.size + size])
+            del self._buf[: HEADER.size + size]
+            yield sid, payload
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete frame still buffered."""
+        return len(self._buf)
+
+
+def demux_all(data: bytes) -> dict[int, bytes]:
+    """Split a complete framed buffer into per-stream bytes (tests and small replies)."""
+    out: dict[int, bytes] = {STDOUT: b"", STDERR: b""}
+    for sid, payload in Demuxer().feed(data):
+        out[sid] = out.get(sid, b"") + payload
+    return out
+
+
+# -- relaying a hijacked client connection to a container stream ---------------------------------------
+class Conn(Protocol):
+    def recv(self, n: int = 65536) -> bytes: ...
+
+    def sendall(self, data: bytes) -> None: ...
+
+
+def parse_detach_keys(spec: str) -> bytes:
+    """docker's detach key syntax: "ctrl-p,ctrl-q", "a", "ctrl-@" … → the byte sequence."""
+    out = bytearray()
+    for key in spec.split(","):
+        key = key.strip()
+        if key.lower().startswith("ctrl-") and len(key) == 6:
+            ch = key[5].upper()
+            if ch == "@":
+                out.append(0)
+            elif "A" <= ch <= "Z" or ch in "[\\]^_":
+                out.append(ord(ch) & 0x1F)
+            else:
+                raise ValueError(f"Invalid escape keys ({spec}) provided")
+        elif len(key) == 1:
+            out.append(ord(key))
+        else:
+            raise ValueError(f"Invalid escape keys ({spec}) provided")
+    return bytes(out)
+
+
+class EscapeFilter:
+    """Passes stdin bytes through until the detach sequence is typed (partial matches are held back)."""
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys = keys
+        self.held = bytearray()
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """(bytes to forward, detached?)"""
+        out = bytearray()
+        for b in data:
+            if b == self.keys[len(self.held)]:
+                self.held.append(b)
+                if len(self.held) == len(self.keys):
+                    return bytes(out), True
+                continue
+            out += self.held
+            self.held.clear()
+            if b == self.keys[0]:
+                self.held.append(b)
+            else:
+                out.append(b)
+        return bytes(out), False
+
+
+def relay(conn: Conn, stream: socket.socket, stdin: bool, detach_keys: bytes = b"") -> bool:
+    """Copy the container's output to ``conn`` and (if ``stdin``) ``conn``'s input to the container.
+
+    Returns True when the client detached with its detach keys.  Client EOF
+    half-closes the stream (stdin EOF); the output side ends when the
+    container's stream ends.
+    """
+    detached = threading.Event()
+
+    def pump_in() -> None:
+        escape = EscapeFilter(detach_keys) if detach_keys else None
+        try:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    stream.shutdown(socket.SHUT_WR)
+                    return
+                if escape is not None:
+                    data, hit = escape.feed(data)
+                    if data:
+                        stream.sendall(data)
+                    if hit:
+                        detached.set()
+                        stream.shutdown(socket.SHUT_RDWR)
+                        return
+                else:
+                    stream.sendall(data)
+        except OSError:
+            return
+
+    if stdin:
+        threading.Thread(target=pump_in, name="attach-stdin", daemon=True).start()
+    try:
+        while True:
+            data = stream.recv(65536)
+            if not data:
+                break
+            conn.sendall(data)
+    except OSError:
+        pass
+    finally:
+        stream.close()
+    return detached.is_set()

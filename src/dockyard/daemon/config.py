@@ -1,0 +1,177 @@
+"""Daemon configuration: command-line flags merged over daemon.json, dockerd's key names where they apply.
+
+A flag given on the command line wins over the file; the file wins over the built-in default. Keys that only
+make sense for dockerd (storage-opts, registry mirrors…) are accepted and ignored so one daemon.json serves both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_CONFIG_FILE = "/etc/dockyard/daemon.json"
+DEFAULT_SOCKET = "unix:///run/dockyard.sock"
+DEFAULT_LOG_OPTS = {"max-size": "10m", "max-file": "3"}
+RUNTIMES = ("dockyard", "runc", "crun")
+
+
+class ConfigError(Exception):
+    """A flag or daemon.json value the daemon cannot start with."""
+
+
+@dataclass
+class DaemonConfig:
+    data_root: str = "/var/lib/dockyard"
+    exec_root: str = "/run/dockyard"
+    hosts: list[str] = field(default_factory=lambda: [DEFAULT_SOCKET])
+    pidfile: str = "/run/dockyard.pid"
+    bridge: str = "dockyard0"
+    bip: str | None = None
+    default_runtime: str = "dockyard"
+    runtimes: dict[str, Any] = field(default_factory=dict)
+    log_level: str = "info"
+    log_driver: str = "json-file"
+    log_opts: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_LOG_OPTS))
+    cgroup_parent: str = "dockyard"
+    iptables: bool = True
+    live_restore: bool = True
+    tls: bool = False
+    tlsverify: bool = False
+    tlscacert: str | None = None
+    tlscert: str | None = None
+    tlskey: str | None = None
+    insecure_tcp: bool = False
+    group: str = "dockyard"
+    resource_prefix: str = "dy"
+    config_file: str | None = None
+
+
+def _bool(v: str) -> bool:
+    if v.lower() in ("1", "true", "yes", "on"):
+        return True
+    if v.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {v!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dockyard daemon", description="Run the dockyard engine daemon")
+    p.add_argument("--data-root", "-g")
+    p.add_argument("--exec-root")
+    p.add_argument("-H", "--host", action="append", dest="hosts")
+    p.add_argument("--config-file")
+    p.add_argument("--pidfile", "-p")
+    p.add_argument("--bridge", "-b")
+    p.add_argument("--bip")
+    p.add_argument("--default-runtime", choices=RUNTIMES)
+    p.add_argument("--log-level", "-l", choices=("debug", "info", "warn", "error", "fatal"))
+    p.add_argument("--log-driver")
+    p.add_argument("--log-opt", action="append", dest="log_opt_list", default=[])
+    p.add_argument("--cgroup-parent")
+    p.add_argument("--iptables", type=_bool, nargs="?", const=True)
+    p.add_argument("--live-restore", type=_bool, nargs="?", const=True)
+    p.add_argument("--no-live-restore", action="store_true")
+    p.add_argument("--tls", action="store_true", default=None)
+    p.add_argument("--tlsverify", action="store_true", default=None)
+    p.add_argument("--tlscacert")
+    p.add_argument("--tlscert")
+    p.add_argument("--tlskey")
+    p.add_argument("--insecure-tcp", action="store_true")
+    p.add_argument("--group", "-G")
+    p.add_argument("-D", "--debug", action="store_true")
+    p.add_argument("--resource-prefix", help="prefix of every network link and firewall chain this daemon makes")
+    return p
+
+
+_FILE_KEYS = {
+    "data-root": "data_root", "graph": "data_root", "exec-root": "exec_root", "hosts": "hosts",
+    "pidfile": "pidfile", "bridge": "bridge", "bip": "bip", "default-runtime": "default_runtime",
+    "runtimes": "runtimes", "log-level": "log_level", "log-driver": "log_driver", "log-opts": "log_opts",
+    "cgroup-parent": "cgroup_parent", "iptables": "iptables", "live-restore": "live_restore", "tls": "tls",
+    "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
+    "group": "group",
+}
+
+
+def load(argv: list[str]) -> DaemonConfig:
+    """Parse flags, read daemon.json (explicit --config-file must exist), validate hosts and TLS."""
+    args = build_parser().parse_args(argv)
+    cfg = DaemonConfig()
+    path = args.config_file or (DEFAULT_CONFIG_FILE if os.path.exists(DEFAULT_CONFIG_FILE) else None)
+    if path:
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"unable to configure the daemon with file {path}: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"unable to configure the daemon with file {path}: not a JSON object")
+        for key, value in data.items():
+            attr = _FILE_KEYS.get(key)
+            if attr is None:
+                continue  # dockerd-only keys (storage-opts, registry-mirrors, …) are ignored
+            if attr == "log_opts":
+                merged = dict(DEFAULT_LOG_OPTS)
+                merged.update({str(k): str(v) for k, v in value.items()})
+                value = merged
+            setattr(cfg, attr, value)
+        cfg.config_file = path
+    simple = {"data_root": args.data_root, "exec_root": args.exec_root, "pidfile": args.pidfile,
+              "bridge": args.bridge, "bip": args.bip, "default_runtime": args.default_runtime,
+              "log_level": "debug" if args.debug else args.log_level, "log_driver": args.log_driver,
+              "cgroup_parent": args.cgroup_parent, "iptables": args.iptables, "live_restore": args.live_restore,
+              "tls": args.tls, "tlsverify": args.tlsverify, "tlscacert": args.tlscacert,
+              "tlscert": args.tlscert, "tlskey": args.tlskey, "group": args.group,
+              "resource_prefix": args.resource_prefix}
+    for attr, value in simple.items():
+        if value is not None:
+            setattr(cfg, attr, value)
+    if args.hosts:
+        cfg.hosts = list(args.hosts)
+    for opt in args.log_opt_list:
+        k, _, v = opt.partition("=")
+        cfg.log_opts[k] = v
+    if args.no_live_restore:
+        cfg.live_restore = False
+    cfg.insecure_tcp = bool(args.insecure_tcp)
+    if cfg.default_runtime not in RUNTIMES and cfg.default_runtime not in cfg.runtimes:
+        raise ConfigError(f"default runtime {cfg.default_runtime!r} is not configured")
+    if cfg.log_driver not in ("json-file", "local", "none"):
+        raise ConfigError(f"logging driver {cfg.log_driver!r} is not supported")
+    cfg.data_root = os.path.abspath(cfg.data_root)
+    cfg.exec_root = os.path.abspath(cfg.exec_root)
+    validate_hosts(cfg)
+    return cfg
+
+
+def validate_hosts(cfg: DaemonConfig) -> None:
+    """Only unix sockets, or TCP with TLS (plain TCP only when the user insisted with --insecure-tcp)."""
+    if not cfg.hosts:
+        cfg.hosts = [DEFAULT_SOCKET]
+    for h in cfg.hosts:
+        if h.startswith("unix://"):
+            if not h[len("unix://"):]:
+                raise ConfigError(f"invalid host {h!r}")
+        elif h.startswith("tcp://"):
+            host, _, port = h[len("tcp://"):].rpartition(":")
+            if not port.isdigit():
+                raise ConfigError(f"invalid host {h!r}: a port is required")
+            if cfg.tlsverify or cfg.tls:
+                if not (cfg.tlscert and cfg.tlskey):
+                    raise ConfigError("TLS needs --tlscert and --tlskey")
+                if cfg.tlsverify and not cfg.tlscacert:
+                    raise ConfigError("--tlsverify needs --tlscacert")
+            elif not cfg.insecure_tcp:
+                raise ConfigError(f"refusing to listen on {h} without TLS: use --tlsverify --tlscacert --tlscert "
+                                  "--tlskey, or --insecure-tcp if you really want an unauthenticated root shell "
+                                  "on the network")
+        else:
+            raise ConfigError(f"invalid host {h!r}: only unix:// and tcp:// are supported")
+
+
+def tcp_address(host: str) -> tuple[str, int]:
+    addr, _, port = host[len("tcp://"):].rpartition(":")
+    return (addr.strip("[]") or "0.0.0.0", int(port))

@@ -1,0 +1,209 @@
+"""`dockyard daemon`: the composition root — config, services, API listeners, restore and shutdown."""
+
+from __future__ import annotations
+
+import grp
+import importlib
+import logging
+import os
+import pkgutil
+import signal
+import subprocess
+import sys
+import threading
+from typing import Any
+
+from dockyard.api.context import Services
+from dockyard.api.router import Router
+from dockyard.daemon.config import ConfigError, DaemonConfig, load, tcp_address
+from dockyard.events.bus import EventBus
+from dockyard.storage.db import StateDB
+
+log = logging.getLogger("dockyard.daemon")
+
+
+def _socket_group(name: str) -> int | None:
+    """The gid owning the API socket; the group is created like docker's own when missing."""
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        pass
+    try:
+        subprocess.run(["groupadd", "--system", name], check=True, capture_output=True)
+        return grp.getgrnam(name).gr_gid
+    except (OSError, subprocess.CalledProcessError, KeyError) as e:
+        log.warning("cannot create group %s (%s): socket stays root-only", name, e)
+        return None
+
+
+def build_services(cfg: DaemonConfig) -> Services:
+    """Wire every service the API needs; each owns its tables in the one state database."""
+    os.makedirs(cfg.data_root, mode=0o711, exist_ok=True)
+    os.makedirs(cfg.exec_root, mode=0o700, exist_ok=True)
+    db = StateDB(os.path.join(cfg.data_root, "state.db"))
+    events = EventBus()
+    services = Services(config=cfg, db=db, events=events)
+    _wire_images(services)
+    _wire_networks(services)
+    _wire_volumes(services)
+    from dockyard.containers.service import ContainerService
+
+    services.containers = ContainerService(cfg, db, events, images=services.images,
+                                           snapshots=services.snapshots, networks=services.networks,
+                                           volumes=services.volumes)
+    _wire_execs(services)
+    return services
+
+
+def _wire_images(s: Services) -> None:
+    try:
+        from dockyard.images.service import ImageService
+        from dockyard.storage.snapshots import Snapshotter
+    except ImportError as e:
+        log.warning("image service unavailable: %s", e)
+        return
+    s.images = ImageService(s.db, s.config.data_root, s.events)
+    s.snapshots = Snapshotter(s.db, s.config.data_root, s.images)
+
+
+def _wire_networks(s: Services) -> None:
+    try:
+        from dockyard.networks.service import NetworkService
+    except ImportError as e:
+        log.warning("network service unavailable: %s", e)
+        return
+    cfg = s.config
+    s.networks = NetworkService(s.db, cfg.data_root, s.events, bridge=cfg.bridge, bip=cfg.bip,
+                                prefix=cfg.resource_prefix, iptables=cfg.iptables)
+
+
+def _wire_volumes(s: Services) -> None:
+    try:
+        from dockyard.volumes.service import VolumeService
+    except ImportError:
+        return
+    s.volumes = VolumeService(s.db, s.config.data_root, s.events)
+
+
+def _wire_execs(s: Services) -> None:
+    try:
+        from dockyard.containers.execs import ExecService
+    except ImportError as e:
+        log.warning("exec service unavailable: %s", e)
+        return
+    execs = ExecService(s.containers, s.events)
+    s.extra["execs"] = execs
+    s.containers.execs = execs
+    ids_for = getattr(execs, "ids_for", None)
+    if ids_for is not None:
+        s.containers.exec_ids_lookup = ids_for
+
+
+def build_router(services: Services) -> Router:
+    """Register every route module present under dockyard.api.routes."""
+    import dockyard.api.routes as routes_pkg
+
+    router = Router()
+    for info in sorted(pkgutil.iter_modules(routes_pkg.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        try:
+            mod = importlib.import_module(f"dockyard.api.routes.{info.name}")
+        except Exception:  # noqa: BLE001 - one broken route module must not keep the daemon down
+            log.exception("cannot load API routes %s", info.name)
+            continue
+        register = getattr(mod, "register", None)
+        if register is not None:
+            register(router, services)
+    return router
+
+
+def _listen(cfg: DaemonConfig, router: Router, services: Services) -> list[Any]:
+    from dockyard.api.server import TLSAPIServer, UnixAPIServer, make_tls_context
+
+    servers: list[Any] = []
+    gid: int | None = None
+    for h in cfg.hosts:
+        if h.startswith("unix://"):
+            path = h[len("unix://"):]
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            if gid is None:
+                gid = _socket_group(cfg.group)
+            servers.append(UnixAPIServer(path, router, services, mode=0o660, group=gid))
+        else:
+            ctx = None
+            if cfg.tls or cfg.tlsverify:
+                ctx = make_tls_context(cfg.tlscert or "", cfg.tlskey or "", cfg.tlscacert, cfg.tlsverify)
+            servers.append(TLSAPIServer(tcp_address(h), router, services, ctx))
+    return servers
+
+
+def _write_pidfile(path: str) -> None:
+    if os.path.exists(path):
+        try:
+            with open(path) as f:
+                other = int(f.read().strip() or 0)
+            if other and other != os.getpid() and os.path.exists(f"/proc/{other}"):
+                raise ConfigError(f"pid file found, ensure dockyard is not running or delete {path}")
+        except ValueError:
+            pass
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        f.write(f"{os.getpid()}\n")
+
+
+def run(cfg: DaemonConfig) -> int:
+    _write_pidfile(cfg.pidfile)
+    stop = threading.Event()
+    servers: list[Any] = []
+    services: Services | None = None
+    try:
+        services = build_services(cfg)
+        if services.networks is not None:
+            services.networks.startup()
+        services.containers.restore()
+        router = build_router(services)
+        servers = _listen(cfg, router, services)
+        for srv in servers:
+            threading.Thread(target=srv.serve_forever, name=f"api-{srv.server_address}", daemon=True).start()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        log.info("API listen on %s", ", ".join(cfg.hosts))
+        while not stop.wait(3600):
+            pass
+        log.info("shutting down")
+        return 0
+    finally:
+        for srv in servers:
+            srv.shutdown()
+            srv.server_close()
+        for h in cfg.hosts:
+            if h.startswith("unix://"):
+                try:
+                    os.unlink(h[len("unix://"):])
+                except OSError:
+                    pass
+        if services is not None:
+            services.events.close()
+            if services.containers is not None:
+                services.containers.shutdown(live_restore=cfg.live_restore)
+        try:
+            os.unlink(cfg.pidfile)
+        except OSError:
+            pass
+
+
+def main(argv: list[str]) -> int:
+    try:
+        cfg = load(argv)
+    except ConfigError as e:
+        sys.stderr.write(f"dockyard daemon: {e}\n")
+        return 1
+    level = {"warn": "WARNING", "fatal": "CRITICAL"}.get(cfg.log_level, cfg.log_level.upper())
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return run(cfg)
+    except ConfigError as e:
+        sys.stderr.write(f"dockyard daemon: {e}\n")
+        return 1

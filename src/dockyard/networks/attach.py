@@ -1,0 +1,465 @@
+"""Attaching containers: namespaces, endpoints, published ports, /etc files, DNS answers.
+
+Mixed into NetworkService (which owns the store, netlink, firewall, port allocator and
+DNS server); kept apart so each module stays readable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import threading
+from typing import TYPE_CHECKING, Any
+
+from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from dockyard.networks import bridge as links
+from dockyard.networks import etcfiles, ipam, netns
+from dockyard.networks.models import (
+    ContainerNetConfig,
+    ContainerNetwork,
+    Endpoint,
+    NetworkRecord,
+    PortMapping,
+)
+from dockyard.networks.portmap import parse_port_key, parse_publish, requests_from, settings_ports
+from dockyard.networks.store import ContainerState
+from dockyard.util.ids import new_id
+
+if TYPE_CHECKING:
+    from dockyard.networks.bridge import Netlink
+    from dockyard.networks.dns import DNSServer
+    from dockyard.networks.firewall import Firewall
+    from dockyard.networks.portmap import PortAllocator
+    from dockyard.networks.store import NetworkStore
+
+_alloc_lock = threading.Lock()
+
+
+def _write_in_place(path: str, text: str) -> None:
+    """Rewrite a file keeping its inode: a running container has it bind-mounted."""
+    with open(path, "w") as f:
+        f.write(text)
+
+
+class Attacher:
+    """prepare_container / release_container / connect / disconnect / update_ports / DNS lookups."""
+
+    store: NetworkStore
+    netlink: Netlink
+    firewall: Firewall
+    ports: PortAllocator
+    dns: DNSServer
+    netns_dir: str
+    prefix: str
+
+    def _find(self, ref: str) -> NetworkRecord:
+        raise NotImplementedError
+
+    def _resolve_container(self, ref: str) -> tuple[str, str]:
+        raise NotImplementedError
+
+    def _publish(self, action: str, net: NetworkRecord, attrs: dict[str, str] | None = None) -> None:
+        raise NotImplementedError
+
+    def host_upstreams(self) -> list[tuple[str, int]]:
+        raise NotImplementedError
+
+    def _settings_changed(self, container_id: str) -> None:
+        raise NotImplementedError
+
+    # -- container start and stop ---------------------------------------------------------------
+
+    def prepare_container(self, cfg: ContainerNetConfig) -> ContainerNetwork:
+        """Everything a container's networking needs, made before the runtime creates it."""
+        if self.store.container(cfg.container_id) is not None:
+            self.release_container(cfg.container_id)
+        os.makedirs(cfg.files_dir, exist_ok=True)
+        mode = cfg.network_mode or "default"
+        hostname = cfg.hostname or cfg.container_id[:12]
+        st = ContainerState(container_id=cfg.container_id, name=cfg.name.lstrip("/"), hostname=hostname,
+                            domainname=cfg.domainname, mode="bridge", netns_path=None, files_dir=cfg.files_dir,
+                            exposed=dict(cfg.exposed_ports or {}), dns=list(cfg.dns or []),
+                            dns_search=list(cfg.dns_search or []), dns_options=list(cfg.dns_options or []),
+                            extra_hosts=list(cfg.extra_hosts or []))
+        if mode == "host":
+            st.mode = "host"
+            self.store.put_container(st)
+            return self._result(st)
+        if mode.startswith("container:"):
+            return self._prepare_shared(cfg, st, mode.split(":", 1)[1])
+        st.netns_path = os.path.join(self.netns_dir, cfg.container_id)
+        st.mode = "none" if mode == "none" else "bridge"
+        self.store.put_container(st)
+        try:
+            netns.remove(st.netns_path)
+            netns.create(st.netns_path)
+            links.loopback_up(st.netns_path)
+            if st.mode == "bridge":
+                self._attach_all(cfg, st, mode)
+            self._write_files(st, fresh=True)
+            return self._result(st)
+        except BaseException:
+            self.release_container(cfg.container_id)
+            raise
+
+    def _attach_all(self, cfg: ContainerNetConfig, st: ContainerState, mode: str) -> None:
+        primary = self._find("bridge") if mode in ("default", "bridge") else self._find(mode)
+        if not primary.is_bridge:
+            raise InvalidParameter(f"network {mode} cannot be used as a container's network mode")
+        wanted: list[tuple[NetworkRecord, dict[str, Any]]] = [(primary, {})]
+        for ref, ecfg in (cfg.endpoints or {}).items():
+            net = self._find(ref)
+            if net.id == primary.id:
+                wanted[0] = (primary, ecfg or {})
+            elif all(net.id != w.id for w, _ in wanted):
+                wanted.append((net, ecfg or {}))
+        for net_id, ecfg in self.store.pending(cfg.container_id).items():
+            pnet = self.store.network(net_id)
+            if pnet is not None and all(pnet.id != w.id for w, _ in wanted):
+                wanted.append((pnet, ecfg))
+        st.primary_network = primary.id
+        self.store.put_container(st)
+        for net, ecfg in wanted:
+            self._attach_endpoint(st, net, ecfg)
+        reqs = requests_from(cfg.port_bindings, cfg.publish_all, cfg.exposed_ports)
+        if reqs and not primary.internal:
+            ep0 = self.store.endpoints(network_id=primary.id, container_id=st.container_id)[0]
+            st.ports = self.ports.reserve(st.container_id, reqs, f"{st.name} ({ep0.endpoint_id})")
+            self.store.put_container(st)
+            self._program_ports(st)
+        if self._user_networks(st.container_id):
+            assert st.netns_path
+            self.dns.add_listener(st.container_id, st.netns_path)
+
+    def _prepare_shared(self, cfg: ContainerNetConfig, st: ContainerState,
+                        other_ref: str) -> ContainerNetwork:
+        if cfg.container_netns_lookup is None:
+            raise InvalidParameter("container network mode needs the other container's namespace")
+        ns_path = cfg.container_netns_lookup(other_ref)
+        other = None
+        for o in self.store.containers():
+            if other_ref in (o.container_id, o.name) or o.container_id.startswith(other_ref):
+                other = o
+                break
+        st.mode, st.shared_with = "container", other.container_id if other else other_ref
+        self.store.put_container(st)
+        if other is not None:
+            files = (os.path.join(other.files_dir, n) for n in ("hosts", "resolv.conf", "hostname"))
+            hosts, resolv, hostname = files
+            return ContainerNetwork(ns_path, hosts, resolv, hostname, self._settings_for(st, ns_path))
+        self._write_files(st, fresh=True)
+        net = self._result(st)
+        net.netns_path = ns_path
+        return net
+
+    def release_container(self, container_id: str) -> None:
+        """Undo prepare_container: links, rules, ports, DNS listener, namespace, records. Idempotent."""
+        if not container_id or "/" in container_id:
+            return
+        st = self.store.container(container_id)
+        self.dns.remove_listener(container_id)
+        if st is None or st.ports:  # only published ports have per-container rules
+            self.firewall.remove_container(container_id)
+        self.ports.release(container_id)
+        for ep in self.store.endpoints(container_id=container_id):
+            self.netlink.delete_link(ep.host_veth)
+            self.store.delete_endpoint(ep.network_id, container_id)
+            net = self.store.network(ep.network_id)
+            if net is not None:
+                self._publish("disconnect", net, {"container": container_id})
+        ns_path = st.netns_path if st is not None and st.mode in ("bridge", "none") else None
+        netns.remove(ns_path or os.path.join(self.netns_dir, container_id))
+        self.store.delete_container(container_id)
+
+    def forget_container(self, container_id: str) -> None:
+        """The container was removed: drop the connections kept for its next start."""
+        self.release_container(container_id)
+        self.store.delete_pending(container_id)
+
+    def remove_container(self, container_id: str) -> None:
+        """Alias of ``forget_container`` (the name the containers service calls)."""
+        self.forget_container(container_id)
+
+    def rename_container(self, container_id: str, new_name: str) -> None:
+        """Keep DNS names and inspect data in step with ``docker rename``."""
+        new_name = new_name.lstrip("/")
+        st = self.store.container(container_id)
+        if st is not None:
+            old = st.name
+            st.name = new_name
+            self.store.put_container(st)
+            for ep in self.store.endpoints(container_id=container_id):
+                ep.container_name = new_name
+                if ep.dns_names:
+                    ep.dns_names = [new_name if n == old else n for n in ep.dns_names]
+                self.store.put_endpoint(ep)
+
+    # -- endpoints ------------------------------------------------------------------------------
+
+    def _attach_endpoint(self, st: ContainerState, net: NetworkRecord,
+                         ecfg: dict[str, Any]) -> Endpoint:
+        assert st.netns_path
+        requested = ((ecfg.get("IPAMConfig") or {}).get("IPv4Address") or "").strip()
+        if requested and net.is_default_bridge:
+            raise InvalidParameter("user specified IP address is supported on user defined networks only")
+        if requested and not net.user_subnet:
+            raise InvalidParameter("user specified IP address is supported only when connecting to networks "
+                                   "with user configured subnets")
+        pool = ipam.make_pool(net.subnet, net.gateway, net.ip_range)
+        existing = self.store.endpoints(container_id=st.container_id)
+        with _alloc_lock:
+            used = [ep.ip for ep in self.store.endpoints(network_id=net.id)]
+            ip = ipam.allocate(pool, used, requested, f"{net.name} ({net.id[:12]})")
+            aliases = [a for a in (ecfg.get("Aliases") or []) if a]
+            dns_names = [] if net.is_default_bridge else [st.name, *aliases, st.container_id[:12]]
+            ep = Endpoint(network_id=net.id, container_id=st.container_id, container_name=st.name,
+                          endpoint_id=new_id(), ip=ip, prefixlen=pool.prefixlen, gateway=net.gateway,
+                          mac=ipam.mac_for(ip), host_veth=links.link_name(self.prefix, "v", os.urandom(8).hex()),
+                          ifname=f"eth{len(existing)}", aliases=aliases, static_ip=requested,
+                          dns_names=list(dict.fromkeys(dns_names)))
+            self.store.put_endpoint(ep)
+        try:
+            self.netlink.attach(net.bridge, ep.host_veth, st.netns_path, ep.ifname, ip, pool.prefixlen,
+                                None if net.internal else net.gateway, ep.mac,
+                                int(net.options.get("com.docker.network.driver.mtu", "1500")))
+        except BaseException:
+            self.store.delete_endpoint(net.id, st.container_id)
+            raise
+        self._publish("connect", net, {"container": st.container_id})
+        return ep
+
+    def _user_networks(self, container_id: str) -> list[NetworkRecord]:
+        out = []
+        for ep in self.store.endpoints(container_id=container_id):
+            net = self.store.network(ep.network_id)
+            if net is not None and not net.builtin:
+                out.append(net)
+        return out
+
+    def _program_ports(self, st: ContainerState) -> None:
+        eps = self.store.endpoints(network_id=st.primary_network, container_id=st.container_id)
+        net = self.store.network(st.primary_network)
+        if not eps or net is None or not st.ports:
+            return
+        self.firewall.add_ports(st.container_id, net.bridge, net.subnet, eps[0].ip,
+                                [(p.proto, p.host_ip, p.host_port, p.container_port) for p in st.ports])
+
+    def _restore_container(self, st: ContainerState) -> None:
+        """After a daemon restart: hold the ports again, re-add rules and the DNS listener."""
+        if st.ports:
+            self.ports.adopt(st.container_id, st.ports)
+            self.firewall.remove_container(st.container_id)
+            self._program_ports(st)
+        if st.netns_path and self._user_networks(st.container_id):
+            try:
+                self.dns.add_listener(st.container_id, st.netns_path)
+            except OSError:
+                pass
+
+    # -- connect / disconnect / ports of existing containers ------------------------------------
+
+    def connect(self, net_ref: str, container_ref: str,
+                endpoint_cfg: dict[str, Any] | None = None) -> None:
+        net = self._find(net_ref)
+        cid, name = self._resolve_container(container_ref)
+        ecfg = endpoint_cfg or {}
+        if not net.is_bridge:
+            raise Forbidden("container cannot be disconnected from host network or connected to host network")
+        st = self.store.container(cid)
+        if st is None:
+            if net.id in self.store.pending(cid):
+                raise Forbidden(f"endpoint with name {name.lstrip('/')} already exists in network {net.name}")
+            self.store.put_pending(cid, net.id, ecfg)
+            return
+        if st.mode == "host":
+            raise Forbidden("container cannot be disconnected from host network or connected to host network")
+        if st.mode == "container":
+            raise Forbidden("container sharing network namespace with another container or host cannot be "
+                            "connected to any other network")
+        if st.mode == "none":
+            raise Forbidden("container cannot be connected to multiple networks with one of the networks in "
+                            "private (none) mode")
+        if self.store.endpoints(network_id=net.id, container_id=cid):
+            raise Forbidden(f"endpoint with name {st.name} already exists in network {net.name}")
+        self._attach_endpoint(st, net, ecfg)
+        self.store.put_pending(cid, net.id, ecfg)
+        if not net.builtin:
+            assert st.netns_path
+            self.dns.add_listener(cid, st.netns_path)
+        self._write_files(st, fresh=False)
+        self._settings_changed(cid)
+
+    def disconnect(self, net_ref: str, container_ref: str, force: bool = False) -> None:
+        net = self._find(net_ref)
+        cid, _name = self._resolve_container(container_ref)
+        st = self.store.container(cid)
+        eps = self.store.endpoints(network_id=net.id, container_id=cid)
+        pending = net.id in self.store.pending(cid)
+        self.store.delete_pending(cid, net.id)
+        if st is None or not eps:
+            if pending:
+                return
+            if st is not None and st.mode == "host" and net.driver == "host":
+                raise Forbidden("container cannot be disconnected from host network or connected to host network")
+            raise Forbidden(f"container {cid} is not connected to network {net.name}")
+        ep = eps[0]
+        if ep.network_id == st.primary_network and st.ports:
+            self.firewall.remove_container(cid)
+            self.ports.release(cid)
+            st.ports = []
+            self.store.put_container(st)
+        if st.netns_path:
+            try:
+                links.remove_inside(st.netns_path, ep.ifname)
+            except OSError:
+                pass
+        self.netlink.delete_link(ep.host_veth)
+        self.store.delete_endpoint(net.id, cid)
+        if not self._user_networks(cid):
+            self.dns.remove_listener(cid)
+        self._write_files(st, fresh=False)
+        self._publish("disconnect", net, {"container": cid})
+        self._settings_changed(cid)
+
+    def update_ports(self, container_id: str, add: list[str] | dict[str, Any],
+                     remove: list[str]) -> dict[str, Any]:
+        """Publish or unpublish ports of a running container (``container update --publish-add/-rm``).
+
+        ``add`` takes ``-p`` specs (``[ip:][hostPort:]containerPort[/proto]``) or a PortBindings-shaped
+        dict (``{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}``); ``remove`` takes
+        ``containerPort[/proto]`` or ``hostPort:containerPort[/proto]``. Returns NetworkSettings.
+        """
+        st = self.store.container(container_id)
+        if st is None:
+            raise Conflict(f"container {container_id} is not running")
+        if st.mode != "bridge" or not st.primary_network:
+            raise InvalidParameter("published ports need a bridge network")
+        doomed: list[PortMapping] = []
+        for spec in remove or []:
+            head, _, cpart = spec.rpartition(":")
+            cport, proto = parse_port_key(cpart)
+            host_port = int(head.rsplit(":", 1)[-1]) if head else 0
+            hits = [p for p in st.ports if p.container_port == cport and p.proto == proto
+                    and (host_port == 0 or p.host_port == host_port)]
+            if not hits:
+                raise NotFound(f"port {spec} is not published")
+            doomed += hits
+        if isinstance(add, dict):
+            reqs = requests_from(add, False, None)
+        else:
+            reqs = [r for spec in add or [] for r in parse_publish(spec)]
+        eps = self.store.endpoints(network_id=st.primary_network, container_id=container_id)
+        added = self.ports.reserve(container_id, reqs, f"{st.name} ({eps[0].endpoint_id if eps else ''})")
+        if doomed:
+            self.ports.release(container_id, only=doomed)
+        st.ports = [p for p in st.ports if p not in doomed] + added
+        self.store.put_container(st)
+        self.firewall.remove_container(container_id)
+        self._program_ports(st)
+        self._settings_changed(container_id)
+        return self.settings(container_id)
+
+    # -- settings and files ---------------------------------------------------------------------
+
+    def settings(self, container_id: str) -> dict[str, Any]:
+        """The current inspect NetworkSettings of a container with live networking."""
+        st = self.store.container(container_id)
+        if st is None:
+            raise NotFound(f"container {container_id} has no network")
+        return self._settings_for(st, st.netns_path or "")
+
+    def _settings_for(self, st: ContainerState, sandbox: str) -> dict[str, Any]:
+        networks: dict[str, Any] = {}
+        top = {"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": "", "EndpointID": ""}
+        for ep in self.store.endpoints(container_id=st.container_id):
+            net = self.store.network(ep.network_id)
+            if net is None:
+                continue
+            networks[net.name] = {
+                "IPAMConfig": {"IPv4Address": ep.static_ip} if ep.static_ip else None,
+                "Links": None, "Aliases": ep.aliases or None, "MacAddress": ep.mac, "DriverOpts": None,
+                "GwPriority": 0, "NetworkID": net.id, "EndpointID": ep.endpoint_id, "Gateway": ep.gateway,
+                "IPAddress": ep.ip, "IPPrefixLen": ep.prefixlen, "IPv6Gateway": "", "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0, "DNSNames": ep.dns_names or None,
+            }
+            if net.is_default_bridge:
+                top = {"IPAddress": ep.ip, "IPPrefixLen": ep.prefixlen, "Gateway": ep.gateway,
+                       "MacAddress": ep.mac, "EndpointID": ep.endpoint_id}
+        if st.mode in ("host", "none"):
+            special = self._find(st.mode)
+            networks[st.mode] = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
+                                 "DriverOpts": None, "GwPriority": 0, "NetworkID": special.id,
+                                 "EndpointID": new_id(), "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                                 "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                                 "DNSNames": None}
+        return {
+            "Bridge": "", "SandboxID": st.container_id if sandbox else "", "SandboxKey": sandbox,
+            "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+            "Ports": settings_ports(st.ports, st.exposed) if st.mode == "bridge" else {},
+            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "",
+            **top, "Networks": networks,
+        }
+
+    def _result(self, st: ContainerState) -> ContainerNetwork:
+        if st.mode == "host":
+            self._write_files(st, fresh=True)
+        d = st.files_dir
+        return ContainerNetwork(st.netns_path, f"{d}/hosts", f"{d}/resolv.conf", f"{d}/hostname",
+                                self._settings_for(st, st.netns_path or ""))
+
+    def _write_files(self, st: ContainerState, *, fresh: bool) -> None:
+        gateway = self._find("bridge").gateway
+        extra = [etcfiles.parse_extra_host(e, gateway) for e in st.extra_hosts]
+        host = etcfiles.read_host_resolv()
+        if st.mode == "host":
+            try:
+                with open("/etc/hosts") as f:
+                    base = f.read()
+            except OSError:
+                base = etcfiles.hosts_text(st.hostname, st.domainname, [], [])
+            hosts = base + "".join(f"{ip}\t{name}\n" for ip, name in extra)
+            hostname = socket.gethostname()
+        else:
+            addrs = [ep.ip for ep in self.store.endpoints(container_id=st.container_id)]
+            hosts = etcfiles.hosts_text(st.hostname, st.domainname, addrs, extra)
+            hostname = st.hostname
+        embedded = bool(self._user_networks(st.container_id))
+        resolv = etcfiles.resolv_text(embedded=embedded, host=host, dns=st.dns, dns_search=st.dns_search,
+                                      dns_options=st.dns_options, host_mode=st.mode == "host")
+        if fresh:
+            etcfiles.write_files(st.files_dir, hostname=hostname, hosts=hosts, resolv=resolv)
+        else:
+            _write_in_place(f"{st.files_dir}/hosts", hosts)
+            _write_in_place(f"{st.files_dir}/resolv.conf", resolv)
+
+    # -- embedded DNS ---------------------------------------------------------------------------
+
+    def _dns_resolve(self, container_id: str, name: str) -> list[str] | None:
+        """Addresses of containers (names, aliases, short ids) on the asker's user networks."""
+        name = name.lower()
+        found: list[str] = []
+        for net in self._user_networks(container_id):
+            short = name
+            suffix = "." + net.name.lower()
+            if name.endswith(suffix):
+                short = name[: -len(suffix)]
+            for ep in self.store.endpoints(network_id=net.id):
+                names = {n.lower() for n in ep.dns_names}
+                if short in names and ep.ip not in found:
+                    found.append(ep.ip)
+        return found or None
+
+    def _dns_upstreams(self, container_id: str) -> list[tuple[str, int]]:
+        st = self.store.container(container_id)
+        if st is not None and st.dns:
+            out = []
+            for s in st.dns:
+                try:
+                    ipaddress.IPv4Address(s)
+                    out.append((s, 53))
+                except ValueError:
+                    continue
+            return out
+        return self.host_upstreams()

@@ -1,0 +1,334 @@
+"""NetworkService: networks (create/list/inspect/remove/prune) and daemon-wide lifecycle.
+
+Contract with the containers service::
+
+    svc = NetworkService(db, data_root, events, bridge="dockyard0", bip=None, prefix="dy", iptables=True)
+    svc.startup()                       # default bridge + user bridges, chains, reconcile after a crash
+    net = svc.prepare_container(cfg)    # before the runtime create: ContainerNetwork (netns to join,
+                                        # hosts/resolv.conf/hostname to bind in, NetworkSettings)
+    svc.release_container(cid)          # after the container stopped (idempotent)
+    svc.update_ports(cid, add, remove)  # container update --publish-add/--publish-rm
+    svc.forget_container(cid)           # container removed: drop connections kept for its next start
+    svc.shutdown()                      # daemon stop: running containers keep their networking
+    svc.destroy_all()                   # tests: remove every bridge, rule and namespace of ours
+
+Optional wiring from the daemon: ``set_live_containers(fn)`` (ids of running containers, used
+by reconcile), ``set_container_lookup(fn)`` (id or name → (id, name), for connect/disconnect
+of stopped containers) and ``set_settings_listener(fn)`` (called with (id, NetworkSettings) after
+connect/disconnect/update_ports change a running container's settings; ``settings(cid)`` reads
+them at any time). Names of links, chains and namespaces all start with ``prefix`` so a
+daemon only ever touches its own.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from dockyard.networks import ipam, netns
+from dockyard.networks.attach import Attacher
+from dockyard.networks.bridge import Netlink, link_name
+from dockyard.networks.dns import DNSServer
+from dockyard.networks.etcfiles import read_host_resolv
+from dockyard.networks.firewall import Firewall
+from dockyard.networks.models import NetworkRecord
+from dockyard.networks.portmap import PortAllocator
+from dockyard.networks.store import NetworkStore
+from dockyard.networks.views import matches_filters, network_json, normalize_filters
+from dockyard.storage.db import StateDB
+from dockyard.util.ids import new_id
+
+if TYPE_CHECKING:
+    from dockyard.events.bus import EventBus
+
+OPT_BRIDGE_NAME = "com.docker.network.bridge.name"
+OPT_MTU = "com.docker.network.driver.mtu"
+
+
+def _now() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+
+
+class NetworkService(Attacher):
+    def __init__(self, db: StateDB, data_root: str, events: EventBus | None, *, bridge: str = "dockyard0",
+                 bip: str | None = None, prefix: str = "dy", iptables: bool = True) -> None:
+        self.db = db
+        self.data_root = data_root
+        self.events = events
+        self.default_bridge = bridge
+        self.bip = bip
+        self.prefix = prefix
+        self.netns_dir = os.path.join(data_root, "netns")
+        self.store = NetworkStore(db)
+        self.netlink = Netlink()
+        self.firewall = Firewall(prefix, enabled=iptables)
+        self.ports = PortAllocator()
+        self.dns = DNSServer(self._dns_resolve, self._dns_upstreams)
+        self._live_containers: Callable[[], set[str]] | None = None
+        self._container_lookup: Callable[[str], tuple[str, str]] | None = None
+        self._settings_listener: Callable[[str, dict[str, Any]], None] | None = None
+        self._dns_override: list[tuple[str, int]] | None = None
+        self._started = False
+
+    # -- wiring ---------------------------------------------------------------------------------
+
+    def set_live_containers(self, fn: Callable[[], set[str]]) -> None:
+        self._live_containers = fn
+
+    def set_container_lookup(self, fn: Callable[[str], tuple[str, str]]) -> None:
+        self._container_lookup = fn
+
+    def set_settings_listener(self, fn: Callable[[str, dict[str, Any]], None]) -> None:
+        """Told (container id, NetworkSettings) whenever connect/disconnect/update_ports change them."""
+        self._settings_listener = fn
+
+    def _settings_changed(self, container_id: str) -> None:
+        if self._settings_listener is not None and self.store.container(container_id) is not None:
+            self._settings_listener(container_id, self.settings(container_id))
+
+    def set_dns_upstreams(self, servers: list[tuple[str, int]] | None) -> None:
+        """Upstream resolvers for names the embedded DNS does not know (default: the host's resolv.conf)."""
+        self._dns_override = servers
+
+    def host_upstreams(self) -> list[tuple[str, int]]:
+        if self._dns_override is not None:
+            return list(self._dns_override)
+        return [(s, 53) for s in read_host_resolv().nameservers if ":" not in s]  # IPv4 servers only
+
+    def _publish(self, action: str, net: NetworkRecord, attrs: dict[str, str] | None = None) -> None:
+        if self.events is not None:
+            self.events.publish("network", action, net.id, {"name": net.name, "type": net.driver, **(attrs or {})})
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def startup(self) -> None:
+        netns.ensure_private_dir(self.netns_dir)
+        self.firewall.setup()
+        self._ensure_builtin()
+        for net in self.store.networks():
+            if net.is_bridge:
+                self._bring_up(net)
+        self.dns.start()
+        self._reconcile()
+        self._started = True
+
+    def shutdown(self) -> None:
+        """Stop serving. With containers still running their links, rules and namespaces stay (live
+        restore); with none left, bridges and chains go too so a stopped daemon leaves the host clean."""
+        if self._started:
+            self.dns.stop()
+            self.dns = DNSServer(self._dns_resolve, self._dns_upstreams)
+        self.ports.release_all()
+        self._started = False
+        if not self.store.containers():
+            self._teardown()
+        self.netlink.close()
+
+    def destroy_all(self) -> None:
+        """Remove every bridge, rule and namespace this daemon made (tests)."""
+        for st in self.store.containers():
+            self.release_container(st.container_id)
+        self.shutdown()
+
+    def _teardown(self) -> None:
+        for net in self.store.networks():
+            if net.is_bridge and net.bridge:
+                self.netlink.delete_link(net.bridge)
+        for name in self.netlink.link_names():
+            if name.startswith(self.prefix + "v") or name.startswith(self.prefix + "b"):
+                self.netlink.delete_link(name)
+        self.firewall.teardown()
+        if os.path.isdir(self.netns_dir):
+            for f in os.listdir(self.netns_dir):
+                netns.remove(os.path.join(self.netns_dir, f))
+        netns.release_private_dir(self.netns_dir)
+
+    def _ensure_builtin(self) -> None:
+        existing = {n.name: n for n in self.store.networks()}
+        if self.bip:
+            iface = ipaddress.IPv4Interface(self.bip)
+            subnet, gateway = str(iface.network), str(iface.ip)
+        elif "bridge" in existing:
+            subnet, gateway = existing["bridge"].subnet, existing["bridge"].gateway
+        else:
+            others = [ipaddress.IPv4Network(n.subnet) for n in existing.values() if n.subnet]
+            chosen = ipam.choose_subnet(others, self.netlink.routes())
+            subnet, gateway = str(chosen), str(chosen.network_address + 1)
+        old = existing.get("bridge")
+        bridge = NetworkRecord(
+            id=old.id if old else new_id(), name="bridge", driver="bridge", created=old.created if old else _now(),
+            subnet=subnet, gateway=gateway, bridge=self.default_bridge, builtin=True,
+            options={"com.docker.network.bridge.default_bridge": "true",
+                     "com.docker.network.bridge.enable_icc": "true",
+                     "com.docker.network.bridge.enable_ip_masquerade": "true",
+                     "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+                     OPT_BRIDGE_NAME: self.default_bridge, OPT_MTU: "1500"})
+        if old and (old.bridge != bridge.bridge or old.subnet != subnet) and old.bridge:
+            self.netlink.delete_link(old.bridge)
+        self.store.put_network(bridge)
+        for name, driver in (("host", "host"), ("none", "null")):
+            if name not in existing:
+                self.store.put_network(NetworkRecord(id=new_id(), name=name, driver=driver, created=_now(),
+                                                     builtin=True))
+
+    def _bring_up(self, net: NetworkRecord) -> None:
+        prefixlen = ipaddress.IPv4Network(net.subnet).prefixlen
+        self.netlink.ensure_bridge(net.bridge, net.gateway, prefixlen, int(net.options.get(OPT_MTU, "1500")))
+        self.firewall.remove_network(net.id)
+        self.firewall.add_network(net.id, net.bridge, net.subnet, net.internal)
+
+    def _reconcile(self) -> None:
+        """Keep what belongs to live containers, remove what a crash left behind."""
+        live_ids = self._live_containers() if self._live_containers else set()
+        in_use = netns.netns_inodes_in_use()
+        keep_links: set[str] = set()
+        keep_ns: set[str] = set()
+        for st in self.store.containers():
+            alive = st.container_id in live_ids
+            if st.netns_path and st.mode in ("bridge", "none"):
+                try:
+                    alive = alive or (netns.is_pinned(st.netns_path) and os.stat(st.netns_path).st_ino in in_use)
+                except OSError:
+                    alive = False
+                if not netns.is_pinned(st.netns_path):
+                    alive = False
+            if not alive:
+                self.release_container(st.container_id)
+                continue
+            if st.netns_path:
+                keep_ns.add(os.path.basename(st.netns_path))
+            self._restore_container(st)
+            keep_links |= {ep.host_veth for ep in self.store.endpoints(container_id=st.container_id)}
+        bridges = {n.bridge for n in self.store.networks() if n.is_bridge}
+        for name in self.netlink.link_names():
+            stale_veth = name.startswith(self.prefix + "v") and name not in keep_links
+            stale_bridge = name.startswith(self.prefix + "b") and name not in bridges
+            if stale_veth or stale_bridge:
+                self.netlink.delete_link(name)
+        for f in os.listdir(self.netns_dir):
+            if f not in keep_ns:
+                netns.remove(os.path.join(self.netns_dir, f))
+        for ep in self.store.endpoints():
+            if self.store.container(ep.container_id) is None:
+                self.store.delete_endpoint(ep.network_id, ep.container_id)
+
+    # -- lookups --------------------------------------------------------------------------------
+
+    def _find(self, ref: str) -> NetworkRecord:
+        """By full id, name, or unique id prefix (docker's order)."""
+        nets = self.store.networks()
+        for n in nets:
+            if n.id == ref:
+                return n
+        for n in nets:
+            if n.name == ref:
+                return n
+        hits = [n for n in nets if n.id.startswith(ref)] if ref else []
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise NotFound(f"network {ref} is ambiguous ({len(hits)} matches found on name)")
+        raise NotFound(f"network {ref} not found")
+
+    def _resolve_container(self, ref: str) -> tuple[str, str]:
+        if self._container_lookup is not None:
+            return self._container_lookup(ref)
+        for st in self.store.containers():
+            if ref in (st.container_id, st.name, "/" + st.name) or (len(ref) >= 3 and st.container_id.startswith(ref)):
+                return st.container_id, st.name
+        raise NotFound(f"No such container: {ref}")
+
+    # -- API ------------------------------------------------------------------------------------
+
+    def create(self, name: str, driver: str = "bridge", *, internal: bool = False, attachable: bool = False,
+               ipam_cfg: dict[str, Any] | None = None, options: dict[str, str] | None = None,
+               labels: dict[str, str] | None = None, enable_ipv6: bool = False,
+               check_duplicate: bool = True) -> dict[str, str]:
+        """POST /networks/create; returns {"Id", "Warning"}."""
+        if not name:
+            raise InvalidParameter("network name must not be empty")
+        driver = driver or "bridge"
+        if driver in ("host", "null"):
+            raise Forbidden(f'only one instance of "{driver}" network is allowed')
+        if driver != "bridge":
+            raise NotFound(f'plugin "{driver}" not found')
+        if enable_ipv6:
+            raise InvalidParameter("IPv6 networks are not supported by this engine")
+        if any(n.name == name for n in self.store.networks()):
+            raise Conflict(f"network with name {name} already exists")
+        ipam_cfg = ipam_cfg or {}
+        configs = [c for c in (ipam_cfg.get("Config") or []) if c.get("Subnet") or c.get("Gateway")]
+        others = [ipaddress.IPv4Network(n.subnet) for n in self.store.networks() if n.subnet]
+        routes = self.netlink.routes()
+        if configs:
+            c0 = configs[0]
+            if not c0.get("Subnet"):
+                raise InvalidParameter("gateway requires a subnet")
+            pool = ipam.make_pool(c0["Subnet"], c0.get("Gateway", ""), c0.get("IPRange", ""))
+            ipam.check_no_overlap(pool.subnet, others, routes)
+        else:
+            sub = ipam.choose_subnet(others, routes)
+            pool = ipam.make_pool(str(sub))
+        options = dict(options or {})
+        net_id = new_id()
+        bridge = options.get(OPT_BRIDGE_NAME) or link_name(self.prefix, "b", net_id)
+        if any(n.bridge == bridge for n in self.store.networks()) or self.netlink.exists(bridge):
+            raise Conflict(f"bridge name {bridge} is already in use")
+        net = NetworkRecord(id=net_id, name=name, driver="bridge", created=_now(), subnet=str(pool.subnet),
+                            gateway=str(pool.gateway), ip_range=str(pool.ip_range or ""),
+                            bridge=bridge, internal=internal, attachable=attachable, labels=dict(labels or {}),
+                            options=options, ipam_options=dict(ipam_cfg.get("Options") or {}),
+                            ipam_driver=ipam_cfg.get("Driver") or "default", user_subnet=bool(configs))
+        self.store.put_network(net)
+        try:
+            self._bring_up(net)
+        except BaseException:
+            self.store.delete_network(net.id)
+            self.netlink.delete_link(bridge)
+            self.firewall.remove_network(net.id)
+            raise
+        self._publish("create", net)
+        return {"Id": net.id, "Warning": ""}
+
+    def inspect(self, ref: str, *, verbose: bool = False) -> dict[str, Any]:
+        net = self._find(ref)
+        return network_json(net, self.store.endpoints(network_id=net.id), with_containers=True)
+
+    def list(self, filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        flt = normalize_filters(filters)
+        out = []
+        used = {ep.network_id for ep in self.store.endpoints()}
+        for net in self.store.networks():
+            if matches_filters(net, flt, in_use=net.id in used):
+                out.append(network_json(net, [], with_containers=False))
+        return out
+
+    def remove(self, ref: str) -> None:
+        net = self._find(ref)
+        if net.builtin:
+            raise Forbidden(f"{net.name} is a pre-defined network and cannot be removed")
+        if self.store.endpoints(network_id=net.id):
+            raise Conflict(f"error while removing network: network {net.name} id {net.id} has active endpoints")
+        self.firewall.remove_network(net.id)
+        self.netlink.delete_link(net.bridge)
+        self.store.delete_network(net.id)
+        self._publish("destroy", net)
+
+    def prune(self, filters: dict[str, Any] | None = None) -> dict[str, Any]:
+        flt = normalize_filters(filters)
+        used = {ep.network_id for ep in self.store.endpoints()} | self.store.pending_networks()
+        deleted = []
+        for net in self.store.networks():
+            if net.builtin or net.id in used:
+                continue
+            if not matches_filters(net, {k: v for k, v in flt.items() if k in ("label", "label!", "until")},
+                                   in_use=False):
+                continue
+            self.remove(net.id)
+            deleted.append(net.name)
+        return {"NetworksDeleted": deleted}

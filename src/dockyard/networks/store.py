@@ -1,0 +1,138 @@
+"""The network service's tables: networks, endpoints, and per-container network state."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from dockyard.networks.models import Endpoint, NetworkRecord, PortMapping
+from dockyard.storage.db import StateDB
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS net_endpoints (
+    network_id TEXT NOT NULL, container_id TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (network_id, container_id));
+CREATE TABLE IF NOT EXISTS net_containers (container_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS net_pending (
+    container_id TEXT NOT NULL, network_id TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (container_id, network_id));
+"""
+
+
+@dataclass
+class ContainerState:
+    """What we keep about a container with live networking (to release, reconcile and answer DNS)."""
+
+    container_id: str
+    name: str
+    hostname: str
+    domainname: str
+    mode: str  # bridge | host | none | container
+    netns_path: str | None
+    files_dir: str
+    primary_network: str = ""
+    ports: list[PortMapping] = field(default_factory=list)
+    exposed: dict[str, Any] = field(default_factory=dict)
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
+    extra_hosts: list[str] = field(default_factory=list)
+    shared_with: str = ""  # container:<id> mode: the other container
+
+
+def _net_from(data: str) -> NetworkRecord:
+    return NetworkRecord(**json.loads(data))
+
+
+def _ep_from(data: str) -> Endpoint:
+    return Endpoint(**json.loads(data))
+
+
+def _ctr_from(data: str) -> ContainerState:
+    d = json.loads(data)
+    d["ports"] = [PortMapping(**p) for p in d.get("ports", [])]
+    return ContainerState(**d)
+
+
+class NetworkStore:
+    def __init__(self, db: StateDB) -> None:
+        self.db = db
+        db.ensure_schema(SCHEMA)
+
+    # networks
+    def networks(self) -> list[NetworkRecord]:
+        return [_net_from(r["data"]) for r in self.db.query("SELECT data FROM networks ORDER BY name")]
+
+    def network(self, network_id: str) -> NetworkRecord | None:
+        r = self.db.query_one("SELECT data FROM networks WHERE id=?", (network_id,))
+        return _net_from(r["data"]) if r else None
+
+    def put_network(self, net: NetworkRecord) -> None:
+        with self.db.tx() as c:
+            c.execute("INSERT OR REPLACE INTO networks (id, name, data) VALUES (?,?,?)",
+                      (net.id, net.name, json.dumps(asdict(net))))
+
+    def delete_network(self, network_id: str) -> None:
+        with self.db.tx() as c:
+            c.execute("DELETE FROM networks WHERE id=?", (network_id,))
+            c.execute("DELETE FROM net_pending WHERE network_id=?", (network_id,))
+
+    # endpoints
+    def endpoints(self, network_id: str | None = None, container_id: str | None = None) -> list[Endpoint]:
+        sql, params = "SELECT data FROM net_endpoints WHERE 1=1", []
+        if network_id is not None:
+            sql += " AND network_id=?"
+            params.append(network_id)
+        if container_id is not None:
+            sql += " AND container_id=?"
+            params.append(container_id)
+        return [_ep_from(r["data"]) for r in self.db.query(sql + " ORDER BY rowid", tuple(params))]
+
+    def put_endpoint(self, ep: Endpoint) -> None:
+        with self.db.tx() as c:
+            c.execute("INSERT OR REPLACE INTO net_endpoints (network_id, container_id, data) VALUES (?,?,?)",
+                      (ep.network_id, ep.container_id, json.dumps(asdict(ep))))
+
+    def delete_endpoint(self, network_id: str, container_id: str) -> None:
+        with self.db.tx() as c:
+            c.execute("DELETE FROM net_endpoints WHERE network_id=? AND container_id=?", (network_id, container_id))
+
+    # containers
+    def containers(self) -> list[ContainerState]:
+        return [_ctr_from(r["data"]) for r in self.db.query("SELECT data FROM net_containers")]
+
+    def container(self, container_id: str) -> ContainerState | None:
+        r = self.db.query_one("SELECT data FROM net_containers WHERE container_id=?", (container_id,))
+        return _ctr_from(r["data"]) if r else None
+
+    def put_container(self, st: ContainerState) -> None:
+        with self.db.tx() as c:
+            c.execute("INSERT OR REPLACE INTO net_containers (container_id, data) VALUES (?,?)",
+                      (st.container_id, json.dumps(asdict(st))))
+
+    def delete_container(self, container_id: str) -> None:
+        with self.db.tx() as c:
+            c.execute("DELETE FROM net_containers WHERE container_id=?", (container_id,))
+
+    # connections asked for while a container is stopped
+    def pending(self, container_id: str) -> dict[str, dict[str, Any]]:
+        rows = self.db.query("SELECT network_id, data FROM net_pending WHERE container_id=?", (container_id,))
+        return {r["network_id"]: json.loads(r["data"]) for r in rows}
+
+    def pending_networks(self) -> set[str]:
+        return {r["network_id"] for r in self.db.query("SELECT DISTINCT network_id FROM net_pending")}
+
+    def put_pending(self, container_id: str, network_id: str, cfg: dict[str, Any]) -> None:
+        with self.db.tx() as c:
+            c.execute("INSERT OR REPLACE INTO net_pending (container_id, network_id, data) VALUES (?,?,?)",
+                      (container_id, network_id, json.dumps(cfg)))
+
+    def delete_pending(self, container_id: str, network_id: str | None = None) -> None:
+        with self.db.tx() as c:
+            if network_id is None:
+                c.execute("DELETE FROM net_pending WHERE container_id=?", (container_id,))
+            else:
+                c.execute("DELETE FROM net_pending WHERE container_id=? AND network_id=?",
+                          (container_id, network_id))

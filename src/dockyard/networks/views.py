@@ -1,0 +1,114 @@
+"""Docker's JSON shape for networks, and the list/prune filters."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from dockyard.errors import InvalidParameter
+from dockyard.networks.models import Endpoint, NetworkRecord
+
+_KNOWN_FILTERS = {"driver", "id", "label", "label!", "name", "scope", "type", "dangling", "until"}
+
+
+def network_json(net: NetworkRecord, endpoints: list[Endpoint], *, with_containers: bool) -> dict[str, Any]:
+    """GET /networks/{id} (and, without Containers, one item of GET /networks)."""
+    config: list[dict[str, str]] = []
+    if net.subnet:
+        item = {"Subnet": net.subnet, "Gateway": net.gateway}
+        if net.ip_range:
+            item["IPRange"] = net.ip_range
+        config.append(item)
+    containers: dict[str, Any] = {}
+    for ep in endpoints:
+        containers[ep.container_id] = {
+            "Name": ep.container_name, "EndpointID": ep.endpoint_id, "MacAddress": ep.mac,
+            "IPv4Address": f"{ep.ip}/{ep.prefixlen}", "IPv6Address": "",
+        }
+    scope = "local"
+    out: dict[str, Any] = {
+        "Name": net.name, "Id": net.id, "Created": net.created, "Scope": scope, "Driver": net.driver,
+        "EnableIPv4": True, "EnableIPv6": net.enable_ipv6,
+        "IPAM": {"Driver": net.ipam_driver, "Options": net.ipam_options or None, "Config": config},
+        "Internal": net.internal, "Attachable": net.attachable, "Ingress": False,
+        "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
+        "Containers": containers if with_containers else {},
+        "Options": dict(net.options), "Labels": dict(net.labels),
+    }
+    if net.builtin and net.driver != "bridge":
+        out["IPAM"]["Options"] = None
+    return out
+
+
+def normalize_filters(filters: dict[str, Any] | None) -> dict[str, list[str]]:
+    """Accept both {"k": ["v"]} and the legacy {"k": {"v": true}} forms."""
+    out: dict[str, list[str]] = {}
+    for key, val in (filters or {}).items():
+        if key not in _KNOWN_FILTERS:
+            raise InvalidParameter(f"invalid filter '{key}'")
+        if isinstance(val, dict):
+            out[key] = [k for k, on in val.items() if on]
+        elif isinstance(val, list):
+            out[key] = [str(v) for v in val]
+        else:
+            out[key] = [str(val)]
+    return out
+
+
+def _label_match(labels: dict[str, str], spec: str) -> bool:
+    if "=" in spec:
+        k, v = spec.split("=", 1)
+        return labels.get(k) == v
+    return spec in labels
+
+
+def _parse_until(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
+        try:
+            return time.mktime(time.strptime(value[:19], fmt))
+        except ValueError:
+            continue
+    raise InvalidParameter(f"invalid filter 'until={value}'")
+
+
+def _created_ts(net: NetworkRecord) -> float:
+    try:
+        return time.mktime(time.strptime(net.created[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    except ValueError:
+        return 0.0
+
+
+def matches_filters(net: NetworkRecord, flt: dict[str, list[str]], *, in_use: bool) -> bool:
+    if "driver" in flt and net.driver not in flt["driver"]:
+        return False
+    if "id" in flt and not any(net.id.startswith(v) for v in flt["id"]):
+        return False
+    if "name" in flt and not any(v in net.name for v in flt["name"]):
+        return False
+    if "label" in flt and not all(_label_match(net.labels, v) for v in flt["label"]):
+        return False
+    if "label!" in flt and any(_label_match(net.labels, v) for v in flt["label!"]):
+        return False
+    if "scope" in flt and "local" not in flt["scope"]:
+        return False
+    if "type" in flt:
+        kind = "builtin" if net.builtin else "custom"
+        for v in flt["type"]:
+            if v not in ("builtin", "custom"):
+                raise InvalidParameter(f"invalid filter: 'type'='{v}'")
+        if kind not in flt["type"]:
+            return False
+    if "dangling" in flt:
+        want = flt["dangling"][0].lower() in ("1", "true")
+        if flt["dangling"][0].lower() not in ("0", "1", "true", "false"):
+            raise InvalidParameter(f"invalid filter 'dangling={flt['dangling'][0]}'")
+        dangling = not in_use and not net.builtin
+        if want != dangling:
+            return False
+    if "until" in flt and not all(_created_ts(net) < _parse_until(v) for v in flt["until"]):
+        return False
+    return True

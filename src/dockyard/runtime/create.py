@@ -1,0 +1,246 @@
+"""``create``: prepare state and cgroup, fork the init, relay its setup result.
+
+On any failure everything made so far is undone (init killed, cgroup and
+state directory removed) before the error propagates, so a bad bundle
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from typing import Any
+
+from dockyard.runtime import state as st
+from dockyard.runtime.errors import OCIRuntimeError
+from dockyard.runtime.init import InitContext, stage1
+from dockyard.runtime.spec import load_bundle
+
+
+def wait_gone(pid: int, timeout: float = 10.0) -> None:
+    """Wait until ``pid`` exits even though it is not our child (pidfd poll)."""
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+
+
+def _cgroup_resources(spec: dict[str, Any]) -> dict[str, Any]:
+    from dockyard.runtime.devices import device_rules
+
+    resources = dict((spec.get("linux") or {}).get("resources") or {})
+    resources["devices"] = device_rules(spec)
+    return resources
+
+
+def _read_messages(fd: int) -> Any:
+    """Yield JSON messages from the init's report pipe until EOF."""
+    buf = b""
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            yield json.loads(line)
+
+
+def create(
+    root: str,
+    cid: str,
+    bundle: str,
+    *,
+    stdio: tuple[int, int, int] | None = None,
+    console_socket: str | None = None,
+    pid_file: str | None = None,
+) -> int:
+    """Create container ``cid`` from ``bundle``; return the init's host pid."""
+    directory = st.container_dir(root, cid)
+    if os.path.exists(directory):
+        raise OCIRuntimeError(f"container with id exists: {cid}", "exists")
+    bundle = os.path.abspath(bundle)
+    spec = load_bundle(bundle)
+    proc = spec.get("process")
+    if not proc:
+        raise OCIRuntimeError("invalid config: process is required to create a container", "invalid")
+    if proc.get("terminal") and not console_socket:
+        raise OCIRuntimeError("cannot allocate tty if runtime will detach without setting console socket", "invalid")
+    if not proc.get("terminal") and console_socket:
+        raise OCIRuntimeError("cannot use console socket if runtime will not detach or allocate tty", "invalid")
+    hooks = spec.get("hooks") or {}
+    if any(hooks.get(n) for n in ("createContainer", "startContainer", "prestart", "createRuntime")):
+        from dockyard.runtime import hooks as _preloaded  # noqa: F401  (needed after pivot_root)
+    seccomp_cfg = (spec.get("linux") or {}).get("seccomp")
+    program: bytes | None = None
+    flags = 0
+    if seccomp_cfg:
+        from dockyard.runtime import seccomp
+
+        try:
+            program = seccomp.compile_filter(seccomp_cfg)
+            flags = seccomp.filter_flags(seccomp_cfg)
+        except (seccomp.SeccompError, OSError, ValueError, KeyError) as exc:
+            raise OCIRuntimeError(f"invalid seccomp profile: {exc}", "invalid") from None
+
+    from dockyard.runtime.cgroups import CgroupError, open_cgroup
+
+    os.makedirs(root, 0o711, exist_ok=True)
+    try:
+        os.mkdir(directory, 0o711)
+    except FileExistsError:
+        raise OCIRuntimeError(f"container with id exists: {cid}", "exists") from None
+    cgroups_path = (spec.get("linux") or {}).get("cgroupsPath")
+    cgroup = None
+    init_pid = 0
+    sock = None
+    try:
+        fifo_path = os.path.join(directory, st.FIFO_NAME)
+        os.mkfifo(fifo_path, 0o622)
+        try:
+            cgroup = open_cgroup(cgroups_path, cid)
+            cgroup.create()
+            cgroup.apply(_cgroup_resources(spec))
+        except CgroupError as exc:
+            raise OCIRuntimeError(f"cgroup: {exc}", "other") from None
+        binds: list[tuple[str, str]] = []
+        if any(m.get("type") == "cgroup" for m in spec.get("mounts") or []):
+            binds = [(d, name) for name, d in cgroup.mount_sources().items()]
+        if console_socket:
+            from dockyard.runtime.console import connect_console_socket
+
+            try:
+                sock = connect_console_socket(console_socket)
+            except OSError as exc:
+                raise OCIRuntimeError(f"cannot connect to console socket {console_socket}: {exc.strerror}") from None
+        report_r, report_w = os.pipe()
+        ack_r, ack_w = os.pipe()
+        ctx = InitContext(
+            spec=spec,
+            cid=cid,
+            fifo_path=fifo_path,
+            report_w=report_w,
+            ack_r=ack_r,
+            cgroup=cgroup,
+            cgroup_binds=binds,
+            stdio=stdio,
+            console=sock,
+            seccomp_program=program,
+            seccomp_flags=flags,
+            wants_runtime_hooks=bool(hooks.get("prestart") or hooks.get("createRuntime")),
+            bundle=bundle,
+        )
+        child = os.fork()
+        if child == 0:
+            stage1(ctx)  # never returns
+        os.close(report_w)
+        os.close(ack_r)
+        if sock is not None:
+            sock.close()
+            sock = None
+        try:
+            init_pid = _follow_init(report_r, ack_w, child, spec, cid, bundle)
+        finally:
+            os.close(report_r)
+            os.close(ack_w)
+        stored = {
+            "id": cid,
+            "pid": init_pid,
+            "init_start_time": st.proc_start_time(init_pid),
+            "bundle": bundle,
+            "rootfs": spec["root"]["path"],
+            "created": st.utc_now(),
+            "owner": "root" if os.geteuid() == 0 else str(os.geteuid()),
+            "annotations": spec.get("annotations") or {},
+            "cgroups_path": cgroups_path,
+            "hooks": {k: hooks.get(k) for k in ("poststart", "poststop") if hooks.get(k)},
+            "process": proc,
+            "seccomp": seccomp_cfg,
+        }
+        adj = (spec.get("process") or {}).get("oomScoreAdj")
+        if adj is not None:
+            with open(f"/proc/{init_pid}/oom_score_adj", "w") as fh:
+                fh.write(str(adj))
+        st.write_state(root, cid, stored)
+        if pid_file:
+            tmp = pid_file + ".tmp"
+            with open(tmp, "w") as fh:
+                fh.write(str(init_pid))
+            os.rename(tmp, pid_file)
+        return init_pid
+    except BaseException:
+        if sock is not None:
+            sock.close()
+        if init_pid:
+            try:
+                os.kill(init_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            wait_gone(init_pid)
+        if cgroup is not None:
+            try:
+                cgroup.destroy(kill=True)
+            except Exception:  # noqa: BLE001 - the original error matters more
+                pass
+        st.remove_dir(directory)
+        raise
+
+
+def _follow_init(report_r: int, ack_w: int, child: int, spec: dict[str, Any], cid: str, bundle: str) -> int:
+    """Relay the init's messages; run prestart/createRuntime hooks when it asks; return its pid."""
+    init_pid = 0
+    hooks_pending = False
+    error: OCIRuntimeError | None = None
+    ready = False
+    for msg in _read_messages(report_r):
+        if "pid" in msg:
+            init_pid = msg["pid"]
+            os.waitpid(child, 0)
+            child = 0
+        elif "hooks" in msg:
+            hooks_pending = True
+        elif "error" in msg:
+            error = OCIRuntimeError(msg["error"], msg.get("kind", "other"))
+            break
+        elif "ready" in msg:
+            ready = True
+            break
+        if hooks_pending and init_pid:
+            hooks_pending = False
+            from dockyard.runtime.hooks import run_hooks
+
+            hook_state = {"ociVersion": spec.get("ociVersion"), "id": cid, "status": "creating",
+                          "pid": init_pid, "bundle": bundle}
+            try:
+                run_hooks(spec, "prestart", hook_state)
+                run_hooks(spec, "createRuntime", hook_state)
+            except OCIRuntimeError as exc:
+                os.write(ack_w, b"0")
+                error = exc
+                break
+            os.write(ack_w, b"1")
+    if child:
+        os.waitpid(child, 0)
+    if error is not None:
+        _raise_with_pid(error, init_pid)
+    if not ready or not init_pid:
+        _raise_with_pid(OCIRuntimeError("container init exited before reporting its setup", "other"), init_pid)
+    return init_pid
+
+
+def _raise_with_pid(error: OCIRuntimeError, init_pid: int) -> None:
+    """Kill the half-made init before the caller's cleanup looks at the cgroup."""
+    if init_pid:
+        try:
+            os.kill(init_pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        wait_gone(init_pid)
+    raise error

@@ -1,0 +1,100 @@
+"""A small long-lived process that forks one shim per container, pre-warmed.
+
+Starting a fresh interpreter per container would cost tens of milliseconds
+and megabytes; instead the daemon starts this once.  It imports the shim and
+the runtime, freezes the GC (so forked children do not dirty the shared
+pages by collecting), then waits on a SOCK_SEQPACKET channel from the
+daemon.  Each message is the shim's JSON config plus fds (SCM_RIGHTS): the
+socket the shim reports create/start on, then any attach streams opened
+before the start.  The shim is double-forked into its own session so it
+belongs to neither the daemon nor this launcher; the launcher dies with the
+daemon (PDEATHSIG, and EOF on the channel), the shims do not.
+
+Usage: ``python -m dockyard.runtime.shim_launcher CHANNEL_FD DATA_ROOT`` (the
+data root is only on the command line so a test harness can find the
+processes of one daemon).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import signal
+import socket
+import sys
+
+
+def _warm() -> None:
+    """Import what a shim needs before forking, so every shim shares it."""
+    import dockyard.runtime.api  # noqa: F401
+    import dockyard.runtime.cgroups  # noqa: F401
+    import dockyard.runtime.shim  # noqa: F401
+    import dockyard.storage.atomic  # noqa: F401
+
+    for name in ("create", "lifecycle", "exec"):  # the in-process runtime's lazily imported steps
+        try:
+            __import__(f"dockyard.runtime.{name}")
+        except ImportError:
+            pass
+
+
+def _spawn(cfg: dict, fds: list[int], channel: socket.socket) -> None:
+    """Fork, setsid, fork again: the grandchild is the shim, reparented away from us."""
+    pid = os.fork()
+    if pid:
+        os.waitpid(pid, 0)
+        return
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        channel.close()
+        socks = [socket.socket(fileno=fd) for fd in fds]
+        for s in socks:
+            s.set_inheritable(False)
+        from dockyard.runtime.shim import serve
+
+        serve(cfg, socks[0], socks[1:])
+    except BaseException as exc:  # noqa: BLE001
+        try:
+            os.write(2, f"shim: {exc!r}\n".encode())
+        finally:
+            os._exit(1)
+    os._exit(0)
+
+
+def main(argv: list[str]) -> int:
+    channel = socket.socket(fileno=int(argv[0]))
+    from dockyard.runtime.linux import PR_SET_PDEATHSIG, prctl
+
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:
+        return 0
+    _warm()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.collect()
+    gc.freeze()
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(channel, 1 << 20, 32)
+        except InterruptedError:
+            continue
+        except OSError:
+            return 0
+        if not msg:
+            return 0
+        try:
+            cfg = json.loads(msg)
+        except ValueError:
+            for fd in fds:
+                os.close(fd)
+            continue
+        if fds:
+            _spawn(cfg, fds, channel)
+        for fd in fds:
+            os.close(fd)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

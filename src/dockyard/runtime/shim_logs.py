@@ -1,0 +1,146 @@
+"""Log drivers as the shim writes them: json-file (docker's format), local (compact binary), none.
+
+The shim owns the writing side because it holds the container's output;
+the daemon only reads (``dockyard.containers.logs``), so the on-disk formats
+are defined here and imported by the reader.  Both file drivers rotate at
+``max-size`` keeping ``max-file`` files (``log.json``, ``log.json.1`` …) so
+a chatty container never fills the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import time
+
+DEFAULT_MAX_SIZE = 10 * 1024 * 1024
+DEFAULT_MAX_FILE = 3
+# a line longer than this is written as a partial message, like docker's 16K buffer
+MAX_LINE = 16 * 1024
+
+# local driver record: stream (1 stdout, 2 stderr), time in ns, payload length; payload; length again
+# (the trailing length lets a reader walk a file backwards for --tail)
+LOCAL_HEAD = struct.Struct(">BQI")
+LOCAL_TAIL = struct.Struct(">I")
+STREAM_CODES = {"stdout": 1, "stderr": 2}
+STREAM_NAMES = {1: "stdout", 2: "stderr"}
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3}
+
+
+def rfc3339_nano(ns: int | None = None) -> str:
+    """UTC time with nanoseconds, the way Go's RFC3339Nano prints it (trailing zeros dropped)."""
+    if ns is None:
+        ns = time.time_ns()
+    secs, frac = divmod(ns, 1_000_000_000)
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+    if frac:
+        return f"{base}.{frac:09d}".rstrip("0") + "Z"
+    return base + "Z"
+
+
+def parse_size(text: str) -> int:
+    """'10m' → bytes; docker's units (k, m, g, binary)."""
+    raw = text.strip().lower()
+    num = raw.rstrip("bkmg")
+    unit = raw[len(num) :]
+    if unit not in _UNITS or not num:
+        raise ValueError(f"invalid size: {text!r}")
+    return int(float(num) * _UNITS[unit])
+
+
+def rotation_limits(opts: dict[str, str]) -> tuple[int, int]:
+    """(max size in bytes or 0 for unlimited, max files) from log-opts, with never-fill-the-disk defaults."""
+    size_opt = opts.get("max-size")
+    max_size = DEFAULT_MAX_SIZE if size_opt is None else (0 if size_opt in ("", "-1") else parse_size(size_opt))
+    max_file = int(opts.get("max-file") or DEFAULT_MAX_FILE)
+    return max_size, max(1, max_file)
+
+
+class RotatingFile:
+    """An append-only file rotated to path.1 … path.N-1 before it would pass max_size."""
+
+    def __init__(self, path: str, max_size: int, max_file: int) -> None:
+        self.path = path
+        self.max_size = max_size
+        self.max_file = max_file
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self.size = os.fstat(self.fd).st_size
+
+    def write(self, data: bytes) -> None:
+        if self.max_size and self.size and self.size + len(data) > self.max_size:
+            self.rotate()
+        os.write(self.fd, data)
+        self.size += len(data)
+
+    def rotate(self) -> None:
+        os.close(self.fd)
+        if self.max_file > 1:
+            for n in range(self.max_file - 1, 1, -1):
+                older = f"{self.path}.{n - 1}"
+                if os.path.exists(older):
+                    os.replace(older, f"{self.path}.{n}")
+            os.replace(self.path, f"{self.path}.1")
+        else:
+            os.truncate(self.path, 0)
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self.size = 0
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class LogWriter:
+    """Splits a stream into lines and hands each to the driver's record encoder."""
+
+    def __init__(self, driver: str, path: str, opts: dict[str, str]) -> None:
+        self.driver = driver
+        self.file: RotatingFile | None = None
+        if driver in ("json-file", "local"):
+            max_size, max_file = rotation_limits(opts)
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            self.file = RotatingFile(path, max_size, max_file)
+        self._pending: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
+
+    def write(self, stream: str, data: bytes) -> None:
+        """Append output; complete lines (and overlong partial ones) are logged at once."""
+        if self.file is None:
+            return
+        buf = self._pending[stream]
+        buf += data
+        start = 0
+        while True:
+            nl = buf.find(b"\n", start)
+            if nl < 0:
+                break
+            self._record(stream, bytes(buf[start : nl + 1]))
+            start = nl + 1
+        while len(buf) - start >= MAX_LINE:
+            self._record(stream, bytes(buf[start : start + MAX_LINE]))
+            start += MAX_LINE
+        del buf[:start]
+
+    def flush(self) -> None:
+        """Log what is left without a newline (end of the container's output)."""
+        for stream, buf in self._pending.items():
+            if buf:
+                self._record(stream, bytes(buf))
+                buf.clear()
+
+    def _record(self, stream: str, line: bytes) -> None:
+        assert self.file is not None
+        now = time.time_ns()
+        if self.driver == "json-file":
+            rec = {"log": line.decode("utf-8", "replace"), "stream": stream, "time": rfc3339_nano(now)}
+            self.file.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+        else:
+            self.file.write(
+                LOCAL_HEAD.pack(STREAM_CODES[stream], now, len(line)) + line + LOCAL_TAIL.pack(len(line))
+            )
+
+    def close(self) -> None:
+        self.flush()
+        if self.file is not None:
+            self.file.close()
+            self.file = None

@@ -1,0 +1,70 @@
+"""Shared fixtures: a real daemon per test module, busybox in it, and a host-clean check for the session.
+
+Import the helpers as ``from helpers.daemon import TestDaemon, wait_for`` (pytest puts tests/ on sys.path).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+from helpers.daemon import STARTED, TestDaemon
+
+
+@pytest.fixture(scope="session")
+def session_tmp() -> Iterator[str]:
+    d = tempfile.mkdtemp(prefix="dys", dir="/tmp")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def busybox_tar(session_tmp: str) -> str:
+    """Where the session caches busybox:latest as a `docker save` archive (filled by the first daemon)."""
+    return os.path.join(session_tmp, "busybox.tar")
+
+
+def start_daemon(extra_args: list[str] | None = None) -> TestDaemon:
+    return TestDaemon(extra_args).start()
+
+
+def finish_daemon(d: TestDaemon) -> None:
+    """Stop a daemon, force-clean what it left, and fail loudly if anything had to be forced or remains."""
+    forced = d.stop()
+    left = d.leftovers()
+    log = d.log_tail(80)
+    d.remove_tmp()
+    assert not left, f"daemon left on the host: {left}"
+    assert not forced, f"had to force-clean: {forced}\n--- daemon log ---\n{log}"
+
+
+@pytest.fixture(scope="module")
+def daemon() -> Iterator[TestDaemon]:
+    """One daemon per test module; torn down with a host-clean assertion."""
+    d = start_daemon()
+    try:
+        yield d
+    finally:
+        finish_daemon(d)
+
+
+@pytest.fixture(scope="module")
+def busybox_image(daemon: TestDaemon, busybox_tar: str) -> str:
+    """busybox:latest present in the module's daemon."""
+    daemon.load_busybox(busybox_tar)
+    return "busybox:latest"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def host_clean() -> Iterator[None]:
+    """After the whole session: nothing of any daemon this session started is left (mounts, cgroups, links,
+    iptables lines, processes)."""
+    yield
+    left = []
+    for d in STARTED:
+        left += d.leftovers()
+    assert not left, f"host not clean after the session: {left}"

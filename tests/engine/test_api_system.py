@@ -1,0 +1,85 @@
+"""System endpoints: /_ping, /version, /info, swarm refusals, /events."""
+
+from __future__ import annotations
+
+import json
+
+from helpers.daemon import TestDaemon
+
+NOT_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect '
+               'this node to swarm and try again.')
+
+
+def test_ping_get_and_head(daemon: TestDaemon) -> None:
+    status, headers, body = daemon.api("GET", "/_ping")
+    assert (status, body) == (200, b"OK")
+    assert headers["api-version"] == "1.47"
+    assert headers["builder-version"] == "1"
+    assert headers["ostype"] == "linux"
+    assert headers["docker-experimental"] == "false"
+    assert "no-cache" in headers["cache-control"] and headers["pragma"] == "no-cache"
+    status, headers, body = daemon.api("HEAD", "/_ping")
+    assert status == 200 and body == b""
+
+
+def test_version_shape(daemon: TestDaemon) -> None:
+    status, v = daemon.api_json("GET", "/v1.47/version")
+    assert status == 200
+    assert v["ApiVersion"] == "1.47" and v["MinAPIVersion"] == "1.24"
+    assert v["GoVersion"].startswith("python3.")
+    assert v["Components"][0]["Name"] == "Engine"
+    for key in ("Version", "GitCommit", "Os", "Arch", "KernelVersion", "BuildTime", "Platform"):
+        assert key in v
+
+
+def test_info_shape(daemon: TestDaemon) -> None:
+    status, info = daemon.api_json("GET", "/info")
+    assert status == 200
+    assert info["Driver"] == "overlay2" and info["CgroupDriver"] == "cgroupfs" and info["CgroupVersion"] == "1"
+    assert info["Swarm"]["LocalNodeState"] == "inactive"
+    assert info["DockerRootDir"] == daemon.data_root
+    assert info["SecurityOptions"] == ["name=seccomp,profile=builtin"]
+    assert info["DefaultRuntime"] == "dockyard" and "runc" in info["Runtimes"]
+    assert info["NCPU"] >= 1 and info["MemTotal"] > 0
+    for key in ("Containers", "ContainersRunning", "ContainersPaused", "ContainersStopped", "Images", "ID",
+                "Name", "ServerVersion", "OperatingSystem", "KernelVersion", "Plugins"):
+        assert key in info
+
+
+def test_swarm_endpoints_refuse(daemon: TestDaemon) -> None:
+    for method, path in (("GET", "/swarm"), ("GET", "/services"), ("GET", "/nodes"), ("GET", "/secrets"),
+                         ("GET", "/configs"), ("GET", "/tasks"), ("POST", "/swarm/init")):
+        status, body = daemon.api_json(method, path)
+        assert status == 503, path
+        assert body == {"message": NOT_MANAGER}
+    assert daemon.api_json("GET", "/plugins") == (200, [])
+
+
+def test_unknown_version_too_new(daemon: TestDaemon) -> None:
+    status, body = daemon.api_json("GET", "/v9.99/version")
+    assert status == 400 and "too new" in body["message"]
+
+
+def test_events_until_returns(daemon: TestDaemon) -> None:
+    import time
+
+    now = time.time()
+    status, _, body = daemon.api("GET", f"/events?since={now - 5}&until={now + 0.5}", timeout=10)
+    assert status == 200
+    for line in body.splitlines():
+        json.loads(line)
+
+
+def test_docker_cli_version_and_info(daemon: TestDaemon) -> None:
+    r = daemon.docker("version", "--format", "{{.Server.APIVersion}}")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "1.47"
+    r = daemon.docker("info", "--format", "{{.Driver}} {{.Swarm.LocalNodeState}}")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "overlay2 inactive"
+
+
+def test_docker_py_ping(daemon: TestDaemon) -> None:
+    c = daemon.client()
+    assert c.ping() is True
+    assert c.version()["ApiVersion"] == "1.47"

@@ -1,0 +1,144 @@
+"""Lifecycle commands on real containers: state, start, console socket, exec, pause, update, ps, list."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+from typing import Any
+
+import jsonschema
+import pytest
+
+from conftest import Runtime
+
+SCHEMA_DIR = "/work/shared/specs/oci-runtime-schema"
+
+
+def _validate_state(state: dict[str, Any]) -> None:
+    if not os.path.isdir(SCHEMA_DIR):
+        return
+    with open(os.path.join(SCHEMA_DIR, "state-schema.json")) as fh:
+        schema = json.load(fh)
+    with open(os.path.join(SCHEMA_DIR, "defs.json")) as fh:
+        defs = json.load(fh)
+    # the schema refers to defs.json by relative name; give it an in-memory resolver
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT4
+
+    registry = Registry().with_resource("defs.json", Resource.from_contents(defs, default_specification=DRAFT4))
+    jsonschema.Draft4Validator(schema, registry=registry).validate(state)
+
+
+def _state(rt: Runtime, cid: str) -> dict[str, Any]:
+    res = rt.cmd("state", cid)
+    assert res.returncode == 0, res.stderr
+    state: dict[str, Any] = json.loads(res.stdout)
+    if state["status"] != "paused":  # runc's extra status, which the OCI schema does not list
+        _validate_state(state)
+    return state
+
+
+def test_create_start_state_kill_delete(make_bundle: Any, dockyard_rt: Runtime) -> None:
+    bundle = make_bundle(["sleep", "30"], name="life")
+    res = dockyard_rt.cmd("create", "--bundle", bundle, "--pid-file", bundle + "/pid", "life")
+    assert res.returncode == 0, res.stderr
+    state = _state(dockyard_rt, "life")
+    assert state["status"] == "created"
+    assert state["pid"] == int(open(bundle + "/pid").read())
+    assert dockyard_rt.cmd("create", "--bundle", bundle, "life").returncode == 1
+    assert dockyard_rt.cmd("start", "life").returncode == 0
+    assert _state(dockyard_rt, "life")["status"] == "running"
+    assert dockyard_rt.cmd("start", "life").returncode == 1
+    listed = json.loads(dockyard_rt.cmd("list", "--format", "json").stdout)
+    assert [s["id"] for s in listed] == ["life"]
+    refused = dockyard_rt.cmd("delete", "life")
+    assert refused.returncode == 1 and "not stopped" in refused.stderr
+    assert dockyard_rt.cmd("kill", "life", "KILL").returncode == 0
+    for _ in range(100):
+        if _state(dockyard_rt, "life")["status"] == "stopped":
+            break
+        time.sleep(0.02)
+    assert _state(dockyard_rt, "life")["status"] == "stopped"
+    assert dockyard_rt.cmd("delete", "life").returncode == 0
+    assert dockyard_rt.cmd("state", "life").returncode == 1
+
+
+def test_pause_resume_update_ps(make_bundle: Any, dockyard_rt: Runtime) -> None:
+    bundle = make_bundle(["sh", "-c", "sleep 30 & sleep 30"], name="ops")
+    assert dockyard_rt.cmd("run", "--detach", "--bundle", bundle, "ops").returncode == 0
+    pids = json.loads(dockyard_rt.cmd("ps", "--format", "json", "ops").stdout)
+    assert len(pids) == 2
+    assert dockyard_rt.cmd("pause", "ops").returncode == 0
+    assert _state(dockyard_rt, "ops")["status"] == "paused"
+    assert dockyard_rt.cmd("resume", "ops").returncode == 0
+    assert _state(dockyard_rt, "ops")["status"] == "running"
+    update = dockyard_rt.cmd("update", "--resources", "-", "ops", input=json.dumps({"pids": {"limit": 7}}))
+    assert update.returncode == 0, update.stderr
+    with open("/sys/fs/cgroup/pids/dockyard-rt-test/ops/pids.max") as fh:
+        assert fh.read().strip() == "7"
+    assert dockyard_rt.cmd("delete", "--force", "ops").returncode == 0
+
+
+def test_console_socket_receives_master(make_bundle: Any, dockyard_rt: Runtime, tmp_path: Any) -> None:
+    def tty(config: dict[str, Any]) -> None:
+        config["process"]["terminal"] = True
+
+    bundle = make_bundle(["sh", "-c", "tty; echo hello-from-pty"], tty, name="tty")
+    path = str(tmp_path / "console.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    listener.settimeout(20)
+    create = subprocess.Popen([*dockyard_rt.argv, "--root", dockyard_rt.root, "create", "--bundle", bundle,
+                               "--console-socket", path, "tty"], stderr=subprocess.PIPE, text=True)
+    dockyard_rt.ids.add("tty")
+    conn, _ = listener.accept()
+    _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+    conn.close()
+    listener.close()
+    assert create.wait(20) == 0, create.stderr.read() if create.stderr else ""
+    master = fds[0]
+    assert dockyard_rt.cmd("start", "tty").returncode == 0
+    out = b""
+    deadline = time.time() + 10
+    while b"hello-from-pty" not in out and time.time() < deadline:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO once the slave side is closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert b"/dev/console" in out or b"/dev/pts/0" in out
+    assert b"hello-from-pty" in out
+
+
+def test_exec_joins_namespaces_and_cgroup(make_bundle: Any, dockyard_rt: Runtime) -> None:
+    bundle = make_bundle(["sleep", "30"], name="ex")
+    assert dockyard_rt.cmd("run", "--detach", "--bundle", bundle, "ex").returncode == 0
+    init_pid = _state(dockyard_rt, "ex")["pid"]
+    res = dockyard_rt.cmd("exec", "ex", "sh", "-c", "hostname; cat /proc/1/cmdline; echo; cat /proc/self/cgroup; exit 4")
+    assert res.returncode == 4, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == "box"
+    assert lines[1].replace("\0", " ").strip() == "sleep 30"
+    with open(f"/proc/{init_pid}/cgroup") as fh:
+        init_memory = [x for x in fh.read().splitlines() if ":memory:" in x]
+    assert [x for x in lines if ":memory:" in x] == init_memory
+    missing = dockyard_rt.cmd("exec", "ex", "nosuch")
+    assert missing.returncode == 1 and "executable file not found" in missing.stderr
+    as_user = dockyard_rt.cmd("exec", "-u", "1000:1000", "ex", "id", "-u")
+    assert as_user.stdout.strip() == "1000"
+    assert dockyard_rt.cmd("delete", "--force", "ex").returncode == 0
+
+
+@pytest.mark.parametrize("name", ["features"])
+def test_features_json(name: str, dockyard_rt: Runtime) -> None:
+    res = dockyard_rt.cmd(name)
+    assert res.returncode == 0
+    data = json.loads(res.stdout)
+    assert data["ociVersionMin"] and "pid" in data["linux"]["namespaces"]

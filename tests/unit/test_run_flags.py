@@ -1,0 +1,130 @@
+"""run/create flags → the create body: compared with what the official docker CLI sends for the same flags."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dockyard.cli.app import CLIError, make_parser
+from dockyard.cli.commands.runflags import build_create_body, parse_duration_ns, parse_publish, ram_in_bytes
+
+from .docker_capture import CaptureServer
+
+DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+
+# Flag sets the docker CLI and ours must turn into the same JSON.
+FLAG_SETS: list[list[str]] = [
+    ["busybox"],
+    ["busybox", "sh", "-c", "echo hi; ls -la"],
+    ["-i", "busybox", "cat"],
+    ["-it", "busybox"],
+    ["-t", "busybox"],
+    ["--name", "web", "-e", "A=1", "-e", "B=two words", "-l", "x=y", "-l", "flag", "busybox"],
+    ["-p", "8080:80", "-p", "127.0.0.1:9000:90/udp", "-p", "53", "--expose", "7000-7002", "busybox"],
+    ["-P", "--expose", "81", "busybox"],
+    ["-v", "/tmp:/data:ro", "-v", "/anon", "-v", "named:/named", "busybox"],
+    ["--mount", "type=bind,source=/tmp,target=/mnt,readonly", "--tmpfs", "/run:size=64m", "busybox"],
+    ["--memory", "512m", "--memory-swap", "1g", "--memory-reservation", "256m", "--cpus", "1.5",
+     "--cpu-shares", "512", "--cpu-quota", "50000", "--cpu-period", "100000", "--cpuset-cpus", "0",
+     "--pids-limit", "100", "busybox"],
+    ["--restart", "on-failure:3", "busybox"],
+    ["--rm", "busybox"],
+    ["--restart", "unless-stopped", "busybox"],
+    ["--hostname", "h1", "--domainname", "example.org", "-w", "/tmp", "-u", "nobody", "busybox"],
+    ["--entrypoint", "/bin/sh", "busybox", "-c", "true"],
+    ["--entrypoint", "", "busybox"],
+    ["--dns", "1.1.1.1", "--dns-search", "example.org", "--dns-option", "ndots:2",
+     "--add-host", "db:10.0.0.2", "busybox"],
+    ["--network", "mynet", "--network-alias", "web", "--ip", "10.9.0.5", "busybox"],
+    ["--network", "host", "busybox"],
+    ["--network", "none", "busybox"],
+    ["--cap-add", "NET_ADMIN", "--cap-drop", "MKNOD", "--privileged", "--read-only", "--init", "busybox"],
+    ["--security-opt", "no-new-privileges", "--sysctl", "net.ipv4.ip_forward=1",
+     "--ulimit", "nofile=1024:2048", "--ulimit", "nproc=64", "--shm-size", "128m", "busybox"],
+    ["--oom-kill-disable", "--oom-score-adj", "500", "busybox"],
+    ["--log-driver", "json-file", "--log-opt", "max-size=1m", "--log-opt", "max-file=2", "busybox"],
+    ["--runtime", "runc", "--stop-signal", "SIGINT", "--stop-timeout", "3", "busybox"],
+    ["--health-cmd", "true", "--health-interval", "5s", "--health-timeout", "2s", "--health-retries", "3",
+     "--health-start-period", "1m30s", "busybox"],
+    ["--no-healthcheck", "busybox"],
+    ["-a", "stdout", "busybox"],
+    ["-a", "stdin", "-a", "stderr", "-i", "busybox"],
+    ["--pid", "host", "--ipc", "private", "--uts", "host", "--group-add", "audio", "busybox"],
+]
+
+
+@pytest.fixture(scope="module")
+def capture() -> Iterator[CaptureServer]:
+    d = tempfile.mkdtemp(prefix="dycap")
+    srv = CaptureServer(os.path.join(d, "c.sock"))
+    yield srv
+    srv.close()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _docker_body(capture: CaptureServer, args: list[str]) -> dict[str, Any]:
+    before = len(capture.bodies)
+    cfg = tempfile.mkdtemp(prefix="dycfg")
+    try:
+        r = subprocess.run([DOCKER, "create", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                           env={"PATH": os.environ.get("PATH", ""), "DOCKER_HOST": capture.host,
+                                "DOCKER_CONFIG": cfg, "HOME": cfg}, timeout=30)
+    finally:
+        shutil.rmtree(cfg, ignore_errors=True)
+    assert len(capture.bodies) == before + 1, r.stderr
+    return capture.bodies[-1]
+
+
+def _our_body(args: list[str]) -> dict[str, Any]:
+    ns = make_parser("create").parse_args(args)
+    return build_create_body(ns)
+
+
+@pytest.mark.skipif(not os.path.exists(DOCKER), reason="docker CLI not installed")
+@pytest.mark.parametrize("args", FLAG_SETS, ids=[" ".join(a)[:60] for a in FLAG_SETS])
+def test_same_body_as_docker(capture: CaptureServer, args: list[str]) -> None:
+    assert _our_body(args) == _docker_body(capture, args)
+
+
+def test_ram_in_bytes() -> None:
+    assert ram_in_bytes("512m") == 512 * 1024**2
+    assert ram_in_bytes("1g") == 1024**3
+    assert ram_in_bytes("1GB") == 1024**3
+    assert ram_in_bytes("100") == 100
+    assert ram_in_bytes("1.5k") == 1536
+    assert ram_in_bytes("-1") == -1
+    with pytest.raises(CLIError):
+        ram_in_bytes("lots")
+
+
+def test_durations() -> None:
+    assert parse_duration_ns("1m30s") == 90 * 10**9
+    assert parse_duration_ns("500ms") == 5 * 10**8
+    with pytest.raises(CLIError):
+        parse_duration_ns("5 parsecs")
+
+
+def test_publish_forms() -> None:
+    assert parse_publish("80") == [("80/tcp", "", "")]
+    assert parse_publish("8080:80/udp") == [("80/udp", "", "8080")]
+    assert parse_publish("127.0.0.1::80") == [("80/tcp", "127.0.0.1", "")]
+    assert parse_publish("8000-8001:80-81") == [("80/tcp", "", "8000"), ("81/tcp", "", "8001")]
+
+
+def test_restart_conflicts_with_rm() -> None:
+    with pytest.raises(CLIError) as e:
+        _our_body(["--restart", "always", "--rm", "busybox"])
+    assert e.value.code == 125
+    assert "cannot specify both --restart and --rm" in e.value.message
+
+
+def test_bad_restart_policy_is_a_flag_error() -> None:
+    with pytest.raises(CLIError) as e:
+        _our_body(["--restart", "sometimes", "busybox"])
+    assert e.value.code == 125

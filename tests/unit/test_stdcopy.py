@@ -1,0 +1,19 @@
+"""Docker's stream framing: headers, incremental parsing across arbitrary splits."""
+
+from dockyard.containers.stdcopy import STDERR, STDOUT, Demuxer, demux_all, frame
+
+
+def test_frame_header() -> None:
+    assert frame("stdout", b"hi") == b"\x01\x00\x00\x00\x00\x00\x00\x02hi"
+    assert frame(STDERR, b"") == b"\x02\x00\x00\x00\x00\x00\x00\x00"
+
+
+def test_demux_across_splits() -> None:
+    wire = frame("stdout", b"a" * 300) + frame("stderr", b"err") + frame("stdout", b"z")
+    d = Demuxer()
+    got = []
+    for i in range(0, len(wire), 7):
+        got.extend(d.feed(wire[i : i + 7]))
+    assert got == [(STDOUT, b"a" * 300), (STDERR, b"err"), (STDOUT, b"z")]
+    assert d.pending == 0
+    assert demux_all(wire) == {STDOUT: b"a" * 300 + b"z", STDERR: b"err"}
