@@ -120,8 +120,9 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--big-mb", type=int, default=200)
     ap.add_argument("--small-files", type=int, default=5000)
+    ap.add_argument("--dir", default="/var/tmp", help="where data root and baselines live (a tmpfs isolates CPU cost)")
     args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="dybench", dir="/var/tmp")
+    work = tempfile.mkdtemp(prefix="dybench", dir=args.dir)
     try:
         rows = {kind: bench(kind, work, args.big_mb, args.small_files) for kind in ("big", "small")}
     finally:

@@ -120,12 +120,9 @@ def resident(cli: CLI, bundle: str) -> tuple[int, int]:
     created = rss_kib(pid)
     cli.call("start", "mem")
     time.sleep(0.05)
-    own = {pid} | {int(p) for p in os.listdir("/proc") if p.isdigit() and _ppid(int(p)) == pid}
-    extra = 0
-    for p in os.listdir("/proc"):
-        if p.isdigit() and int(p) not in own and _cmd(int(p)).startswith(tuple(cli.argv[:1])):
-            if cli.name in _cmd(int(p)) and int(p) != os.getpid():
-                extra += rss_kib(int(p))
+    # a runtime process still around would carry this --root on its command line (a monitor, a shim)
+    extra = sum(rss_kib(int(p)) for p in os.listdir("/proc")
+                if p.isdigit() and int(p) != pid and cli.root in _cmd(int(p)))
     subprocess.run([*cli.argv, "--root", cli.root, "delete", "--force", "mem"], env=cli.env, check=True)
     try:
         os.waitpid(pid, 0)
@@ -133,14 +130,6 @@ def resident(cli: CLI, bundle: str) -> tuple[int, int]:
         pass
     os.unlink(pid_file)
     return created, extra
-
-
-def _ppid(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return int(fh.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError):
-        return -1
 
 
 def _cmd(pid: int) -> str:

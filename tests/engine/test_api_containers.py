@@ -260,3 +260,18 @@ def test_wait_conditions(daemon: TestDaemon, client: docker.DockerClient) -> Non
 def test_auto_remove(daemon: TestDaemon, client: docker.DockerClient) -> None:
     c = client.containers.run("busybox", ["true"], detach=True, auto_remove=True)
     wait_for(lambda: daemon.api("GET", f"/containers/{c.id}/json")[0] == 404, 10)
+
+
+def test_rename_conflict(daemon: TestDaemon, client: docker.DockerClient) -> None:
+    a = client.containers.create("busybox", ["true"], name="ren-a")
+    b = client.containers.create("busybox", ["true"], name="ren-b")
+    try:
+        status, body = daemon.api_json("POST", "/containers/ren-a/rename?name=ren-b")
+        assert status == 409
+        assert body["message"] == ('Error when allocating new name: Conflict. The container name "/ren-b" is already '
+                                   f'in use by container "{b.id}". You have to remove (or rename) that container to '
+                                   "be able to reuse that name.")
+        assert client.containers.get("ren-a").id == a.id
+    finally:
+        a.remove()
+        b.remove()

@@ -134,3 +134,85 @@ def test_unknown_user_fails_start(daemon: TestDaemon, client: docker.DockerClien
         assert not os.path.ismount(os.path.join(daemon.data_root, "snapshots", c.id, "merged"))
     finally:
         c.remove(force=True)
+
+
+def test_resources_reach_the_cgroup(daemon: TestDaemon, client: docker.DockerClient) -> None:
+    c = client.containers.run("busybox", ["sleep", "300"], detach=True, nano_cpus=500_000_000, pids_limit=50,
+                              cpu_shares=512, mem_limit="32m", mem_reservation="16m")
+    try:
+        base = "/sys/fs/cgroup/{}/" + f"{daemon.cgroup_parent}/{c.id}/"
+
+        def read(ctrl: str, name: str) -> str:
+            with open(base.format(ctrl) + name) as f:
+                return f.read().strip()
+
+        assert read("cpu", "cpu.cfs_quota_us") == "50000" and read("cpu", "cpu.cfs_period_us") == "100000"
+        assert read("cpu", "cpu.shares") == "512"
+        assert read("pids", "pids.max") == "50"
+        assert read("memory", "memory.limit_in_bytes") == str(32 << 20)
+        assert read("memory", "memory.soft_limit_in_bytes") == str(16 << 20)
+    finally:
+        c.remove(force=True)
+    assert not os.path.exists(f"/sys/fs/cgroup/memory/{daemon.cgroup_parent}/{c.id}")
+
+
+def test_sysctls_ulimits_shm(client: docker.DockerClient, outdir: str) -> None:
+    code, text = _run(client, outdir, "{ cat /proc/sys/net/ipv4/ip_forward; ulimit -n; df -k /dev/shm | tail -1; }"
+                                      " > /out/o", sysctls={"net.ipv4.ip_forward": "1"},
+                      ulimits=[docker.types.Ulimit(name="nofile", soft=1234, hard=1234)], shm_size="8m")
+    assert code == 0
+    lines = text.splitlines()
+    assert lines[0] == "1" and lines[1] == "1234" and lines[2].split()[1] == "8192"
+
+
+def test_network_container_mode(daemon: TestDaemon, client: docker.DockerClient, outdir: str) -> None:
+    a = client.containers.run("busybox", ["sleep", "300"], detach=True)
+    try:
+        pid = a.attrs["State"]["Pid"] or client.api.inspect_container(a.id)["State"]["Pid"]
+        want = os.readlink(f"/proc/{pid}/ns/net")
+        code, text = _run(client, outdir, "readlink /proc/self/ns/net > /out/o", network_mode=f"container:{a.id}")
+        assert code == 0 and text.strip() == want
+    finally:
+        a.remove(force=True)
+
+
+def test_changes_and_inspect_shape(daemon: TestDaemon, client: docker.DockerClient) -> None:
+    c = client.containers.run("busybox", ["sh", "-c", "echo x > /tmp/new; rm /etc/group"], detach=True)
+    try:
+        assert c.wait(timeout=10)["StatusCode"] == 0
+        changes = {(ch["Path"], ch["Kind"]) for ch in c.diff()}
+        assert ("/tmp/new", 1) in changes and ("/etc/group", 2) in changes
+        info = client.api.inspect_container(c.id)
+        for key in ("Id", "Created", "Path", "Args", "State", "Image", "ResolvConfPath", "HostnamePath",
+                    "HostsPath", "LogPath", "Name", "RestartCount", "Driver", "Platform", "MountLabel",
+                    "ProcessLabel", "AppArmorProfile", "ExecIDs", "HostConfig", "GraphDriver", "Mounts", "Config",
+                    "NetworkSettings"):
+            assert key in info, key
+        assert info["Driver"] == "overlay2" and info["GraphDriver"]["Name"] == "overlay2"
+        assert info["Image"].startswith("sha256:")
+    finally:
+        c.remove(force=True)
+
+
+def test_run_rm_start_failure_leaves_nothing(daemon: TestDaemon, busybox_image: str) -> None:
+    status, body = daemon.api_json("POST", "/containers/create", {"Image": "busybox", "Cmd": ["/nonexistent"],
+                                                                  "HostConfig": {"AutoRemove": True}})
+    assert status == 201
+    status, _ = daemon.api_json("POST", f"/containers/{body['Id']}/start")
+    assert status == 400
+    assert daemon.api("GET", f"/containers/{body['Id']}/json")[0] == 404
+    assert not os.path.exists(os.path.join(daemon.data_root, "snapshots", body["Id"]))
+
+
+def test_runc_runs_the_same_bundle(client: docker.DockerClient, outdir: str) -> None:
+    code, text = _run(client, outdir, "{ grep CapEff /proc/self/status; cat /proc/self/oom_score_adj; } > /out/o",
+                      runtime="runc", oom_score_adj=100, cpuset_cpus="0")
+    assert code == 0
+    assert text.split()[1] == "00000000a80425fb" and text.split()[2] == "100"
+
+
+def test_cpuset_and_oom_score(daemon: TestDaemon, client: docker.DockerClient, outdir: str) -> None:
+    code, text = _run(client, outdir, "{ cat /proc/self/oom_score_adj; cat /sys/fs/cgroup/cpuset/cpuset.cpus; } "
+                                      "> /out/o", oom_score_adj=5, cpuset_cpus="0")
+    assert code == 0
+    assert text.split() == ["5", "0"]

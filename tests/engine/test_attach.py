@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
+import pexpect
 from io_helpers import demux, hijack, read_until, run_detached, wait_exited
 
 from helpers.daemon import TestDaemon
@@ -25,11 +27,51 @@ def test_attach_before_start_sees_first_bytes(daemon: TestDaemon, busybox_image:
     sock, head = hijack(daemon, f"/v1.47/containers/{cid}/attach?stream=1&stdout=1&stderr=1")
     assert head.startswith(b"HTTP/1.1 101")
     assert daemon.api("POST", f"/containers/{cid}/start")[0] == 204
+    started = time.monotonic()
     data = read_until(sock, lambda b: False)
     sock.close()
     assert demux(data) == (b"very-first\n", b"")
+    assert time.monotonic() - started < 5  # the stream ended with the container, not by timeout
     wait_exited(daemon, cid)
     assert daemon.docker("rm", cid).returncode == 0
+
+
+def test_stdin_attach_ends_with_container(daemon: TestDaemon, busybox_image: str) -> None:
+    for tty in (False, True):
+        status, body = daemon.api_json("POST", "/containers/create", {
+            "Image": "busybox", "Cmd": ["sh", "-c", "echo x"], "Tty": tty, "OpenStdin": True,
+            "StdinOnce": True, "AttachStdin": True})
+        assert status == 201
+        cid = body["Id"]
+        sock, _ = hijack(daemon, f"/v1.47/containers/{cid}/attach?stream=1&stdin=1&stdout=1&stderr=1")
+        assert daemon.api("POST", f"/containers/{cid}/start")[0] == 204
+        started = time.monotonic()
+        data = read_until(sock, lambda b: False)
+        sock.close()
+        assert time.monotonic() - started < 5
+        assert data == (b"x\r\n" if tty else b"\x01\x00\x00\x00\x00\x00\x00\x02x\n")
+        wait_exited(daemon, cid)
+        assert daemon.docker("rm", cid).returncode == 0
+
+
+def test_interactive_tty_detach_and_reattach(daemon: TestDaemon, busybox_image: str) -> None:
+    child = pexpect.spawn("docker", ["run", "-it", "--name", "ttybox", "busybox", "sh"], env=daemon.env, timeout=15)
+    child.expect("# ")
+    child.sendline("echo $((7*6))")
+    child.expect("42")
+    child.sendcontrol("p")
+    child.sendcontrol("q")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert daemon.api_json("GET", "/containers/ttybox/json")[1]["State"]["Running"] is True
+    child = pexpect.spawn("docker", ["attach", "ttybox"], env=daemon.env, timeout=15)
+    child.sendline("echo again-$((1+1))")
+    child.expect("again-2")
+    child.sendline("exit 3")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 3
+    assert daemon.docker("rm", "ttybox").returncode == 0
 
 
 def test_attach_stdin_and_detach_keys(daemon: TestDaemon, busybox_image: str) -> None:
@@ -89,3 +131,25 @@ def test_stats(daemon: TestDaemon, busybox_image: str) -> None:
     r = daemon.docker("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "statsbox")
     assert r.returncode == 0 and r.stdout.split()[0] == "statsbox"
     assert daemon.docker("rm", "-f", cid).returncode == 0
+
+
+def test_start_after_an_abandoned_attach(daemon: TestDaemon, busybox_image: str) -> None:
+    status, body = daemon.api_json("POST", "/containers/create", {"Image": "busybox", "Cmd": ["echo", "late"]})
+    cid = body["Id"]
+    sock, _ = hijack(daemon, f"/v1.47/containers/{cid}/attach?stream=1&stdout=1")
+    sock.close()  # the client gave up before any start
+    time.sleep(1.0)
+    assert daemon.api("POST", f"/containers/{cid}/start")[0] == 204
+    wait_exited(daemon, cid)
+    r = daemon.docker("logs", cid)
+    assert r.stdout == "late\n"
+    assert daemon.docker("rm", cid).returncode == 0
+
+
+def test_run_of_missing_binary_fails_fast(daemon: TestDaemon, busybox_image: str) -> None:
+    started = time.monotonic()
+    r = daemon.docker("run", "--name", "nobin", "busybox", "no-such-binary")
+    assert r.returncode == 127
+    assert "executable file not found" in r.stderr
+    assert time.monotonic() - started < 10
+    assert daemon.docker("rm", "nobin").returncode == 0

@@ -83,3 +83,51 @@ def test_no_live_restore_stops_containers(busybox_tar: str) -> None:
         assert st["Status"] == "exited" and st["ExitCode"] == 137
     finally:
         finish_daemon(d)
+
+
+def _make_certs(d: str) -> None:
+    def ossl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test-ca", "-keyout",
+         "ca-key.pem", "-out", "ca.pem")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n")
+    for name in ("server", "client"):
+        ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}-key.pem",
+             "-out", f"{name}.csr")
+        ossl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
+             "-days", "1", "-extfile", "ext.cnf", "-out", f"{name}.pem")
+
+
+def test_tls_tcp_with_client_verification() -> None:
+    import random
+    import socket
+    import ssl
+
+    tmp = tempfile.mkdtemp(prefix="dyt", dir="/tmp")
+    certs = os.path.join(tmp, "certs")
+    os.makedirs(certs)
+    _make_certs(certs)
+    port = random.randint(24000, 24999)
+    d = TestDaemon(["-H", f"tcp://127.0.0.1:{port}", "--tlsverify", "--tlscacert", f"{certs}/ca.pem",
+                    "--tlscert", f"{certs}/server.pem", "--tlskey", f"{certs}/server-key.pem"], tmp=tmp)
+    d.start()
+    try:
+        env = {k: v for k, v in d.env.items() if k not in ("DOCKER_HOST",)}
+        r = subprocess.run(["docker", "-H", f"tcp://127.0.0.1:{port}", "--tlsverify", "--tlscacert",
+                            f"{certs}/ca.pem", "--tlscert", f"{certs}/client.pem", "--tlskey",
+                            f"{certs}/client-key.pem", "version", "--format", "{{.Server.APIVersion}}"],
+                           capture_output=True, text=True, env=env, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "1.47"
+        ctx = ssl.create_default_context(cafile=f"{certs}/ca.pem")  # no client certificate: refused
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            try:
+                with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                    tls.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+                    assert tls.recv(100) == b""
+            except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+                pass
+    finally:
+        finish_daemon(d)

@@ -42,6 +42,7 @@ def test_run_detached_stop_start_rm(dk: TestDaemon) -> None:
     assert hc["Memory"] == 32 * 1024 * 1024 and hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
     r = dk.docker("rm", "cli2")
     assert r.returncode == 1 and "You cannot remove a running container" in r.stderr
+    _ok(dk.docker("update", "--restart", "no", "cli2"))
     _ok(dk.docker("kill", "-s", "KILL", "cli2"))
     assert _ok(dk.docker("wait", "cli2")).strip() == "137"
     _ok(dk.docker("rm", "cli2"))
@@ -52,12 +53,11 @@ def test_run_detached_stop_start_rm(dk: TestDaemon) -> None:
 def test_errors_match_docker(dk: TestDaemon) -> None:
     _ok(dk.docker("create", "--name", "dup1", "busybox", "true"))
     r = dk.docker("create", "--name", "dup1", "busybox", "true")
-    assert r.returncode == 125 and 'Conflict. The container name "/dup1" is already in use' in r.stderr
+    assert r.returncode != 0 and 'Conflict. The container name "/dup1" is already in use' in r.stderr
     r = dk.docker("kill", "dup1")
     assert r.returncode == 1 and "is not running" in r.stderr
-    r = dk.docker("create", "nosuchimage:1")
-    assert r.returncode == 125 and "No such image: nosuchimage:1" in r.stderr or "pull access denied" in r.stderr \
-        or "nosuchimage" in r.stderr
+    r = dk.docker("create", "--pull", "never", "nosuchimage:1")
+    assert r.returncode != 0 and "No such image: nosuchimage:1" in r.stderr
     _ok(dk.docker("rm", "dup1"))
 
 

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Iterator
 
+import pexpect
 import pytest
 from io_helpers import demux, hijack, read_until, run_detached
 
@@ -96,3 +97,22 @@ def test_exec_errors(daemon: TestDaemon, busybox_image: str) -> None:
     assert r.returncode == 1 and "is not running" in r.stderr
     assert daemon.api_json("GET", "/exec/nope/json")[0] == 404
     assert daemon.docker("rm", cid).returncode == 0
+
+
+def test_tty_console_size_and_interactive(daemon: TestDaemon, box: str) -> None:
+    status, body = daemon.api_json("POST", f"/containers/{box}/exec",
+                                   {"Cmd": ["stty", "size"], "Tty": True, "AttachStdout": True})
+    assert status == 201
+    sock, head = hijack(daemon, f"/v1.47/exec/{body['Id']}/start", {"Tty": True, "ConsoleSize": [30, 90]})
+    assert b"application/vnd.docker.raw-stream" in head
+    data = read_until(sock, lambda b: False)
+    sock.close()
+    assert data == b"30 90\r\n"
+    child = pexpect.spawn("docker", ["exec", "-it", box, "sh"], env=daemon.env, timeout=15)
+    child.expect("# ")
+    child.sendline("hostname; echo $((5*5))")
+    child.expect("25")
+    child.sendline("exit 6")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 6

@@ -133,7 +133,7 @@ def harness(request: pytest.FixtureRequest, tmp_path: Any, rootfs: str) -> Itera
         yield h
     finally:
         h.cleanup()
-    assert not _procs_of(h.data_root)
+    assert wait_for(lambda: not _procs_of(h.data_root)), _procs_of(h.data_root)
 
 
 def _procs_of(data_root: str) -> list[int]:

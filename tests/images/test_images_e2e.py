@@ -325,6 +325,8 @@ def test_malicious_import_refused(daemon: TestDaemon, busybox_image: str, entry:
         tf.addfile(ti, io.BytesIO(b"evil"))
     res = cli_bytes(daemon, "import", "-", "evil:1", data=buf.getvalue())
     assert res.returncode == 1 and "refusing archive entry" in res.stderr
+    status, _, body = daemon.api("POST", "/images/create?fromSrc=-&repo=evil&tag=1", buf.getvalue())
+    assert status == 400 and b"refusing archive entry" in body
     assert set(os.listdir(layers_dir)) == before
     assert not os.path.exists(os.path.join(daemon.data_root, "evil"))
     assert not os.path.exists("/abs-evil")
@@ -511,3 +513,25 @@ def test_forced_rmi_keeps_layers_until_the_container_goes(daemon: TestDaemon, bu
         daemon.docker("rm", "-f", "gcuser")
     assert set(os.listdir(layers_dir)) == before_layers
     assert set(os.listdir(blobs_dir)) == before_blobs
+
+
+def test_load_streams_progress_and_reports_bad_layers_in_band(daemon: TestDaemon, busybox_image: str) -> None:
+    good = legacy_archive([layer_tar({"fine": b"ok"})], "progress:1", ["sh"])
+    status, headers, body = daemon.api("POST", "/images/load", good)
+    messages = [json.loads(line) for line in body.splitlines() if line.strip()]
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert [m["status"] for m in messages if "progressDetail" in m] == ["Loading layer", "Loading layer"]
+    assert messages[-1] == {"stream": "Loaded image: progress:1\n"}
+    ok(daemon.docker("rmi", "progress:1"))
+
+    layers_dir = os.path.join(daemon.data_root, "layers")
+    before = set(os.listdir(layers_dir))
+    evil = legacy_archive([layer_tar({"ok": b"1", "../../escaped": b"x"})], "evil:2", ["sh"])
+    status, _, body = daemon.api("POST", "/images/load?quiet=1", evil)
+    last = json.loads(body.splitlines()[-1])
+    assert status == 200 and "refusing archive entry that escapes the root" in last["error"]
+    res = cli_bytes(daemon, "load", data=evil)
+    assert res.returncode == 1 and "refusing archive entry" in res.stderr
+    assert set(os.listdir(layers_dir)) == before
+    assert not os.path.exists(os.path.join(daemon.data_root, "escaped"))
+    assert daemon.api("GET", "/images/evil:2/json")[0] == 404

@@ -22,6 +22,10 @@ if touch /rootfile 2>/dev/null; then echo "root: writable"; rm -f /rootfile; els
 echo "memlimit: $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"
 echo "pidsmax: $(cat /sys/fs/cgroup/pids/pids.max)"
 echo "cpushares: $(cat /sys/fs/cgroup/cpu/cpu.shares)"
+echo "forward: $(cat /proc/sys/net/ipv4/ip_forward)"
+echo "oom_score_adj: $(cat /proc/self/oom_score_adj)"
+echo "cgroup: $(grep -E ':(memory|pids):' /proc/self/cgroup | tr '\n' ' ')"
+ls /data 2>&1
 ls -l /dev | awk '{print $1, $5, $6, $NF}'
 cat /proc/mounts
 exit 3
@@ -41,6 +45,17 @@ def _docker_like(config: dict[str, Any]) -> None:
         {"memory": {"limit": 64 * 1024 * 1024}, "pids": {"limit": 50}, "cpu": {"shares": 512}}
     )
     config["hostname"] = "docker-like"
+    config["process"]["oomScoreAdj"] = 500
+    config["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    config["linux"]["devices"] = [{"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3, "fileMode": 0o640,
+                                   "uid": 0, "gid": 10}]
+    config["mounts"].append({"destination": "/data", "type": "bind", "source": "/etc/ssl",
+                             "options": ["rbind", "ro", "nosuid", "nodev", "rprivate"]})
+
+
+def _cgroupns(config: dict[str, Any]) -> None:
+    config["linux"]["namespaces"].append({"type": "cgroup"})
+    config["linux"]["resources"]["memory"] = {"limit": 48 * 1024 * 1024}
 
 
 def _root_ambient(config: dict[str, Any]) -> None:
@@ -75,6 +90,7 @@ CASES = {
     "root-ambient": _root_ambient,
     "user-ambient": _user_ambient,
     "all-caps-unmasked": _all_caps,
+    "cgroupns": _cgroupns,
 }
 
 

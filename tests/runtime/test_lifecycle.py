@@ -142,3 +142,21 @@ def test_features_json(name: str, dockyard_rt: Runtime) -> None:
     assert res.returncode == 0
     data = json.loads(res.stdout)
     assert data["ociVersionMin"] and "pid" in data["linux"]["namespaces"]
+
+
+def test_join_network_namespace_by_path_and_domainname(make_bundle: Any, dockyard_rt: Runtime) -> None:
+    first = make_bundle(["sleep", "30"], name="netowner")
+    assert dockyard_rt.cmd("run", "--detach", "--bundle", first, "netowner").returncode == 0
+    owner_pid = _state(dockyard_rt, "netowner")["pid"]
+    netns = f"/proc/{owner_pid}/ns/net"
+
+    def join(config: dict[str, Any]) -> None:
+        config["linux"]["namespaces"] = [ns if ns["type"] != "network" else {"type": "network", "path": netns}
+                                         for ns in config["linux"]["namespaces"]]
+        config["domainname"] = "example.org"
+
+    res = dockyard_rt.run("netjoiner", make_bundle(
+        ["sh", "-c", "readlink /proc/self/ns/net; cat /proc/sys/kernel/domainname"], join, name="netjoiner"))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == [os.readlink(netns), "example.org"]
+    assert dockyard_rt.cmd("delete", "--force", "netowner").returncode == 0

@@ -71,6 +71,7 @@ class Request:
         self._rfile = rfile
         self._sock = sock
         self._body: bytes | None = None
+        self._stream: IO[bytes] | None = None
         self.hijacked: Hijacked | None = None
         self.wants_close = False
 
@@ -123,12 +124,16 @@ class Request:
 
     # -- body ----------------------------------------------------------
     def body_stream(self) -> IO[bytes]:
-        """The request body as a file: Content-Length bounded or chunked-decoded."""
-        te = (self.headers.get("Transfer-Encoding") or "").lower()
-        if "chunked" in te:
-            return _ChunkedReader(self._rfile)  # type: ignore[return-value]
-        length = int(self.headers.get("Content-Length") or 0)
-        return _LimitedReader(self._rfile, length)  # type: ignore[return-value]
+        """The request body as a file: Content-Length bounded or chunked-decoded (one reader per request)."""
+        if self._stream is None:
+            te = (self.headers.get("Transfer-Encoding") or "").lower()
+            if "chunked" in te:
+                self._stream = _ChunkedReader(self._rfile)  # type: ignore[assignment]
+            else:
+                length = int(self.headers.get("Content-Length") or 0)
+                self._stream = _LimitedReader(self._rfile, length)  # type: ignore[assignment]
+        assert self._stream is not None
+        return self._stream
 
     def body(self) -> bytes:
         if self._body is None:
@@ -145,14 +150,16 @@ class Request:
             raise InvalidParameter(f"invalid JSON: {e}") from None
 
     def drain(self) -> None:
-        """Consume an unread body so the connection can serve the next request."""
-        if self._body is None and self.hijacked is None:
-            try:
-                stream = self.body_stream()
-                while stream.read(65536):
-                    pass
-            except OSError:
-                self.wants_close = True
+        """Consume what is left of the body so the connection can serve the next request."""
+        if self.hijacked is not None:
+            return
+        try:
+            stream = self.body_stream()
+            while stream.read(65536):
+                pass
+        except (OSError, ValueError):
+            self.wants_close = True
+        if self._body is None:
             self._body = b""
 
     # -- hijack --------------------------------------------------------

@@ -139,7 +139,8 @@ class APIHandler(BaseHTTPRequestHandler):
         if req.hijacked is not None or resp is None:
             self.close_connection = True
             return
-        req.drain()
+        if not isinstance(resp, Stream):  # a stream may still be reading the body as it answers
+            req.drain()
         if req.wants_close:
             self.close_connection = True
         if isinstance(resp, JSON):
@@ -150,6 +151,7 @@ class APIHandler(BaseHTTPRequestHandler):
             self._send(resp.status, resp.body, resp.content_type, resp.headers)
         elif isinstance(resp, Stream):
             self._send_stream(resp)
+            req.drain()
         else:  # pragma: no cover - programming error
             raise TypeError(f"bad handler result {resp!r}")
 

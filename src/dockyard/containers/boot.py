@@ -28,13 +28,15 @@ def restore(svc: ContainerService) -> None:
                     svc._undo_start(c, True, True)  # noqa: SLF001 - same package, shared cleanup
                     c.state.set_stopped(255, error="container's shim is gone")
                     svc.save(c)
-                continue
-            if shim.pid:
-                c.state.Pid = shim.pid
-            svc.attach_shim(c, shim)
-            if shim.pid and svc.health is not None:
-                svc.health.watch(c)
-        elif c.state.Restarting or restart_mod.start_at_boot(c.host_config.get("RestartPolicy") or {},
+            else:
+                if shim.pid:
+                    c.state.Pid = shim.pid
+                svc.attach_shim(c, shim)
+                if shim.pid and svc.health is not None:
+                    svc.health.watch(c)
+                continue  # an exit while down is handled by the shim's exit callback, restart policy included
+        _unmount_stale(svc, c.id)
+        if c.state.Restarting or restart_mod.start_at_boot(c.host_config.get("RestartPolicy") or {},
                                                              c.has_been_started, c.manually_stopped):
             c.state.Restarting = False
             threading.Thread(target=_boot_start, args=(svc, c.id), daemon=True).start()
@@ -42,6 +44,16 @@ def restore(svc: ContainerService) -> None:
         prewarm(svc.cfg.data_root)
     except Exception:  # noqa: BLE001 - the first start will try again
         log.exception("cannot pre-warm the shim launcher")
+
+
+def _unmount_stale(svc: ContainerService, cid: str) -> None:
+    """A daemon killed in the middle of a start may have left the rootfs mounted."""
+    if svc.snapshots is None:
+        return
+    try:
+        svc.snapshots.unmount(cid)
+    except Exception:  # noqa: BLE001
+        log.exception("cannot unmount the stale rootfs of %s", cid)
 
 
 def _boot_start(svc: ContainerService, cid: str) -> None:

@@ -28,7 +28,7 @@ _CONFIG_DEFAULTS: dict[str, Any] = {
 }
 
 _HOST_DEFAULTS: dict[str, Any] = {
-    "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}}, "NetworkMode": "bridge",
+    "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "", "Config": {}}, "NetworkMode": "bridge",
     "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False,
     "VolumeDriver": "", "VolumesFrom": None, "ConsoleSize": [0, 0], "CapAdd": None, "CapDrop": None,
     "CgroupnsMode": "host", "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": None, "GroupAdd": None,
@@ -128,11 +128,12 @@ def normalize(body: dict[str, Any], image_config: dict[str, Any], default_runtim
         raise InvalidParameter("no command specified")
 
     hc: dict[str, Any] = {**_HOST_DEFAULTS, **host_in}
-    hc["LogConfig"] = dict(hc.get("LogConfig") or {})
-    if not hc["LogConfig"].get("Type"):
-        hc["LogConfig"] = {"Type": log_driver, "Config": dict(log_opts) if log_driver != "none" else {}}
-    else:
-        hc["LogConfig"]["Config"] = dict(hc["LogConfig"].get("Config") or {})
+    lc = dict(hc.get("LogConfig") or {})
+    log_type = lc.get("Type") or log_driver
+    given = dict(lc.get("Config") or {})
+    # the daemon's log-opts apply to containers using the daemon's driver (docker's mergeAndVerifyLogConfig)
+    hc["LogConfig"] = {"Type": log_type,
+                       "Config": {**log_opts, **given} if log_type == log_driver and log_type != "none" else given}
     if hc["LogConfig"]["Type"] not in ("json-file", "local", "none"):
         raise InvalidParameter(f"failed to create container: logger: no log driver named "
                                f"'{hc['LogConfig']['Type']}' is registered")

@@ -51,6 +51,7 @@ class ExecRecord:
     pid: int = 0
     finished_at: float = 0.0
     done: threading.Event = field(default_factory=threading.Event)
+    spawned: threading.Event = field(default_factory=threading.Event)
 
     def inspect(self) -> dict[str, Any]:
         return {
@@ -186,6 +187,7 @@ class ExecService:
             rec.started = True
             rec.exit_code = _exit_code_for(exc)
             rec.done.set()
+            rec.spawned.set()
             rec.finished_at = time.monotonic()
             message = getattr(exc, "message", None) or str(exc)
             if conn is not None and not detach:
@@ -194,6 +196,7 @@ class ExecService:
             raise Conflict(message) from exc
         rec.pid = pid
         rec.running = True
+        rec.spawned.set()
         self._publish(c, "exec_start: " + " ".join(rec.cmd), execID=rec.id)
         watcher = threading.Thread(target=self._watch, args=(c, rec), name=f"exec-{rec.id[:12]}", daemon=True)
         watcher.start()
@@ -206,8 +209,11 @@ class ExecService:
             stream.close()
             return
         keys = parse_detach_keys(rec.detach_keys) if rec.detach_keys else b""
-        relay(conn, stream, rec.attach_stdin, keys)
-        rec.done.wait(5.0)  # so an inspect right after the stream ends sees the exit code
+        try:
+            relay(conn, stream, rec.attach_stdin, keys)
+            rec.done.wait(5.0)  # so an inspect right after the stream ends sees the exit code
+        finally:
+            conn.close()
 
     def _watch(self, c: Any, rec: ExecRecord) -> None:
         try:
@@ -226,6 +232,8 @@ class ExecService:
 
     def resize(self, exec_id: str, h: int, w: int) -> None:
         rec = self.get(exec_id)
+        if rec.started:
+            rec.spawned.wait(5.0)  # a client resizes right after start, on another connection
         if not rec.running:
             raise Conflict(f"Exec {rec.id} is not running")
         c = self.containers.get(rec.container_id)

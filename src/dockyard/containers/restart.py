@@ -23,12 +23,15 @@ class Backoff:
 
 
 def should_restart(policy: dict[str, object], exit_code: int, restart_count: int, manually_stopped: bool) -> bool:
-    """Whether the policy restarts a container that just exited on its own (not by `stop`)."""
-    if manually_stopped:
-        return False
+    """Whether the policy restarts a container that exited (not by `stop`, which never restarts).
+
+    ``manually_stopped`` (set by `kill`) only holds back unless-stopped, as in docker's restart manager.
+    """
     name = policy.get("Name") or "no"
-    if name in ("always", "unless-stopped"):
+    if name == "always":
         return True
+    if name == "unless-stopped":
+        return not manually_stopped
     if name == "on-failure":
         limit = int(policy.get("MaximumRetryCount") or 0)  # type: ignore[call-overload]
         return exit_code != 0 and (limit == 0 or restart_count < limit)

@@ -185,7 +185,15 @@ class ContainerService:
                 raise Conflict("container is marked for removal and cannot be started")
             self._cancel_timer(c.id)
             c.manually_stopped = False
-            self._start_locked(c)
+            error: BaseException | None = None
+            try:
+                self._start_locked(c)
+            except BaseException as e:  # noqa: BLE001 - re-raised below, once the lock is released
+                error = e
+        if error is not None:
+            if c.host_config.get("AutoRemove"):  # `run --rm` of a container that cannot start leaves nothing
+                self._auto_remove(c.id)
+            raise error
         self.publish(c, "start")
 
     def _start_locked(self, c: Container) -> None:
@@ -420,6 +428,7 @@ class ContainerService:
             if c.state.Paused and signum != signal_mod.SIGKILL:
                 raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is paused. Unpause the container "
                                "before stopping or killing")
+            c.manually_stopped = True  # holds back unless-stopped, like docker's kill
             self._signal(c, signum)
         self.publish(c, "kill", signal=str(signum))
         if signum == signal_mod.SIGKILL:

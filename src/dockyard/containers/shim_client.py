@@ -149,6 +149,7 @@ class PendingAttach:
         self.container_id = container_id
         self.flags = {"stdin": stdin, "stdout": stdout, "stderr": stderr}
         self.sock: socket.socket | None = None
+        self.failed = False  # the start it waited for failed: nothing will come
         self.ready = threading.Event()
 
     def wait(self, timeout: float | None = None) -> socket.socket | None:
@@ -283,6 +284,7 @@ class ShimClient:
             ours.close()
             theirs.close()
             for p in pendings:
+                p.failed = True
                 p.ready.set()
             raise OCIRuntimeError(f"cannot start the container's shim: {exc}", "other") from exc
         theirs.close()
@@ -299,6 +301,7 @@ class ShimClient:
         if not reply.get("ok"):
             for (a, _), p in zip(pairs, pendings, strict=True):
                 a.close()
+                p.failed = True
                 p.ready.set()
             message = reply.get("error") or _shim_log_tail(cfg.state_dir) or "the container's shim failed to start"
             raise OCIRuntimeError(str(message), str(reply.get("kind") or "other"))

@@ -114,7 +114,8 @@ def relay(conn: Conn, stream: socket.socket, stdin: bool, detach_keys: bytes = b
 
     Returns True when the client detached with its detach keys.  Client EOF
     half-closes the stream (stdin EOF); the output side ends when the
-    container's stream ends.
+    container's stream ends.  The caller then closes ``conn``: that also wakes
+    the stdin pump, which would otherwise keep the connection's reader busy.
     """
     detached = threading.Event()
 

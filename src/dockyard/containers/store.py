@@ -67,7 +67,8 @@ class ContainerStore:
                 conn.execute("UPDATE containers SET name=? WHERE id=?", (new_name, cid))
         except sqlite3.IntegrityError:
             row = self.db.query_one("SELECT id FROM containers WHERE name=?", (new_name,))
-            raise name_conflict(new_name, row["id"] if row else "") from None
+            err = name_conflict(new_name, row["id"] if row else "")
+            raise type(err)(f"Error when allocating new name: {err}") from None
 
     def delete(self, cid: str) -> None:
         with self.db.tx() as conn:

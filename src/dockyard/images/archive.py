@@ -202,8 +202,15 @@ def _oci_images(st: _Staging) -> list[tuple[str, list[str], list[str]]]:
     return out
 
 
-def load(svc: ImageService, stream: IO[bytes], progress: Callable[[str], None] | None = None) -> list[str]:
-    """Load every image of an archive; returns (and reports) docker's ``Loaded image…`` lines."""
+LayerProgress = Callable[[str, int, int], None]
+
+
+def load(svc: ImageService, stream: IO[bytes], progress: Callable[[str], None] | None = None,
+         layer_progress: LayerProgress | None = None) -> list[str]:
+    """Load every image of an archive; returns (and reports) docker's ``Loaded image…`` lines.
+
+    ``layer_progress(short_id, done_bytes, total_bytes)`` is told as each new layer is unpacked.
+    """
     tmp = os.path.join(svc.tmp_dir, f"load-{os.urandom(6).hex()}")
     os.makedirs(tmp)
     holder = svc.new_holder()
@@ -222,7 +229,7 @@ def load(svc: ImageService, stream: IO[bytes], progress: Callable[[str], None] |
         else:
             raise InvalidParameter("invalid archive: neither manifest.json nor index.json found")
         for cfg_path, layer_paths, names in images:
-            lines.extend(_load_one(svc, cfg_path, layer_paths, names, holder, progress))
+            lines.extend(_load_one(svc, cfg_path, layer_paths, names, holder, progress, layer_progress))
     finally:
         svc.layers.release(holder)
         svc.layers.gc()
@@ -231,7 +238,7 @@ def load(svc: ImageService, stream: IO[bytes], progress: Callable[[str], None] |
 
 
 def _load_one(svc: ImageService, cfg_path: str, layer_paths: list[str], names: list[str], holder: str,
-              progress: Callable[[str], None] | None) -> list[str]:
+              progress: Callable[[str], None] | None, layer_progress: LayerProgress | None) -> list[str]:
     with open(cfg_path, "rb") as f:
         raw = f.read()
     cfg = json.loads(raw)
@@ -246,11 +253,16 @@ def _load_one(svc: ImageService, cfg_path: str, layer_paths: list[str], names: l
             continue
         if not os.path.exists(path):  # an earlier layer's blob was this very file, now in the store
             path = svc.blobs.path(diff_ids[i])
+        total = os.path.getsize(path)
+        if layer_progress:
+            layer_progress(diff_ids[i][7:19], 0, total)
         with open(path, "rb") as f:
             plain = compression_of(f.read(4)) == "none"
             f.seek(0)
             layer = svc.layers.register(f, chains[i - 1] if i else None, holder,
                                         blob_file=path if plain and path.startswith(svc.tmp_dir) else None)
+        if layer_progress:
+            layer_progress(diff_ids[i][7:19], total, total)
         if layer.diff_id != diff_ids[i]:
             raise InvalidParameter(f"invalid diffID for layer {i}: expected {diff_ids[i]!r}, got {layer.diff_id!r}")
     img = svc.store.create(raw)

@@ -6,13 +6,12 @@ Save/load live in ``archive.py`` and bootstrap in ``bootstrap.py``; they build o
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 import secrets
 import shutil
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import Conflict, InvalidParameter, NotFound
@@ -37,6 +36,22 @@ if TYPE_CHECKING:
 
 # sha256 of 1024 zero bytes: the tar of an empty directory tree, which docker never stores as a layer
 EMPTY_LAYER_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+
+# docker's image delete conflict kinds: hard ones even --force cannot override
+_CHILD, _RUNNING, _ACTIVE_REF, _STOPPED = 1, 2, 4, 8
+_HARD = _CHILD | _RUNNING
+_SOFT = _ACTIVE_REF | _STOPPED
+
+
+def _single_reference(refs: list[Reference]) -> bool:
+    """docker's ``isSingleReference``: one tag (digest references of that repository aside)."""
+    tags = [r for r in refs if not r.digest]
+    if len(refs) <= 1:
+        return len(refs) == 1
+    if len(tags) != 1:
+        return False
+    return all(r.name == tags[0].name for r in refs if r.digest)
+
 
 UsageLookup = Callable[[str], list[tuple[str, bool]]]
 ContainerLookup = Callable[[str], tuple[str, str, dict[str, Any]]]
@@ -235,6 +250,10 @@ class ImageService:
         """ImageSummary list with SharedSize and Containers filled, for ``/system/df``."""
         return self.list_images(all_=True, shared_size=True)
 
+    def layers_size(self) -> int:
+        """Bytes of every unpacked layer, each counted once (``/system/df`` LayersSize)."""
+        return self._disk_usage()
+
     # ---------------------------------------------------------------- inspect / history
     def inspect(self, ref: str) -> dict[str, Any]:
         img = self.resolve(ref)
@@ -313,12 +332,10 @@ class ImageService:
         img = self.resolve(ref)
         records: list[dict[str, str]] = []
         by_id = looks_like_id(ref) and img.id.split(":", 1)[1].startswith(ref.removeprefix("sha256:"))
-        tag_refs = [r for r in img.refs]
         removed_repo_ref = False
         if not by_id:
             named = parse_normalized(ref).with_default_tag()
-            single = len({r.name for r in tag_refs}) <= 1
-            if not force and single:
+            if not force and _single_reference(img.refs):
                 users = self._users(img.id)
                 if users:
                     raise Conflict(
@@ -327,60 +344,60 @@ class ImageService:
             self.store.delete_ref(named)
             records.append({"Untagged": named.familiar()})
             self._event("untag", img.id, named.familiar())
-            remaining = self.store.get(img.id).refs
-            if remaining:
+            if self.store.get(img.id).refs:
                 return records
             removed_repo_ref = True
-        else:
-            if len({r.name for r in tag_refs}) <= 1:
-                self._check_conflicts(img, hard_only=force, quiet=False)
-                for r in tag_refs:
-                    self.store.delete_ref(r)
-                    records.append({"Untagged": r.familiar()})
-                    self._event("untag", img.id, r.familiar())
+        elif _single_reference(img.refs):
+            mask = _HARD if force else _HARD | (_SOFT & ~_ACTIVE_REF)
+            conflict = self._conflict(img, mask)
+            if conflict is not None:
+                raise Conflict(conflict[0])
+            for r in img.refs:
+                self.store.delete_ref(r)
+                records.append({"Untagged": r.familiar()})
+                self._event("untag", img.id, r.familiar())
         self._delete_helper(img.id, records, force, prune, quiet=removed_repo_ref)
         return records
 
-    def _check_conflicts(self, img: Image, hard_only: bool, quiet: bool) -> bool:
-        """Raise docker's conflict error (or, when ``quiet``, just report that one exists)."""
+    def _conflict(self, img: Image, mask: int) -> tuple[str, bool] | None:
+        """docker's ``checkImageDeleteConflict``: (message, caused by a container) or None."""
         short = img.short_id
-        msg = None
-        if self.store.children(img.id):
-            msg = f"conflict: unable to delete {short} (cannot be forced) - image has dependent child images"
+        if mask & _CHILD and self.store.children(img.id):
+            return f"conflict: unable to delete {short} (cannot be forced) - image has dependent child images", False
         users = self._users(img.id)
         running = [c for c, r in users if r]
-        if msg is None and running:
-            msg = (f"conflict: unable to delete {short} (cannot be forced) - image is being used by running "
-                   f"container {running[0][:12]}")
-        if msg is None and not hard_only:
-            current = self.store.get(img.id)
-            if len({r.name for r in current.refs}) > 1:
-                msg = (f"conflict: unable to delete {short} (must be forced) - image is referenced in multiple "
-                       "repositories")
-            elif users:
-                msg = (f"conflict: unable to delete {short} (must be forced) - image is being used by stopped "
-                       f"container {users[0][0][:12]}")
-        if msg is None:
-            return False
-        if quiet:
-            return True
-        raise Conflict(msg)
+        if mask & _RUNNING and running:
+            return (f"conflict: unable to delete {short} (cannot be forced) - image is being used by running "
+                    f"container {running[0][:12]}", True)
+        if mask & _ACTIVE_REF and self.store.get(img.id).refs:
+            return (f"conflict: unable to delete {short} (must be forced) - image is referenced in multiple "
+                    "repositories", False)
+        stopped = [c for c, r in users if not r]
+        if mask & _STOPPED and stopped:
+            return (f"conflict: unable to delete {short} (must be forced) - image is being used by stopped "
+                    f"container {stopped[0][:12]}", True)
+        return None
+
+    def _is_dangling(self, image_id: str) -> bool:
+        return not self.store.get(image_id).refs and not self.store.children(image_id)
 
     def _delete_helper(self, image_id: str, records: list[dict[str, str]], force: bool, prune: bool,
                        quiet: bool) -> None:
         img = self.store.get(image_id)
-        if self._check_conflicts(img, hard_only=force, quiet=quiet):
-            return
+        conflict = self._conflict(img, _HARD if force else _HARD | _SOFT)
+        if conflict is not None:
+            if quiet and (not self._is_dangling(image_id) or conflict[1]):
+                return  # an untag that leaves the image in use (or named) is not an error
+            raise Conflict(conflict[0])
         for r in img.refs:
             records.append({"Untagged": r.familiar()})
+            self._event("untag", image_id, r.familiar())
         parent = img.parent
         self.store.delete(image_id)
         records.append({"Deleted": image_id})
         self._event("delete", image_id)
         if prune and parent and self.store.exists(parent):
-            p = self.store.get(parent)
-            if not p.refs and not self.store.children(parent):
-                self._delete_helper(parent, records, False, prune, quiet=True)
+            self._delete_helper(parent, records, False, True, quiet=True)
 
     def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
         """``image prune``: dangling images (or, with ``dangling=false``, every unused one)."""
@@ -506,10 +523,3 @@ class ImageService:
             self._event("tag", img.id, ref.familiar())
         return img
 
-
-def config_json(img: Image) -> str:
-    return json.dumps(img.config)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -12,10 +12,13 @@ import json
 import os
 import sys
 import time
-from typing import Any
 
 from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.runtime.state import DEFAULT_ROOT
+
+TYPE_CHECKING = False  # typing costs milliseconds of import on every runtime command
+if TYPE_CHECKING:
+    from typing import Any
 
 USAGE = """usage: dockyard runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND ...
 

@@ -6,13 +6,17 @@ import json
 import os
 import signal
 import sys
-from typing import Any
 
 from dockyard.runtime import lifecycle
 from dockyard.runtime import state as st
 from dockyard.runtime.errors import OCIRuntimeError
 
-Opts = dict[str, Any]
+TYPE_CHECKING = False  # typing costs milliseconds of import on every runtime command
+if TYPE_CHECKING:
+    from typing import Any
+
+    Opts = dict[str, Any]
+
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
               signal.SIGWINCH)

@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-from typing import Any
 
 from dockyard.runtime import state as st
 from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.runtime.init import InitContext, stage1
 from dockyard.runtime.spec import load_bundle
+
+TYPE_CHECKING = False  # typing costs milliseconds of import on every runtime command
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def wait_gone(pid: int, timeout: float = 10.0) -> None:
@@ -38,6 +41,40 @@ def _cgroup_resources(spec: dict[str, Any]) -> dict[str, Any]:
     resources = dict((spec.get("linux") or {}).get("resources") or {})
     resources["devices"] = device_rules(spec)
     return resources
+
+
+def compiled_seccomp(root: str, seccomp_cfg: dict[str, Any]) -> tuple[bytes, int]:
+    """The BPF program for a profile, cached under the root: libseccomp takes ~10 ms per compile."""
+    import hashlib
+
+    from dockyard.runtime.linux import SECCOMP_FILTER_FLAGS
+
+    uname = os.uname()
+    canonical = json.dumps([seccomp_cfg, uname.release, uname.machine], sort_keys=True).encode()
+    path = os.path.join(root, ".seccomp", hashlib.sha256(canonical).hexdigest() + ".bpf")
+    wanted = seccomp_cfg.get("flags") or []
+    if all(f in SECCOMP_FILTER_FLAGS for f in wanted):
+        try:
+            with open(path, "rb") as fh:
+                return fh.read(), sum(SECCOMP_FILTER_FLAGS[f] for f in set(wanted))
+        except FileNotFoundError:
+            pass
+    from dockyard.runtime import seccomp  # the compiler (libseccomp) only on a cache miss
+
+    try:
+        flags = seccomp.filter_flags(seccomp_cfg)
+        program = seccomp.compile_filter(seccomp_cfg)
+    except (seccomp.SeccompError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise OCIRuntimeError(f"invalid seccomp profile: {exc}", "invalid") from None
+    try:
+        os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}"
+        with open(tmp, "wb") as fh:
+            fh.write(program)
+        os.rename(tmp, path)
+    except OSError:
+        pass  # the cache is only an optimisation
+    return program, flags
 
 
 def _read_messages(fd: int) -> Any:
@@ -82,13 +119,7 @@ def create(
     program: bytes | None = None
     flags = 0
     if seccomp_cfg:
-        from dockyard.runtime import seccomp
-
-        try:
-            program = seccomp.compile_filter(seccomp_cfg)
-            flags = seccomp.filter_flags(seccomp_cfg)
-        except (seccomp.SeccompError, OSError, ValueError, KeyError) as exc:
-            raise OCIRuntimeError(f"invalid seccomp profile: {exc}", "invalid") from None
+        program, flags = compiled_seccomp(root, seccomp_cfg)
 
     from dockyard.runtime.cgroups import CgroupError, open_cgroup
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs milliseconds of import on every runtime command
+if TYPE_CHECKING:
+    from typing import Any
 
 # path, major, minor
 DEFAULT_DEVICES: list[tuple[str, int, int]] = [

@@ -10,13 +10,16 @@ close-on-exec, so EOF without an error message means the exec succeeded.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from dockyard.runtime import linux, process
 from dockyard.runtime import state as st
 from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.runtime.init import _report_error, send
 from dockyard.runtime.spec import validate_process
+
+TYPE_CHECKING = False  # typing costs milliseconds of import on every runtime command
+if TYPE_CHECKING:
+    from typing import Any
 
 # joined in this order; mount last so the /proc paths above stay reachable
 _JOIN_ORDER = ("cgroup", "ipc", "uts", "net", "pid", "mnt")
@@ -62,10 +65,9 @@ def exec_process(
     program: bytes | None = None
     flags = 0
     if stored.get("seccomp"):
-        from dockyard.runtime import seccomp
+        from dockyard.runtime.create import compiled_seccomp
 
-        program = seccomp.compile_filter(stored["seccomp"])
-        flags = seccomp.filter_flags(stored["seccomp"])
+        program, flags = compiled_seccomp(root, stored["seccomp"])
     sock = None
     if proc.get("terminal"):
         from dockyard.runtime import console

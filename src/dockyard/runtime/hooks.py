@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from typing import Any
 
 from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.runtime.spec import env_to_dict
+
+TYPE_CHECKING = False  # typing costs milliseconds of import on every runtime command
+if TYPE_CHECKING:
+    from typing import Any
 
 FATAL = frozenset({"prestart", "createRuntime", "createContainer", "startContainer"})
 

@@ -16,10 +16,13 @@ import json
 import os
 import select
 import signal
-from typing import Any
 
 from dockyard.runtime import linux, process, rootfs
 from dockyard.runtime.errors import OCIRuntimeError
+
+TYPE_CHECKING = False  # typing costs milliseconds of import on every runtime command
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class InitContext:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any
 
 from dockyard.runtime import state as st
 from dockyard.runtime.errors import OCIRuntimeError
+
+TYPE_CHECKING = False  # typing costs milliseconds of import on every runtime command
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _cgroup(stored: dict[str, Any], cid: str) -> Any:

@@ -135,6 +135,28 @@ def set_child_subreaper() -> None:
     prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+_SYS_SECCOMP = 317  # x86_64
+_SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_FILTER_FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2,
+                        "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4}
+
+
+def seccomp_set_filter(program: bytes, flags: int = 0) -> None:
+    """Install a compiled BPF program (an array of 8-byte sock_filter) on the calling thread.
+
+    Kept here so a cached program loads without importing the profile compiler.
+    """
+    buffer = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    ret = _libc.syscall(ctypes.c_long(_SYS_SECCOMP), ctypes.c_long(_SECCOMP_SET_MODE_FILTER), ctypes.c_long(flags),
+                        ctypes.byref(prog))
+    _check(ret, "seccomp")
+
+
 def statvfs_mount_flags(path: str) -> int:
     """MS_* flags of the mount holding ``path`` that a bind remount must keep."""
     f_flag = os.statvfs(path).f_flag

@@ -13,12 +13,15 @@ import os
 import resource
 import signal
 import stat
-from typing import Any
 
 from dockyard.runtime import caps as capmod
 from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.runtime.linux import PR_SET_NO_NEW_PRIVS, prctl
 from dockyard.runtime.spec import env_to_dict
+
+TYPE_CHECKING = False  # typing costs milliseconds of import on every runtime command
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -138,9 +141,9 @@ def set_no_new_privs() -> None:
 
 def load_seccomp(program: bytes | None, flags: int) -> None:
     if program:
-        from dockyard.runtime import seccomp
+        from dockyard.runtime.linux import seccomp_set_filter
 
-        seccomp.load_bpf(program, flags)
+        seccomp_set_filter(program, flags)
 
 
 def reset_signals() -> None:

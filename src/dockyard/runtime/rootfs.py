@@ -10,7 +10,6 @@ exec, so it only makes syscalls.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from dockyard.runtime import devices
 from dockyard.runtime.linux import (
@@ -31,6 +30,10 @@ from dockyard.runtime.linux import (
     umount2,
 )
 from dockyard.runtime.spec import PROPAGATION_FLAGS, parse_mount_options, resolve_in_root
+
+TYPE_CHECKING = False  # typing costs milliseconds of import on every runtime command
+if TYPE_CHECKING:
+    from typing import Any
 
 # cgroup bind sources given by the cgroup manager: (host directory, name under /sys/fs/cgroup)
 CgroupBinds = list[tuple[str, str]]
@@ -66,7 +69,7 @@ def _remount_bind(dest: str, flags: int) -> None:
     mount(None, dest, None, MS_BIND | MS_REMOUNT | keep | (flags & ~(MS_BIND | MS_REC | MS_REMOUNT)))
 
 
-def mount_one(rootfs: str, m: dict[str, Any], cgroup_binds: CgroupBinds) -> None:
+def mount_one(rootfs: str, m: dict[str, Any], cgroup_binds: CgroupBinds, cgroupns: bool = False) -> None:
     """Mount one spec entry under ``rootfs``."""
     dest = resolve_in_root(rootfs, m["destination"])
     flags, propagation, data = parse_mount_options(m.get("options") or [])
@@ -79,7 +82,7 @@ def mount_one(rootfs: str, m: dict[str, Any], cgroup_binds: CgroupBinds) -> None
         if flags & ~(MS_BIND | MS_REC):
             _remount_bind(dest, flags)
     elif typ == "cgroup":
-        _mount_cgroup(dest, flags, cgroup_binds)
+        _mount_cgroup(dest, flags, cgroup_binds, cgroupns)
     else:
         _make_target(dest, False)
         mount(source, dest, typ, flags, data or None)
@@ -92,14 +95,28 @@ def mount_one(rootfs: str, m: dict[str, Any], cgroup_binds: CgroupBinds) -> None
         mount(None, dest, None, prop)
 
 
-def _mount_cgroup(dest: str, flags: int, cgroup_binds: CgroupBinds) -> None:
-    """A tmpfs holding read-only binds of the container's own cgroup directories."""
+_V1_CONTROLLERS = frozenset({"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
+                             "net_cls", "net_prio", "perf_event", "hugetlb", "rdma", "misc"})
+
+
+def _mount_cgroup(dest: str, flags: int, cgroup_binds: CgroupBinds, cgroupns: bool) -> None:
+    """A tmpfs holding the container's own cgroup directories, read-only.
+
+    Without a cgroup namespace these are binds of the host directories; inside
+    one, fresh cgroup mounts already root at the container's cgroup (runc's way).
+    """
     os.makedirs(dest, exist_ok=True)
     base = MS_NOSUID | MS_NODEV | MS_NOEXEC
     mount("tmpfs", dest, "tmpfs", base | MS_RELATIME, "mode=755")
     for host_dir, name in cgroup_binds:
         sub = os.path.join(dest, name)
         os.makedirs(sub, exist_ok=True)
+        if cgroupns:
+            parts = name.split(",")
+            data = ",".join(p if p in _V1_CONTROLLERS else "name=" + p for p in parts)
+            source = "cgroup" if all(p in _V1_CONTROLLERS for p in parts) else name
+            mount(source, sub, "cgroup", (flags & ~(MS_BIND | MS_REC)) | base | MS_RDONLY, data)
+            continue
         mount(host_dir, sub, None, MS_BIND | MS_REC)
         mount(None, sub, None, MS_BIND | MS_REMOUNT | (flags & ~(MS_BIND | MS_REC)) | base | MS_RDONLY)
         if "," in name:  # cpu,cpuacct -> cpu and cpuacct links, as on the host
@@ -112,8 +129,10 @@ def _mount_cgroup(dest: str, flags: int, cgroup_binds: CgroupBinds) -> None:
 def mount_all(rootfs: str, spec: dict[str, Any], cgroup_binds: CgroupBinds) -> None:
     """The spec's mounts in order, then /dev's nodes and links if /dev is ours."""
     mounts = spec.get("mounts") or []
+    namespaces = (spec.get("linux") or {}).get("namespaces") or []
+    cgroupns = any(ns["type"] == "cgroup" for ns in namespaces)
     for m in mounts:
-        mount_one(rootfs, m, cgroup_binds)
+        mount_one(rootfs, m, cgroup_binds, cgroupns)
     dev_bound = any(m["destination"].rstrip("/") == "/dev" and _is_bind(m) for m in mounts)
     if not dev_bound:
         os.makedirs(os.path.join(rootfs, "dev"), exist_ok=True)

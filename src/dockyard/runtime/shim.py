@@ -32,11 +32,11 @@ import socket
 import struct
 import termios
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.runtime.shim_logs import LogWriter, rfc3339_nano
+from dockyard.runtime.shim_proc import Client, Proc, close_fd, frame, in_helper, set_nonblocking
 
 if TYPE_CHECKING:
     from dockyard.runtime.api import OCIRuntime
@@ -49,76 +49,6 @@ LOG_NAME = "shim.log"
 HIGH_WATER = 1 << 20  # stop reading a producer while a consumer has this much queued
 DRAIN_AFTER_EXIT = 2.0  # seconds to wait for output still in flight after the init died
 FLUSH_BEFORE_QUIT = 5.0  # seconds given to slow readers before the shim exits
-STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2}
-
-
-def frame(stream: str, data: bytes) -> bytes:
-    """Docker's stdcopy header: stream id, three zero bytes, big-endian length."""
-    return struct.pack(">BxxxI", STREAM_IDS[stream], len(data)) + data
-
-
-def _nonblock(fd: int) -> None:
-    os.set_blocking(fd, False)
-
-
-def _close(fd: int | None) -> None:
-    if fd is not None and fd >= 0:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-
-
-class Proc:
-    """The init or one exec'd process: its stdio ends on our side and who listens to them."""
-
-    def __init__(self, exec_id: str | None, tty: bool, stdin_once: bool) -> None:
-        self.exec_id = exec_id
-        self.tty = tty
-        self.stdin_once = stdin_once
-        self.pid = 0
-        self.outputs: dict[int, str] = {}  # our read end -> "stdout" / "stderr"
-        self.master: int | None = None  # the pty master (tty only)
-        self.stdin_fd: int | None = None  # our write end of the process's stdin
-        self.stdin_buf = bytearray()
-        self.stdin_closing = False
-        self.clients: list[Client] = []
-        self.status: int | None = None  # raw wait status once reaped
-        self.exit_code: int | None = None
-        self.waiters: list[Client] = []
-        self.log: LogWriter | None = None
-
-    def close_stdin(self) -> None:
-        if self.tty:
-            return
-        _close(self.stdin_fd)
-        self.stdin_fd = None
-
-
-class Client:
-    """One connection: a command header first, then maybe a stream bound to a Proc."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        sock.setblocking(False)
-        self.fd = sock.fileno()
-        self.inbuf = bytearray()
-        self.outbuf = bytearray()
-        self.proc: Proc | None = None
-        self.want: frozenset[str] = frozenset()
-        self.stdin = False
-        self.reading = True
-        self.close_after_flush = False
-        self.streaming = False
-
-    def queue(self, data: bytes) -> None:
-        self.outbuf += data
-
-    def reply(self, obj: dict[str, Any], close: bool = False) -> None:
-        self.outbuf += json.dumps(obj).encode() + b"\n"
-        if close:
-            self.close_after_flush = True
-            self.reading = False
 
 
 class Shim:
@@ -165,14 +95,14 @@ class Shim:
         if want_stdin:
             r, w = os.pipe2(os.O_CLOEXEC)
             proc.stdin_fd = w
-            _nonblock(w)
+            set_nonblocking(w)
             child_in = r
         else:
             child_in = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         fds = [child_in]
         for stream in ("stdout", "stderr"):
             r, w = os.pipe2(os.O_CLOEXEC)
-            _nonblock(r)
+            set_nonblocking(r)
             proc.outputs[r] = stream
             fds.append(w)
         return fds[0], fds[1], fds[2]
@@ -205,10 +135,10 @@ class Shim:
         if not fds:
             raise OCIRuntimeError("no console master received from the runtime", "other")
         for extra in fds[1:]:
-            _close(extra)
+            close_fd(extra)
         master = fds[0]
         os.set_inheritable(master, False)
-        _nonblock(master)
+        set_nonblocking(master)
         proc.master = master
         proc.outputs[master] = "stdout"
         proc.stdin_fd = master
@@ -244,7 +174,7 @@ class Shim:
             if console is not None:
                 console.close()
             for fd in child_fds or ():
-                _close(fd)
+                close_fd(fd)
         proc.pid = pid
         self.procs[pid] = proc
         for sock, flags in zip(self.cfg.get("_attach_socks", []), cfg.get("attach") or [], strict=False):
@@ -292,7 +222,7 @@ class Shim:
         if fd == proc.master:
             proc.master = None
             proc.stdin_fd = None
-        _close(fd)
+        close_fd(fd)
         self._maybe_finish_proc(proc)
 
     def _maybe_finish_proc(self, proc: Proc) -> None:
@@ -381,13 +311,13 @@ class Shim:
                 console = None
         except BaseException:
             for fd in list(proc.outputs) + ([proc.stdin_fd] if proc.stdin_fd is not None else []):
-                _close(fd)
+                close_fd(fd)
             raise
         finally:
             if console is not None:
                 console.close()
             for fd in child_fds or ():
-                _close(fd)
+                close_fd(fd)
         proc.pid = pid
         self.execs[exec_id] = proc
         self.procs[pid] = proc
@@ -427,7 +357,7 @@ class Shim:
         self.finished = True
         proc = self.init
         for fd in list(proc.outputs):
-            _close(fd)
+            close_fd(fd)
         proc.outputs.clear()
         proc.close_stdin()
         if proc.log is not None:
@@ -441,9 +371,11 @@ class Shim:
         except OCIRuntimeError as exc:
             os.write(2, f"runtime delete: {exc}\n".encode())
         status = {"exit_code": proc.exit_code, "oom_killed": oom, "finished_at": rfc3339_nano()}
-        from dockyard.storage.atomic import write_json_atomic
-
-        write_json_atomic(os.path.join(self.state_dir, EXIT_NAME), status)
+        # tmp + rename, without fsync: readers never see half a file, and the exit path stays fast
+        final = os.path.join(self.state_dir, EXIT_NAME)
+        with open(final + ".tmp", "w") as fh:
+            json.dump(status, fh)
+        os.rename(final + ".tmp", final)
         self.exit_status = status
         self._answer_waiters(proc, status)
         for client in proc.clients:
@@ -667,45 +599,6 @@ class Shim:
                 os.unlink(os.path.join(self.state_dir, name))
             except OSError:
                 pass
-
-
-def in_helper(step: Callable[[], int]) -> int:
-    """Run a runtime step (create+start, exec) in a short-lived forked child; returns the pid it made.
-
-    The runtime's code allocates and touches a lot of objects; doing that in
-    a child that exits keeps the long-lived shim's pages shared with the
-    launcher (a few hundred KiB private instead of megabytes).  What the step
-    starts is reparented to the shim, the subreaper.
-    """
-    r, w = os.pipe2(os.O_CLOEXEC)
-    child = os.fork()
-    if child == 0:
-        os.close(r)
-        try:
-            reply: dict[str, Any] = {"ok": True, "pid": step()}
-        except OCIRuntimeError as exc:
-            reply = {"ok": False, "error": exc.message, "kind": exc.kind}
-        except BaseException as exc:  # noqa: BLE001 - whatever happened, the shim must hear of it
-            reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "kind": "other"}
-        try:
-            os.write(w, json.dumps(reply).encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    data = b""
-    try:
-        while chunk := os.read(r, 65536):
-            data += chunk
-    finally:
-        os.close(r)
-        os.waitpid(child, 0)
-    try:
-        result = json.loads(data)
-    except ValueError:
-        raise OCIRuntimeError("the runtime step died without a word", "other") from None
-    if not result.get("ok"):
-        raise OCIRuntimeError(str(result.get("error")), str(result.get("kind") or "other"))
-    return int(result["pid"])
 
 
 def serve(cfg: dict[str, Any], result: socket.socket, attach_socks: list[socket.socket]) -> None:

@@ -7,8 +7,8 @@ pages by collecting), then waits on a SOCK_SEQPACKET channel from the
 daemon.  Each message is the shim's JSON config plus fds (SCM_RIGHTS): the
 socket the shim reports create/start on, then any attach streams opened
 before the start.  The shim is double-forked into its own session so it
-belongs to neither the daemon nor this launcher; the launcher dies with the
-daemon (PDEATHSIG, and EOF on the channel), the shims do not.
+belongs to neither the daemon nor this launcher; the launcher ends with the
+daemon (EOF on the channel, or its parent changed), the shims do not.
 
 Usage: ``python -m dockyard.runtime.shim_launcher CHANNEL_FD DATA_ROOT`` (the
 data root is only on the command line so a test harness can find the
@@ -20,6 +20,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -30,8 +31,11 @@ def _warm() -> None:
     import dockyard.runtime.api  # noqa: F401
     import dockyard.runtime.cgroups  # noqa: F401
     import dockyard.runtime.shim  # noqa: F401
-    import dockyard.storage.atomic  # noqa: F401
 
+    try:  # parse the host's cgroup mounts once here, not in every shim's exit path
+        dockyard.runtime.cgroups.open_cgroup("/dockyard-prewarm/none", "none")
+    except Exception:  # noqa: BLE001 - only a cache fill
+        pass
     for name in ("create", "lifecycle", "exec"):  # the in-process runtime's lazily imported steps
         try:
             __import__(f"dockyard.runtime.{name}")
@@ -66,16 +70,19 @@ def _spawn(cfg: dict, fds: list[int], channel: socket.socket) -> None:
 
 def main(argv: list[str]) -> int:
     channel = socket.socket(fileno=int(argv[0]))
-    from dockyard.runtime.linux import PR_SET_PDEATHSIG, prctl
-
-    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() == 1:
-        return 0
+    parent = os.getppid()
     _warm()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.collect()
     gc.freeze()
+    poller = select.poll()
+    poller.register(channel.fileno(), select.POLLIN)
     while True:
+        # the channel's EOF says the daemon is gone; the parent check covers a channel kept open elsewhere
+        if not poller.poll(5000):
+            if os.getppid() != parent:
+                return 0
+            continue
         try:
             msg, fds, _, _ = socket.recv_fds(channel, 1 << 20, 32)
         except InterruptedError:

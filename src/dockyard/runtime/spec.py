@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.runtime.linux import (
@@ -36,7 +35,12 @@ from dockyard.runtime.linux import (
     NAMESPACES,
 )
 
-Spec = dict[str, Any]
+TYPE_CHECKING = False  # typing costs milliseconds of import on every runtime command
+if TYPE_CHECKING:
+    from typing import Any
+
+    Spec = dict[str, Any]
+
 
 # option -> (clear?, flag)
 MOUNT_FLAGS: dict[str, tuple[bool, int]] = {

@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any
 
 from dockyard.runtime.errors import OCIRuntimeError
+
+TYPE_CHECKING = False  # typing costs milliseconds of import on every runtime command
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_ROOT = "/run/dockyard/runtime"
 OCI_VERSION = "1.0.2"
@@ -26,7 +29,7 @@ _ID_RE = re.compile(r"^[\w+\-.]+$")
 
 def check_id(cid: str) -> None:
     """Refuse ids that could escape the root or confuse the file layout."""
-    if not cid or not _ID_RE.match(cid) or cid in (".", ".."):
+    if not cid or not _ID_RE.match(cid) or cid.startswith("."):
         raise OCIRuntimeError(f"invalid container id format: {cid}", "invalid")
 
 

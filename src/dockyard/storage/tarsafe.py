@@ -21,6 +21,8 @@ from typing import IO, Any, BinaryIO
 
 import zstandard
 
+from ..errors import InvalidParameter
+
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
@@ -29,8 +31,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
-class UnsafeArchive(ValueError):
-    """An entry tried to leave the extraction root (or the archive is not a tar at all)."""
+class UnsafeArchive(InvalidParameter):
+    """An entry tried to leave the extraction root (or the archive is not a tar at all): HTTP 400."""
 
 
 class _Peekable:
@@ -290,9 +292,14 @@ class _Extractor:
     def finish(self) -> None:
         """Directory mtimes last (deepest first): creating children changes them."""
         for parts, mtime in sorted(self.stats.dir_times, key=lambda x: -len(x[0])):
-            dfd = self._open_dir(parts[:-1], create=False)
+            try:
+                dfd = self._open_dir(parts[:-1], create=False)
+            except (OSError, UnsafeArchive):
+                continue  # a later entry replaced this directory (or a parent) with something else
             try:
                 os.utime(parts[-1], (mtime, mtime), dir_fd=dfd, follow_symlinks=False)
+            except OSError:
+                pass
             finally:
                 os.close(dfd)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 from typing import Any
 
 from dockyard.api.context import Services
@@ -102,7 +103,7 @@ def register(r: Router, s: Services) -> None:
             if pending is not None:
                 while shim_sock is None:
                     shim_sock = pending.wait(0.5)
-                    if shim_sock is None and not _exists(s, c.id):
+                    if shim_sock is None and (pending.failed or _peer_gone(conn) or not _exists(s, c.id)):
                         pending.cancel()
                         break
             if shim_sock is not None:
@@ -112,6 +113,7 @@ def register(r: Router, s: Services) -> None:
         finally:
             if pending is not None and pending.sock is None:
                 pending.cancel()
+            conn.close()
         return None
 
     @r.post("/containers/{id}/resize")
@@ -151,6 +153,13 @@ def register(r: Router, s: Services) -> None:
         if not stream:
             return Raw(b"".join(chunks), "application/json")
         return Stream(chunks, "application/json")
+
+
+def _peer_gone(conn: Any) -> bool:
+    """The client closed its end completely (a half-close for stdin EOF does not count)."""
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLHUP | select.POLLERR)
+    return any(ev & (select.POLLHUP | select.POLLERR) for _, ev in poller.poll(0))
 
 
 def _exists(s: Services, cid: str) -> bool:

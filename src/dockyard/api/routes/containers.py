@@ -144,4 +144,5 @@ def register(r: Router, s: Services) -> None:
                 continue
             deleted.append(c.id)
             reclaimed += size
+        s.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
         return JSON({"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed})

@@ -12,7 +12,7 @@ from dockyard.api.context import Services
 from dockyard.api.request import Request
 from dockyard.api.responses import JSON, Empty, Stream
 from dockyard.api.router import Router
-from dockyard.errors import DockyardError, InvalidParameter, NotFound, NotImplementedByEngine
+from dockyard.errors import InvalidParameter, NotFound, NotImplementedByEngine
 from dockyard.images.reference import parse_tagged
 
 
@@ -58,6 +58,24 @@ def _body_consumed(req: Request, stream: Any) -> None:
     except OSError:
         req.wants_close = True
     req._body = b""
+
+
+def _bar(done: int, total: int) -> str:
+    """docker's progress bar text: ``[=====>     ]  1.05MB/2.1MB``."""
+    width = 50
+    filled = width * done // total if total else width
+    arrow = ">" if filled < width else ""
+    bar = "=" * max(0, filled - (1 if arrow else 0)) + arrow + " " * (width - filled)
+
+    def human(n: float) -> str:
+        units = ["B", "kB", "MB", "GB", "TB"]
+        i = 0
+        while n >= 1000 and i < len(units) - 1:
+            n /= 1000.0
+            i += 1
+        return f"{n:.4g}{units[i]}"
+
+    return f"[{bar}] {human(done):>8}/{human(total)}"
 
 
 def _changes(req: Request) -> list[str]:
@@ -162,19 +180,25 @@ def register(r: Router, s: Services) -> None:
 
     @r.post("/images/load")
     def load(req: Request) -> Stream:
+        """Streamed like dockerd: 200 at once, progress and ``Loaded image`` lines, errors in-band."""
         from dockyard.images.archive import load as load_archive
 
+        svc = images()
+        quiet = req.q_bool("quiet")
         body = req.body_stream()
-        lines: list[bytes] = []
-        try:
-            load_archive(images(), body, lambda msg: lines.append(_line({"stream": msg + "\n"})))
-        except DockyardError as e:
-            if not lines:
-                raise
-            lines.append(_error_line(e))
-        finally:
-            _body_consumed(req, body)
-        return Stream(iter(lines), "application/json")
+        req._body = b""  # the job below reads it; the server must not wait for it again
+
+        def job(emit: Callable[[dict[str, Any]], None]) -> None:
+            def layer(short: str, done: int, total: int) -> None:
+                emit({"status": "Loading layer", "progressDetail": {"current": done, "total": total},
+                      "progress": _bar(done, total), "id": short})
+
+            try:
+                load_archive(svc, body, lambda msg: emit({"stream": msg + "\n"}), None if quiet else layer)
+            finally:
+                _body_consumed(req, body)
+
+        return Stream(_job_stream(job), "application/json")
 
     @r.post("/images/bootstrap")
     def bootstrap(req: Request) -> Stream:

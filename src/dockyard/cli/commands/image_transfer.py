@@ -44,7 +44,11 @@ def _print_messages(ctx: CLIContext, messages: Any) -> str:
     for msg in messages:
         if msg.get("error"):
             raise CLIError(msg["error"])
+        if msg.get("progressDetail") and not ctx.out.isatty():
+            continue  # progress bars only make sense on a terminal (docker drops them too)
         text = msg.get("stream") or msg.get("status") or ""
+        if msg.get("id") and msg.get("status"):
+            text = f"{msg['id']}: {msg['status']} {msg.get('progress', '')}".rstrip()
         if text:
             ctx.out.write(text if text.endswith("\n") else text + "\n")
             last = text.strip()

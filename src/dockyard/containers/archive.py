@@ -1,0 +1,802 @@
+"""`docker cp` on the engine side: stat, archive and extract paths inside a container's filesystem.
+
+Every lookup walks the container's filesystem one component at a time from directory file descriptors with
+``O_NOFOLLOW``: a symlink is only ever followed by our own resolver, which reads the link and restarts from the
+container's root for absolute targets, so no path — nor a symlink a process in the container swaps in while we
+work — can lead outside the container. Bind mounts and volumes are crossed to their host source, as docker's
+daemon does by mounting them for the copy. An uploaded archive is spooled and checked whole before anything is
+written: entries with ``..``, absolute names, or that would write through a symlink are refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import bz2
+import errno
+import json
+import lzma
+import os
+import stat
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from dockyard.errors import Forbidden, InvalidParameter, NotFound, SystemError_
+from dockyard.storage.tarsafe import UnsafeArchive, decompressed, end_of_archive, header_bytes
+
+CHUNK = 1 << 20
+MAX_LINKS = 255
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+# Go's os.FileMode type bits (the stat header carries them, clients test ModeDir / ModeSymlink)
+GO_MODE_DIR = 1 << 31
+GO_MODE_SYMLINK = 1 << 27
+GO_MODE_DEVICE = 1 << 26
+GO_MODE_NAMED_PIPE = 1 << 25
+GO_MODE_SOCKET = 1 << 24
+GO_MODE_SETUID = 1 << 23
+GO_MODE_SETGID = 1 << 22
+GO_MODE_CHAR_DEVICE = 1 << 21
+GO_MODE_STICKY = 1 << 20
+
+
+def go_file_mode(mode: int) -> int:
+    """A POSIX st_mode as Go's os.FileMode (what docker's stat header holds)."""
+    out = stat.S_IMODE(mode) & 0o777
+    if stat.S_ISDIR(mode):
+        out |= GO_MODE_DIR
+    elif stat.S_ISLNK(mode):
+        out |= GO_MODE_SYMLINK
+    elif stat.S_ISBLK(mode):
+        out |= GO_MODE_DEVICE
+    elif stat.S_ISCHR(mode):
+        out |= GO_MODE_DEVICE | GO_MODE_CHAR_DEVICE
+    elif stat.S_ISFIFO(mode):
+        out |= GO_MODE_NAMED_PIPE
+    elif stat.S_ISSOCK(mode):
+        out |= GO_MODE_SOCKET
+    if mode & stat.S_ISUID:
+        out |= GO_MODE_SETUID
+    if mode & stat.S_ISGID:
+        out |= GO_MODE_SETGID
+    if mode & stat.S_ISVTX:
+        out |= GO_MODE_STICKY
+    return out
+
+
+def _go_time(ts: float) -> str:
+    """RFC 3339 with nanoseconds and trailing zeros trimmed, as Go's time.Time marshals."""
+    dt = datetime.fromtimestamp(int(ts), UTC)
+    frac = f"{round((ts - int(ts)) * 1e9):09d}".rstrip("0")
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
+
+
+@dataclass
+class PathStat:
+    name: str
+    size: int
+    mode: int
+    mtime: str
+    link_target: str = ""
+
+    def header(self) -> str:
+        """The X-Docker-Container-Path-Stat value: URL-safe base64 of the JSON, like dockerd."""
+        body = json.dumps({"name": self.name, "size": self.size, "mode": self.mode, "mtime": self.mtime,
+                           "linkTarget": self.link_target}, separators=(",", ":"))
+        return base64.urlsafe_b64encode(body.encode()).decode()
+
+
+# -- container paths ----------------------------------------------------------------------------
+
+
+@dataclass
+class ContainerPath:
+    """A path as the client gave it, cleaned docker's way: ``abs_path`` keeps a trailing ``/`` or ``/.``."""
+
+    given: str
+    abs_path: str
+    dir_parts: list[str]
+    base: str  # last element; "" after a trailing slash, "." for "/."
+
+    @property
+    def name(self) -> str:
+        """filepath.Base of the absolute path ("/" for the root)."""
+        stripped = self.abs_path.rstrip("/")
+        return stripped.rsplit("/", 1)[-1] if stripped else "/"
+
+
+def parse_container_path(path: str) -> ContainerPath:
+    """Join ``path`` to ``/`` and clean it; a ``..`` that would climb above the root is refused."""
+    if not path:
+        raise InvalidParameter("bad parameter: path cannot be empty")
+    parts: list[str] = []
+    for comp in path.split("/"):
+        if comp in ("", "."):
+            continue
+        if comp == "..":
+            if not parts:
+                raise InvalidParameter(f"invalid path {path!r}: it climbs above the container's root directory")
+            parts.pop()
+            continue
+        parts.append(comp)
+    abs_path = "/" + "/".join(parts)
+    trailing_dot = path == "." or path.endswith("/.")
+    if trailing_dot:
+        abs_path = abs_path.rstrip("/") + "/."
+    elif path.endswith("/") and abs_path != "/":
+        abs_path += "/"
+    if trailing_dot:
+        return ContainerPath(path, abs_path, parts, ".")
+    if path.endswith("/") or not parts:
+        return ContainerPath(path, abs_path, parts, "")
+    return ContainerPath(path, abs_path, parts[:-1], parts[-1])
+
+
+def _clean_entry(name: str) -> list[str]:
+    if name.startswith("/"):
+        raise UnsafeArchive(f"refusing archive entry with an absolute path: {name!r}")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeArchive(f"refusing archive entry that climbs out of the destination: {name!r}")
+    return parts
+
+
+# -- the container's filesystem, walked by file descriptor --------------------------------------------
+
+
+@dataclass
+class Mount:
+    source: str
+    rw: bool
+
+
+class ContainerFS:
+    """The rootfs plus bind/volume mounts (container path parts → host source), never following a symlink."""
+
+    def __init__(self, rootfs: str, mounts: dict[tuple[str, ...], Mount], rootfs_rw: bool = True) -> None:
+        self.rootfs = rootfs
+        self.mounts = mounts
+        self.rootfs_rw = rootfs_rw
+        self.root_fd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def close(self) -> None:
+        if self.root_fd >= 0:
+            os.close(self.root_fd)
+            self.root_fd = -1
+
+    def writable(self, parts: list[str]) -> bool:
+        """Whether the deepest mount holding ``parts`` (or the rootfs) is read-write."""
+        for i in range(len(parts), 0, -1):
+            m = self.mounts.get(tuple(parts[:i]))
+            if m is not None:
+                return m.rw
+        return self.rootfs_rw
+
+    def open_dir(self, parts: list[str], create: bool = False) -> int:
+        """An fd of directory ``parts``; symlinks on the way raise UnsafeArchive (ELOOP), never followed."""
+        fd = os.dup(self.root_fd)
+        try:
+            for i, comp in enumerate(parts):
+                mount = self.mounts.get(tuple(parts[: i + 1]))
+                if mount is not None:
+                    nfd = os.open(mount.source, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                else:
+                    try:
+                        nfd = os.open(comp, _DIR_FLAGS, dir_fd=fd)
+                    except FileNotFoundError:
+                        if not create:
+                            raise
+                        os.mkdir(comp, 0o755, dir_fd=fd)
+                        nfd = os.open(comp, _DIR_FLAGS, dir_fd=fd)
+                    except OSError as e:
+                        if e.errno == errno.ELOOP:
+                            raise UnsafeArchive(f"/{'/'.join(parts[: i + 1])} is a symbolic link") from None
+                        raise
+                os.close(fd)
+                fd = nfd
+            return fd
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def parent(self, parts: list[str], create: bool = False) -> tuple[int, str]:
+        """(fd of the directory holding ``parts``, last name); a mount point is named through its source."""
+        mount = self.mounts.get(tuple(parts))
+        if mount is not None:
+            src = os.path.normpath(mount.source)
+            return os.open(os.path.dirname(src) or "/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), \
+                os.path.basename(src)
+        return self.open_dir(parts[:-1], create), parts[-1]
+
+    def lstat(self, parts: list[str]) -> os.stat_result:
+        if not parts:
+            return os.fstat(self.root_fd)
+        try:
+            dfd, name = self.parent(parts)
+        except UnsafeArchive:
+            raise NotADirectoryError(errno.ENOTDIR, "symlink in path") from None
+        try:
+            return os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        finally:
+            os.close(dfd)
+
+    def readlink(self, parts: list[str]) -> str:
+        dfd, name = self.parent(parts)
+        try:
+            return os.readlink(name, dir_fd=dfd)
+        finally:
+            os.close(dfd)
+
+    def resolve(self, parts: list[str], follow_last: bool = True) -> list[str]:
+        """Follow symlinks inside the container (absolute targets restart at its root, ``..`` stops there)."""
+        pending = list(parts)
+        out: list[str] = []
+        links = 0
+        while pending:
+            comp = pending.pop(0)
+            if comp in ("", "."):
+                continue
+            if comp == "..":
+                if out:
+                    out.pop()
+                continue
+            cand = [*out, comp]
+            if not pending and not follow_last:
+                out = cand
+                break
+            try:
+                st = self.lstat(cand)
+            except (FileNotFoundError, NotADirectoryError):
+                out = cand
+                continue
+            if not stat.S_ISLNK(st.st_mode):
+                out = cand
+                continue
+            links += 1
+            if links > MAX_LINKS:
+                raise InvalidParameter(f"too many levels of symbolic links in {'/' + '/'.join(parts)}")
+            target = self.readlink(cand)
+            if target.startswith("/"):
+                out = []
+            pending = target.split("/") + pending
+        return out
+
+
+def _not_found(cp: ContainerPath, ref: str) -> NotFound:
+    return NotFound(f"Could not find the file {cp.given} in container {ref}")
+
+
+def locate(fs: ContainerFS, cp: ContainerPath, ref: str) -> tuple[list[str], os.stat_result]:
+    """The target's resolved parts and lstat: parent directories followed, the last element not."""
+    parts = fs.resolve(cp.dir_parts)
+    if cp.base not in ("", "."):
+        parts.append(cp.base)
+    try:
+        return parts, fs.lstat(parts)
+    except FileNotFoundError:
+        raise _not_found(cp, ref) from None
+    except NotADirectoryError:
+        raise InvalidParameter(f"lstat {cp.abs_path}: not a directory") from None
+
+
+def stat_path(fs: ContainerFS, cp: ContainerPath, ref: str) -> tuple[list[str], PathStat]:
+    parts, st = locate(fs, cp, ref)
+    link = ""
+    if stat.S_ISLNK(st.st_mode):
+        link = "/" + "/".join(fs.resolve(parts))
+    return parts, PathStat(cp.name, st.st_size, go_file_mode(st.st_mode), _go_time(st.st_mtime), link)
+
+
+# -- archive out -------------------------------------------------------------------------------------
+
+
+def _pad(size: int) -> bytes:
+    rem = size % tarfile.BLOCKSIZE
+    return b"\0" * (tarfile.BLOCKSIZE - rem) if rem else b""
+
+
+def _xattr_pax(dfd: int, name: str) -> dict[str, str]:
+    """security.capability like dockerd's archiver (file capabilities survive a copy)."""
+    try:
+        value = os.getxattr(f"/proc/self/fd/{dfd}/{name}", "security.capability", follow_symlinks=False)
+    except OSError:
+        return {}
+    return {"SCHILY.xattr.security.capability": value.decode("utf-8", "surrogateescape")}
+
+
+class _TarWriter:
+    def __init__(self, fs: ContainerFS) -> None:
+        self.fs = fs
+        self.hardlinks: dict[tuple[int, int], str] = {}
+
+    def entry(self, dfd: int, name: str, arc: str, st: os.stat_result) -> Iterator[bytes]:
+        ti = tarfile.TarInfo(arc)
+        ti.mode = stat.S_IMODE(st.st_mode)
+        ti.uid, ti.gid = st.st_uid, st.st_gid
+        ti.mtime = int(st.st_mtime)
+        mode = st.st_mode
+        if stat.S_ISREG(mode):
+            key = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and key in self.hardlinks:
+                ti.type, ti.linkname = tarfile.LNKTYPE, self.hardlinks[key]
+                yield header_bytes(ti)
+                return
+            if st.st_nlink > 1:
+                self.hardlinks[key] = arc
+            ti.pax_headers = _xattr_pax(dfd, name)
+            yield from self._file(dfd, name, ti, st.st_size)
+            return
+        if stat.S_ISDIR(mode):
+            ti.type = tarfile.DIRTYPE
+            ti.name = arc.rstrip("/") + "/"
+        elif stat.S_ISLNK(mode):
+            ti.type, ti.linkname = tarfile.SYMTYPE, os.readlink(name, dir_fd=dfd)
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            ti.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+            ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        elif stat.S_ISFIFO(mode):
+            ti.type = tarfile.FIFOTYPE
+        else:
+            return  # sockets are skipped, as docker's archiver does
+        yield header_bytes(ti)
+
+    @staticmethod
+    def _file(dfd: int, name: str, ti: tarfile.TarInfo, size: int) -> Iterator[bytes]:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return  # swapped for something else while we looked: skip it
+            ti.size = size
+            yield header_bytes(ti)
+            left = size
+            while left > 0:
+                chunk = os.read(fd, min(CHUNK, left)) or b"\0" * min(CHUNK, left)  # shrank: keep the tar valid
+                yield chunk
+                left -= len(chunk)
+            yield _pad(size)
+        finally:
+            os.close(fd)
+
+    def tree(self, parts: list[str], prefix: str) -> Iterator[bytes]:
+        """Entries below directory ``parts``, sorted, crossing into mounts like a walk of the live tree."""
+        dfd = self.fs.open_dir(parts)
+        try:
+            names = sorted(os.listdir(dfd))
+            for name in names:
+                child = [*parts, name]
+                arc = f"{prefix.rstrip('/')}/{name}" if prefix else name
+                try:
+                    cdfd, cname = self.fs.parent(child) if tuple(child) in self.fs.mounts else (os.dup(dfd), name)
+                except OSError:
+                    continue
+                try:
+                    st = os.stat(cname, dir_fd=cdfd, follow_symlinks=False)
+                    yield from self.entry(cdfd, cname, arc, st)
+                except FileNotFoundError:
+                    continue
+                finally:
+                    os.close(cdfd)
+                if stat.S_ISDIR(st.st_mode):
+                    try:
+                        yield from self.tree(child, arc.rstrip("/"))
+                    except UnsafeArchive:
+                        continue  # replaced by a symlink under us: not followed
+        finally:
+            os.close(dfd)
+
+
+def archive_chunks(fs: ContainerFS, parts: list[str], st: os.stat_result, cp: ContainerPath) -> Iterator[bytes]:
+    """The tar docker serves: the target under its requested base name (a directory with its contents)."""
+    writer = _TarWriter(fs)
+    base = cp.name
+    if stat.S_ISDIR(st.st_mode):
+        top = "" if base == "/" else base
+        if parts:
+            dfd, name = fs.parent(parts)
+        else:
+            dfd, name = os.dup(fs.root_fd), "."
+        try:
+            dst = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            yield from writer.entry(dfd, name, top or "/", dst)
+        finally:
+            os.close(dfd)
+        yield from writer.tree(parts, "/" if base == "/" else top)
+    else:
+        dfd, name = fs.parent(parts)
+        try:
+            yield from writer.entry(dfd, name, base, st)
+        finally:
+            os.close(dfd)
+    yield end_of_archive()
+
+
+# -- archive in --------------------------------------------------------------------------------------
+
+
+def open_upload(stream: IO[bytes], spool_dir: str) -> IO[bytes]:
+    """Spool the request body to an unnamed temp file (so it can be checked whole, then extracted)."""
+    spool = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 - returned to the caller, who closes it
+    try:
+        while True:
+            chunk = stream.read(CHUNK)
+            if not chunk:
+                break
+            spool.write(chunk)
+        spool.seek(0)
+        return spool
+    except BaseException:
+        spool.close()
+        raise
+
+
+def _tar_reader(spool: IO[bytes]) -> Any:
+    """The uncompressed tar bytes: identity, gzip, zstd (via tarsafe), bzip2 or xz."""
+    spool.seek(0)
+    head = spool.read(6)
+    spool.seek(0)
+    if head.startswith(b"BZh"):
+        return bz2.BZ2File(spool)
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return lzma.LZMAFile(spool)
+    return decompressed(spool)
+
+
+def _entries(spool: IO[bytes]) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
+    try:
+        with tarfile.open(fileobj=_tar_reader(spool), mode="r|", errorlevel=2) as tf:
+            for ti in tf:
+                yield tf, ti
+    except (tarfile.ReadError, EOFError, OSError, lzma.LZMAError) as e:
+        if isinstance(e, OSError) and e.errno is not None:
+            raise
+        raise InvalidParameter(f"invalid tar archive: {e}") from None
+
+
+@dataclass
+class ExtractOptions:
+    no_overwrite_dir_non_dir: bool = False
+    chown: tuple[int, int] | None = None  # copyUIDGID: everything owned by the container's user
+
+
+def _check_plan(fs: ContainerFS, dest: list[str], spool: IO[bytes], opts: ExtractOptions) -> None:
+    """Walk the archive against the filesystem and refuse it before anything is written."""
+    kinds: dict[tuple[str, ...], bool] = {}  # what the archive itself makes: True = a directory
+
+    def is_dir_on_way(rel: list[str], entry: str) -> None:
+        for i in range(len(rel)):
+            q = tuple(rel[: i + 1])
+            made = kinds.get(q)
+            if made is not None:
+                if not made:
+                    raise UnsafeArchive(f"refusing {entry!r}: /{'/'.join(q)} in the archive is not a directory")
+                continue
+            try:
+                st = fs.lstat(dest + list(q))
+            except FileNotFoundError:
+                kinds[q] = True
+                continue
+            except NotADirectoryError:
+                raise UnsafeArchive(f"refusing {entry!r}: a parent of it is a symbolic link") from None
+            if stat.S_ISLNK(st.st_mode):
+                raise UnsafeArchive(f"refusing {entry!r}: /{'/'.join(dest + list(q))} is a symbolic link")
+            if not stat.S_ISDIR(st.st_mode):
+                raise InvalidParameter(f"cannot extract {entry!r}: /{'/'.join(dest + list(q))} is not a directory")
+
+    for _tf, ti in _entries(spool):
+        rel = _clean_entry(ti.name)
+        if not rel:
+            continue
+        full = dest + rel
+        if not fs.writable(full):
+            raise InvalidParameter("mounted volume is marked read-only")
+        is_dir_on_way(rel[:-1], ti.name)
+        if ti.islnk():
+            target = _clean_entry(ti.linkname)
+            if not target:
+                raise UnsafeArchive(f"refusing hard link to the destination itself: {ti.name!r}")
+            is_dir_on_way(target[:-1], ti.name)
+        elif not (ti.isreg() or ti.isdir() or ti.issym() or ti.ischr() or ti.isblk() or ti.isfifo()):
+            raise InvalidParameter(f"unsupported archive entry type {ti.type!r} for {ti.name!r}")
+        made = kinds.get(tuple(rel))
+        if made is None:
+            try:
+                existing: bool | None = stat.S_ISDIR(fs.lstat(full).st_mode)
+            except (FileNotFoundError, NotADirectoryError):
+                existing = None
+        else:
+            existing = made
+        if opts.no_overwrite_dir_non_dir and existing is not None:
+            where = "/" + "/".join(full)
+            if existing and not ti.isdir():
+                raise InvalidParameter(f"cannot overwrite directory {where!r} with non-directory {ti.name!r}")
+            if not existing and ti.isdir():
+                raise InvalidParameter(f"cannot overwrite non-directory {where!r} with directory {ti.name!r}")
+        if not ti.isdir():
+            for k in [k for k in kinds if k[: len(rel)] == tuple(rel)]:
+                del kinds[k]
+        kinds[tuple(rel)] = ti.isdir()
+
+
+def _remove_existing(dfd: int, name: str, keep_dir: bool) -> None:
+    try:
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        if keep_dir:
+            return
+        _rmtree_at(dfd, name)
+    else:
+        os.unlink(name, dir_fd=dfd)
+
+
+def _rmtree_at(dfd: int, name: str) -> None:
+    fd = os.open(name, _DIR_FLAGS, dir_fd=dfd)
+    try:
+        for child in os.listdir(fd):
+            if stat.S_ISDIR(os.stat(child, dir_fd=fd, follow_symlinks=False).st_mode):
+                _rmtree_at(fd, child)
+            else:
+                os.unlink(child, dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=dfd)
+
+
+def _meta(fd: int, ti: tarfile.TarInfo, owner: tuple[int, int]) -> None:
+    os.fchown(fd, *owner)
+    os.fchmod(fd, ti.mode & 0o7777)
+    for key, value in (ti.pax_headers or {}).items():
+        if key.startswith("SCHILY.xattr."):
+            try:
+                os.setxattr(fd, key[len("SCHILY.xattr."):], value.encode("utf-8", "surrogateescape"))
+            except OSError as e:
+                if e.errno not in (errno.ENOTSUP, errno.EPERM):
+                    raise
+
+
+def _extract_entry(fs: ContainerFS, dest: list[str], tf: tarfile.TarFile, ti: tarfile.TarInfo,
+                   opts: ExtractOptions, dir_times: list[tuple[list[str], float]]) -> None:
+    rel = _clean_entry(ti.name)
+    if not rel:
+        return  # docker leaves the extraction point itself alone
+    owner = opts.chown or (ti.uid, ti.gid)
+    full = dest + rel
+    dfd, base = fs.parent(full, create=True)
+    try:
+        if ti.isdir():
+            _remove_existing(dfd, base, keep_dir=True)
+            try:
+                os.mkdir(base, 0o700, dir_fd=dfd)
+            except FileExistsError:
+                pass
+            fd = os.open(base, _DIR_FLAGS, dir_fd=dfd)
+            try:
+                _meta(fd, ti, owner)
+            finally:
+                os.close(fd)
+            dir_times.append((full, ti.mtime))
+            return
+        _remove_existing(dfd, base, keep_dir=False)
+        if ti.isreg():
+            fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=dfd)
+            try:
+                src = tf.extractfile(ti)
+                left = ti.size
+                while left > 0 and src is not None:
+                    chunk = src.read(min(CHUNK, left))
+                    if not chunk:
+                        raise InvalidParameter(f"unexpected end of archive in {ti.name!r}")
+                    os.write(fd, chunk)
+                    left -= len(chunk)
+                _meta(fd, ti, owner)
+                os.utime(fd, (ti.mtime, ti.mtime))
+            finally:
+                os.close(fd)
+        elif ti.issym():
+            os.symlink(ti.linkname, base, dir_fd=dfd)
+            os.chown(base, *owner, dir_fd=dfd, follow_symlinks=False)
+            os.utime(base, (ti.mtime, ti.mtime), dir_fd=dfd, follow_symlinks=False)
+        elif ti.islnk():
+            sfd, sname = fs.parent(dest + _clean_entry(ti.linkname))
+            try:
+                if stat.S_ISDIR(os.stat(sname, dir_fd=sfd, follow_symlinks=False).st_mode):
+                    raise UnsafeArchive(f"refusing hard link to a directory: {ti.name!r}")
+                os.link(sname, base, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
+            finally:
+                os.close(sfd)
+        else:
+            kind = stat.S_IFCHR if ti.ischr() else stat.S_IFBLK if ti.isblk() else stat.S_IFIFO
+            os.mknod(base, kind | (ti.mode & 0o7777), os.makedev(ti.devmajor, ti.devminor), dir_fd=dfd)
+            os.chown(base, *owner, dir_fd=dfd, follow_symlinks=False)
+            os.chmod(base, ti.mode & 0o7777, dir_fd=dfd)
+            os.utime(base, (ti.mtime, ti.mtime), dir_fd=dfd, follow_symlinks=False)
+    finally:
+        os.close(dfd)
+
+
+def extract(fs: ContainerFS, dest: list[str], spool: IO[bytes], opts: ExtractOptions) -> None:
+    """Check the whole archive, then unpack it into directory ``dest`` (resolved parts)."""
+    try:
+        _check_plan(fs, dest, spool, opts)
+        dir_times: list[tuple[list[str], float]] = []
+        for tf, ti in _entries(spool):
+            _extract_entry(fs, dest, tf, ti, opts, dir_times)
+        for parts, mtime in sorted(dir_times, key=lambda x: -len(x[0])):
+            try:
+                dfd, name = fs.parent(parts)
+            except (OSError, UnsafeArchive):
+                continue
+            try:
+                os.utime(name, (mtime, mtime), dir_fd=dfd, follow_symlinks=False)
+            except OSError:
+                pass
+            finally:
+                os.close(dfd)
+    except UnsafeArchive as e:
+        raise InvalidParameter(str(e)) from None
+    except OSError as e:
+        if e.errno in (errno.EROFS,):
+            raise Forbidden("container rootfs is marked read-only") from None
+        raise SystemError_(f"extracting the archive failed: {e}") from None
+
+
+# -- a copy against one container ---------------------------------------------------------------------
+
+
+def _mount_table(c: Any) -> dict[tuple[str, ...], Mount]:
+    """Binds and volumes of the container's last start (docker mounts the same for a copy)."""
+    table: dict[tuple[str, ...], Mount] = {}
+    for m in c.mounts or []:
+        if m.get("Type") not in ("bind", "volume") or not m.get("Source") or not m.get("Destination"):
+            continue
+        parts = tuple(p for p in str(m["Destination"]).split("/") if p and p != ".")
+        if parts and ".." not in parts and os.path.exists(m["Source"]):
+            table[parts] = Mount(str(m["Source"]), bool(m.get("RW", True)))
+    return table
+
+
+class CopySession:
+    """The container's filesystem for one copy: mounted (and locked against a start) if it is not running.
+
+    A stopped container keeps its lock for the whole copy, as dockerd does, so a concurrent start cannot find
+    its rootfs unmounted under it; ``close`` unmounts what was mounted here and releases the lock.
+    """
+
+    def __init__(self, containers: Any, c: Any) -> None:
+        from dockyard.storage.snapshots import is_mountpoint
+
+        self.containers = containers
+        self.c = c
+        self._cv = containers.cond(c)
+        self._cv.acquire()
+        self._locked = True
+        self._mounted_here = False
+        self.fs: ContainerFS | None = None
+        try:
+            snaps = containers.snapshots
+            if snaps is None:
+                raise SystemError_("snapshot service unavailable")
+            running = bool(c.state.Running or c.state.Paused)
+            if running:
+                self._cv.release()
+                self._locked = False
+            merged = os.path.join(snaps.dir, c.id, "merged")
+            if not running and not is_mountpoint(merged):
+                merged = snaps.mount(c.id)
+                self._mounted_here = True
+            elif running:
+                merged = snaps.mount(c.id)
+            self.fs = ContainerFS(merged, _mount_table(c) if running or c.has_been_started else {},
+                                  rootfs_rw=not c.host_config.get("ReadonlyRootfs"))
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.fs is not None:
+            self.fs.close()
+            self.fs = None
+        if self._mounted_here:
+            self._mounted_here = False
+            try:
+                self.containers.snapshots.unmount(self.c.id)
+            except Exception:  # noqa: BLE001 - the next start or removal unmounts it anyway
+                pass
+        if self._locked:
+            self._locked = False
+            self._cv.release()
+
+
+class ArchiveStream:
+    """The GET body: tar chunks, and the session closed when the server is done with it (even unread)."""
+
+    def __init__(self, session: CopySession, chunks: Iterator[bytes]) -> None:
+        self.session = session
+        self.chunks = chunks
+
+    def __iter__(self) -> ArchiveStream:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self.chunks)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            close()
+        self.session.close()
+
+
+def stat_container_path(containers: Any, ref: str, path: str) -> PathStat:
+    """HEAD /containers/{id}/archive."""
+    c = containers.get(ref)
+    cp = parse_container_path(path)
+    session = CopySession(containers, c)
+    try:
+        assert session.fs is not None
+        return stat_path(session.fs, cp, ref)[1]
+    finally:
+        session.close()
+
+
+def archive_container_path(containers: Any, ref: str, path: str) -> tuple[PathStat, ArchiveStream]:
+    """GET /containers/{id}/archive: the stat and the tar stream (which owns the session until closed)."""
+    c = containers.get(ref)
+    cp = parse_container_path(path)
+    session = CopySession(containers, c)
+    try:
+        assert session.fs is not None
+        parts, pstat = stat_path(session.fs, cp, ref)
+        st = session.fs.lstat(parts)
+        stream = ArchiveStream(session, archive_chunks(session.fs, parts, st, cp))
+    except BaseException:
+        session.close()
+        raise
+    containers.publish(c, "archive-path")
+    return pstat, stream
+
+
+def extract_to_container(containers: Any, ref: str, path: str, body: IO[bytes], spool_dir: str,
+                         no_overwrite_dir_non_dir: bool, copy_uid_gid: bool) -> None:
+    """PUT /containers/{id}/archive: unpack a tar into the directory ``path`` of the container."""
+    c = containers.get(ref)
+    cp = parse_container_path(path)
+    with open_upload(body, spool_dir) as spool:
+        session = CopySession(containers, c)
+        try:
+            fs = session.fs
+            assert fs is not None
+            dest = fs.resolve(cp.dir_parts + ([cp.base] if cp.base not in ("", ".") else []))
+            try:
+                st = fs.lstat(dest)
+            except FileNotFoundError:
+                raise _not_found(cp, ref) from None
+            except NotADirectoryError:
+                raise InvalidParameter("extraction point is not a directory") from None
+            if not stat.S_ISDIR(st.st_mode):
+                raise InvalidParameter("extraction point is not a directory")
+            if not fs.writable(dest):
+                in_volume = any(dest[: len(k)] == list(k) for k in fs.mounts)
+                if in_volume:
+                    raise InvalidParameter("mounted volume is marked read-only")
+                raise Forbidden("container rootfs is marked read-only")
+            opts = ExtractOptions(no_overwrite_dir_non_dir)
+            user = c.config.get("User") or ""
+            if copy_uid_gid and user:
+                from dockyard.containers.users import resolve_user
+
+                uid, gid, _ = resolve_user(fs.rootfs, user)
+                opts.chown = (uid, gid)
+            extract(fs, dest, spool, opts)
+        finally:
+            session.close()
+    containers.publish(c, "extract-to-dir")

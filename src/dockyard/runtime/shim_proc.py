@@ -1,0 +1,130 @@
+"""The shim's bookkeeping: processes it serves, client connections, and runtime steps in a child.
+
+Kept apart from the event loop in ``shim.py`` so each file stays small.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from dockyard.runtime.errors import OCIRuntimeError
+from dockyard.runtime.shim_logs import LogWriter
+
+STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2}
+
+
+def frame(stream: str, data: bytes) -> bytes:
+    """Docker's stdcopy header: stream id, three zero bytes, big-endian length."""
+    return struct.pack(">BxxxI", STREAM_IDS[stream], len(data)) + data
+
+
+def set_nonblocking(fd: int) -> None:
+    os.set_blocking(fd, False)
+
+
+def close_fd(fd: int | None) -> None:
+    if fd is not None and fd >= 0:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+class Proc:
+    """The init or one exec'd process: its stdio ends on our side and who listens to them."""
+
+    def __init__(self, exec_id: str | None, tty: bool, stdin_once: bool) -> None:
+        self.exec_id = exec_id
+        self.tty = tty
+        self.stdin_once = stdin_once
+        self.pid = 0
+        self.outputs: dict[int, str] = {}  # our read end -> "stdout" / "stderr"
+        self.master: int | None = None  # the pty master (tty only)
+        self.stdin_fd: int | None = None  # our write end of the process's stdin
+        self.stdin_buf = bytearray()
+        self.stdin_closing = False
+        self.clients: list[Client] = []
+        self.status: int | None = None  # raw wait status once reaped
+        self.exit_code: int | None = None
+        self.waiters: list[Client] = []
+        self.log: LogWriter | None = None
+
+    def close_stdin(self) -> None:
+        if self.tty:
+            return
+        close_fd(self.stdin_fd)
+        self.stdin_fd = None
+
+
+class Client:
+    """One connection: a command header first, then maybe a stream bound to a Proc."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        sock.setblocking(False)
+        self.fd = sock.fileno()
+        self.inbuf = bytearray()
+        self.outbuf = bytearray()
+        self.proc: Proc | None = None
+        self.want: frozenset[str] = frozenset()
+        self.stdin = False
+        self.reading = True
+        self.close_after_flush = False
+        self.streaming = False
+
+    def queue(self, data: bytes) -> None:
+        self.outbuf += data
+
+    def reply(self, obj: dict[str, Any], close: bool = False) -> None:
+        self.outbuf += json.dumps(obj).encode() + b"\n"
+        if close:
+            self.close_after_flush = True
+            self.reading = False
+
+
+def in_helper(step: Callable[[], int]) -> int:
+    """Run a runtime step (create+start, exec) in a short-lived forked child; returns the pid it made.
+
+    The runtime's code allocates and touches a lot of objects; doing that in
+    a child that exits keeps the long-lived shim's pages shared with the
+    launcher (a few hundred KiB private instead of megabytes).  What the step
+    starts is reparented to the shim, the subreaper.
+    """
+    r, w = os.pipe2(os.O_CLOEXEC)
+    child = os.fork()
+    if child == 0:
+        os.close(r)
+        try:
+            reply: dict[str, Any] = {"ok": True, "pid": step()}
+        except OCIRuntimeError as exc:
+            reply = {"ok": False, "error": exc.message, "kind": exc.kind}
+        except BaseException as exc:  # noqa: BLE001 - whatever happened, the shim must hear of it
+            reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "kind": "other"}
+        try:
+            os.write(w, json.dumps(reply).encode() + b"\n")
+        finally:
+            os._exit(0)
+    os.close(w)
+    data = b""
+    try:
+        # read one line, not to EOF: a process the step forked may hold the pipe until it execs
+        while not data.endswith(b"\n"):
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(r)
+        os.waitpid(child, 0)
+    try:
+        result = json.loads(data)
+    except ValueError:
+        raise OCIRuntimeError("the runtime step died without a word", "other") from None
+    if not result.get("ok"):
+        raise OCIRuntimeError(str(result.get("error")), str(result.get("kind") or "other"))
+    return int(result["pid"])
