@@ -221,7 +221,7 @@ def test_start_failure_leaves_nothing(daemon: TestDaemon, client: docker.DockerC
         assert status == 400 and "no such file or directory" in body["message"].lower() or \
             "not found" in body["message"]
         st = _state(daemon, c.id)
-        assert st["Status"] == "exited" and st["ExitCode"] == 127 and st["Error"]
+        assert st["Status"] == "created" and st["ExitCode"] == 127 and st["Error"]  # as docker shows it
         merged = os.path.join(daemon.data_root, "snapshots", c.id, "merged")
         assert not os.path.ismount(merged)
         assert not os.path.exists(os.path.join(daemon.data_root, "netns", c.id))

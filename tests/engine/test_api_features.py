@@ -216,3 +216,19 @@ def test_cpuset_and_oom_score(daemon: TestDaemon, client: docker.DockerClient, o
                                       "> /out/o", oom_score_adj=5, cpuset_cpus="0")
     assert code == 0
     assert text.split() == ["5", "0"]
+
+
+def _status_field(text: str, key: str) -> str:
+    return [line.split()[1] for line in text.splitlines() if line.startswith(key + ":")][0]
+
+
+def test_seccomp_nnp_and_masked_paths(client: docker.DockerClient, outdir: str) -> None:
+    code, text = _run(client, outdir, "{ cat /proc/self/status; echo kcore=$(cat /proc/kcore | wc -c); "
+                                      "echo 1 > /proc/sys/kernel/domainname 2>/dev/null || echo sys-ro; } > /out/o")
+    assert code == 0
+    assert _status_field(text, "Seccomp") == "2" and _status_field(text, "NoNewPrivs") == "0"
+    assert "kcore=0" in text and "sys-ro" in text
+    code, text = _run(client, outdir, "cat /proc/self/status > /out/o",
+                      security_opt=["seccomp=unconfined", "no-new-privileges"])
+    assert code == 0
+    assert _status_field(text, "Seccomp") == "0" and _status_field(text, "NoNewPrivs") == "1"

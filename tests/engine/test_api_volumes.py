@@ -48,3 +48,15 @@ def test_implicit_named_and_anonymous(daemon: TestDaemon, client: docker.DockerC
     assert "auto1" in after and len(before - after) == 1  # the anonymous one went with -v
     res = client.volumes.prune(filters={"all": "true"})
     assert "auto1" in (res["VolumesDeleted"] or [])
+
+
+def test_new_volume_copies_image_content(daemon: TestDaemon, client: docker.DockerClient) -> None:
+    c = client.containers.run("busybox", ["cat", "/etc/passwd"], detach=True,
+                              volumes={"copyup": {"bind": "/etc", "mode": "rw"}})
+    try:
+        assert c.wait(timeout=10)["StatusCode"] == 0
+        mp = client.volumes.get("copyup").attrs["Mountpoint"]
+        assert os.path.exists(os.path.join(mp, "passwd")) and os.path.exists(os.path.join(mp, "group"))
+    finally:
+        c.remove()
+        client.volumes.get("copyup").remove()

@@ -90,19 +90,6 @@ def test_rm_removes_container(d: TestDaemon, cli: str) -> None:
 
 
 @pytest.mark.parametrize("cli", CLIS)
-@pytest.mark.parametrize("args,code", [
-    (["run", "--no-such-flag", "busybox"], 125),
-    (["run", "--rm", "no-such-image-here"], 125),
-    (["run", "--rm", "busybox", "/etc"], 126),
-    (["run", "--rm", "busybox", "no-such-command"], 127),
-])
-def test_docker_exit_codes(d: TestDaemon, cli: str, args: list[str], code: int) -> None:
-    r = _runner(d, cli)(*args)
-    assert r.returncode == code, f"{r.stdout}\n{r.stderr}"
-    assert r.stderr.strip()
-
-
-@pytest.mark.parametrize("cli", CLIS)
 def test_logs_exec_and_stats(d: TestDaemon, cli: str) -> None:
     run = _runner(d, cli)
     name = f"io-{cli}"
@@ -201,3 +188,20 @@ def test_system_commands(d: TestDaemon) -> None:
     out = _ok(d.cli("container", "prune", "-f"))
     assert "Total reclaimed space:" in out
     assert _ok(d.cli("ps", "-aq", "--filter", "name=prunable")) == ""
+
+
+@pytest.mark.parametrize("cli", CLIS)
+@pytest.mark.parametrize("args,code", [
+    (["run", "--no-such-flag", "busybox"], 125),
+    (["run", "--rm", "no-such-image-here"], 125),
+    (["run", "--rm", "busybox", "/etc"], 126),
+    (["run", "--rm", "busybox", "no-such-command"], 127),
+])
+def test_docker_exit_codes(d: TestDaemon, cli: str, args: list[str], code: int) -> None:
+    """Flag errors and unknown images 125, a command that cannot be invoked 126, not found 127; with --rm
+    nothing is left behind (docker's CLI waits for the daemon's auto-removal, so it must happen)."""
+    before = d.cli("ps", "-aq").stdout
+    r = _runner(d, cli)(*args, timeout=30)
+    assert r.returncode == code, f"{r.stdout}\n{r.stderr}"
+    assert r.stderr.strip()
+    assert d.cli("ps", "-aq").stdout == before

@@ -144,6 +144,16 @@ def _remove_iptables(word: str) -> None:
             subprocess.run(["iptables", "-t", table, "-X", chain], capture_output=True)
 
 
+def _free_bip() -> str:
+    """A 10.2xx.y.1/24 no route on the host uses yet (parallel test daemons must not collide)."""
+    routes = subprocess.run(["ip", "-o", "-4", "route"], capture_output=True, text=True).stdout
+    for _ in range(100):
+        a, b = random.randint(200, 250), random.randint(0, 255)
+        if f"10.{a}.{b}." not in routes:
+            return f"10.{a}.{b}.1/24"
+    raise RuntimeError("no free test subnet")
+
+
 class TestDaemon:
     __test__ = False  # not a test class
 
@@ -157,7 +167,7 @@ class TestDaemon:
         self.host = f"unix://{self.socket}"
         self.bridge = f"{TEST_BRIDGE_PREFIX}{self.suffix}"
         self.resource_prefix = f"t{self.suffix[:5]}"
-        self.bip = f"10.{random.randint(200, 250)}.{random.randint(0, 255)}.1/24"
+        self.bip = _free_bip()
         self.cgroup_parent = f"dockyard-{self.suffix}"
         self.log_path = os.path.join(self.tmp, "daemon.log")
         self.extra_args = list(extra_args or [])

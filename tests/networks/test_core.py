@@ -14,7 +14,7 @@ import time
 import pytest
 from nethelp import Env, FakeUpstream, free_port, in_ns, resolve_in, serve_echo, tcp_fetch, tcp_listen
 
-from dockyard.errors import Conflict, Forbidden, SystemError_
+from dockyard.errors import Forbidden, SystemError_
 from dockyard.networks import bridge
 
 
@@ -212,7 +212,7 @@ def test_connect_disconnect_running_and_rm_in_use(env: Env) -> None:
     assert "127.0.0.11" in open(a.resolv_conf_path).read()
     insp = env.svc.inspect("side")
     assert cid in insp["Containers"] and insp["Containers"][cid]["IPv4Address"].endswith("/24")
-    with pytest.raises(Conflict, match="has active endpoints"):
+    with pytest.raises(Forbidden, match="has active endpoints"):
         env.svc.remove("side")
     with pytest.raises(Forbidden, match="pre-defined"):
         env.svc.remove("bridge")

@@ -142,6 +142,17 @@ def test_features_json(name: str, dockyard_rt: Runtime) -> None:
     assert res.returncode == 0
     data = json.loads(res.stdout)
     assert data["ociVersionMin"] and "pid" in data["linux"]["namespaces"]
+    if os.path.isdir(SCHEMA_DIR):
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT4
+
+        resources = []
+        for name in ("defs.json", "features-linux.json", "defs-linux.json"):
+            with open(os.path.join(SCHEMA_DIR, name)) as fh:
+                resources.append((name, Resource.from_contents(json.load(fh), default_specification=DRAFT4)))
+        with open(os.path.join(SCHEMA_DIR, "features-schema.json")) as fh:
+            schema = json.load(fh)
+        jsonschema.Draft4Validator(schema, registry=Registry().with_resources(resources)).validate(data)
 
 
 def test_join_network_namespace_by_path_and_domainname(make_bundle: Any, dockyard_rt: Runtime) -> None:

@@ -64,7 +64,7 @@ class APIHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if self.command != "HEAD" and status not in (204, 304):
+        if body and self.command != "HEAD" and status not in (204, 304):
             self.wfile.write(body)
 
     def _send_stream(self, resp: Stream) -> None:

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "top": "inspect:top",
     "diff": "inspect:diff",
     "stats": "stats",
+    "cp": "cp",
     # images (cli/commands/images.py, cli/commands/image_transfer.py)
     "images": "images:ls",
     "image ls": "images:ls",
@@ -83,6 +84,7 @@ ALIASES: dict[str, str] = {
                                       "stats", "ps")},
     "container ls": "ps", "container list": "ps", "container remove": "rm",
     "system info": "info", "system events": "events",
+    "container cp": "cp",
 }
 
 # Two-word command groups (`dockyard image ls`); a group word alone prints its help.

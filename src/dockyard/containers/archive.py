@@ -5,27 +5,24 @@ Every lookup walks the container's filesystem one component at a time from direc
 container's root for absolute targets, so no path — nor a symlink a process in the container swaps in while we
 work — can lead outside the container. Bind mounts and volumes are crossed to their host source, as docker's
 daemon does by mounting them for the copy. An uploaded archive is spooled and checked whole before anything is
-written: entries with ``..``, absolute names, or that would write through a symlink are refused.
+written (containers/archive_extract.py).
 """
 
 from __future__ import annotations
 
 import base64
-import bz2
 import errno
 import json
-import lzma
 import os
 import stat
 import tarfile
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
 from dockyard.errors import Forbidden, InvalidParameter, NotFound, SystemError_
-from dockyard.storage.tarsafe import UnsafeArchive, decompressed, end_of_archive, header_bytes
+from dockyard.storage.tarsafe import UnsafeArchive, end_of_archive, header_bytes
 
 CHUNK = 1 << 20
 MAX_LINKS = 255
@@ -135,7 +132,7 @@ def parse_container_path(path: str) -> ContainerPath:
     return ContainerPath(path, abs_path, parts[:-1], parts[-1])
 
 
-def _clean_entry(name: str) -> list[str]:
+def clean_entry(name: str) -> list[str]:
     if name.startswith("/"):
         raise UnsafeArchive(f"refusing archive entry with an absolute path: {name!r}")
     parts = [p for p in name.split("/") if p not in ("", ".")]
@@ -275,11 +272,14 @@ def locate(fs: ContainerFS, cp: ContainerPath, ref: str) -> tuple[list[str], os.
     if cp.base not in ("", "."):
         parts.append(cp.base)
     try:
-        return parts, fs.lstat(parts)
+        st = fs.lstat(parts)
     except FileNotFoundError:
         raise _not_found(cp, ref) from None
     except NotADirectoryError:
-        raise InvalidParameter(f"lstat {cp.abs_path}: not a directory") from None
+        st = None
+    if st is None or (cp.base in ("", ".") and not stat.S_ISDIR(st.st_mode)):
+        raise InvalidParameter(f"lstat {cp.abs_path}: not a directory")
+    return parts, st
 
 
 def stat_path(fs: ContainerFS, cp: ContainerPath, ref: str) -> tuple[list[str], PathStat]:
@@ -413,250 +413,29 @@ def archive_chunks(fs: ContainerFS, parts: list[str], st: os.stat_result, cp: Co
     yield end_of_archive()
 
 
-# -- archive in --------------------------------------------------------------------------------------
-
-
-def open_upload(stream: IO[bytes], spool_dir: str) -> IO[bytes]:
-    """Spool the request body to an unnamed temp file (so it can be checked whole, then extracted)."""
-    spool = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 - returned to the caller, who closes it
-    try:
-        while True:
-            chunk = stream.read(CHUNK)
-            if not chunk:
-                break
-            spool.write(chunk)
-        spool.seek(0)
-        return spool
-    except BaseException:
-        spool.close()
-        raise
-
-
-def _tar_reader(spool: IO[bytes]) -> Any:
-    """The uncompressed tar bytes: identity, gzip, zstd (via tarsafe), bzip2 or xz."""
-    spool.seek(0)
-    head = spool.read(6)
-    spool.seek(0)
-    if head.startswith(b"BZh"):
-        return bz2.BZ2File(spool)
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return lzma.LZMAFile(spool)
-    return decompressed(spool)
-
-
-def _entries(spool: IO[bytes]) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
-    try:
-        with tarfile.open(fileobj=_tar_reader(spool), mode="r|", errorlevel=2) as tf:
-            for ti in tf:
-                yield tf, ti
-    except (tarfile.ReadError, EOFError, OSError, lzma.LZMAError) as e:
-        if isinstance(e, OSError) and e.errno is not None:
-            raise
-        raise InvalidParameter(f"invalid tar archive: {e}") from None
-
-
-@dataclass
-class ExtractOptions:
-    no_overwrite_dir_non_dir: bool = False
-    chown: tuple[int, int] | None = None  # copyUIDGID: everything owned by the container's user
-
-
-def _check_plan(fs: ContainerFS, dest: list[str], spool: IO[bytes], opts: ExtractOptions) -> None:
-    """Walk the archive against the filesystem and refuse it before anything is written."""
-    kinds: dict[tuple[str, ...], bool] = {}  # what the archive itself makes: True = a directory
-
-    def is_dir_on_way(rel: list[str], entry: str) -> None:
-        for i in range(len(rel)):
-            q = tuple(rel[: i + 1])
-            made = kinds.get(q)
-            if made is not None:
-                if not made:
-                    raise UnsafeArchive(f"refusing {entry!r}: /{'/'.join(q)} in the archive is not a directory")
-                continue
-            try:
-                st = fs.lstat(dest + list(q))
-            except FileNotFoundError:
-                kinds[q] = True
-                continue
-            except NotADirectoryError:
-                raise UnsafeArchive(f"refusing {entry!r}: a parent of it is a symbolic link") from None
-            if stat.S_ISLNK(st.st_mode):
-                raise UnsafeArchive(f"refusing {entry!r}: /{'/'.join(dest + list(q))} is a symbolic link")
-            if not stat.S_ISDIR(st.st_mode):
-                raise InvalidParameter(f"cannot extract {entry!r}: /{'/'.join(dest + list(q))} is not a directory")
-
-    for _tf, ti in _entries(spool):
-        rel = _clean_entry(ti.name)
-        if not rel:
-            continue
-        full = dest + rel
-        if not fs.writable(full):
-            raise InvalidParameter("mounted volume is marked read-only")
-        is_dir_on_way(rel[:-1], ti.name)
-        if ti.islnk():
-            target = _clean_entry(ti.linkname)
-            if not target:
-                raise UnsafeArchive(f"refusing hard link to the destination itself: {ti.name!r}")
-            is_dir_on_way(target[:-1], ti.name)
-        elif not (ti.isreg() or ti.isdir() or ti.issym() or ti.ischr() or ti.isblk() or ti.isfifo()):
-            raise InvalidParameter(f"unsupported archive entry type {ti.type!r} for {ti.name!r}")
-        made = kinds.get(tuple(rel))
-        if made is None:
-            try:
-                existing: bool | None = stat.S_ISDIR(fs.lstat(full).st_mode)
-            except (FileNotFoundError, NotADirectoryError):
-                existing = None
-        else:
-            existing = made
-        if opts.no_overwrite_dir_non_dir and existing is not None:
-            where = "/" + "/".join(full)
-            if existing and not ti.isdir():
-                raise InvalidParameter(f"cannot overwrite directory {where!r} with non-directory {ti.name!r}")
-            if not existing and ti.isdir():
-                raise InvalidParameter(f"cannot overwrite non-directory {where!r} with directory {ti.name!r}")
-        if not ti.isdir():
-            for k in [k for k in kinds if k[: len(rel)] == tuple(rel)]:
-                del kinds[k]
-        kinds[tuple(rel)] = ti.isdir()
-
-
-def _remove_existing(dfd: int, name: str, keep_dir: bool) -> None:
-    try:
-        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        if keep_dir:
-            return
-        _rmtree_at(dfd, name)
-    else:
-        os.unlink(name, dir_fd=dfd)
-
-
-def _rmtree_at(dfd: int, name: str) -> None:
-    fd = os.open(name, _DIR_FLAGS, dir_fd=dfd)
-    try:
-        for child in os.listdir(fd):
-            if stat.S_ISDIR(os.stat(child, dir_fd=fd, follow_symlinks=False).st_mode):
-                _rmtree_at(fd, child)
-            else:
-                os.unlink(child, dir_fd=fd)
-    finally:
-        os.close(fd)
-    os.rmdir(name, dir_fd=dfd)
-
-
-def _meta(fd: int, ti: tarfile.TarInfo, owner: tuple[int, int]) -> None:
-    os.fchown(fd, *owner)
-    os.fchmod(fd, ti.mode & 0o7777)
-    for key, value in (ti.pax_headers or {}).items():
-        if key.startswith("SCHILY.xattr."):
-            try:
-                os.setxattr(fd, key[len("SCHILY.xattr."):], value.encode("utf-8", "surrogateescape"))
-            except OSError as e:
-                if e.errno not in (errno.ENOTSUP, errno.EPERM):
-                    raise
-
-
-def _extract_entry(fs: ContainerFS, dest: list[str], tf: tarfile.TarFile, ti: tarfile.TarInfo,
-                   opts: ExtractOptions, dir_times: list[tuple[list[str], float]]) -> None:
-    rel = _clean_entry(ti.name)
-    if not rel:
-        return  # docker leaves the extraction point itself alone
-    owner = opts.chown or (ti.uid, ti.gid)
-    full = dest + rel
-    dfd, base = fs.parent(full, create=True)
-    try:
-        if ti.isdir():
-            _remove_existing(dfd, base, keep_dir=True)
-            try:
-                os.mkdir(base, 0o700, dir_fd=dfd)
-            except FileExistsError:
-                pass
-            fd = os.open(base, _DIR_FLAGS, dir_fd=dfd)
-            try:
-                _meta(fd, ti, owner)
-            finally:
-                os.close(fd)
-            dir_times.append((full, ti.mtime))
-            return
-        _remove_existing(dfd, base, keep_dir=False)
-        if ti.isreg():
-            fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                         dir_fd=dfd)
-            try:
-                src = tf.extractfile(ti)
-                left = ti.size
-                while left > 0 and src is not None:
-                    chunk = src.read(min(CHUNK, left))
-                    if not chunk:
-                        raise InvalidParameter(f"unexpected end of archive in {ti.name!r}")
-                    os.write(fd, chunk)
-                    left -= len(chunk)
-                _meta(fd, ti, owner)
-                os.utime(fd, (ti.mtime, ti.mtime))
-            finally:
-                os.close(fd)
-        elif ti.issym():
-            os.symlink(ti.linkname, base, dir_fd=dfd)
-            os.chown(base, *owner, dir_fd=dfd, follow_symlinks=False)
-            os.utime(base, (ti.mtime, ti.mtime), dir_fd=dfd, follow_symlinks=False)
-        elif ti.islnk():
-            sfd, sname = fs.parent(dest + _clean_entry(ti.linkname))
-            try:
-                if stat.S_ISDIR(os.stat(sname, dir_fd=sfd, follow_symlinks=False).st_mode):
-                    raise UnsafeArchive(f"refusing hard link to a directory: {ti.name!r}")
-                os.link(sname, base, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
-            finally:
-                os.close(sfd)
-        else:
-            kind = stat.S_IFCHR if ti.ischr() else stat.S_IFBLK if ti.isblk() else stat.S_IFIFO
-            os.mknod(base, kind | (ti.mode & 0o7777), os.makedev(ti.devmajor, ti.devminor), dir_fd=dfd)
-            os.chown(base, *owner, dir_fd=dfd, follow_symlinks=False)
-            os.chmod(base, ti.mode & 0o7777, dir_fd=dfd)
-            os.utime(base, (ti.mtime, ti.mtime), dir_fd=dfd, follow_symlinks=False)
-    finally:
-        os.close(dfd)
-
-
-def extract(fs: ContainerFS, dest: list[str], spool: IO[bytes], opts: ExtractOptions) -> None:
-    """Check the whole archive, then unpack it into directory ``dest`` (resolved parts)."""
-    try:
-        _check_plan(fs, dest, spool, opts)
-        dir_times: list[tuple[list[str], float]] = []
-        for tf, ti in _entries(spool):
-            _extract_entry(fs, dest, tf, ti, opts, dir_times)
-        for parts, mtime in sorted(dir_times, key=lambda x: -len(x[0])):
-            try:
-                dfd, name = fs.parent(parts)
-            except (OSError, UnsafeArchive):
-                continue
-            try:
-                os.utime(name, (mtime, mtime), dir_fd=dfd, follow_symlinks=False)
-            except OSError:
-                pass
-            finally:
-                os.close(dfd)
-    except UnsafeArchive as e:
-        raise InvalidParameter(str(e)) from None
-    except OSError as e:
-        if e.errno in (errno.EROFS,):
-            raise Forbidden("container rootfs is marked read-only") from None
-        raise SystemError_(f"extracting the archive failed: {e}") from None
-
-
 # -- a copy against one container ---------------------------------------------------------------------
 
 
-def _mount_table(c: Any) -> dict[tuple[str, ...], Mount]:
-    """Binds and volumes of the container's last start (docker mounts the same for a copy)."""
+_NET_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname")
+
+
+def _mount_table(c: Any, state_dir: str) -> dict[tuple[str, ...], Mount]:
+    """Binds and volumes of the container's last start, and its generated /etc files (docker mounts the same
+    for a copy). Only those: other binds of the spec (devices, the init binary) are not the container's data."""
+    entries = [(str(m.get("Destination") or ""), str(m.get("Source") or ""), bool(m.get("RW", True)))
+               for m in c.mounts or [] if m.get("Type") in ("bind", "volume")]
+    try:
+        with open(os.path.join(state_dir, "config.json")) as f:
+            spec = json.load(f)
+        entries += [(m["destination"], m["source"], "ro" not in (m.get("options") or []))
+                    for m in spec.get("mounts") or [] if m.get("destination") in _NET_FILES and m.get("source")]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     table: dict[tuple[str, ...], Mount] = {}
-    for m in c.mounts or []:
-        if m.get("Type") not in ("bind", "volume") or not m.get("Source") or not m.get("Destination"):
-            continue
-        parts = tuple(p for p in str(m["Destination"]).split("/") if p and p != ".")
-        if parts and ".." not in parts and os.path.exists(m["Source"]):
-            table[parts] = Mount(str(m["Source"]), bool(m.get("RW", True)))
+    for dest, source, rw in entries:
+        parts = tuple(p for p in dest.split("/") if p and p != ".")
+        if parts and ".." not in parts and source and os.path.exists(source):
+            table[parts] = Mount(source, rw)
     return table
 
 
@@ -691,7 +470,8 @@ class CopySession:
                 self._mounted_here = True
             elif running:
                 merged = snaps.mount(c.id)
-            self.fs = ContainerFS(merged, _mount_table(c) if running or c.has_been_started else {},
+            table = _mount_table(c, containers.state_dir(c.id)) if running or c.has_been_started else {}
+            self.fs = ContainerFS(merged, table,
                                   rootfs_rw=not c.host_config.get("ReadonlyRootfs"))
         except BaseException:
             self.close()
@@ -758,10 +538,10 @@ def archive_container_path(containers: Any, ref: str, path: str) -> tuple[PathSt
         parts, pstat = stat_path(session.fs, cp, ref)
         st = session.fs.lstat(parts)
         stream = ArchiveStream(session, archive_chunks(session.fs, parts, st, cp))
+        containers.publish(c, "archive-path")
     except BaseException:
         session.close()
         raise
-    containers.publish(c, "archive-path")
     return pstat, stream
 
 
@@ -770,6 +550,8 @@ def extract_to_container(containers: Any, ref: str, path: str, body: IO[bytes], 
     """PUT /containers/{id}/archive: unpack a tar into the directory ``path`` of the container."""
     c = containers.get(ref)
     cp = parse_container_path(path)
+    from dockyard.containers.archive_extract import open_upload
+
     with open_upload(body, spool_dir) as spool:
         session = CopySession(containers, c)
         try:
@@ -789,6 +571,8 @@ def extract_to_container(containers: Any, ref: str, path: str, body: IO[bytes], 
                 if in_volume:
                     raise InvalidParameter("mounted volume is marked read-only")
                 raise Forbidden("container rootfs is marked read-only")
+            from dockyard.containers.archive_extract import ExtractOptions, extract
+
             opts = ExtractOptions(no_overwrite_dir_non_dir)
             user = c.config.get("User") or ""
             if copy_uid_gid and user:

@@ -170,11 +170,16 @@ class ExecService:
         c = self._running_container(rec.container_id)
         rec.tty = rec.tty or tty
         rec.started = True
+        t0 = time.perf_counter()
         try:
             process = self.containers.oci_process_for_exec(
                 c, rec.cmd, rec.env, rec.user, rec.workdir, rec.tty, rec.privileged
             )
+            if console_size and rec.tty and len(console_size) == 2 and all(console_size):
+                # sized before the process starts, or a quick command sees a 0x0 terminal
+                process["consoleSize"] = {"height": int(console_size[0]), "width": int(console_size[1])}
             streaming = conn is not None and not detach
+            t1 = time.perf_counter()
             pid, stream = c.shim.exec(
                 rec.id,
                 process,
@@ -197,14 +202,11 @@ class ExecService:
         rec.pid = pid
         rec.running = True
         rec.spawned.set()
+        log.debug("exec %s: process spec %.1f ms, shim %.1f ms", rec.id[:12], (t1 - t0) * 1000,
+                  (time.perf_counter() - t1) * 1000)
         self._publish(c, "exec_start: " + " ".join(rec.cmd), execID=rec.id)
         watcher = threading.Thread(target=self._watch, args=(c, rec), name=f"exec-{rec.id[:12]}", daemon=True)
         watcher.start()
-        if console_size and rec.tty and len(console_size) == 2 and all(console_size):
-            try:
-                c.shim.resize_exec(rec.id, int(console_size[0]), int(console_size[1]))
-            except (OCIRuntimeError, OSError):
-                pass
         if conn is None or detach:
             stream.close()
             return

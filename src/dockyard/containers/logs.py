@@ -25,11 +25,28 @@ READABLE_DRIVERS = ("json-file", "local")
 FOLLOW_POLL = 0.05
 
 
-@dataclass
 class Record:
-    stream: str
-    time_ns: int
-    line: bytes
+    """One logged line; its time is parsed only when a filter needs it (strptime-free, but not free)."""
+
+    __slots__ = ("stream", "line", "_text", "_ns")
+
+    def __init__(self, stream: str, line: bytes, time_text: str | None = None, time_ns: int | None = None) -> None:
+        self.stream = stream
+        self.line = line
+        self._text = time_text
+        self._ns = time_ns
+
+    @property
+    def time_ns(self) -> int:
+        if self._ns is None:
+            self._ns = rfc3339_to_ns(self._text or "")
+        return self._ns
+
+    @property
+    def time_text(self) -> str:
+        if self._text is None:
+            self._text = rfc3339_nano(self._ns or 0)
+        return self._text
 
 
 @dataclass
@@ -79,7 +96,10 @@ def rfc3339_to_ns(text: str) -> int:
     if "." in text:
         text, frac = text.split(".", 1)
         frac_ns = int((frac + "000000000")[:9])
-    secs = calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%S")) - offset
+    if len(text) != 19 or text[4] != "-" or text[7] != "-" or text[10] != "T" or text[13] != ":" or text[16] != ":":
+        raise ValueError(f"not an RFC 3339 time: {text!r}")
+    fields = (int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]), int(text[17:19]))
+    secs = calendar.timegm(fields + (0, 0, 0)) - offset
     return secs * 1_000_000_000 + frac_ns
 
 
@@ -119,7 +139,7 @@ class _Parser:
                 start = nl + 1
                 try:
                     rec = json.loads(raw)
-                    yield Record(rec["stream"], rfc3339_to_ns(rec["time"]), rec["log"].encode())
+                    yield Record(rec["stream"], rec["log"].encode(), time_text=rec["time"])
                 except (ValueError, KeyError):
                     continue  # a torn or foreign line: skip it like docker does
             del self.buf[:start]
@@ -131,7 +151,7 @@ class _Parser:
                     break
                 line = bytes(self.buf[LOCAL_HEAD.size : LOCAL_HEAD.size + size])
                 del self.buf[:total]
-                yield Record(STREAM_NAMES.get(sid, "stdout"), ns, line)
+                yield Record(STREAM_NAMES.get(sid, "stdout"), line, time_ns=ns)
 
     def reset(self) -> None:
         self.buf.clear()
@@ -148,7 +168,7 @@ def _wanted(rec: Record, q: LogQuery) -> bool:
 def encode(rec: Record, q: LogQuery, tty: bool) -> bytes:
     data = rec.line
     if q.timestamps:
-        data = rfc3339_nano(rec.time_ns).encode() + b" " + data
+        data = rec.time_text.encode() + b" " + data
     return data if tty else frame(rec.stream, data)
 
 

@@ -7,6 +7,7 @@ created at start, as docker does.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,3 +187,21 @@ def plan(host_config: dict[str, Any], config: dict[str, Any], anon_volumes: dict
         opts = ["nosuid", "nodev", "noexec"] + [o for o in (options or "").split(",") if o]
         out.oci_mounts.append({"destination": target, "type": "tmpfs", "source": "tmpfs", "options": opts})
     return out
+
+
+def populate_volumes(plan: MountPlan, rootfs: str) -> None:
+    """docker's copy-up: an empty volume mounted over image content starts as a copy of it (unless nocopy)."""
+    from dockyard.runtime.spec import resolve_in_root
+
+    for m in plan.inspect:
+        if m["Type"] != "volume" or "nocopy" in (m.get("Mode") or "").split(","):
+            continue
+        try:
+            if os.listdir(m["Source"]):
+                continue
+            src = resolve_in_root(rootfs, m["Destination"])
+            if not os.path.isdir(src) or not os.listdir(src):
+                continue
+        except OSError:
+            continue
+        subprocess.run(["cp", "-a", "--", src + "/.", m["Source"]], capture_output=True, check=False)

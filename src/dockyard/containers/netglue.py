@@ -98,13 +98,15 @@ class NetGlue:
             log.exception("releasing the network of %s failed", c.id)
 
     def forget(self, c: Container) -> None:
-        """Container removed: the network service drops what it kept about it (if it keeps anything)."""
+        """Container removed: the network service releases and drops everything it kept about it."""
         fn = getattr(self.networks, "remove_container", None) if self.networks is not None else None
-        if fn is not None:
-            try:
-                fn(c.id)
-            except Exception:  # noqa: BLE001
-                log.exception("forgetting the network of %s failed", c.id)
+        if fn is None:
+            self.release(c)
+            return
+        try:
+            fn(c.id)
+        except Exception:  # noqa: BLE001 - a failed release must not block the removal
+            log.exception("forgetting the network of %s failed", c.id)
 
     def renamed(self, c: Container) -> None:
         fn = getattr(self.networks, "rename_container", None) if self.networks is not None else None

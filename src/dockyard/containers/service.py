@@ -215,6 +215,7 @@ class ContainerService:
             t2 = time.perf_counter()
             plan = mounts_mod.plan(c.host_config, c.config, c.anon_volumes,
                                    self.volumes.resolve_for if self.volumes is not None else None, c.id)
+            mounts_mod.populate_volumes(plan, rootfs)
             parent = c.host_config.get("CgroupParent") or self.cfg.cgroup_parent
             oci = spec_mod.generate(spec_mod.SpecInput(c.id, c.config, c.host_config, {}, rootfs, parent,
                                                        net_files, plan))
@@ -227,16 +228,14 @@ class ContainerService:
         except OCIRuntimeError as e:
             self._undo_start(c, mounted, netted)
             code = {"not_found": 127, "permission": 126}.get(getattr(e, "kind", "other"), 128)
-            c.state.set_stopped(code, error=str(e))
-            self.save(c)
+            self._record_start_failure(c, code, str(e))
             if code in (126, 127):
                 raise InvalidParameter(str(e)) from None
             raise SystemError_(str(e)) from None
         except BaseException as e:
             self._undo_start(c, mounted, netted)
             if isinstance(e, (InvalidParameter, SystemError_, NotFound, Conflict)):
-                c.state.set_stopped(128, error=str(e))
-                self.save(c)
+                self._record_start_failure(c, 128, str(e))
             raise
         c.mounts = plan.inspect
         c.has_been_started = True
@@ -245,6 +244,15 @@ class ContainerService:
         self.attach_shim(c, shim)
         if self.health is not None:
             self.health.watch(c)
+
+    def _record_start_failure(self, c: Container, code: int, message: str) -> None:
+        """Exit code and error of a failed start; a never-started container stays "created", as in docker."""
+        if c.has_been_started:
+            c.state.set_stopped(code, error=message)
+        else:
+            c.state.ExitCode, c.state.Error, c.state.Pid = code, message, 0
+            c.state.Running = c.state.Restarting = False
+        self.save(c)
 
     def _undo_start(self, c: Container, mounted: bool, netted: bool) -> None:
         if netted:
@@ -514,10 +522,13 @@ class ContainerService:
         cv = self.cond(c)
         with cv:
             c.state.Status = "removing"
-            self.net.release(c)
+            t0 = time.perf_counter()
             self.net.forget(c)
+            t1 = time.perf_counter()
             if self.snapshots is not None:
                 self.snapshots.remove(c.id)
+            t2 = time.perf_counter()
+            log.debug("remove %s: network %.1f ms, snapshot %.1f ms", c.id[:12], (t1 - t0) * 1e3, (t2 - t1) * 1e3)
             shutil.rmtree(self.state_dir(c.id), ignore_errors=True)
             self.store.delete(c.id)
             with self._lock:

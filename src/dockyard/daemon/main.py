@@ -38,65 +38,30 @@ def _socket_group(name: str) -> int | None:
 
 def build_services(cfg: DaemonConfig) -> Services:
     """Wire every service the API needs; each owns its tables in the one state database."""
+    from dockyard.containers.execs import ExecService
+    from dockyard.containers.service import ContainerService
+    from dockyard.images.service import ImageService
+    from dockyard.networks.service import NetworkService
+    from dockyard.storage.snapshots import Snapshotter
+    from dockyard.volumes.service import VolumeService
+
     os.makedirs(cfg.data_root, mode=0o711, exist_ok=True)
     os.makedirs(cfg.exec_root, mode=0o700, exist_ok=True)
     db = StateDB(os.path.join(cfg.data_root, "state.db"))
     events = EventBus()
-    services = Services(config=cfg, db=db, events=events)
-    _wire_images(services)
-    _wire_networks(services)
-    _wire_volumes(services)
-    from dockyard.containers.service import ContainerService
-
-    services.containers = ContainerService(cfg, db, events, images=services.images,
-                                           snapshots=services.snapshots, networks=services.networks,
-                                           volumes=services.volumes)
-    _wire_execs(services)
-    return services
-
-
-def _wire_images(s: Services) -> None:
-    try:
-        from dockyard.images.service import ImageService
-        from dockyard.storage.snapshots import Snapshotter
-    except ImportError as e:
-        log.warning("image service unavailable: %s", e)
-        return
-    s.images = ImageService(s.db, s.config.data_root, s.events)
-    s.snapshots = Snapshotter(s.db, s.config.data_root, s.images)
-
-
-def _wire_networks(s: Services) -> None:
-    try:
-        from dockyard.networks.service import NetworkService
-    except ImportError as e:
-        log.warning("network service unavailable: %s", e)
-        return
-    cfg = s.config
-    s.networks = NetworkService(s.db, cfg.data_root, s.events, bridge=cfg.bridge, bip=cfg.bip,
+    s = Services(config=cfg, db=db, events=events)
+    s.images = ImageService(db, cfg.data_root, events)
+    s.snapshots = Snapshotter(db, cfg.data_root, s.images)
+    s.networks = NetworkService(db, cfg.data_root, events, bridge=cfg.bridge, bip=cfg.bip,
                                 prefix=cfg.resource_prefix, iptables=cfg.iptables)
-
-
-def _wire_volumes(s: Services) -> None:
-    try:
-        from dockyard.volumes.service import VolumeService
-    except ImportError:
-        return
-    s.volumes = VolumeService(s.db, s.config.data_root, s.events)
-
-
-def _wire_execs(s: Services) -> None:
-    try:
-        from dockyard.containers.execs import ExecService
-    except ImportError as e:
-        log.warning("exec service unavailable: %s", e)
-        return
-    execs = ExecService(s.containers, s.events)
+    s.volumes = VolumeService(db, cfg.data_root, events)
+    s.containers = ContainerService(cfg, db, events, images=s.images, snapshots=s.snapshots, networks=s.networks,
+                                    volumes=s.volumes)
+    execs = ExecService(s.containers, events)
     s.extra["execs"] = execs
-    s.containers.execs = execs
-    ids_for = getattr(execs, "ids_for", None)
-    if ids_for is not None:
-        s.containers.exec_ids_lookup = ids_for
+    s.containers.execs = execs  # healthchecks probe through exec
+    s.containers.exec_ids_lookup = execs.ids_for
+    return s
 
 
 def build_router(services: Services) -> Router:

@@ -313,7 +313,8 @@ class NetworkService(Attacher):
         if net.builtin:
             raise Forbidden(f"{net.name} is a pre-defined network and cannot be removed")
         if self.store.endpoints(network_id=net.id):
-            raise Conflict(f"error while removing network: network {net.name} id {net.id} has active endpoints")
+            # moby answers ActiveEndpointsError as Forbidden (403)
+            raise Forbidden(f"error while removing network: network {net.name} id {net.id} has active endpoints")
         self.firewall.remove_network(net.id)
         self.netlink.delete_link(net.bridge)
         self.store.delete_network(net.id)

@@ -182,6 +182,11 @@ def main(argv: list[str]) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - one line for the caller; the traceback only when debugging
+        if os.environ.get("DOCKYARD_RUNTIME_DEBUG"):
+            raise
+        logger.error(f"{type(exc).__name__}: {exc}")
+        return 1
 
 
 if __name__ == "__main__":

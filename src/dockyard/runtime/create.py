@@ -15,24 +15,11 @@ from dockyard.runtime import state as st
 from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.runtime.init import InitContext, stage1
 from dockyard.runtime.spec import load_bundle
+from dockyard.runtime.state import wait_gone
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every runtime command
 if TYPE_CHECKING:
     from typing import Any
-
-
-def wait_gone(pid: int, timeout: float = 10.0) -> None:
-    """Wait until ``pid`` exits even though it is not our child (pidfd poll)."""
-    import select
-
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return
-    try:
-        select.select([fd], [], [], timeout)
-    finally:
-        os.close(fd)
 
 
 def _cgroup_resources(spec: dict[str, Any]) -> dict[str, Any]:
@@ -139,8 +126,8 @@ def create(
             cgroup = open_cgroup(cgroups_path, cid)
             cgroup.create()
             cgroup.apply(_cgroup_resources(spec))
-        except CgroupError as exc:
-            raise OCIRuntimeError(f"cgroup: {exc}", "other") from None
+        except (CgroupError, OSError, ValueError, KeyError, TypeError) as exc:
+            raise OCIRuntimeError(f"cannot set up the cgroup: {exc}", "other") from None
         binds: list[tuple[str, str]] = []
         if any(m.get("type") == "cgroup" for m in spec.get("mounts") or []):
             binds = [(d, name) for name, d in cgroup.mount_sources().items()]

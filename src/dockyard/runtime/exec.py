@@ -14,7 +14,7 @@ import os
 from dockyard.runtime import linux, process
 from dockyard.runtime import state as st
 from dockyard.runtime.errors import OCIRuntimeError
-from dockyard.runtime.init import _report_error, send
+from dockyard.runtime.init import _close_extra_fds, _report_error, send
 from dockyard.runtime.spec import validate_process
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every runtime command
@@ -157,6 +157,7 @@ def _stage2(
             for target, fd in enumerate(stdio):
                 if fd != target:
                     os.dup2(fd, target)
+        _close_extra_fds({report_w})
         if proc.get("terminal"):
             from dockyard.runtime import console
 

@@ -80,8 +80,6 @@ def kill(root: str, cid: str, sig: int, all_processes: bool = False) -> None:
 
 def delete(root: str, cid: str, force: bool = False) -> None:
     """Remove a stopped (or created, or with ``force`` any) container: cgroup, state, hooks."""
-    from dockyard.runtime.create import wait_gone
-
     try:
         stored = st.read_state(root, cid)
     except OCIRuntimeError:
@@ -101,7 +99,7 @@ def delete(root: str, cid: str, force: bool = False) -> None:
             os.kill(stored["pid"], signal.SIGKILL)
         except ProcessLookupError:
             pass
-        wait_gone(stored["pid"])
+        st.wait_gone(stored["pid"])
     try:
         cgroup.destroy(kill=bool(cgroup.exists() and cgroup.pids()))
     except Exception as exc:  # noqa: BLE001 - report, the state dir still has to go
@@ -124,7 +122,10 @@ def _need_running(root: str, cid: str) -> dict[str, Any]:
 
 def pause(root: str, cid: str) -> None:
     stored = _need_running(root, cid)
-    _cgroup(stored, cid).freeze()
+    try:
+        _cgroup(stored, cid).freeze()
+    except Exception as exc:  # noqa: BLE001 - the API promises OCIRuntimeError
+        raise OCIRuntimeError(f"cannot pause {cid}: {exc}", "other") from None
     if not stored.get("paused_probe"):
         stored["paused_probe"] = True
         st.write_state(root, cid, stored)
@@ -135,7 +136,10 @@ def resume(root: str, cid: str) -> None:
     cgroup = _cgroup(stored, cid)
     if cgroup.state() != "paused":
         raise OCIRuntimeError("container not paused", "state")
-    cgroup.thaw()
+    try:
+        cgroup.thaw()
+    except Exception as exc:  # noqa: BLE001 - the API promises OCIRuntimeError
+        raise OCIRuntimeError(f"cannot resume {cid}: {exc}", "other") from None
 
 
 def ps(root: str, cid: str) -> list[int]:
@@ -149,7 +153,7 @@ def update(root: str, cid: str, resources: dict[str, Any]) -> None:
         raise OCIRuntimeError("container not running", "state")
     try:
         _cgroup(stored, cid).update(resources)
-    except OSError as exc:
+    except Exception as exc:  # noqa: BLE001 - CgroupError, OSError, bad values: all "cannot update"
         raise OCIRuntimeError(f"cannot update resources: {exc}", "other") from None
 
 

@@ -145,3 +145,17 @@ def list_ids(root: str) -> list[str]:
     except FileNotFoundError:
         return []
     return [n for n in names if os.path.exists(os.path.join(root, n, STATE_FILE))]
+
+
+def wait_gone(pid: int, timeout: float = 10.0) -> None:
+    """Wait until ``pid`` exits even though it is not our child (pidfd poll)."""
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)

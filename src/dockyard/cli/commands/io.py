@@ -101,7 +101,8 @@ def run_attach(ns: argparse.Namespace, ctx: CLIContext) -> int:
     tty = bool(cfg.get("Tty"))
     stdin = bool(cfg.get("OpenStdin")) and not ns.no_stdin
     conn = client.hijack("POST", f"/containers/{cid}/attach",
-                         {"stream": True, "stdin": stdin, "stdout": True, "stderr": True})
+                         {"stream": True, "stdin": stdin, "stdout": True, "stderr": True,
+                          "detachKeys": ns.detach_keys or None})
     waiter = client.begin("POST", f"/containers/{cid}/wait", {"condition": "not-running"})
     return attach_and_wait(ctx, cid, conn, waiter, tty=tty, stdin=stdin, detach_keys=ns.detach_keys,
                            sig_proxy=ns.sig_proxy != "false" and not tty)

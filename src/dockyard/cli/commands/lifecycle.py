@@ -65,7 +65,8 @@ def run_start(ns: argparse.Namespace, ctx: CLIContext) -> int:
         tty = bool(cfg.get("Tty"))
         stdin = bool(ns.interactive and cfg.get("OpenStdin"))
         conn = client.hijack("POST", f"/containers/{cid}/attach",
-                             {"stream": True, "stdin": stdin, "stdout": True, "stderr": True})
+                             {"stream": True, "stdin": stdin, "stdout": True, "stderr": True,
+                          "detachKeys": ns.detach_keys or None})
         waiter = client.begin("POST", f"/containers/{cid}/wait", {"condition": "next-exit"})
         try:
             client.post(f"/containers/{cid}/start")

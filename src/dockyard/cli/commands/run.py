@@ -109,7 +109,8 @@ def run_run(ns: argparse.Namespace, ctx: CLIContext) -> int:
     conn = None
     if stdin or stdout or stderr:
         conn = client.hijack("POST", f"/containers/{cid}/attach",
-                             {"stream": True, "stdin": stdin, "stdout": stdout, "stderr": stderr})
+                             {"stream": True, "stdin": stdin, "stdout": stdout, "stderr": stderr,
+                              "detachKeys": ns.detach_keys or None})
     waiter = client.begin("POST", f"/containers/{cid}/wait",
                           {"condition": "removed" if ns.rm else "next-exit"})
     try:

@@ -127,8 +127,9 @@ def pump(conn: HijackedSocket, tty: bool, stdin: bool, detach_keys: bytes | None
                     held = b""
                     idx = data.find(detach_keys)
                     if idx >= 0:
-                        if idx:
-                            conn.sendall(data[:idx])
+                        # the daemon acts on the sequence too (it must not close a StdinOnce stdin)
+                        conn.sendall(data[: idx + len(detach_keys)])
+                        _drain(conn, 2.0)
                         return "detached"
                     # keep a trailing partial match back until the next byte decides
                     for n in range(min(len(detach_keys) - 1, len(data)), 0, -1):
@@ -157,6 +158,25 @@ def pump(conn: HijackedSocket, tty: bool, stdin: bool, detach_keys: bytes | None
                     break
                 _write_all(efd if frame[0] == 2 else ofd, frame[8: 8 + size])
                 frame = frame[8 + size:]
+
+
+def _drain(conn: HijackedSocket, timeout: float) -> None:
+    """After a detach: give the daemon a moment to close its side; discard what it still sends."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        ready, _, _ = select.select([conn.fileno()], [], [], left)
+        if not ready:
+            return
+        try:
+            if not conn.recv(65536):
+                return
+        except OSError:
+            return
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -1,0 +1,259 @@
+"""Unpacking an uploaded archive into a container (PUT /containers/{id}/archive), refusing escapes up front.
+
+The body is spooled to an unnamed temp file and walked twice: first against the container's filesystem — any
+entry that is absolute, climbs with ``..``, or would be written through a symlink (one the archive made, or one
+already in the container) refuses the whole archive before a byte is written — then for real, every parent
+opened with ``O_NOFOLLOW`` through ``ContainerFS`` so a symlink swapped in meanwhile still cannot redirect a write.
+"""
+
+from __future__ import annotations
+
+import bz2
+import errno
+import lzma
+import os
+import stat
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from dockyard.containers.archive import CHUNK, ContainerFS, clean_entry
+from dockyard.errors import Forbidden, InvalidParameter, SystemError_
+from dockyard.storage.tarsafe import UnsafeArchive, decompressed
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_upload(stream: IO[bytes], spool_dir: str) -> IO[bytes]:
+    """Spool the request body to an unnamed temp file (so it can be checked whole, then extracted)."""
+    spool = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 - returned to the caller, who closes it
+    try:
+        while True:
+            chunk = stream.read(CHUNK)
+            if not chunk:
+                break
+            spool.write(chunk)
+        spool.seek(0)
+        return spool
+    except BaseException:
+        spool.close()
+        raise
+
+
+def _tar_reader(spool: IO[bytes]) -> Any:
+    """The uncompressed tar bytes: identity, gzip, zstd (via tarsafe), bzip2 or xz."""
+    spool.seek(0)
+    head = spool.read(6)
+    spool.seek(0)
+    if head.startswith(b"BZh"):
+        return bz2.BZ2File(spool)
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return lzma.LZMAFile(spool)
+    return decompressed(spool)
+
+
+def _entries(spool: IO[bytes]) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
+    try:
+        with tarfile.open(fileobj=_tar_reader(spool), mode="r|", errorlevel=2) as tf:
+            for ti in tf:
+                yield tf, ti
+    except (tarfile.ReadError, EOFError, OSError, lzma.LZMAError) as e:
+        if isinstance(e, OSError) and e.errno is not None:
+            raise
+        raise InvalidParameter(f"invalid tar archive: {e}") from None
+
+
+@dataclass
+class ExtractOptions:
+    no_overwrite_dir_non_dir: bool = False
+    chown: tuple[int, int] | None = None  # copyUIDGID: everything owned by the container's user
+
+
+def _check_plan(fs: ContainerFS, dest: list[str], spool: IO[bytes], opts: ExtractOptions) -> None:
+    """Walk the archive against the filesystem and refuse it before anything is written."""
+    kinds: dict[tuple[str, ...], bool] = {}  # what the archive itself makes: True = a directory
+
+    def is_dir_on_way(rel: list[str], entry: str) -> None:
+        for i in range(len(rel)):
+            q = tuple(rel[: i + 1])
+            made = kinds.get(q)
+            if made is not None:
+                if not made:
+                    raise UnsafeArchive(f"refusing {entry!r}: /{'/'.join(q)} in the archive is not a directory")
+                continue
+            try:
+                st = fs.lstat(dest + list(q))
+            except FileNotFoundError:
+                kinds[q] = True
+                continue
+            except NotADirectoryError:
+                raise UnsafeArchive(f"refusing {entry!r}: a parent of it is a symbolic link") from None
+            if stat.S_ISLNK(st.st_mode):
+                raise UnsafeArchive(f"refusing {entry!r}: /{'/'.join(dest + list(q))} is a symbolic link")
+            if not stat.S_ISDIR(st.st_mode):
+                raise InvalidParameter(f"cannot extract {entry!r}: /{'/'.join(dest + list(q))} is not a directory")
+
+    for _tf, ti in _entries(spool):
+        rel = clean_entry(ti.name)
+        if not rel:
+            continue
+        full = dest + rel
+        if not fs.writable(full):
+            raise InvalidParameter("mounted volume is marked read-only")
+        is_dir_on_way(rel[:-1], ti.name)
+        if tuple(full) in fs.mounts and not ti.isdir():  # a bind's host source is never replaced
+            raise InvalidParameter(f"unlinkat /{'/'.join(full)}: device or resource busy")
+        if ti.islnk():
+            target = clean_entry(ti.linkname)
+            if not target:
+                raise UnsafeArchive(f"refusing hard link to the destination itself: {ti.name!r}")
+            is_dir_on_way(target[:-1], ti.name)
+        elif not (ti.isreg() or ti.isdir() or ti.issym() or ti.ischr() or ti.isblk() or ti.isfifo()):
+            raise InvalidParameter(f"unsupported archive entry type {ti.type!r} for {ti.name!r}")
+        made = kinds.get(tuple(rel))
+        if made is None:
+            try:
+                existing: bool | None = stat.S_ISDIR(fs.lstat(full).st_mode)
+            except (FileNotFoundError, NotADirectoryError):
+                existing = None
+        else:
+            existing = made
+        if opts.no_overwrite_dir_non_dir and existing is not None:
+            where = "/" + "/".join(full)
+            if existing and not ti.isdir():
+                raise InvalidParameter(f"cannot overwrite directory {where!r} with non-directory {ti.name!r}")
+            if not existing and ti.isdir():
+                raise InvalidParameter(f"cannot overwrite non-directory {where!r} with directory {ti.name!r}")
+        if not ti.isdir():
+            for k in [k for k in kinds if k[: len(rel)] == tuple(rel)]:
+                del kinds[k]
+        kinds[tuple(rel)] = ti.isdir()
+
+
+def _remove_existing(dfd: int, name: str, keep_dir: bool) -> None:
+    try:
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        if keep_dir:
+            return
+        _rmtree_at(dfd, name)
+    else:
+        os.unlink(name, dir_fd=dfd)
+
+
+def _rmtree_at(dfd: int, name: str) -> None:
+    fd = os.open(name, _DIR_FLAGS, dir_fd=dfd)
+    try:
+        for child in os.listdir(fd):
+            if stat.S_ISDIR(os.stat(child, dir_fd=fd, follow_symlinks=False).st_mode):
+                _rmtree_at(fd, child)
+            else:
+                os.unlink(child, dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=dfd)
+
+
+def _meta(fd: int, ti: tarfile.TarInfo, owner: tuple[int, int]) -> None:
+    os.fchown(fd, *owner)
+    os.fchmod(fd, ti.mode & 0o7777)
+    for key, value in (ti.pax_headers or {}).items():
+        if key.startswith("SCHILY.xattr."):
+            try:
+                os.setxattr(fd, key[len("SCHILY.xattr."):], value.encode("utf-8", "surrogateescape"))
+            except OSError as e:
+                if e.errno not in (errno.ENOTSUP, errno.EPERM):
+                    raise
+
+
+def _extract_entry(fs: ContainerFS, dest: list[str], tf: tarfile.TarFile, ti: tarfile.TarInfo,
+                   opts: ExtractOptions, dir_times: list[tuple[list[str], float]]) -> None:
+    rel = clean_entry(ti.name)
+    if not rel:
+        return  # docker leaves the extraction point itself alone
+    owner = opts.chown or (ti.uid, ti.gid)
+    full = dest + rel
+    dfd, base = fs.parent(full, create=True)
+    try:
+        if ti.isdir():
+            if tuple(full) in fs.mounts:
+                return  # a mount point: the host directory keeps its owner and mode
+            _remove_existing(dfd, base, keep_dir=True)
+            try:
+                os.mkdir(base, 0o700, dir_fd=dfd)
+            except FileExistsError:
+                pass
+            fd = os.open(base, _DIR_FLAGS, dir_fd=dfd)
+            try:
+                _meta(fd, ti, owner)
+            finally:
+                os.close(fd)
+            dir_times.append((full, ti.mtime))
+            return
+        _remove_existing(dfd, base, keep_dir=False)
+        if ti.isreg():
+            fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=dfd)
+            try:
+                src = tf.extractfile(ti)
+                left = ti.size
+                while left > 0 and src is not None:
+                    chunk = src.read(min(CHUNK, left))
+                    if not chunk:
+                        raise InvalidParameter(f"unexpected end of archive in {ti.name!r}")
+                    os.write(fd, chunk)
+                    left -= len(chunk)
+                _meta(fd, ti, owner)
+                os.utime(fd, (ti.mtime, ti.mtime))
+            finally:
+                os.close(fd)
+        elif ti.issym():
+            os.symlink(ti.linkname, base, dir_fd=dfd)
+            os.chown(base, *owner, dir_fd=dfd, follow_symlinks=False)
+            os.utime(base, (ti.mtime, ti.mtime), dir_fd=dfd, follow_symlinks=False)
+        elif ti.islnk():
+            sfd, sname = fs.parent(dest + clean_entry(ti.linkname))
+            try:
+                if stat.S_ISDIR(os.stat(sname, dir_fd=sfd, follow_symlinks=False).st_mode):
+                    raise UnsafeArchive(f"refusing hard link to a directory: {ti.name!r}")
+                os.link(sname, base, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
+            finally:
+                os.close(sfd)
+        else:
+            kind = stat.S_IFCHR if ti.ischr() else stat.S_IFBLK if ti.isblk() else stat.S_IFIFO
+            os.mknod(base, kind | (ti.mode & 0o7777), os.makedev(ti.devmajor, ti.devminor), dir_fd=dfd)
+            os.chown(base, *owner, dir_fd=dfd, follow_symlinks=False)
+            os.chmod(base, ti.mode & 0o7777, dir_fd=dfd)
+            os.utime(base, (ti.mtime, ti.mtime), dir_fd=dfd, follow_symlinks=False)
+    finally:
+        os.close(dfd)
+
+
+def extract(fs: ContainerFS, dest: list[str], spool: IO[bytes], opts: ExtractOptions) -> None:
+    """Check the whole archive, then unpack it into directory ``dest`` (resolved parts)."""
+    try:
+        _check_plan(fs, dest, spool, opts)
+        dir_times: list[tuple[list[str], float]] = []
+        for tf, ti in _entries(spool):
+            _extract_entry(fs, dest, tf, ti, opts, dir_times)
+        for parts, mtime in sorted(dir_times, key=lambda x: -len(x[0])):
+            try:
+                dfd, name = fs.parent(parts)
+            except (OSError, UnsafeArchive):
+                continue
+            try:
+                os.utime(name, (mtime, mtime), dir_fd=dfd, follow_symlinks=False)
+            except OSError:
+                pass
+            finally:
+                os.close(dfd)
+    except UnsafeArchive as e:
+        raise InvalidParameter(str(e)) from None
+    except OSError as e:
+        if e.errno in (errno.EROFS,):
+            raise Forbidden("container rootfs is marked read-only") from None
+        raise SystemError_(f"extracting the archive failed: {e}") from None
