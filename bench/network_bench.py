@@ -1,6 +1,10 @@
 """Network benchmark: HTTP through a published port on 127.0.0.1 vs straight to the container IP,
 and the time to create a namespace attached to a user network.
 
+``network_bench.py churn [N]`` instead measures container network setup/teardown alone:
+prepare_container + release_container for N containers (default 50) on the default bridge
+and on a user network, median/p90, with the time spent in each step.
+
 The "container" is a namespace made by the network service with busybox httpd running in it
 (nsenter), so the figures isolate the network path (bridge, veth, DNAT) from the rest of the
 engine. Traffic only goes to loopback and the container's address. Bounded loops.
@@ -12,6 +16,7 @@ import os
 import random
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -121,5 +126,109 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+CHURN_DEFAULT = 50
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+class StepClock:
+    """Wraps named functions to add up the wall time spent in each (per phase), for the breakdown."""
+
+    def __init__(self) -> None:
+        self.phase = ""
+        self.totals: dict[tuple[str, str], list[float]] = {}
+        self._undo: list[tuple[object, str, object]] = []
+
+    def wrap(self, owner: object, attr: str, label: str) -> None:
+        orig = getattr(owner, attr, None)
+        if orig is None:
+            return
+        clock = self
+
+        def timed(*a: object, **kw: object) -> object:
+            t0 = time.perf_counter_ns()
+            try:
+                return orig(*a, **kw)  # type: ignore[operator]
+            finally:
+                clock.totals.setdefault((clock.phase, label), []).append((time.perf_counter_ns() - t0) / 1e6)
+
+        self._undo.append((owner, attr, orig))
+        setattr(owner, attr, timed)
+
+    def restore(self) -> None:
+        for owner, attr, orig in reversed(self._undo):
+            setattr(owner, attr, orig)
+        self._undo.clear()
+
+    def report(self, rounds: int) -> None:
+        for (phase, label), xs in sorted(self.totals.items()):
+            print(f"    {phase:8s} {label:28s} {sum(xs) / rounds:7.2f} ms/container  ({len(xs) / rounds:.1f} calls)")
+        self.totals.clear()
+
+
+def _instrument(svc: NetworkService) -> StepClock:
+    from dockyard.networks import bridge, netns
+
+    clock = StepClock()
+    for owner, attr in ((netns, "create"), (netns, "remove"), (netns, "run_in"), (bridge, "loopback_up"),
+                        (bridge, "configure_inside"), (svc.netlink, "attach"), (svc.netlink, "delete_link"),
+                        (svc.firewall, "remove_container"), (svc.firewall, "add_ports"), (svc.firewall, "_ipt"),
+                        (svc.firewall, "_restore"), (svc.dns, "add_listener"), (svc.dns, "remove_listener"),
+                        (svc, "_write_files"), (svc, "_settings_for"), (svc.store.db, "tx"),
+                        (svc.store.db, "query"), (svc.store.db, "query_one"), (svc.ports, "reserve")):
+        clock.wrap(owner, attr, f"{getattr(owner, '__name__', type(owner).__name__)}.{attr}")
+    return clock
+
+
+def churn(rounds: int) -> int:
+    """prepare+release ``rounds`` containers on the default bridge and on a user network."""
+    tmp = tempfile.mkdtemp(prefix="dytbench", dir="/tmp")
+    suffix = os.urandom(3).hex()
+    db = StateDB(os.path.join(tmp, "state.db"))
+    second = random.randint(200, 250)
+    third = random.randint(0, 254)
+    svc = NetworkService(db, tmp, None, bridge=f"dyt{suffix}", bip=f"10.{second}.{third}.1/24", prefix=f"t{suffix[:5]}")
+    try:
+        t0 = time.perf_counter()
+        svc.startup()
+        print(f"startup {1000 * (time.perf_counter() - t0):.1f} ms")
+        svc.create("churnnet", ipam_cfg={"Config": [{"Subnet": f"10.{second}.{third + 1}.0/24"}]})
+        for mode in ("default", "churnnet"):
+            for warm in range(3):  # first calls pay for imports and sockets
+                c = new_id()
+                svc.prepare_container(ContainerNetConfig(container_id=c, name=f"w{warm}", network_mode=mode,
+                                                         files_dir=os.path.join(tmp, "c", c)))
+                svc.release_container(c)
+            clock = _instrument(svc)
+            prep: list[float] = []
+            rel: list[float] = []
+            for i in range(rounds):
+                c = new_id()
+                cfg = ContainerNetConfig(container_id=c, name=f"b{i}", hostname=c[:12], network_mode=mode,
+                                         files_dir=os.path.join(tmp, "c", c))
+                clock.phase = "prepare"
+                t0 = time.perf_counter_ns()
+                svc.prepare_container(cfg)
+                prep.append((time.perf_counter_ns() - t0) / 1e6)
+                clock.phase = "release"
+                t0 = time.perf_counter_ns()
+                svc.release_container(c)
+                rel.append((time.perf_counter_ns() - t0) / 1e6)
+            clock.restore()
+            print(f"{mode:9s} prepare median {statistics.median(prep):6.2f} ms  p90 {_pct(prep, 0.9):6.2f} ms   "
+                  f"release median {statistics.median(rel):6.2f} ms  p90 {_pct(rel, 0.9):6.2f} ms  (N={rounds})")
+            clock.report(rounds)
+        return 0
+    finally:
+        svc.destroy_all()
+        db.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "churn":
+        raise SystemExit(churn(int(sys.argv[2]) if len(sys.argv) > 2 else CHURN_DEFAULT))
     raise SystemExit(main())

@@ -52,9 +52,11 @@ def _host_bounding_hex() -> str:
 
 
 def test_privileged_gets_host_bounding_set(client: docker.DockerClient, outdir: str) -> None:
-    code, text = _run(client, outdir, "grep CapEff /proc/self/status > /out/o", privileged=True)
+    code, text = _run(client, outdir, "{ grep CapEff /proc/self/status; ls /dev; } > /out/o", privileged=True)
     assert code == 0
     assert text.split()[1] == _host_bounding_hex()
+    host_nodes = {n for n in ("loop-control", "kmsg", "fuse", "tty0") if os.path.exists(f"/dev/{n}")}
+    assert host_nodes <= set(text.split()[2:])  # --privileged sees the host's devices
 
 
 def test_default_caps_are_dockers(client: docker.DockerClient, outdir: str) -> None:

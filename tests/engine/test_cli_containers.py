@@ -191,6 +191,41 @@ def test_system_commands(d: TestDaemon) -> None:
 
 
 @pytest.mark.parametrize("cli", CLIS)
+def test_create_then_start_attached_with_stdin(d: TestDaemon, cli: str) -> None:
+    run = _runner(d, cli)
+    name = f"sai-{cli}"
+    cid = _ok(run("create", "-i", "--name", name, "busybox", "sh", "-c", "cat; exit 6")).strip()
+    assert len(cid) == 64
+    try:
+        r = run("start", "-ai", name, input="through start\n")
+        assert r.returncode == 6, r.stderr
+        assert r.stdout == "through start\n"
+    finally:
+        _ok(run("rm", "-f", name))
+
+
+def test_system_prune_removes_stopped_containers(d: TestDaemon) -> None:
+    _ok(d.cli("run", "--name", "sp-dead", "busybox", "true"))
+    _ok(d.cli("run", "-d", "--name", "sp-live", "busybox", "sleep", "300"))
+    try:
+        out = _ok(d.cli("system", "prune", "-f"))
+        assert "Deleted Containers:" in out and "Total reclaimed space:" in out
+        names = _ok(d.cli("ps", "-a", "--format", "{{.Names}}")).split()
+        assert "sp-dead" not in names and "sp-live" in names
+        assert _ok(d.cli("images", "-q"))  # busybox is tagged: not pruned without -a
+    finally:
+        _ok(d.cli("rm", "-f", "sp-live"))
+
+
+def test_pull_never_and_missing_image(d: TestDaemon) -> None:
+    r = d.cli("run", "--pull", "never", "--rm", "no-such-image-here")
+    assert r.returncode == 125
+    assert r.stderr.startswith("dockyard: Error response from daemon: No such image: no-such-image-here")
+    r = d.cli("run", "--rm", "no-such-image-here")
+    assert r.returncode == 125 and "Unable to find image 'no-such-image-here:latest' locally" in r.stderr
+
+
+@pytest.mark.parametrize("cli", CLIS)
 @pytest.mark.parametrize("args,code", [
     (["run", "--no-such-flag", "busybox"], 125),
     (["run", "--rm", "no-such-image-here"], 125),
@@ -205,3 +240,9 @@ def test_docker_exit_codes(d: TestDaemon, cli: str, args: list[str], code: int) 
     assert r.returncode == code, f"{r.stdout}\n{r.stderr}"
     assert r.stderr.strip()
     assert d.cli("ps", "-aq").stdout == before
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_it_without_a_terminal_is_refused(d: TestDaemon, cli: str) -> None:
+    r = _runner(d, cli)("run", "-it", "--rm", "busybox", "true", input="")
+    assert r.returncode == 1 and r.stderr == "the input device is not a TTY\n"

@@ -51,13 +51,25 @@ def test_detach_with_ctrl_p_ctrl_q_then_attach(d: TestDaemon, cli: str) -> None:
         assert d.cli("inspect", "-f", "{{.State.Running}}", name).stdout == "true\n"
         again = _spawn(d, cli, "attach", name)
         try:
+            again.expect(r"[#$] ")  # attach nudges the TTY size: the shell redraws its prompt
             again.sendline("echo back$((1+1))")
             again.expect("back2")
-            again.sendline("exit 7")
+            again.send("\x10\x11")
+            again.expect("read escape sequence")
             again.expect(pexpect.EOF)
         finally:
             again.close()
-        assert again.exitstatus == 7
+        assert again.exitstatus == 1
+        last = _spawn(d, cli, "attach", name)
+        try:
+            last.expect(r"[#$] ")
+            last.sendline("echo last$((1+2))")
+            last.expect("last3")
+            last.sendline("exit 7")
+            last.expect(pexpect.EOF)
+        finally:
+            last.close()
+        assert last.exitstatus == 7
         wait_for(lambda: d.cli("inspect", "-f", "{{.State.Running}}", name).stdout == "false\n")
     finally:
         d.cli("rm", "-f", name)

@@ -304,3 +304,25 @@ def test_log_rotation(harness: Harness) -> None:
         assert os.path.getsize(os.path.join(cfg.state_dir, name)) <= 2048
     last = [json.loads(x)["log"] for x in open(cfg.log_path)]
     assert last[-1] == "line-299\n"
+
+
+def test_container_starts_with_default_signal_dispositions(harness: Harness) -> None:
+    cfg = harness.config(["sh", "-c", "exec grep -E '^Sig(Ign|Blk)' /proc/self/status"])
+    pending = shim_client.register_attach(cfg.container_id, False, True, True)
+    client = ShimClient.launch(cfg)
+    sock = pending.wait(5)
+    assert sock is not None
+    out, _ = demux(read_all(sock))
+    assert exit_of(client).exit_code == 0
+    fields = dict(line.split(":") for line in out.decode().splitlines())
+    assert int(fields["SigIgn"], 16) == 0 and int(fields["SigBlk"], 16) == 0, fields
+
+
+def test_lost_shim_is_reported_and_its_container_removed(harness: Harness) -> None:
+    cfg = harness.config(["sleep", "60"])
+    client = ShimClient.launch(cfg)
+    pid = shim_client.shim_pid(cfg.state_dir)
+    assert pid
+    os.kill(pid, signal.SIGKILL)
+    assert exit_of(client).exit_code == 255
+    assert wait_for(lambda: not os.path.exists(f"/proc/{client.pid}"))

@@ -84,3 +84,14 @@ def test_exec_error_kind_for_the_engine(make_bundle: Any, tmp_path: Any) -> None
         assert info.value.kind == kind
         assert not os.path.exists(str(tmp_path / "api-root" / ("kind-" + kind)))
         assert not cgroup_dirs("kind-" + kind)
+
+
+def test_failing_mount_reports_and_cleans_up(make_bundle: Any, dockyard_rt: Runtime) -> None:
+    def bad_mount(config: dict[str, Any]) -> None:
+        config["mounts"].append({"destination": "/data", "type": "bind", "source": "/nonexistent/src",
+                                 "options": ["rbind"]})
+
+    res = dockyard_rt.run("bad-mount", make_bundle(["true"], bad_mount, name="bad-mount"))
+    assert res.returncode == 1
+    assert 'error mounting "/nonexistent/src" to rootfs at "/data": no such file or directory' in res.stderr
+    _no_traces(dockyard_rt, "bad-mount")

@@ -58,7 +58,8 @@ def test_rotation_tail_and_streams(tmp_path: Path, driver: str) -> None:
     assert all(os.path.getsize(tmp_path / n) <= 1024 for n in names)
     out = demux_all(b"".join(read_logs(path, driver, LogQuery(tail=4), False, lambda: False)))
     assert out[STDOUT] == b"line 196\nline 198\n" and out[STDERR] == b"line 197\nline 199\n"
-    only_err = b"".join(read_logs(path, driver, LogQuery(stdout=False, tail=2), True, lambda: False))
+    # tail counts lines of both streams, the stream filter applies to what it kept (docker's order)
+    only_err = b"".join(read_logs(path, driver, LogQuery(stdout=False, tail=3), True, lambda: False))
     assert only_err == b"line 197\nline 199\n"
     stamped = b"".join(read_logs(path, driver, LogQuery(tail=1, timestamps=True), True, lambda: False))
     stamp, _, rest = stamped.partition(b" ")
@@ -110,3 +111,19 @@ def test_none_driver_cannot_be_read(tmp_path: Path) -> None:
     assert not os.listdir(tmp_path)
     with pytest.raises(NotImplementedByEngine, match="configured logging driver does not support reading"):
         list(read_logs(str(tmp_path / "x"), "none", LogQuery(), False, lambda: False))
+
+
+def test_tail_of_a_big_log_reads_backwards(tmp_path: Path) -> None:
+    path = str(tmp_path / "log")
+    w = LogWriter("json-file", path, {"max-size": "0"})
+    for i in range(50000):
+        w.write("stdout", f"{i}\n".encode())
+    w.write("stdout", b"partial-without-newline")  # still being written: not part of the tail
+    assert w.file is not None
+    w.file.close()
+    w.file = None
+    start = time.monotonic()
+    out = b"".join(read_logs(path, "json-file", LogQuery(tail=3), True, lambda: False))
+    assert out == b"49997\n49998\n49999\n"
+    assert time.monotonic() - start < 0.5
+    assert b"".join(read_logs(path, "json-file", LogQuery(tail=0), True, lambda: False)) == b""

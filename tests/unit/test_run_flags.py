@@ -56,6 +56,12 @@ FLAG_SETS: list[list[str]] = [
     ["-a", "stdout", "busybox"],
     ["-a", "stdin", "-a", "stderr", "-i", "busybox"],
     ["--pid", "host", "--ipc", "private", "--uts", "host", "--group-add", "audio", "busybox"],
+    ["-p", "8000-8002:80-82/udp", "-p", "[::1]:9090:90", "--expose", "53/udp", "busybox"],
+    ["--mount", "type=volume,source=data,target=/data,volume-nocopy", "--mount", "type=tmpfs,target=/t,tmpfs-size=1m",
+     "busybox"],
+    ["--cgroup-parent", "mine", "--cgroupns", "private", "--memory-swappiness", "10", "--cpuset-mems", "0",
+     "--mac-address", "02:42:ac:11:00:02", "--volumes-from", "other", "--link", "db:db", "busybox"],
+    ["--env-file", "{envfile}", "--label-file", "{labelfile}", "-e", "FROM_HOST", "busybox"],
 ]
 
 
@@ -68,13 +74,26 @@ def capture() -> Iterator[CaptureServer]:
     shutil.rmtree(d, ignore_errors=True)
 
 
-def _docker_body(capture: CaptureServer, args: list[str]) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def files() -> Iterator[dict[str, str]]:
+    d = tempfile.mkdtemp(prefix="dyfl")
+    paths = {"envfile": os.path.join(d, "env"), "labelfile": os.path.join(d, "labels")}
+    with open(paths["envfile"], "w") as f:
+        f.write("# comment\nA=1\n\nB=with spaces\nFROM_HOST\n")
+    with open(paths["labelfile"], "w") as f:
+        f.write("tier=web\nbare\n")
+    yield paths
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _docker_body(capture: CaptureServer, args: list[str], command: str = "create") -> dict[str, Any]:
     before = len(capture.bodies)
     cfg = tempfile.mkdtemp(prefix="dycfg")
     try:
-        r = subprocess.run([DOCKER, "create", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        r = subprocess.run([DOCKER, command, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
                            env={"PATH": os.environ.get("PATH", ""), "DOCKER_HOST": capture.host,
-                                "DOCKER_CONFIG": cfg, "HOME": cfg}, timeout=30)
+                                "DOCKER_CONFIG": cfg, "HOME": cfg, "FROM_HOST": os.environ.get("FROM_HOST", "")},
+                           timeout=30)
     finally:
         shutil.rmtree(cfg, ignore_errors=True)
     assert len(capture.bodies) == before + 1, r.stderr
@@ -88,8 +107,24 @@ def _our_body(args: list[str]) -> dict[str, Any]:
 
 @pytest.mark.skipif(not os.path.exists(DOCKER), reason="docker CLI not installed")
 @pytest.mark.parametrize("args", FLAG_SETS, ids=[" ".join(a)[:60] for a in FLAG_SETS])
-def test_same_body_as_docker(capture: CaptureServer, args: list[str]) -> None:
-    assert _our_body(args) == _docker_body(capture, args)
+def test_same_body_as_docker(capture: CaptureServer, files: dict[str, str], args: list[str],
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    args = [a.format(**files) for a in args]
+    monkeypatch.setenv("FROM_HOST", "host value")
+    ours, theirs = _our_body(args), _docker_body(capture, args)
+    # docker builds Binds by iterating a Go map: its order changes from run to run
+    for body in (ours, theirs):
+        if body["HostConfig"].get("Binds"):
+            body["HostConfig"]["Binds"].sort()
+    assert ours == theirs
+
+
+@pytest.mark.skipif(not os.path.exists(DOCKER), reason="docker CLI not installed")
+@pytest.mark.parametrize("args", [["-d", "busybox"], ["-d", "-i", "-t", "--rm", "busybox"], ["-i", "busybox"]])
+def test_run_detach_body_as_docker(capture: CaptureServer, args: list[str]) -> None:
+    """`run` (captured at its create call; the fake daemon refuses the start) sets the attach fields like docker."""
+    ns = make_parser("run").parse_args(args)
+    assert build_create_body(ns, detach=ns.detach) == _docker_body(capture, args, "run")
 
 
 def test_ram_in_bytes() -> None:
@@ -128,3 +163,28 @@ def test_bad_restart_policy_is_a_flag_error() -> None:
     with pytest.raises(CLIError) as e:
         _our_body(["--restart", "sometimes", "busybox"])
     assert e.value.code == 125
+
+
+def test_boolean_flags_take_values_like_docker() -> None:
+    from dockyard.cli.app import _bool_values
+
+    p = make_parser("run")
+    args = _bool_values(p, ["--rm=false", "-d=true", "-e", "A=1", "--init=true", "busybox", "sh", "--rm=true"])
+    assert args == ["-d", "-e", "A=1", "--init", "busybox", "sh", "--rm=true"]
+    ns = p.parse_args(args)
+    assert ns.detach and not ns.rm and ns.init and ns.command == ["sh", "--rm=true"]
+
+
+def test_command_after_image_keeps_its_flags() -> None:
+    ns = make_parser("run").parse_args(["-d", "busybox", "ls", "-la", "-d"])
+    assert ns.image == "busybox" and ns.command == ["ls", "-la", "-d"] and ns.detach
+
+
+def test_since_until_values() -> None:
+    from dockyard.cli.commands.io import docker_timestamp
+
+    assert docker_timestamp("1700000000") == "1700000000"
+    assert float(docker_timestamp("10m", now=1000.0)) == pytest.approx(400.0)
+    assert float(docker_timestamp("2023-11-14T22:13:20Z")) == pytest.approx(1700000000.0)
+    with pytest.raises(CLIError):
+        docker_timestamp("yesterday-ish")

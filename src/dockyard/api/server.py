@@ -52,7 +52,6 @@ class APIHandler(BaseHTTPRequestHandler):
         self.send_header("Api-Version", API_VERSION)
         self.send_header("Docker-Experimental", "false")
         self.send_header("Ostype", "linux")
-        self.send_header("Server", self.server_version)
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json",
               headers: dict[str, str] | None = None) -> None:
@@ -164,6 +163,16 @@ class APIServerMixin:
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-answer is normal; anything else is logged with its traceback."""
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (BrokenPipeError, ConnectionResetError, ssl.SSLError, TimeoutError)):
+            log.debug("client %s went away: %s", client_address, exc)
+        else:
+            log.error("connection from %s failed:\n%s", client_address, traceback.format_exc())
+
 
 class UnixAPIServer(APIServerMixin, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def __init__(self, path: str, router: Router, services: Services, mode: int = 0o660,
@@ -199,9 +208,6 @@ class TLSAPIServer(APIServerMixin, socketserver.ThreadingMixIn, socketserver.TCP
             conn = self.ssl_context.wrap_socket(conn, server_side=True)
             conn.settimeout(None)
         return conn, addr
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("connection from %s failed", client_address, exc_info=True)
 
 
 def make_tls_context(cert: str, key: str, ca: str | None, verify: bool) -> ssl.SSLContext:

@@ -24,10 +24,11 @@ _RUN_LIKE = {"run", "create", "container run", "container create"}
 class CLIError(Exception):
     """A user-facing error with docker's exit code (raised by commands)."""
 
-    def __init__(self, message: str, code: int = 1) -> None:
+    def __init__(self, message: str, code: int = 1, bare: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.bare = bare  # printed without the "dockyard: " prefix run/create errors carry
 
 
 class ExitWith(Exception):
@@ -70,6 +71,14 @@ class CLIContext:
 class _Parser(argparse.ArgumentParser):
     """argparse with docker's error text and exit code 125."""
 
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # add_argument builds a formatter per flag; a fixed width spares importing shutil and an ioctl each time
+        try:
+            width = int(os.environ.get("COLUMNS", "")) - 2
+        except ValueError:
+            width = 98
+        return argparse.HelpFormatter(prog=self.prog, width=width)
+
     def error(self, message: str) -> Any:  # type: ignore[override]
         if message.startswith("unrecognized arguments: "):
             message = "unknown flag: " + message.split(": ", 1)[1].split()[0]
@@ -88,6 +97,35 @@ def _load(name: str) -> tuple[Any, Any]:
     return mod.configure, mod.run
 
 
+def _bool_values(p: argparse.ArgumentParser, args: list[str]) -> list[str]:
+    """docker's boolean flags also take "--rm=false" / "-d=true"; argparse's store_true does not."""
+    flags = {opt: a for a in p._actions if a.nargs == 0 and a.const in (True, False) for opt in a.option_strings}
+    valued = {opt for a in p._actions if a.nargs != 0 for opt in a.option_strings}
+    stop_at_positional = any(a.nargs == argparse.REMAINDER for a in p._actions)
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            return out + args[i - 1:]
+        name, eq, value = arg.partition("=")
+        if eq and name in flags:
+            if value.lower() not in ("true", "false", "1", "0", "t", "f"):
+                p.error(f'invalid argument "{value}" for "{name}" flag: strconv.ParseBool: parsing "{value}": '
+                        "invalid syntax")
+            if (value.lower() in ("true", "1", "t")) == bool(flags[name].const):
+                out.append(name)
+            continue
+        out.append(arg)
+        if arg in valued and i < len(args):
+            out.append(args[i])  # the flag's value, whatever it looks like
+            i += 1
+        elif not arg.startswith("-") and stop_at_positional:
+            return out + args[i:]  # run/exec: everything after the image/container is the command
+    return out
+
+
 def make_parser(name: str) -> argparse.ArgumentParser:
     configure, _ = _load(name)
     p = _Parser(prog=f"dockyard {name}", add_help=True, allow_abbrev=False, conflict_handler="resolve")
@@ -102,7 +140,7 @@ def run_command(name: str, args: list[str], global_opts: dict[str, Any]) -> int:
     configure(p)
     run_like = name in _RUN_LIKE
     try:
-        ns = p.parse_args(args)
+        ns = p.parse_args(_bool_values(p, args))
     except SystemExit as e:
         return int(e.code or 0) if isinstance(e.code, int) else 125
     ctx = CLIContext(global_opts)
@@ -112,7 +150,7 @@ def run_command(name: str, args: list[str], global_opts: dict[str, Any]) -> int:
     except ExitWith as e:
         return e.code
     except CLIError as e:
-        ctx.err.write(f"{prefix}{e.message}\n")
+        ctx.err.write(f"{'' if e.bare else prefix}{e.message}\n")
         return e.code
     except APIError as e:
         ctx.err.write(f"{prefix}Error response from daemon: {e.message}\n")

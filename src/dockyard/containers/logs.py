@@ -23,6 +23,7 @@ from dockyard.runtime.shim_logs import LOCAL_HEAD, LOCAL_TAIL, STREAM_NAMES, rfc
 
 READABLE_DRIVERS = ("json-file", "local")
 FOLLOW_POLL = 0.05
+BATCH = 64 * 1024  # bytes per chunk handed to the HTTP stream (and per backwards read)
 
 
 class Record:
@@ -178,39 +179,106 @@ def read_logs(
     """The log as wire chunks (framed unless ``tty``); with ``follow`` until the container stops."""
     check_readable(driver)
     parser = _Parser(driver)
-    files = log_files(path)
-    kept: deque[Record] | None = deque(maxlen=q.tail) if q.tail >= 0 else None
     live_fd: int | None = None
-    for name in files:
+    if q.tail >= 0 and driver == "json-file":
+        records, live_fd = _tail_json(path, q)
+        out = b"".join(encode(rec, q, tty) for rec in records)
+        if out:
+            yield out
+    else:
+        kept: deque[Record] | None = deque(maxlen=q.tail) if q.tail >= 0 else None
+        batch = bytearray()
+        for name in log_files(path):
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            try:
+                parser.reset()
+                while data := os.read(fd, 1 << 16):
+                    for rec in parser.feed(data):
+                        if kept is not None:
+                            kept.append(rec)  # tail counts every line, filters apply after
+                        elif _wanted(rec, q):
+                            batch += encode(rec, q, tty)
+                    if len(batch) >= BATCH:
+                        yield bytes(batch)
+                        batch.clear()
+            finally:
+                if name == path and q.follow:
+                    live_fd = fd
+                else:
+                    os.close(fd)
+        if kept:
+            batch += b"".join(encode(rec, q, tty) for rec in kept if _wanted(rec, q))
+        if batch:
+            yield bytes(batch)
+    if not q.follow:
+        return
+    parser.reset()
+    yield from _follow(path, live_fd, parser, q, tty, is_running)
+
+
+def _tail_json(path: str, q: LogQuery) -> tuple[list[Record], int | None]:
+    """The last ``q.tail`` wanted records, read backwards from the newest file (no full parse of big logs).
+
+    With ``follow`` also returns the live file's fd positioned after its last
+    complete line, where following continues.
+    """
+    found: list[Record] = []  # newest first
+    live_fd: int | None = None
+    for name in reversed(log_files(path)):
         try:
             fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             continue
+        keep_open = name == path and q.follow
         try:
-            parser.reset()
-            while True:
-                data = os.read(fd, 1 << 16)
-                if not data:
-                    break
-                for rec in parser.feed(data):
-                    if not _wanted(rec, q):
-                        continue
-                    if kept is not None:
-                        kept.append(rec)
-                    else:
-                        yield encode(rec, q, tty)
-        finally:
-            if name == path and q.follow:
+            end = _last_line_end(fd)
+            if keep_open:
+                os.lseek(fd, end, os.SEEK_SET)
                 live_fd = fd
-            else:
+            if len(found) < q.tail:
+                _scan_backwards(fd, end, q, found)
+        finally:
+            if not keep_open:
                 os.close(fd)
-    if kept is not None and q.tail != 0:
-        out = b"".join(encode(rec, q, tty) for rec in kept)
-        if out:
-            yield out
-    if not q.follow:
-        return
-    yield from _follow(path, live_fd, parser, q, tty, is_running)
+    found.reverse()
+    return [rec for rec in found if _wanted(rec, q)], live_fd
+
+
+def _last_line_end(fd: int) -> int:
+    """Offset just past the file's last newline (a line still being written is not ours yet)."""
+    pos = os.fstat(fd).st_size
+    while pos > 0:
+        n = min(BATCH, pos)
+        chunk = os.pread(fd, n, pos - n)
+        nl = chunk.rfind(b"\n")
+        if nl >= 0:
+            return pos - n + nl + 1
+        pos -= n
+    return 0
+
+
+def _scan_backwards(fd: int, end: int, q: LogQuery, found: list[Record]) -> None:
+    carry = b""
+    pos = end
+    while pos > 0 and len(found) < q.tail:
+        n = min(BATCH, pos)
+        pos -= n
+        lines = (os.pread(fd, n, pos) + carry).split(b"\n")
+        carry = lines[0] if pos > 0 else b""
+        for raw in reversed(lines if pos == 0 else lines[1:]):
+            if not raw:
+                continue
+            try:
+                obj = json.loads(raw)
+                rec = Record(obj["stream"], obj["log"].encode(), time_text=obj["time"])
+            except (ValueError, KeyError):
+                continue
+            found.append(rec)  # tail counts every line, filters apply after (as docker does)
+            if len(found) == q.tail:
+                return
 
 
 def _follow(

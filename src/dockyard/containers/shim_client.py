@@ -366,8 +366,18 @@ class ShimClient:
             from dockyard.runtime.shim_logs import rfc3339_nano
 
             log.warning("shim of %s vanished without an exit status", self.cfg.container_id)
-            status = ExitStatus(255, False, rfc3339_nano())
+            self._reap_orphan()
+            status = ExitStatus(255, False, rfc3339_nano(trim=False))
         self._deliver(status)
+
+    def _reap_orphan(self) -> None:
+        """The shim died under a live container: kill and delete it, nothing else would ever reap it."""
+        from dockyard.runtime.api import get_runtime
+
+        try:
+            get_runtime(self.cfg.runtime, self.cfg.runtime_root).delete(self.cfg.container_id, force=True)
+        except Exception as exc:  # noqa: BLE001 - already gone is fine
+            log.debug("delete after a lost shim of %s: %s", self.cfg.container_id, exc)
 
     def _deliver(self, status: ExitStatus) -> None:
         with self._lock:

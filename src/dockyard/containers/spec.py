@@ -235,6 +235,35 @@ def validate_resources(hc: dict[str, Any]) -> None:
     rlimits(hc)
 
 
+_SKIP_DEV_DIRS = {"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"}
+
+
+def host_devices(root: str = "/dev") -> list[dict[str, Any]]:
+    """Every device node of the host, for --privileged (runc's GetDevices walk, same skips)."""
+    import stat as stat_mod
+
+    out: list[dict[str, Any]] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not (dirpath == root and d in _SKIP_DEV_DIRS)]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if path in ("/dev/console", "/dev/ptmx"):  # the container has its own (devpts)
+                continue
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat_mod.S_ISCHR(st.st_mode):
+                typ = "c"
+            elif stat_mod.S_ISBLK(st.st_mode):
+                typ = "b"
+            else:
+                continue
+            out.append({"path": path, "type": typ, "major": os.major(st.st_rdev), "minor": os.minor(st.st_rdev),
+                        "fileMode": stat_mod.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid})
+    return out
+
+
 def _default_mounts(host_config: dict[str, Any]) -> list[dict[str, Any]]:
     shm = int(host_config.get("ShmSize") or 64 * 1024 * 1024)
     privileged = bool(host_config.get("Privileged"))
@@ -334,6 +363,8 @@ def generate(inp: SpecInput) -> dict[str, Any]:
         "maskedPaths": [] if privileged else list(MASKED_PATHS),
         "readonlyPaths": [] if privileged else list(READONLY_PATHS),
     }
+    if privileged:
+        linux["devices"] = host_devices()
     if hc.get("Sysctls"):
         linux["sysctl"] = {str(k): str(v) for k, v in hc["Sysctls"].items()}
     seccomp = _seccomp(hc, caps)

@@ -164,7 +164,8 @@ def create(
             sock.close()
             sock = None
         try:
-            init_pid = _follow_init(report_r, ack_w, child, spec, cid, bundle)
+            init_pid = _follow_init(report_r, ack_w, child, spec, cid, bundle,
+                                    None if ctx.join_cgroup_early else cgroup)
         finally:
             os.close(report_r)
             os.close(ack_w)
@@ -211,9 +212,11 @@ def create(
         raise
 
 
-def _follow_init(report_r: int, ack_w: int, child: int, spec: dict[str, Any], cid: str, bundle: str) -> int:
+def _follow_init(report_r: int, ack_w: int, child: int, spec: dict[str, Any], cid: str, bundle: str,
+                 cgroup: Any) -> int:
     """Relay the init's messages; run prestart/createRuntime hooks when it asks; return its pid."""
     init_pid = 0
+    join_error: OCIRuntimeError | None = None
     hooks_pending = False
     error: OCIRuntimeError | None = None
     ready = False
@@ -222,6 +225,11 @@ def _follow_init(report_r: int, ack_w: int, child: int, spec: dict[str, Any], ci
             init_pid = msg["pid"]
             os.waitpid(child, 0)
             child = 0
+            if cgroup is not None:
+                try:
+                    cgroup.add_pid(init_pid)
+                except Exception as exc:  # noqa: BLE001 - the init may have died; its own message wins
+                    join_error = OCIRuntimeError(f"cannot move the container init into its cgroup: {exc}")
         elif "hooks" in msg:
             hooks_pending = True
         elif "error" in msg:
@@ -246,6 +254,7 @@ def _follow_init(report_r: int, ack_w: int, child: int, spec: dict[str, Any], ci
             os.write(ack_w, b"1")
     if child:
         os.waitpid(child, 0)
+    error = error or join_error
     if error is not None:
         _raise_with_pid(error, init_pid)
     if not ready or not init_pid:

@@ -61,6 +61,11 @@ class InitContext:
         self.wants_runtime_hooks = wants_runtime_hooks
         self.bundle = bundle
         self.host_pid = 0
+        # a cgroup namespace must be rooted at the container's cgroup, so join before unsharing;
+        # otherwise the parent moves the init in while it sets up (the move waits for an RCU grace period)
+        self.join_cgroup_early = any(
+            ns["type"] == "cgroup" for ns in (spec.get("linux") or {}).get("namespaces") or []
+        )
 
 
 def send(fd: int, **msg: Any) -> None:
@@ -113,7 +118,8 @@ def stage1(ctx: InitContext) -> None:
     """Runs in the first child; never returns."""
     code = 1
     try:
-        ctx.cgroup.join_self()
+        if ctx.join_cgroup_early:
+            ctx.cgroup.join_self()
         join_and_unshare((ctx.spec.get("linux") or {}).get("namespaces") or [])
         pid = os.fork()
         if pid == 0:

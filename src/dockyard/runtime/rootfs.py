@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from dockyard.runtime import devices
+from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.runtime.linux import (
     MNT_DETACH,
     MS_BIND,
@@ -132,7 +133,14 @@ def mount_all(rootfs: str, spec: dict[str, Any], cgroup_binds: CgroupBinds) -> N
     namespaces = (spec.get("linux") or {}).get("namespaces") or []
     cgroupns = any(ns["type"] == "cgroup" for ns in namespaces)
     for m in mounts:
-        mount_one(rootfs, m, cgroup_binds, cgroupns)
+        try:
+            mount_one(rootfs, m, cgroup_binds, cgroupns)
+        except OSError as exc:
+            source = m.get("source") or m.get("type") or ""
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise OCIRuntimeError(
+                f'error mounting "{source}" to rootfs at "{m["destination"]}": {reason.lower()}', "other"
+            ) from None
     dev_bound = any(m["destination"].rstrip("/") == "/dev" and _is_bind(m) for m in mounts)
     if not dev_bound:
         os.makedirs(os.path.join(rootfs, "dev"), exist_ok=True)

@@ -70,6 +70,7 @@ class Shim:
         self.finished = False
         self.quit_deadline: float | None = None
         self.exit_status: dict[str, Any] | None = None
+        self.log_failed = False
 
     # -- setup ---------------------------------------------------------
     def listen(self) -> None:
@@ -212,7 +213,12 @@ class Shim:
 
     def _output(self, proc: Proc, stream: str, data: bytes) -> None:
         if proc.log is not None:
-            proc.log.write(stream, data)
+            try:
+                proc.log.write(stream, data)
+            except OSError as exc:  # a full disk must not stop the container's output
+                if not self.log_failed:
+                    os.write(2, f"log write failed, dropping log lines: {exc}\n".encode())
+                self.log_failed = True
         for client in proc.clients:
             if stream in client.want and not client.close_after_flush:
                 client.queue(data if proc.tty else frame(stream, data))
@@ -368,14 +374,17 @@ class Shim:
         oom = self._oom_killed()
         try:
             self.runtime.delete(self.cid, force=True)
-        except OCIRuntimeError as exc:
+        except Exception as exc:  # noqa: BLE001 - the exit must be recorded whatever delete thinks
             os.write(2, f"runtime delete: {exc}\n".encode())
-        status = {"exit_code": proc.exit_code, "oom_killed": oom, "finished_at": rfc3339_nano()}
+        status = {"exit_code": proc.exit_code, "oom_killed": oom, "finished_at": rfc3339_nano(trim=False)}
         # tmp + rename, without fsync: readers never see half a file, and the exit path stays fast
         final = os.path.join(self.state_dir, EXIT_NAME)
-        with open(final + ".tmp", "w") as fh:
-            json.dump(status, fh)
-        os.rename(final + ".tmp", final)
+        try:
+            with open(final + ".tmp", "w") as fh:
+                json.dump(status, fh)
+            os.rename(final + ".tmp", final)
+        except OSError as exc:  # the waiters still hear it
+            os.write(2, f"exit.json: {exc}\n".encode())
         self.exit_status = status
         self._answer_waiters(proc, status)
         for client in proc.clients:
@@ -561,34 +570,46 @@ class Shim:
             except InterruptedError:
                 continue
             for fd, ev in ready:
-                kind, obj = handlers.get(fd, (None, None))
-                if kind == "wake":
-                    try:
-                        os.read(self.wake_r, 4096)
-                    except BlockingIOError:
-                        pass
-                    self._reap()
-                elif kind == "accept":
-                    self._accept()
-                elif kind == "proc":
-                    if fd in obj.outputs and ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
-                        self._read_output(obj, fd)
-                    if ev & select.POLLOUT and obj.stdin_fd == fd:
-                        self._write_stdin(obj)
-                    elif ev & (select.POLLERR | select.POLLHUP) and obj.stdin_fd == fd and fd not in obj.outputs:
-                        obj.stdin_buf.clear()
-                        obj.close_stdin()
-                elif kind == "client":
-                    if obj.fd not in self.clients:
-                        continue
-                    if ev & select.POLLOUT:
-                        self._write_client(obj)
-                    if obj.fd in self.clients and ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
-                        if obj.reading:
-                            self._read_client(obj)
-                        elif ev & (select.POLLHUP | select.POLLERR):
-                            self._drop(obj)
+                try:
+                    self._dispatch(handlers.get(fd, (None, None)), fd, ev)
+                except Exception:  # noqa: BLE001 - a bug in one event must not orphan the container
+                    import traceback
+
+                    os.write(2, traceback.format_exc().encode())
+                    kind, obj = handlers.get(fd, (None, None))
+                    if kind == "client" and obj.fd in self.clients:
+                        self._drop(obj)
             self._reap()
+
+    def _dispatch(self, handler: tuple[str | None, Any], fd: int, ev: int) -> None:
+        """One ready fd: the SIGCHLD wake-up, a new connection, a process's stdio or a client."""
+        kind, obj = handler
+        if kind == "wake":
+            try:
+                os.read(self.wake_r, 4096)
+            except BlockingIOError:
+                pass
+            self._reap()
+        elif kind == "accept":
+            self._accept()
+        elif kind == "proc":
+            if fd in obj.outputs and ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                self._read_output(obj, fd)
+            if ev & select.POLLOUT and obj.stdin_fd == fd:
+                self._write_stdin(obj)
+            elif ev & (select.POLLERR | select.POLLHUP) and obj.stdin_fd == fd and fd not in obj.outputs:
+                obj.stdin_buf.clear()
+                obj.close_stdin()
+        elif kind == "client":
+            if obj.fd not in self.clients:
+                return
+            if ev & select.POLLOUT:
+                self._write_client(obj)
+            if obj.fd in self.clients and ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                if obj.reading:
+                    self._read_client(obj)
+                elif ev & (select.POLLHUP | select.POLLERR):
+                    self._drop(obj)
 
     def _stop_listening(self) -> None:
         if self.listener is not None:

@@ -6,8 +6,8 @@ the runtime, freezes the GC (so forked children do not dirty the shared
 pages by collecting), then waits on a SOCK_SEQPACKET channel from the
 daemon.  Each message is the shim's JSON config plus fds (SCM_RIGHTS): the
 socket the shim reports create/start on, then any attach streams opened
-before the start.  The shim is double-forked into its own session so it
-belongs to neither the daemon nor this launcher; the launcher ends with the
+before the start.  The shim is forked into its own session (setsid), so no
+signal for the daemon's process group reaches it; the launcher ends with the
 daemon (EOF on the channel, or its parent changed), the shims do not.
 
 Usage: ``python -m dockyard.runtime.shim_launcher CHANNEL_FD DATA_ROOT`` (the
@@ -44,15 +44,14 @@ def _warm() -> None:
 
 
 def _spawn(cfg: dict, fds: list[int], channel: socket.socket) -> None:
-    """Fork, setsid, fork again: the grandchild is the shim, reparented away from us."""
-    pid = os.fork()
-    if pid:
-        os.waitpid(pid, 0)
+    """Fork the shim into its own session (SIGCHLD is ignored here, so the kernel reaps it for us)."""
+    if os.fork():
         return
     try:
+        # ignored dispositions survive execve: the shim and its containers start from the defaults
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.setsid()
-        if os.fork():
-            os._exit(0)
         channel.close()
         socks = [socket.socket(fileno=fd) for fd in fds]
         for s in socks:
@@ -73,6 +72,7 @@ def main(argv: list[str]) -> int:
     parent = os.getppid()
     _warm()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # shims are never waited for: no zombies
     gc.collect()
     gc.freeze()
     poller = select.poll()

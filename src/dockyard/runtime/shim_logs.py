@@ -29,12 +29,18 @@ STREAM_NAMES = {1: "stdout", 2: "stderr"}
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3}
 
 
-def rfc3339_nano(ns: int | None = None) -> str:
-    """UTC time with nanoseconds, the way Go's RFC3339Nano prints it (trailing zeros dropped)."""
+def rfc3339_nano(ns: int | None = None, trim: bool = True) -> str:
+    """UTC time with nanoseconds, the way Go's RFC3339Nano prints it (trailing zeros dropped).
+
+    ``trim=False`` keeps all nine digits, as the engine's state timestamps do
+    (those compare correctly as strings).
+    """
     if ns is None:
         ns = time.time_ns()
     secs, frac = divmod(ns, 1_000_000_000)
     base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+    if not trim:
+        return f"{base}.{frac:09d}Z"
     if frac:
         return f"{base}.{frac:09d}".rstrip("0") + "Z"
     return base + "Z"

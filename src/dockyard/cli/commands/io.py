@@ -105,7 +105,7 @@ def run_attach(ns: argparse.Namespace, ctx: CLIContext) -> int:
                           "detachKeys": ns.detach_keys or None})
     waiter = client.begin("POST", f"/containers/{cid}/wait", {"condition": "not-running"})
     return attach_and_wait(ctx, cid, conn, waiter, tty=tty, stdin=stdin, detach_keys=ns.detach_keys,
-                           sig_proxy=ns.sig_proxy != "false" and not tty)
+                           sig_proxy=ns.sig_proxy != "false" and not tty, reattach=True)
 
 
 # -- exec ---------------------------------------------------------------------------------------------
@@ -152,6 +152,8 @@ def run_exec(ns: argparse.Namespace, ctx: CLIContext) -> int:
     if not ns.command:
         raise CLIError("dockyard exec: 'dockyard exec' requires at least 2 arguments.\n"
                        "See 'dockyard exec --help'.", 1)
+    if ns.tty and ns.interactive and not ns.detach and not os.isatty(0):
+        raise CLIError("the input device is not a TTY", 1)
     client = ctx.client
     console = None
     if ns.tty and os.isatty(1):

@@ -97,6 +97,8 @@ def start_error_code(message: str) -> int:
 
 
 def run_run(ns: argparse.Namespace, ctx: CLIContext) -> int:
+    if ns.tty and ns.interactive and not ns.detach and not os.isatty(0):
+        raise CLIError("the input device is not a TTY", 1, bare=True)
     cid = create_container(ctx, ns, detach=ns.detach)
     client = ctx.client
     if ns.detach:
@@ -146,9 +148,19 @@ def _start(ctx: CLIContext, cid: str, ns: argparse.Namespace) -> None:
 
 
 def attach_and_wait(ctx: CLIContext, cid: str, conn: Any, waiter: Any, tty: bool, stdin: bool,
-                    detach_keys: str, sig_proxy: bool) -> int:
-    """Stream the session, then the container's exit code from the wait answer (0 when detached)."""
-    from dockyard.cli.commands.streams import RawTerminal, parse_detach_keys, pump, watch_resize
+                    detach_keys: str, sig_proxy: bool, reattach: bool = False) -> int:
+    """Stream the session, then the container's exit code from the wait answer.
+
+    Detaching ends `run` quietly with 0; `attach` (``reattach``) says "read escape sequence" and
+    exits 1 like docker, and nudges the TTY size first so the shell redraws its prompt.
+    """
+    from dockyard.cli.commands.streams import (
+        RawTerminal,
+        parse_detach_keys,
+        pump,
+        terminal_size,
+        watch_resize,
+    )
 
     client = ctx.client
     result = "eof"
@@ -160,6 +172,13 @@ def attach_and_wait(ctx: CLIContext, cid: str, conn: Any, waiter: Any, tty: bool
         if tty and os.isatty(1):
             def _resize(h: int, w: int) -> None:
                 client.post(f"/containers/{cid}/resize", {"h": h, "w": w})
+            if reattach:
+                size = terminal_size(1)
+                if size:
+                    try:
+                        _resize(size[0] + 1, size[1] + 1)
+                    except APIError:
+                        pass
             stop_watch = watch_resize(1, _resize)
         elif not tty and sig_proxy:
             restore_signals = _proxy_signals(client, cid)
@@ -176,6 +195,8 @@ def attach_and_wait(ctx: CLIContext, cid: str, conn: Any, waiter: Any, tty: bool
             _restore(restore_signals)
     if result == "detached":
         waiter.close()
+        if reattach:
+            raise CLIError("read escape sequence", 1)
         return 0
     try:
         status = waiter.result() or {}

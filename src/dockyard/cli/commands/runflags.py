@@ -181,6 +181,8 @@ def _parse_mount(spec: str) -> dict[str, Any]:
         raise CLIError(f"invalid argument \"{spec}\" for \"--mount\" flag: target is required", 125)
     if bind_opts:
         m["BindOptions"] = bind_opts
+    if m["Type"] == "volume":
+        vol_opts.setdefault("DriverConfig", {})  # docker always sends it for volume mounts
     if vol_opts:
         m["VolumeOptions"] = vol_opts
     if tmpfs_opts:
@@ -337,8 +339,8 @@ def build_create_body(ns: argparse.Namespace, detach: bool = False) -> dict[str,
         env += _env_entries(_read_lines(path))
     env += _env_entries(ns.env)
     labels: dict[str, str] = {}
-    for path in ns.label_file:
-        labels.update(_key_values(_read_lines(path), "label"))
+    for path in ns.label_file:  # docker drops label-file lines without "=" (unlike -l)
+        labels.update(_key_values([ln for ln in _read_lines(path) if "=" in ln], "label"))
     labels.update(_key_values(ns.label, "label"))
 
     exposed: dict[str, dict[str, Any]] = {}
