@@ -246,3 +246,20 @@ def test_docker_exit_codes(d: TestDaemon, cli: str, args: list[str], code: int) 
 def test_it_without_a_terminal_is_refused(d: TestDaemon, cli: str) -> None:
     r = _runner(d, cli)("run", "-it", "--rm", "busybox", "true", input="")
     assert r.returncode == 1 and r.stderr == "the input device is not a TTY\n"
+
+
+def test_inspect_and_ps_json_identical_to_docker(d: TestDaemon) -> None:
+    """Same daemon, same objects: our output is byte for byte docker's (time-relative fields aside)."""
+    _ok(d.cli("run", "-d", "--name", "same", "-l", "x=é", "-p", "127.0.0.1:18091:80", "busybox", "sleep", "300"))
+    try:
+        assert _ok(d.cli("inspect", "same", "busybox")) == _ok(d.docker("inspect", "same", "busybox"))
+        ours = json.loads(_ok(d.cli("ps", "--filter", "name=same", "--format", "{{json .}}")))
+        theirs = json.loads(_ok(d.docker("ps", "--filter", "name=same", "--format", "{{json .}}")))
+        for row in (ours, theirs):
+            row.pop("RunningFor")
+            row.pop("Status")
+        assert ours == theirs
+        raw = _ok(d.cli("ps", "--filter", "name=same", "--format", "{{json .}}"))
+        assert "127.0.0.1:18091-\\u003e80/tcp" in raw  # Go's HTML escaping, as docker prints it
+    finally:
+        _ok(d.cli("rm", "-f", "same"))

@@ -277,11 +277,6 @@ def test_docker_py_connect_disconnect_and_events(d: TestDaemon, subnets: list[st
         c = client.containers.run(busybox(), ["sleep", "300"], detach=True, name="pyc")
         net.connect(c, aliases=["pyalias"], ipv4_address=subnets[1][:-4] + "77")
         c.reload()
-        if "pyconn" not in c.attrs["NetworkSettings"]["Networks"]:
-            c.remove(force=True)
-            net.remove()
-            pytest.xfail("the containers service does not yet refresh NetworkSettings after a connect "
-                         "(NetworkService.set_settings_listener)")
         assert c.attrs["NetworkSettings"]["Networks"]["pyconn"]["IPAddress"] == subnets[1][:-4] + "77"
         code, out = c.exec_run(["nslookup", "pyalias"])
         assert code == 0 and subnets[1][:-4] + "77" in out.decode()

@@ -15,11 +15,12 @@ FAKE_ID = "0123456789ab" * 5 + "0123"
 
 
 class CaptureServer:
-    """Answers /_ping and /containers/create; remembers every create body."""
+    """Answers /_ping, /containers/create and exec creation; remembers their bodies."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.bodies: list[dict[str, Any]] = []
+        self.exec_bodies: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str]] = []
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
@@ -72,6 +73,12 @@ class CaptureServer:
                 elif path.endswith("/containers/create"):
                     self.bodies.append(json.loads(body))
                     self._reply(conn, 201, json.dumps({"Id": FAKE_ID, "Warnings": []}).encode())
+                elif path.endswith("/exec") and method == "POST":
+                    self.exec_bodies.append(json.loads(body))
+                    self._reply(conn, 201, json.dumps({"Id": FAKE_ID}).encode())
+                elif path.endswith("/json") and "/containers/" in path:
+                    self._reply(conn, 200, json.dumps({"Id": FAKE_ID, "State": {"Running": True},
+                                                       "Config": {"Tty": False}}).encode())
                 else:
                     self._reply(conn, 404, b'{"message":"not here"}')
         except (OSError, ValueError):

@@ -127,3 +127,23 @@ def test_tail_of_a_big_log_reads_backwards(tmp_path: Path) -> None:
     assert out == b"49997\n49998\n49999\n"
     assert time.monotonic() - start < 0.5
     assert b"".join(read_logs(path, "json-file", LogQuery(tail=0), True, lambda: False)) == b""
+
+
+def test_one_big_read_still_rotates_at_the_limit(tmp_path: Path) -> None:
+    path = str(tmp_path / "log")
+    w = LogWriter("json-file", path, {"max-size": "1k", "max-file": "3"})
+    w.write("stdout", b"".join(f"line {i}\n".encode() for i in range(100)))  # one 1 KiB+ chunk of output
+    w.close()
+    assert all(os.path.getsize(tmp_path / n) <= 1024 for n in os.listdir(tmp_path))
+    out = b"".join(read_logs(path, "json-file", LogQuery(tail=1), True, lambda: False))
+    assert out == b"line 99\n"
+
+
+def test_overlong_lines_become_partial_records(tmp_path: Path) -> None:
+    path = str(tmp_path / "log")
+    w = LogWriter("json-file", path, {})
+    w.write("stdout", b"x" * 40000 + b"\nend")
+    w.close()
+    logged = [json.loads(line)["log"] for line in open(path)]
+    assert [len(x) for x in logged] == [16384, 16384, 7233, 3]
+    assert logged[2].endswith("\n") and logged[3] == "end"

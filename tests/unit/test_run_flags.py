@@ -127,6 +127,27 @@ def test_run_detach_body_as_docker(capture: CaptureServer, args: list[str]) -> N
     assert build_create_body(ns, detach=ns.detach) == _docker_body(capture, args, "run")
 
 
+@pytest.mark.skipif(not os.path.exists(DOCKER), reason="docker CLI not installed")
+@pytest.mark.parametrize("args", [
+    ["-d", "-e", "A=1", "-w", "/tmp", "-u", "nobody", "--privileged", "box", "ls", "-l"],
+    ["-i", "box", "cat"],
+    ["box", "sh", "-c", "echo $HOME"],
+])
+def test_exec_body_as_docker(capture: CaptureServer, args: list[str]) -> None:
+    from dockyard.cli.commands.io import exec_body
+
+    before = len(capture.exec_bodies)
+    cfg = tempfile.mkdtemp(prefix="dycfg")
+    try:
+        subprocess.run([DOCKER, "exec", *args], capture_output=True, stdin=subprocess.DEVNULL, timeout=30,
+                       env={"PATH": os.environ.get("PATH", ""), "DOCKER_HOST": capture.host,
+                            "DOCKER_CONFIG": cfg, "HOME": cfg})
+    finally:
+        shutil.rmtree(cfg, ignore_errors=True)
+    assert len(capture.exec_bodies) == before + 1
+    assert exec_body(make_parser("exec").parse_args(args), None) == capture.exec_bodies[-1]
+
+
 def test_ram_in_bytes() -> None:
     assert ram_in_bytes("512m") == 512 * 1024**2
     assert ram_in_bytes("1g") == 1024**3

@@ -7,7 +7,10 @@ is imported only when that command runs.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _usage(out: Any) -> None:

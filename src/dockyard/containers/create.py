@@ -6,11 +6,12 @@ All validation that can fail does so here, before any record, snapshot or direct
 from __future__ import annotations
 
 import re
+import socket
 from typing import TYPE_CHECKING, Any
 
 from dockyard.containers import mounts, spec
 from dockyard.containers.state import Container, now_rfc3339
-from dockyard.errors import InvalidParameter, SystemError_
+from dockyard.errors import InvalidParameter, NotFound, SystemError_
 from dockyard.util.ids import new_id, random_name
 
 if TYPE_CHECKING:
@@ -189,6 +190,45 @@ def updated_host_config(current: dict[str, Any], body: Any) -> dict[str, Any]:
     return hc
 
 
+def changes_resources(body: dict[str, Any]) -> bool:
+    """Whether an update body touches the cgroup resources (else the runtime need not be asked)."""
+    return any(body.get(k) not in (None, "", 0) for k in _UPDATABLE)
+
+
+def _port_key(spec: str) -> str:
+    port, _, proto = str(spec).partition("/")
+    if not port or not all(p.isdigit() for p in port.split("-")):
+        raise InvalidParameter(f"invalid port specification: {spec!r}")
+    return f"{port}/{proto or 'tcp'}"
+
+
+def port_changes(body: dict[str, Any]) -> tuple[dict[str, list[dict[str, str]]], list[str]]:
+    """`update --publish-add/--publish-rm` (moby#21282): PortBindingsAdd (PortBindings shape), PortBindingsRemove
+    (container ports, "80" or "80/tcp")."""
+    add_raw = body.get("PortBindingsAdd") or {}
+    remove_raw = body.get("PortBindingsRemove") or []
+    if not isinstance(add_raw, dict) or not isinstance(remove_raw, list):
+        raise InvalidParameter("PortBindingsAdd must be an object and PortBindingsRemove a list")
+    add: dict[str, list[dict[str, str]]] = {}
+    for key, bindings in add_raw.items():
+        add[_port_key(key)] = [{"HostIp": str((b or {}).get("HostIp") or ""),
+                                "HostPort": str((b or {}).get("HostPort") or "")} for b in (bindings or [{}])]
+    return add, [_port_key(k) for k in remove_raw]
+
+
+def merged_port_bindings(current: dict[str, Any], add: dict[str, list[dict[str, str]]], remove: list[str],
+                         strict: bool) -> dict[str, Any]:
+    """HostConfig.PortBindings after an update, so the change survives a restart."""
+    out = {k: list(v or []) for k, v in current.items()}
+    for key in remove:
+        if key not in out and strict:
+            raise NotFound(f"port {key} is not published")
+        out.pop(key, None)
+    for key, bindings in add.items():
+        out[key] = out.get(key, []) + [b for b in bindings if b not in out.get(key, [])]
+    return out
+
+
 def new_record(svc: ContainerService, name: str | None, body: Any) -> Container:
     """A validated, not yet stored container record (image resolved, config merged, volumes named)."""
     if name:
@@ -206,7 +246,9 @@ def new_record(svc: ContainerService, name: str | None, body: Any) -> Container:
     svc.net.validate(host_config)
     cid = new_id()
     if not config.get("Hostname"):
-        config["Hostname"] = cid[:12]
+        # docker: a container on the host's network takes the host's name, else its short ID
+        host_net = (host_config.get("NetworkMode") or "") == "host"
+        config["Hostname"] = socket.gethostname() if host_net else cid[:12]
     config["Image"] = image_ref
     c = Container(id=cid, name=name or random_name(), created=now_rfc3339(), image_id=image.id, image=image_ref,
                   config=config, host_config=host_config, runtime=host_config["Runtime"], networking_config=net_cfg)

@@ -23,6 +23,7 @@ from dockyard.runtime.shim_logs import LOCAL_HEAD, LOCAL_TAIL, STREAM_NAMES, rfc
 
 READABLE_DRIVERS = ("json-file", "local")
 FOLLOW_POLL = 0.05
+_RAW_DECODE = json.JSONDecoder().raw_decode  # skips json.loads' per-call encoding sniffing
 BATCH = 64 * 1024  # bytes per chunk handed to the HTTP stream (and per backwards read)
 
 
@@ -131,19 +132,18 @@ class _Parser:
     def feed(self, data: bytes) -> Iterator[Record]:
         self.buf += data
         if self.driver == "json-file":
-            start = 0
-            while True:
-                nl = self.buf.find(b"\n", start)
-                if nl < 0:
-                    break
-                raw = bytes(self.buf[start:nl])
-                start = nl + 1
+            nl = self.buf.rfind(b"\n")
+            if nl < 0:
+                return
+            lines = bytes(self.buf[:nl]).decode("utf-8", "replace").split("\n")
+            del self.buf[: nl + 1]
+            decode = _RAW_DECODE
+            for raw in lines:
                 try:
-                    rec = json.loads(raw)
+                    rec = decode(raw)[0]
                     yield Record(rec["stream"], rec["log"].encode(), time_text=rec["time"])
-                except (ValueError, KeyError):
+                except (ValueError, KeyError, TypeError):
                     continue  # a torn or foreign line: skip it like docker does
-            del self.buf[:start]
         else:
             while len(self.buf) >= LOCAL_HEAD.size:
                 sid, ns, size = LOCAL_HEAD.unpack_from(self.buf)

@@ -30,10 +30,30 @@ class NetGlue:
                 networks.set_live_containers(containers.live_ids)
             if hasattr(networks, "set_container_lookup"):
                 networks.set_container_lookup(self._lookup)
+            if hasattr(networks, "set_settings_listener"):
+                networks.set_settings_listener(self._settings_changed)
 
     def _lookup(self, ref: str) -> tuple[str, str]:
         c = self.containers.get(ref)
         return c.id, c.name
+
+    def _settings_changed(self, cid: str, settings: dict[str, Any]) -> None:
+        """connect/disconnect/update_ports changed a running container: inspect shows it at once."""
+        try:
+            c = self.containers.get(cid)
+        except NotFound:
+            return
+        if c.id != cid:
+            return
+        c.network_settings = dict(settings or {})
+        self.containers.save(c)
+
+    def update_ports(self, c: Container, add: dict[str, Any], remove: list[str]) -> None:
+        """Publish/unpublish ports of a running container (the network service checks and programs them)."""
+        if self.networks is None or not hasattr(self.networks, "update_ports"):
+            raise InvalidParameter("published ports cannot be changed: no network service")
+        settings = self.networks.update_ports(c.id, add, remove)
+        c.network_settings = dict(settings or {})
 
     def netns_of(self, ref: str) -> str:
         """/proc/<pid>/ns/net of a running container's init (for --network container:<id>)."""

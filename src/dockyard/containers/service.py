@@ -203,6 +203,10 @@ class ContainerService:
         state_dir = self.state_dir(c.id)
         os.makedirs(state_dir, 0o710, exist_ok=True)
         mounted = netted = False
+        refusal = spec_mod.oom_score_adj_refusal(c.host_config)
+        if refusal is not None:
+            self._record_start_failure(c, 126, refusal)
+            raise InvalidParameter(refusal)
         t0 = time.perf_counter()
         try:
             if self.snapshots is None:
@@ -281,7 +285,7 @@ class ContainerService:
             stopping = c.id in self._stopping
             if status.oom_killed:
                 self.publish(c, "oom")
-            self.publish(c, "die", exitCode=str(status.exit_code))
+            self.publish(c, "die", exitCode=str(status.exit_code), execDuration=str(max(0, int(ran_for))))
             policy = c.host_config.get("RestartPolicy") or {}
             if not stopping and restart_mod.should_restart(policy, status.exit_code, c.restart_count,
                                                            c.manually_stopped):
@@ -586,7 +590,13 @@ class ContainerService:
         c = self.get(ref)
         with self.cond(c):
             hc = create_mod.updated_host_config(c.host_config, body)
-            if c.state.Running:
+            add, remove = create_mod.port_changes(body)
+            if add or remove:
+                hc["PortBindings"] = create_mod.merged_port_bindings(hc.get("PortBindings") or {}, add, remove,
+                                                                     strict=not c.state.Running)
+            if c.state.Running and (add or remove):
+                self.net.update_ports(c, add, remove)  # checks and programs them; refuses a taken port
+            if c.state.Running and create_mod.changes_resources(body):
                 self.runtime_for(c).update(c.id, spec_mod.resources(hc))
             c.host_config = hc
             self.save(c)

@@ -235,6 +235,31 @@ def validate_resources(hc: dict[str, Any]) -> None:
     rlimits(hc)
 
 
+CAP_SYS_RESOURCE = 24
+
+
+def oom_score_adj_refusal(hc: dict[str, Any]) -> str | None:
+    """Why the host would refuse the container's oom_score_adj (None if it can be set).
+
+    Lowering oom_score_adj below the daemon's own needs CAP_SYS_RESOURCE; hosts that drop it from the
+    bounding set (some VMs, nested containers) refuse even root, which runc reports only as a broken pipe.
+    """
+    want = hc.get("OomScoreAdj")
+    if not want:
+        return None
+    try:
+        with open("/proc/self/oom_score_adj") as f:
+            own = int(f.read().strip() or 0)
+        with open("/proc/self/status") as f:
+            cap_eff = next((int(ln.split()[1], 16) for ln in f if ln.startswith("CapEff:")), 0)
+    except (OSError, ValueError):
+        return None
+    if int(want) >= own or cap_eff & (1 << CAP_SYS_RESOURCE):
+        return None
+    return (f"OCI runtime create failed: write /proc/self/oom_score_adj: permission denied: setting oom_score_adj "
+            f"to {int(want)} (below the daemon's {own}) needs CAP_SYS_RESOURCE, which this host does not grant")
+
+
 _SKIP_DEV_DIRS = {"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"}
 
 

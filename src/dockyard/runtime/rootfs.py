@@ -108,6 +108,14 @@ def _mount_cgroup(dest: str, flags: int, cgroup_binds: CgroupBinds, cgroupns: bo
     """
     os.makedirs(dest, exist_ok=True)
     base = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    mount_flags = (flags & ~(MS_BIND | MS_REC)) | base
+    if len(cgroup_binds) == 1 and cgroup_binds[0][1] == "cgroup2":  # unified host: one filesystem
+        if cgroupns:
+            mount("cgroup2", dest, "cgroup2", mount_flags)
+        else:
+            mount(cgroup_binds[0][0], dest, None, MS_BIND | MS_REC)
+            mount(None, dest, None, MS_BIND | MS_REMOUNT | mount_flags)
+        return
     mount("tmpfs", dest, "tmpfs", base | MS_RELATIME, "mode=755")
     for host_dir, name in cgroup_binds:
         sub = os.path.join(dest, name)

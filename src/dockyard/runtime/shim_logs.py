@@ -9,10 +9,10 @@ a chatty container never fills the disk.
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 import time
+from json.encoder import encode_basestring as _encode_str  # C-accelerated, keeps UTF-8
 
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024
 DEFAULT_MAX_FILE = 3
@@ -110,40 +110,62 @@ class LogWriter:
         self._pending: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
 
     def write(self, stream: str, data: bytes) -> None:
-        """Append output; complete lines (and overlong partial ones) are logged at once."""
+        """Append output; complete lines (and overlong partial ones) are logged at once.
+
+        All lines of one read share one timestamp and one write(2): per-line
+        syscalls and clock formatting would make a chatty container crawl.
+        """
         if self.file is None:
             return
         buf = self._pending[stream]
-        buf += data
-        start = 0
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl < 0:
-                break
-            self._record(stream, bytes(buf[start : nl + 1]))
-            start = nl + 1
-        while len(buf) - start >= MAX_LINE:
-            self._record(stream, bytes(buf[start : start + MAX_LINE]))
-            start += MAX_LINE
-        del buf[:start]
+        if buf:
+            buf += data
+            data = bytes(buf)
+            buf.clear()
+        nl = data.rfind(b"\n")
+        complete, rest = (b"", data) if nl < 0 else (data[: nl + 1], data[nl + 1 :])
+        pieces: list[bytes] = []
+        if complete:
+            for line in complete.split(b"\n")[:-1]:
+                if len(line) < MAX_LINE:
+                    pieces.append(line + b"\n")
+                else:  # docker logs an overlong line as 16 KiB partial messages
+                    chunks = [line[i : i + MAX_LINE] for i in range(0, len(line), MAX_LINE)]
+                    chunks[-1] += b"\n"
+                    pieces.extend(chunks)
+        while len(rest) >= MAX_LINE:
+            pieces.append(rest[:MAX_LINE])
+            rest = rest[MAX_LINE:]
+        buf += rest
+        if pieces:
+            self._emit(stream, pieces)
 
     def flush(self) -> None:
         """Log what is left without a newline (end of the container's output)."""
         for stream, buf in self._pending.items():
             if buf:
-                self._record(stream, bytes(buf))
+                self._emit(stream, [bytes(buf)])
                 buf.clear()
 
-    def _record(self, stream: str, line: bytes) -> None:
+    def _emit(self, stream: str, pieces: list[bytes]) -> None:
         assert self.file is not None
         now = time.time_ns()
-        if self.driver == "json-file":
-            rec = {"log": line.decode("utf-8", "replace"), "stream": stream, "time": rfc3339_nano(now)}
-            self.file.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+        records = [self._encode(stream, p, now) for p in pieces] if self.driver != "json-file" else None
+        if records is None:
+            tail = f',"stream":"{stream}","time":"{rfc3339_nano(now)}"}}\n'
+            records = [
+                ('{"log":' + _encode_str(p.decode("utf-8", "replace")) + tail).encode() for p in pieces
+            ]
+        blob = b"".join(records)
+        f = self.file
+        if f.max_size and f.size + len(blob) > f.max_size:
+            for rec in records:  # crossing the size limit: rotate between records
+                f.write(rec)
         else:
-            self.file.write(
-                LOCAL_HEAD.pack(STREAM_CODES[stream], now, len(line)) + line + LOCAL_TAIL.pack(len(line))
-            )
+            f.write(blob)
+
+    def _encode(self, stream: str, line: bytes, now: int) -> bytes:
+        return LOCAL_HEAD.pack(STREAM_CODES[stream], now, len(line)) + line + LOCAL_TAIL.pack(len(line))
 
     def close(self) -> None:
         self.flush()

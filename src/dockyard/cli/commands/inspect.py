@@ -45,7 +45,8 @@ def print_inspect(ctx: CLIContext, values: list[Any], fmt: str) -> None:
     if fmt:
         ctx.out.write(render_each(fmt, values))
     else:
-        ctx.out.write(json.dumps(values, indent=4, ensure_ascii=False) + "\n")
+        # docker re-indents the daemon's bytes; the daemon's JSON is ASCII-escaped, so keep it that way
+        ctx.out.write(json.dumps(values, indent=4) + "\n")
 
 
 def _inspect(ctx: CLIContext, names: list[str], kind: str | None, fmt: str, size: bool) -> int:

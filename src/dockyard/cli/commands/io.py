@@ -132,12 +132,15 @@ def exec_body(ns: argparse.Namespace, console: list[int] | None) -> dict[str, An
     for path in ns.env_file:
         env += _env_entries(_read_lines(path))
     env += _env_entries(ns.env)
-    return {
-        "User": ns.user, "Privileged": ns.privileged, "Tty": ns.tty, "ConsoleSize": console,
+    body: dict[str, Any] = {"User": ns.user, "Privileged": ns.privileged, "Tty": ns.tty}
+    if console:
+        body["ConsoleSize"] = console
+    body.update({
         "AttachStdin": ns.interactive and not ns.detach, "AttachStderr": not ns.detach,
         "AttachStdout": not ns.detach, "Detach": ns.detach, "DetachKeys": ns.detach_keys,
         "Env": env or None, "WorkingDir": ns.workdir, "Cmd": ns.command,
-    }
+    })
+    return body
 
 
 def run_exec(ns: argparse.Namespace, ctx: CLIContext) -> int:

@@ -161,10 +161,12 @@ class ContainerRow:
     def Platform(self) -> str:  # noqa: N802
         return ""
 
-    def __json__(self) -> dict[str, str]:
+    def __json__(self) -> dict[str, str | None]:
         keys = ["Command", "CreatedAt", "ID", "Image", "Labels", "LocalVolumes", "Mounts", "Names", "Networks",
-                "Ports", "RunningFor", "Size", "State", "Status"]
-        return {k: getattr(self, k) for k in keys}
+                "Platform", "Ports", "RunningFor", "Size", "State", "Status"]
+        out: dict[str, str | None] = {k: getattr(self, k) for k in keys}
+        out["Platform"] = None  # docker marshals the (unset) platform pointer as null
+        return out
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -184,7 +186,8 @@ def run(ns: argparse.Namespace, ctx: CLIContext) -> int:
     fmt = ns.format
     if fmt == "json":
         fmt = "{{json .}}"
-    size = ns.size or ("{{.Size}}" in fmt or "{{ .Size }}" in fmt)
+    # like docker, ask the daemon for sizes when the template uses .Size (`json .` uses every field)
+    size = ns.size or (not ns.quiet and (".Size" in fmt or "json ." in fmt.replace("  ", " ")))
     query: dict[str, Any] = {
         "all": True if (ns.all or limit > 0) else None,
         "limit": limit if limit > 0 else None,

@@ -233,8 +233,10 @@ def go_str(v: Any) -> str:
 
 
 def _to_json(v: Any) -> str:
+    """docker's json func; row contexts marshal themselves with Go's HTML escaping ("->" → "-\\u003e")."""
     if hasattr(v, "__json__"):
-        v = v.__json__()
+        text = json.dumps(v.__json__(), separators=(",", ":"), ensure_ascii=False, default=str)
+        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return json.dumps(None if v is _MISSING else v, separators=(",", ":"), ensure_ascii=False, default=str)
 
 

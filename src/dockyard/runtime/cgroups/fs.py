@@ -171,3 +171,10 @@ def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
             return False
         time.sleep(delay)
         delay = min(delay * 2, 0.02)
+
+
+def warn(message: str) -> None:
+    """Log a warning; `logging` is imported only here, off the container-start hot path."""
+    import logging
+
+    logging.getLogger("dockyard.runtime.cgroups").warning(message)

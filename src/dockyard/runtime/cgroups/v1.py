@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from typing import Any
@@ -10,8 +9,6 @@ from typing import Any
 from dockyard.runtime.cgroups import fs
 from dockyard.runtime.cgroups.base import Cgroup
 from dockyard.runtime.cgroups.fs import CgroupError
-
-log = logging.getLogger(__name__)
 
 KNOWN_CONTROLLERS = frozenset(
     "cpu cpuacct cpuset memory devices freezer net_cls net_prio blkio perf_event hugetlb pids rdma misc".split()
@@ -275,7 +272,7 @@ class V1Cgroup(Cgroup):
         )
         if blkio.get("weight"):
             if weight_file is None:
-                log.warning("blkio weight not supported by the kernel's I/O scheduler; weight ignored")
+                fs.warn("blkio weight not supported by the kernel's I/O scheduler; weight ignored")
             else:
                 fs.write(directory, weight_file, int(blkio["weight"]))
         if blkio.get("leafWeight") and os.path.exists(os.path.join(directory, "blkio.leaf_weight")):
@@ -284,7 +281,7 @@ class V1Cgroup(Cgroup):
             if device.get("weight") is None:
                 continue
             if weight_file is None:
-                log.warning("blkio weight_device not supported by the kernel's I/O scheduler; ignored")
+                fs.warn("blkio weight_device not supported by the kernel's I/O scheduler; ignored")
                 continue
             fs.write(directory, device_file, f"{device['major']}:{device['minor']} {device['weight']}")
         throttles = {

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
 from dockyard.runtime.cgroups import fs
 from dockyard.runtime.cgroups.base import Cgroup
 from dockyard.runtime.cgroups.fs import CgroupError
-
-log = logging.getLogger(__name__)
 
 _WANTED_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc")
 
@@ -187,7 +184,7 @@ class V2Cgroup(Cgroup):
         if memory.get("reservation"):
             fs.write(self.dir, "memory.low", int(memory["reservation"]))
         if memory.get("swappiness") is not None or memory.get("disableOOMKiller"):
-            log.warning("memory swappiness and disableOOMKiller have no cgroup v2 equivalent; ignored")
+            fs.warn("memory swappiness and disableOOMKiller have no cgroup v2 equivalent; ignored")
 
     def _apply_cpu(self, cpu: dict[str, Any]) -> None:
         if cpu.get("cpus") or cpu.get("mems"):
@@ -220,7 +217,7 @@ class V2Cgroup(Cgroup):
             elif os.path.exists(os.path.join(self.dir, "io.weight")):
                 fs.write(self.dir, "io.weight", blkio_weight_to_io_weight(int(blkio["weight"])))
             else:
-                log.warning("io weight not supported by the kernel's I/O scheduler; weight ignored")
+                fs.warn("io weight not supported by the kernel's I/O scheduler; weight ignored")
         for device in blkio.get("weightDevice") or ():
             if device.get("weight") is None:
                 continue
