@@ -7,7 +7,8 @@ is imported only when that command runs.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from typing import Any
