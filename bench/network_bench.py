@@ -1,9 +1,10 @@
 """Network benchmark: HTTP through a published port on 127.0.0.1 vs straight to the container IP,
 and the time to create a namespace attached to a user network.
 
-``network_bench.py churn [N]`` instead measures container network setup/teardown alone:
+``network_bench.py churn [N [GAP_MS]]`` instead measures container network setup/teardown alone:
 prepare_container + release_container for N containers (default 50) on the default bridge
-and on a user network, median/p90, with the time spent in each step.
+and on a user network, GAP_MS apart (default 0, back to back), median/p90, with the time spent
+in each step.
 
 The "container" is a namespace made by the network service with busybox httpd running in it
 (nsenter), so the figures isolate the network path (bridge, veth, DNAT) from the rest of the
@@ -20,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
@@ -143,7 +145,7 @@ class StepClock:
         self._undo: list[tuple[object, str, object]] = []
 
     def wrap(self, owner: object, attr: str, label: str) -> None:
-        orig = getattr(owner, attr, None)
+        orig = getattr(owner, attr, None) if owner is not None else None
         if orig is None:
             return
         clock = self
@@ -153,7 +155,8 @@ class StepClock:
             try:
                 return orig(*a, **kw)  # type: ignore[operator]
             finally:
-                clock.totals.setdefault((clock.phase, label), []).append((time.perf_counter_ns() - t0) / 1e6)
+                phase = clock.phase if threading.current_thread() is threading.main_thread() else "backgrnd"
+                clock.totals.setdefault((phase, label), []).append((time.perf_counter_ns() - t0) / 1e6)
 
         self._undo.append((owner, attr, orig))
         setattr(owner, attr, timed)
@@ -170,11 +173,19 @@ class StepClock:
 
 
 def _instrument(svc: NetworkService) -> StepClock:
-    from dockyard.networks import bridge, netns
+    from dockyard.networks import bridge, etcfiles, netns
+
+    try:
+        from dockyard.networks import rtnl
+    except ImportError:  # comparing with a tree from before the rtnetlink fast path
+        rtnl = None  # type: ignore[assignment]
 
     clock = StepClock()
-    for owner, attr in ((netns, "create"), (netns, "remove"), (netns, "run_in"), (bridge, "loopback_up"),
-                        (bridge, "configure_inside"), (svc.netlink, "attach"), (svc.netlink, "delete_link"),
+    for owner, attr in ((netns, "create"), (netns, "create_with"), (netns, "remove"), (netns, "run_in"),
+                        (bridge, "loopback_up"), (bridge, "configure_inside"),
+                        (etcfiles, "write_files"), (etcfiles, "read_host_resolv"),
+                        (getattr(svc, "nspool", None), "take"), (getattr(rtnl, "RtSocket", None), "add_veth"),
+                        (rtnl.RtSocket, "configure"), (svc.netlink, "attach"), (svc.netlink, "delete_link"),
                         (svc.firewall, "remove_container"), (svc.firewall, "add_ports"), (svc.firewall, "_ipt"),
                         (svc.firewall, "_restore"), (svc.dns, "add_listener"), (svc.dns, "remove_listener"),
                         (svc, "_write_files"), (svc, "_settings_for"), (svc.store.db, "tx"),
@@ -183,8 +194,9 @@ def _instrument(svc: NetworkService) -> StepClock:
     return clock
 
 
-def churn(rounds: int) -> int:
-    """prepare+release ``rounds`` containers on the default bridge and on a user network."""
+def churn(rounds: int, gap: float = 0.0) -> int:
+    """prepare+release ``rounds`` containers on the default bridge and on a user network, ``gap``
+    seconds apart (0: back to back)."""
     tmp = tempfile.mkdtemp(prefix="dytbench", dir="/tmp")
     suffix = os.urandom(3).hex()
     db = StateDB(os.path.join(tmp, "state.db"))
@@ -205,7 +217,10 @@ def churn(rounds: int) -> int:
             clock = _instrument(svc)
             prep: list[float] = []
             rel: list[float] = []
+            rem: list[float] = []
             for i in range(rounds):
+                if gap:
+                    time.sleep(gap)  # a container's lifetime: lets background deletion finish as in real use
                 c = new_id()
                 cfg = ContainerNetConfig(container_id=c, name=f"b{i}", hostname=c[:12], network_mode=mode,
                                          files_dir=os.path.join(tmp, "c", c))
@@ -215,11 +230,16 @@ def churn(rounds: int) -> int:
                 prep.append((time.perf_counter_ns() - t0) / 1e6)
                 clock.phase = "release"
                 t0 = time.perf_counter_ns()
-                svc.release_container(c)
+                svc.release_container(c)  # the container exited
                 rel.append((time.perf_counter_ns() - t0) / 1e6)
+                clock.phase = "remove"
+                t0 = time.perf_counter_ns()
+                svc.remove_container(c)  # docker rm (--rm): releases again, idempotently
+                rem.append((time.perf_counter_ns() - t0) / 1e6)
             clock.restore()
-            print(f"{mode:9s} prepare median {statistics.median(prep):6.2f} ms  p90 {_pct(prep, 0.9):6.2f} ms   "
-                  f"release median {statistics.median(rel):6.2f} ms  p90 {_pct(rel, 0.9):6.2f} ms  (N={rounds})")
+            print(f"{mode:9s} (N={rounds})  prepare median {statistics.median(prep):6.2f} ms p90 {_pct(prep, 0.9):6.2f}"
+                  f" | release median {statistics.median(rel):6.2f} ms p90 {_pct(rel, 0.9):6.2f}"
+                  f" | remove median {statistics.median(rem):6.2f} ms p90 {_pct(rem, 0.9):6.2f}")
             clock.report(rounds)
         return 0
     finally:
@@ -230,5 +250,6 @@ def churn(rounds: int) -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "churn":
-        raise SystemExit(churn(int(sys.argv[2]) if len(sys.argv) > 2 else CHURN_DEFAULT))
+        raise SystemExit(churn(int(sys.argv[2]) if len(sys.argv) > 2 else CHURN_DEFAULT,
+                               float(sys.argv[3]) / 1000 if len(sys.argv) > 3 else 0.0))
     raise SystemExit(main())

@@ -1,6 +1,7 @@
 """Shared fixtures: a real daemon per test module, busybox in it, and a host-clean check for the session.
 
-Import the helpers as ``from helpers.daemon import TestDaemon, wait_for`` (pytest puts tests/ on sys.path).
+Import the helpers as ``from helpers.daemon import TestDaemon, wait_for, start_daemon, finish_daemon`` (pytest puts
+tests/ on sys.path); not ``from conftest import …``, which names another directory's conftest in a full run.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from helpers.daemon import STARTED, TestDaemon
+from helpers.daemon import STARTED, TestDaemon, finish_daemon, start_daemon
 
 
 @pytest.fixture(scope="session")
@@ -26,20 +27,6 @@ def session_tmp() -> Iterator[str]:
 def busybox_tar(session_tmp: str) -> str:
     """Where the session caches busybox:latest as a `docker save` archive (filled by the first daemon)."""
     return os.path.join(session_tmp, "busybox.tar")
-
-
-def start_daemon(extra_args: list[str] | None = None) -> TestDaemon:
-    return TestDaemon(extra_args).start()
-
-
-def finish_daemon(d: TestDaemon) -> None:
-    """Stop a daemon, force-clean what it left, and fail loudly if anything had to be forced or remains."""
-    forced = d.stop()
-    left = d.leftovers()
-    log = d.log_tail(80)
-    d.remove_tmp()
-    assert not left, f"daemon left on the host: {left}"
-    assert not forced, f"had to force-clean: {forced}\n--- daemon log ---\n{log}"
 
 
 @pytest.fixture(scope="module")

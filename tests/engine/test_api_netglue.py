@@ -222,3 +222,24 @@ def test_policy_restart_emits_die_then_start(daemon: TestDaemon, client: docker.
         assert all("execDuration" in e["Actor"]["Attributes"] for e in dies)
     finally:
         c.remove(force=True)
+
+
+def test_inspect_networks_of_a_stopped_container(client: docker.DockerClient) -> None:
+    net = client.networks.create("keepnet")
+    c = client.containers.create("busybox", ["sleep", "300"], name="keepc", network="keepnet")
+    try:
+        c.start()
+        c.reload()
+        live = c.attrs["NetworkSettings"]["Networks"]["keepnet"]
+        assert live["IPAddress"] and live["EndpointID"] and live["NetworkID"] == net.id
+        c.stop(timeout=0)
+        c.reload()
+        ns = c.attrs["NetworkSettings"]
+        stopped = ns["Networks"]["keepnet"]
+        assert stopped["NetworkID"] == net.id  # the configuration stays, the operational data goes
+        assert (stopped["IPAddress"], stopped["EndpointID"], stopped["Gateway"], stopped["MacAddress"]) == ("",) * 4
+        assert (ns["IPAddress"], ns["SandboxKey"], ns["Ports"]) == ("", "", {})
+        assert [x["Names"] for x in client.api.containers(all=True, filters={"network": "keepnet"})] == [["/keepc"]]
+    finally:
+        c.remove(force=True)
+        net.remove()

@@ -9,8 +9,7 @@ import stat
 import subprocess
 import tempfile
 
-from conftest import finish_daemon
-from helpers.daemon import DOCKYARD, TestDaemon
+from helpers.daemon import DOCKYARD, TestDaemon, finish_daemon
 
 
 def test_socket_mode_group_and_sigterm_cleanup(busybox_tar: str) -> None:

@@ -326,3 +326,14 @@ def test_lost_shim_is_reported_and_its_container_removed(harness: Harness) -> No
     os.kill(pid, signal.SIGKILL)
     assert exit_of(client).exit_code == 255
     assert wait_for(lambda: not os.path.exists(f"/proc/{client.pid}"))
+
+
+def test_attach_with_logs_replays_first(harness: Harness) -> None:
+    cfg = harness.config(["sh", "-c", "echo early; read x; echo got-$x"], open_stdin=True)
+    client = ShimClient.launch(cfg)
+    assert wait_for(lambda: os.path.exists(cfg.log_path) and os.path.getsize(cfg.log_path) > 0)
+    sock = client.attach(True, True, True, logs=True)
+    sock.sendall(b"late\n")
+    out, _ = demux(read_all(sock))
+    assert out == b"early\ngot-late\n"
+    assert exit_of(client).exit_code == 0

@@ -375,3 +375,17 @@ def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> A
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+def start_daemon(extra_args: list[str] | None = None) -> TestDaemon:
+    return TestDaemon(extra_args).start()
+
+
+def finish_daemon(d: TestDaemon) -> None:
+    """Stop a daemon, force-clean what it left, and fail loudly if anything had to be forced or remains."""
+    forced = d.stop()
+    left = d.leftovers()
+    log = d.log_tail(80)
+    d.remove_tmp()
+    assert not left, f"daemon left on the host: {left}"
+    assert not forced, f"had to force-clean: {forced}\n--- daemon log ---\n{log}"

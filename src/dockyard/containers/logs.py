@@ -60,6 +60,7 @@ class LogQuery:
     tail: int = -1  # -1: all
     follow: bool = False
     timestamps: bool = False
+    live_limit: int = -1  # read the live file only up to this offset (attach's replay boundary)
 
 
 def check_readable(driver: str) -> None:
@@ -180,7 +181,7 @@ def read_logs(
     check_readable(driver)
     parser = _Parser(driver)
     live_fd: int | None = None
-    if q.tail >= 0 and driver == "json-file":
+    if q.tail >= 0 and driver == "json-file" and q.live_limit < 0:
         records, live_fd = _tail_json(path, q)
         out = b"".join(encode(rec, q, tty) for rec in records)
         if out:
@@ -195,7 +196,10 @@ def read_logs(
                 continue
             try:
                 parser.reset()
-                while data := os.read(fd, 1 << 16):
+                left = q.live_limit if name == path and q.live_limit >= 0 else -1
+                while data := os.read(fd, 1 << 16 if left < 0 else min(1 << 16, left)):
+                    if left >= 0:
+                        left -= len(data)
                     for rec in parser.feed(data):
                         if kept is not None:
                             kept.append(rec)  # tail counts every line, filters apply after

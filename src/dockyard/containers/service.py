@@ -21,7 +21,7 @@ from dockyard.containers import restart as restart_mod
 from dockyard.containers import spec as spec_mod
 from dockyard.containers.netglue import NetGlue
 from dockyard.containers.signals import parse_signal
-from dockyard.containers.state import Container, State, parse_rfc3339
+from dockyard.containers.state import Container, State, now_rfc3339, parse_rfc3339
 from dockyard.containers.store import ContainerStore
 from dockyard.errors import Conflict, InvalidParameter, NotFound, NotModified, SystemError_
 from dockyard.storage.atomic import write_json_atomic
@@ -225,6 +225,7 @@ class ContainerService:
                                                        net_files, plan))
             write_json_atomic(os.path.join(state_dir, "config.json"), oci)
             t3 = time.perf_counter()
+            started_at = now_rfc3339()
             shim = ShimClient.launch(self.shim_config(c))
             t4 = time.perf_counter()
             log.debug("start %s: mount %.1f ms, network %.1f ms, spec %.1f ms, shim %.1f ms", c.id[:12],
@@ -243,7 +244,7 @@ class ContainerService:
             raise
         c.mounts = plan.inspect
         c.has_been_started = True
-        c.state.set_running(shim.pid)
+        c.state.set_running(shim.pid, started_at)
         self.save(c)
         self.attach_shim(c, shim)
         if self.health is not None:

@@ -427,8 +427,8 @@ class ShimClient:
     def attach(self, stdin: bool, stdout: bool, stderr: bool, logs: bool = False) -> socket.socket:
         """A stream socket to the running container (see the module doc of dockyard.runtime.shim).
 
-        ``logs`` replays the log first; that is done by the API's attach route,
-        which knows the reader, so here it only documents the contract.
+        With ``logs`` the stream first replays the log (as docker's attach?logs=1
+        does), then goes live.
         """
         try:
             sock = _connect(self.cfg.state_dir, 10.0)
@@ -441,7 +441,42 @@ class ShimClient:
             sock.close()
             raise
         sock.settimeout(None)
-        return sock
+        if not logs:
+            return sock
+        ours, theirs = socket.socketpair()
+        limit = int(reply.get("log_size", -1))
+        threading.Thread(target=self._replay_then_relay, args=(sock, ours, stdout, stderr, limit),
+                         daemon=True).start()
+        return theirs
+
+    def _replay_then_relay(self, live: socket.socket, pair: socket.socket, stdout: bool, stderr: bool,
+                           limit: int) -> None:
+        from dockyard.containers.logs import READABLE_DRIVERS, LogQuery, read_logs
+
+        def upstream() -> None:  # caller's writes -> container stdin
+            try:
+                while data := pair.recv(65536):
+                    live.sendall(data)
+                live.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+        threading.Thread(target=upstream, daemon=True).start()
+        try:
+            if self.cfg.log_driver in READABLE_DRIVERS:
+                q = LogQuery(stdout=stdout, stderr=stderr, live_limit=limit)
+                for chunk in read_logs(self.cfg.log_path, self.cfg.log_driver, q, self.cfg.tty, lambda: False):
+                    pair.sendall(chunk)
+            while data := live.recv(65536):
+                pair.sendall(data)
+        except OSError:
+            pass
+        finally:
+            live.close()
+            try:
+                pair.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
 
     def exec(
         self, exec_id: str, process: dict[str, Any], tty: bool, stdin: bool, stdout: bool, stderr: bool

@@ -87,10 +87,11 @@ class State:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
-    def set_running(self, pid: int) -> None:
+    def set_running(self, pid: int, started_at: str | None = None) -> None:
+        """``started_at``: taken before the runtime started the process, so it never follows its FinishedAt."""
         self.Status, self.Running, self.Paused, self.Restarting = "running", True, False, False
         self.Pid, self.ExitCode, self.Error, self.OOMKilled, self.Dead = pid, 0, "", False, False
-        self.StartedAt = now_rfc3339()
+        self.StartedAt = started_at or now_rfc3339()
         if self.Health is not None:
             self.Health = {"Status": "starting", "FailingStreak": 0, "Log": self.Health.get("Log", [])}
 

@@ -19,12 +19,26 @@ _NETWORK_SETTINGS_DEFAULTS: dict[str, Any] = {
 }
 
 
+_ENDPOINT_DEFAULTS: dict[str, Any] = {
+    "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None, "GwPriority": 0,
+    "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+    "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None,
+}
+# what only exists while the container runs (docker's cleanOperationalData on release)
+_OPERATIONAL = {"EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": ""}
+
+
 def network_settings(c: Container) -> dict[str, Any]:
-    ns = {**_NETWORK_SETTINGS_DEFAULTS, **(c.network_settings or {})}
-    if not (c.state.Running or c.state.Paused):
-        ns["Ports"] = {}
-        ns["SandboxKey"] = ""
-    return ns
+    """Inspect's NetworkSettings: live while running; after a stop only the networks' configuration stays."""
+    if c.state.Running or c.state.Paused:
+        return {**_NETWORK_SETTINGS_DEFAULTS, **(c.network_settings or {})}
+    # A never-started container shows no networks yet: docker lists the configured ones, but then clients
+    # (docker-compose) disconnect them before the start, which the network service refuses for a container it
+    # has not attached yet.
+    nets = (c.network_settings or {}).get("Networks") or {}
+    return {**_NETWORK_SETTINGS_DEFAULTS,
+            "Networks": {name: {**_ENDPOINT_DEFAULTS, **(ep or {}), **_OPERATIONAL} for name, ep in nets.items()}}
 
 
 def _graph_driver(svc: ContainerService, c: Container) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from dockyard.networks import bridge as links
-from dockyard.networks import etcfiles, ipam, netns
+from dockyard.networks import etcfiles, ipam, netns, rtnl
 from dockyard.networks.models import (
     ContainerNetConfig,
     ContainerNetwork,
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from dockyard.networks.bridge import Netlink
     from dockyard.networks.dns import DNSServer
     from dockyard.networks.firewall import Firewall
+    from dockyard.networks.nspool import NamespacePool
     from dockyard.networks.portmap import PortAllocator
     from dockyard.networks.store import NetworkStore
 
@@ -50,6 +51,7 @@ class Attacher:
     firewall: Firewall
     ports: PortAllocator
     dns: DNSServer
+    nspool: NamespacePool
     netns_dir: str
     prefix: str
 
@@ -71,7 +73,12 @@ class Attacher:
     # -- container start and stop ---------------------------------------------------------------
 
     def prepare_container(self, cfg: ContainerNetConfig) -> ContainerNetwork:
-        """Everything a container's networking needs, made before the runtime creates it."""
+        """Everything a container's networking needs, made before the runtime creates it.
+
+        The hot path makes no subprocess and no pyroute2 call: the namespace comes ready from the
+        pool (loopback up, a netlink socket and the DNS listener sockets open inside); each veth pair
+        is one netlink request from the host, configured through that socket.
+        """
         if self.store.container(cfg.container_id) is not None:
             self.release_container(cfg.container_id)
         os.makedirs(cfg.files_dir, exist_ok=True)
@@ -90,20 +97,36 @@ class Attacher:
             return self._prepare_shared(cfg, st, mode.split(":", 1)[1])
         st.netns_path = os.path.join(self.netns_dir, cfg.container_id)
         st.mode = "none" if mode == "none" else "bridge"
+        wanted = self._wanted_networks(cfg, mode) if st.mode == "bridge" else []
+        if wanted:
+            st.primary_network = wanted[0][0].id
         self.store.put_container(st)
+        ns_rt: rtnl.RtSocket | None = None
+        dns_socks: list[socket.socket] = []
         try:
             netns.remove(st.netns_path)
-            netns.create(st.netns_path)
-            links.loopback_up(st.netns_path)
-            if st.mode == "bridge":
-                self._attach_all(cfg, st, mode)
+            want_dns = any(not net.builtin for net, _ in wanted)
+            ns_rt, dns_socks = self.nspool.take(st.netns_path, want_dns)
+            for net, ecfg in wanted:
+                self._attach_endpoint(st, net, ecfg, ns_rt)
+            if wanted:
+                self._publish_ports(cfg, st, wanted[0][0])
+            if dns_socks:
+                self.dns.adopt(st.container_id, dns_socks)
+                dns_socks = []
             self._write_files(st, fresh=True)
             return self._result(st)
         except BaseException:
+            for sock in dns_socks:
+                sock.close()
             self.release_container(cfg.container_id)
             raise
+        finally:
+            if ns_rt is not None:
+                ns_rt.close()
 
-    def _attach_all(self, cfg: ContainerNetConfig, st: ContainerState, mode: str) -> None:
+    def _wanted_networks(self, cfg: ContainerNetConfig, mode: str) -> list[tuple[NetworkRecord, dict[str, Any]]]:
+        """The networks to attach, primary first: the mode's, EndpointsConfig's, connects made while stopped."""
         primary = self._find("bridge") if mode in ("default", "bridge") else self._find(mode)
         if not primary.is_bridge:
             raise InvalidParameter(f"network {mode} cannot be used as a container's network mode")
@@ -118,19 +141,16 @@ class Attacher:
             pnet = self.store.network(net_id)
             if pnet is not None and all(pnet.id != w.id for w, _ in wanted):
                 wanted.append((pnet, ecfg))
-        st.primary_network = primary.id
-        self.store.put_container(st)
-        for net, ecfg in wanted:
-            self._attach_endpoint(st, net, ecfg)
+        return wanted
+
+    def _publish_ports(self, cfg: ContainerNetConfig, st: ContainerState, primary: NetworkRecord) -> None:
+        """Hold the host ports and program their rules (nothing at all, no iptables, without any)."""
         reqs = requests_from(cfg.port_bindings, cfg.publish_all, cfg.exposed_ports)
         if reqs and not primary.internal:
             ep0 = self.store.endpoints(network_id=primary.id, container_id=st.container_id)[0]
             st.ports = self.ports.reserve(st.container_id, reqs, f"{st.name} ({ep0.endpoint_id})")
             self.store.put_container(st)
             self._program_ports(st)
-        if self._user_networks(st.container_id):
-            assert st.netns_path
-            self.dns.add_listener(st.container_id, st.netns_path)
 
     def _prepare_shared(self, cfg: ContainerNetConfig, st: ContainerState,
                         other_ref: str) -> ContainerNetwork:
@@ -154,23 +174,30 @@ class Attacher:
         return net
 
     def release_container(self, container_id: str) -> None:
-        """Undo prepare_container: links, rules, ports, DNS listener, namespace, records. Idempotent."""
+        """Undo prepare_container: links, rules, ports, DNS listener, namespace, records. Idempotent.
+
+        Only published ports have per-container rules, and only while the container's record exists
+        (they are removed before it; startup flushes our chains and re-adds live ones), so a release
+        without ports runs no iptables. Host veths are deleted in the background (see bridge.Netlink);
+        a crash before that is cleaned up by startup's reconcile, which removes links no record owns.
+        """
         if not container_id or "/" in container_id:
             return
         st = self.store.container(container_id)
         self.dns.remove_listener(container_id)
-        if st is None or st.ports:  # only published ports have per-container rules
-            self.firewall.remove_container(container_id)
+        eps = self.store.endpoints(container_id=container_id)
+        if st is not None and st.ports:
+            self._unprogram_ports(st, eps)
         self.ports.release(container_id)
-        for ep in self.store.endpoints(container_id=container_id):
-            self.netlink.delete_link(ep.host_veth)
-            self.store.delete_endpoint(ep.network_id, container_id)
+        ns_path = st.netns_path if st is not None and st.mode in ("bridge", "none") else None
+        netns.remove(ns_path or os.path.join(self.netns_dir, container_id))
+        for ep in eps:
+            self.netlink.delete_link_later(ep.host_veth, ep.network_id, ep.ip)
+        self.store.delete_container_all(container_id)
+        for ep in eps:
             net = self.store.network(ep.network_id)
             if net is not None:
                 self._publish("disconnect", net, {"container": container_id})
-        ns_path = st.netns_path if st is not None and st.mode in ("bridge", "none") else None
-        netns.remove(ns_path or os.path.join(self.netns_dir, container_id))
-        self.store.delete_container(container_id)
 
     def forget_container(self, container_id: str) -> None:
         """The container was removed: drop the connections kept for its next start."""
@@ -197,8 +224,8 @@ class Attacher:
 
     # -- endpoints ------------------------------------------------------------------------------
 
-    def _attach_endpoint(self, st: ContainerState, net: NetworkRecord,
-                         ecfg: dict[str, Any]) -> Endpoint:
+    def _attach_endpoint(self, st: ContainerState, net: NetworkRecord, ecfg: dict[str, Any],
+                         ns_rt: rtnl.RtSocket | None = None) -> Endpoint:
         assert st.netns_path
         requested = ((ecfg.get("IPAMConfig") or {}).get("IPv4Address") or "").strip()
         if requested and net.is_default_bridge:
@@ -209,7 +236,7 @@ class Attacher:
         pool = ipam.make_pool(net.subnet, net.gateway, net.ip_range)
         existing = self.store.endpoints(container_id=st.container_id)
         with _alloc_lock:
-            used = [ep.ip for ep in self.store.endpoints(network_id=net.id)]
+            used = [ep.ip for ep in self.store.endpoints(network_id=net.id)] + list(self.netlink.cooling(net.id))
             ip = ipam.allocate(pool, used, requested, f"{net.name} ({net.id[:12]})")
             aliases = [a for a in (ecfg.get("Aliases") or []) if a]
             dns_names = [] if net.is_default_bridge else [st.name, *aliases, st.container_id[:12]]
@@ -222,7 +249,7 @@ class Attacher:
         try:
             self.netlink.attach(net.bridge, ep.host_veth, st.netns_path, ep.ifname, ip, pool.prefixlen,
                                 None if net.internal else net.gateway, ep.mac,
-                                int(net.options.get("com.docker.network.driver.mtu", "1500")))
+                                int(net.options.get("com.docker.network.driver.mtu", "1500")), ns_rt)
         except BaseException:
             self.store.delete_endpoint(net.id, st.container_id)
             raise
@@ -244,6 +271,20 @@ class Attacher:
             return
         self.firewall.add_ports(st.container_id, net.bridge, net.subnet, eps[0].ip,
                                 [(p.proto, p.host_ip, p.host_port, p.container_port) for p in st.ports])
+
+    def _unprogram_ports(self, st: ContainerState, eps: list[Endpoint] | None = None,
+                         ports: list[PortMapping] | None = None) -> None:
+        """Delete the rules of ``ports`` (default: all the container's), by spec when known."""
+        ports = st.ports if ports is None else ports
+        if eps is None:
+            eps = self.store.endpoints(container_id=st.container_id)
+        ep = next((e for e in eps if e.network_id == st.primary_network), None)
+        net = self.store.network(st.primary_network) if ep is not None else None
+        if ep is None or net is None:
+            self.firewall.remove_container(st.container_id)
+            return
+        self.firewall.remove_ports(st.container_id, net.bridge, net.subnet, ep.ip,
+                                   [(p.proto, p.host_ip, p.host_port, p.container_port) for p in ports])
 
     def _restore_container(self, st: ContainerState) -> None:
         """After a daemon restart: hold the ports again, re-add rules and the DNS listener."""
@@ -305,7 +346,7 @@ class Attacher:
             raise Forbidden(f"container {cid} is not connected to network {net.name}")
         ep = eps[0]
         if ep.network_id == st.primary_network and st.ports:
-            self.firewall.remove_container(cid)
+            self._unprogram_ports(st, eps)
             self.ports.release(cid)
             st.ports = []
             self.store.put_container(st)
@@ -353,9 +394,10 @@ class Attacher:
         added = self.ports.reserve(container_id, reqs, f"{st.name} ({eps[0].endpoint_id if eps else ''})")
         if doomed:
             self.ports.release(container_id, only=doomed)
+        if st.ports:
+            self._unprogram_ports(st)
         st.ports = [p for p in st.ports if p not in doomed] + added
         self.store.put_container(st)
-        self.firewall.remove_container(container_id)
         self._program_ports(st)
         self._settings_changed(container_id)
         return self.settings(container_id)

@@ -1,8 +1,14 @@
-"""Bridges and veth pairs through netlink (pyroute2).
+"""Bridges and veth pairs through netlink.
 
-pyroute2 is slow to import, so it is imported on first use and one host-side
-IPRoute is shared (under a lock) for the daemon's life. Namespace-side work uses
-an IPRoute over a netlink socket created inside the target namespace.
+Daemon-wide work (bridges, routes, listings) goes through pyroute2: it is slow to
+import, so it is imported on first use and one host-side IPRoute is shared (under a
+lock). The per-container hot path (veth pair, address, route, delete) uses the small
+``rtnl`` client instead, over one shared host socket and a socket opened inside the
+container's namespace.
+
+Deleting a veth costs the kernel tens of milliseconds (it waits for RCU grace periods),
+so a container's release hands its host-side veth to a background reaper: the release
+returns at once, and the address stays out of IPAM's hands until the link is gone.
 """
 
 from __future__ import annotations
@@ -12,9 +18,10 @@ import logging
 import os
 import socket
 import threading
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from dockyard.networks import netns
+from dockyard.networks import netns, rtnl
 
 if TYPE_CHECKING:
     from pyroute2 import IPRoute
@@ -46,6 +53,20 @@ class Netlink:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._ipr: IPRoute | None = None
+        self._rt: rtnl.RtSocket | None = None
+        self._reap_cv = threading.Condition()
+        self._reap_queue: deque[tuple[str, str, str]] = deque()  # (host veth, network id, address)
+        self._reaping: tuple[str, str, str] | None = None
+        self._reaper: threading.Thread | None = None
+
+    @property
+    def rt(self) -> rtnl.RtSocket:
+        """The shared host-namespace rtnetlink socket (thread-safe)."""
+        if self._rt is None:
+            with self._lock:
+                if self._rt is None:
+                    self._rt = rtnl.RtSocket()
+        return self._rt
 
     @property
     def ipr(self) -> IPRoute:
@@ -54,10 +75,69 @@ class Netlink:
         return self._ipr
 
     def close(self) -> None:
+        self.drain()
+        with self._reap_cv:
+            reaper, self._reaper = self._reaper, None
+            self._reap_cv.notify_all()
+        if reaper is not None:
+            reaper.join(5)
         with self._lock:
             if self._ipr is not None:
                 self._ipr.close()
                 self._ipr = None
+            if self._rt is not None:
+                self._rt.close()
+                self._rt = None
+
+    # -- background deletion of released veths ------------------------------------------------
+
+    def delete_link_later(self, name: str, network_id: str = "", address: str = "") -> None:
+        """Queue a released host veth for deletion; ``address`` stays reserved on ``network_id``
+        (see ``cooling``) until the link is gone so a new container never shares the wire with it."""
+        with self._reap_cv:
+            self._reap_queue.append((name, network_id, address))
+            if self._reaper is None:
+                self._reaper = threading.Thread(target=self._reap_loop, name="veth-reaper", daemon=True)
+                self._reaper.start()
+            self._reap_cv.notify_all()
+
+    def cooling(self, network_id: str) -> set[str]:
+        """Addresses on ``network_id`` whose old veth is still being deleted."""
+        with self._reap_cv:
+            items = list(self._reap_queue) + ([self._reaping] if self._reaping else [])
+        return {addr for _name, net, addr in items if net == network_id and addr}
+
+    def drain(self) -> None:
+        """Wait until every queued veth is deleted."""
+        with self._reap_cv:
+            while (self._reap_queue or self._reaping) and self._reaper is not None:
+                self._reap_cv.wait(1.0)
+
+    def _reap_loop(self) -> None:
+        me = threading.current_thread()
+        rt = rtnl.RtSocket()  # its own socket: the shared one would hold up prepares for the whole delete
+        try:
+            self._reap_with(rt, me)
+        finally:
+            rt.close()
+
+    def _reap_with(self, rt: rtnl.RtSocket, me: threading.Thread) -> None:
+        with self._reap_cv:
+            while self._reaper is me:
+                if not self._reap_queue:
+                    self._reap_cv.wait()
+                    continue
+                self._reaping = self._reap_queue.popleft()
+                name = self._reaping[0]
+                self._reap_cv.release()
+                try:
+                    rt.delete_link(name)
+                except Exception:  # noqa: BLE001 - keep reaping; startup reconcile removes what is left
+                    logging.getLogger("dockyard.networks").warning("deleting %s failed", name, exc_info=True)
+                finally:
+                    self._reap_cv.acquire()
+                    self._reaping = None
+                    self._reap_cv.notify_all()
 
     def index(self, name: str) -> int | None:
         """Interface index; call with the lock held."""
@@ -69,6 +149,8 @@ class Netlink:
             return self.index(name) is not None
 
     def link_names(self) -> list[str]:
+        """Every host interface, once queued deletions have finished (so listings read our writes)."""
+        self.drain()
         with self._lock:
             return [str(link.get_attr("IFLA_IFNAME")) for link in self.ipr.get_links()]
 
@@ -100,14 +182,7 @@ class Netlink:
 
     def delete_link(self, name: str) -> None:
         """Delete an interface (a veth's peer goes with it); idempotent."""
-        with self._lock:
-            idx = self.index(name)
-            if idx is not None:
-                try:
-                    self.ipr.link("del", index=idx)
-                except Exception as e:  # raced with the kernel removing it
-                    if "No such device" not in str(e):
-                        raise
+        self.rt.delete_link(name)
 
     def bridge_members(self, bridge: str) -> list[str]:
         with self._lock:
@@ -117,66 +192,51 @@ class Netlink:
             return [str(x.get_attr("IFLA_IFNAME")) for x in self.ipr.get_links() if x.get_attr("IFLA_MASTER") == idx]
 
     def attach(self, bridge: str, host_veth: str, ns_path: str, ifname: str, ip: str, prefixlen: int,
-               gateway: str | None, mac: str, mtu: int = 1500) -> None:
-        """A veth pair: host end on the bridge, the other end ``ifname`` inside the namespace, configured."""
-        fd = os.open(ns_path, os.O_RDONLY)
+               gateway: str | None, mac: str, mtu: int = 1500, ns_rt: rtnl.RtSocket | None = None) -> None:
+        """A veth pair: host end up on the bridge, the other end ``ifname`` inside the namespace,
+        addressed, up, with the default route unless ``gateway`` is None. ``ns_rt`` is a netlink
+        socket already open inside the namespace (one is opened here otherwise)."""
+        br = self.rt.link_index(bridge)
+        if br is None:
+            raise RuntimeError(f"bridge {bridge} does not exist")
+        fd = os.open(ns_path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            with self._lock:
-                br = self.index(bridge)
-                if br is None:
-                    raise RuntimeError(f"bridge {bridge} does not exist")
-                self.ipr.link("add", ifname=host_veth, kind="veth", mtu=mtu,
-                              peer={"ifname": ifname, "net_ns_fd": fd, "mtu": mtu})
-                hidx = self.index(host_veth)
-                assert hidx is not None
-                self.ipr.link("set", index=hidx, master=br, state="up")
-        except BaseException:
-            self.delete_link(host_veth)
-            raise
+            self.rt.add_veth(host_veth, br, mtu, ifname, fd, mac)
         finally:
             os.close(fd)
         try:
-            configure_inside(ns_path, ifname, ip, prefixlen, gateway, mac)
+            if ns_rt is not None:
+                ns_rt.configure(ifname, ip, prefixlen, gateway)
+            else:
+                with inside(ns_path) as rt:
+                    rt.configure(ifname, ip, prefixlen, gateway)
         except BaseException:
             self.delete_link(host_veth)
             raise
 
 
+def inside(ns_path: str) -> rtnl.RtSocket:
+    """An rtnetlink socket inside the namespace at ``ns_path`` (close it, or use ``with``)."""
+    return rtnl.RtSocket(netns.run_in(ns_path, rtnl.open_socket))
+
+
 def configure_inside(ns_path: str, ifname: str, ip: str, prefixlen: int, gateway: str | None, mac: str) -> None:
-    """Address, MAC, link up and (unless internal) the default route of a namespace's interface."""
-    ipr = _iproute(_netlink_socket_in(ns_path))
-    try:
-        lo = ipr.link_lookup(ifname="lo")[0]
-        ipr.link("set", index=lo, state="up")
-        idx = ipr.link_lookup(ifname=ifname)[0]
-        ipr.link("set", index=idx, address=mac)
-        ipr.addr("add", index=idx, address=ip, prefixlen=prefixlen)
-        ipr.link("set", index=idx, state="up")
-        if gateway:
-            routes = ipr.get_routes(family=socket.AF_INET, table=254, dst_len=0)
-            if not routes:
-                ipr.route("add", dst="0.0.0.0/0", gateway=gateway)
-    finally:
-        ipr.close()
+    """Address, link up and (unless internal) the default route of a namespace's interface.
+    ``mac`` is set when the veth is created (kept for callers that pass it)."""
+    with inside(ns_path) as rt:
+        rt.set_up(rtnl.LOOPBACK_IFINDEX)
+        rt.configure(ifname, ip, prefixlen, gateway)
 
 
 def loopback_up(ns_path: str) -> None:
-    ipr = _iproute(_netlink_socket_in(ns_path))
-    try:
-        ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
-    finally:
-        ipr.close()
+    with inside(ns_path) as rt:
+        rt.set_up(rtnl.LOOPBACK_IFINDEX)
 
 
 def remove_inside(ns_path: str, ifname: str) -> None:
     """Delete an interface inside a namespace (disconnect from a running container)."""
-    ipr = _iproute(_netlink_socket_in(ns_path))
-    try:
-        found = ipr.link_lookup(ifname=ifname)
-        if found:
-            ipr.link("del", index=found[0])
-    finally:
-        ipr.close()
+    with inside(ns_path) as rt:
+        rt.delete_link(ifname)
 
 
 def interfaces_inside(ns_path: str) -> list[dict[str, Any]]:

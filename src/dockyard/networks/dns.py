@@ -77,6 +77,22 @@ def servfail(query: bytes) -> bytes:
     return build_answer(query, [], RCODE_SERVFAIL)
 
 
+def listener_sockets() -> list[socket.socket]:
+    """UDP and TCP sockets bound to 127.0.0.11:53 in the calling thread's network namespace."""
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        u.bind((LISTEN_IP, 53))
+        t.bind((LISTEN_IP, 53))
+        t.listen(64)
+    except BaseException:
+        u.close()
+        t.close()
+        raise
+    return [u, t]
+
+
 class DNSServer:
     """Serves every container's 127.0.0.11 listeners from one thread; forwards on a small pool."""
 
@@ -115,24 +131,18 @@ class DNSServer:
 
     def add_listener(self, key: str, ns_path: str) -> None:
         """Bind 127.0.0.11:53 (UDP and TCP) inside the namespace at ``ns_path`` for container ``key``."""
-        def make() -> list[socket.socket]:
-            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                u.bind((LISTEN_IP, 53))
-                t.bind((LISTEN_IP, 53))
-                t.listen(64)
-            except BaseException:
-                u.close()
-                t.close()
-                raise
-            return [u, t]
-
         with self._lock:
             if key in self._listeners:
                 return
-            socks = netns.run_in(ns_path, make)
+        self.adopt(key, netns.run_in(ns_path, listener_sockets))
+
+    def adopt(self, key: str, socks: list[socket.socket]) -> None:
+        """Serve container ``key`` on sockets made by ``listener_sockets`` inside its namespace."""
+        with self._lock:
+            if key in self._listeners:
+                for s in socks:
+                    s.close()
+                return
             for s in socks:
                 s.setblocking(False)
             self._sel.register(socks[0], selectors.EVENT_READ, ("udp", key))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
 
 from dockyard.errors import InvalidParameter
-from dockyard.storage.atomic import write_atomic
 
 EMBEDDED_DNS = "127.0.0.11"
 FALLBACK_DNS = ["8.8.8.8", "8.8.4.4"]
@@ -113,12 +113,25 @@ def resolv_text(*, embedded: bool, host: HostResolv, dns: list[str], dns_search:
     return "".join(out)
 
 
+def _write(path: str, data: bytes) -> None:
+    """Create or truncate ``path`` and write it. Only used before the container exists (nothing reads
+    or bind-mounts the files yet), so no temp file and rename; no fsync either: the files are
+    regenerated on every start, so a crash can lose nothing that is not rewritten anyway."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
 def write_files(files_dir: str, *, hostname: str, hosts: str, resolv: str) -> tuple[str, str, str]:
-    """Write the three files; returns (hosts, resolv.conf, hostname) paths."""
+    """Write the three files before the container is created; returns (hosts, resolv.conf, hostname) paths."""
     hosts_path = f"{files_dir}/hosts"
     resolv_path = f"{files_dir}/resolv.conf"
     hostname_path = f"{files_dir}/hostname"
-    write_atomic(hosts_path, hosts.encode())
-    write_atomic(resolv_path, resolv.encode())
-    write_atomic(hostname_path, (hostname + "\n").encode())
+    _write(hosts_path, hosts.encode())
+    _write(resolv_path, resolv.encode())
+    _write(hostname_path, (hostname + "\n").encode())
     return hosts_path, resolv_path, hostname_path

@@ -57,9 +57,13 @@ class Firewall:
         return p
 
     def _restore(self, table: str, lines: list[str]) -> None:
-        if not lines:
+        self._restore_tables({table: lines})
+
+    def _restore_tables(self, tables: dict[str, list[str]]) -> None:
+        """Apply rule lines to several tables with one ``iptables-restore --noflush`` process."""
+        script = "".join(f"*{t}\n" + "\n".join(lines) + "\nCOMMIT\n" for t, lines in tables.items() if lines)
+        if not script:
             return
-        script = f"*{table}\n" + "\n".join(lines) + "\nCOMMIT\n"
         p = subprocess.run(["iptables-restore", "-w", "--noflush"], input=script, capture_output=True, text=True)
         if p.returncode != 0:
             raise SystemError_(f"iptables-restore: {p.stderr.strip()}")
@@ -147,30 +151,52 @@ class Firewall:
 
     # -- published ports ------------------------------------------------------------------------
 
-    def add_ports(self, container_id: str, bridge: str, subnet: str, container_ip: str,
-                  ports: list[tuple[str, str, int, int]]) -> None:
-        """DNAT each (proto, host_ip, host_port, container_port) to the container, and let it through."""
-        if not self.enabled or not ports:
-            return
+    def _port_rules(self, container_id: str, bridge: str, subnet: str, container_ip: str,
+                    ports: list[tuple[str, str, int, int]]) -> tuple[list[str], list[str]]:
+        """The (nat, filter) rule specs, without the -A/-I verb, of a container's published ports."""
         cs = f"-m comment --comment {_tag_ctr(container_id)}"
         nat: list[str] = []
         filt: list[str] = []
         for proto, host_ip, host_port, cport in ports:
             dst = f"-d {host_ip}/32 " if host_ip not in ("", "0.0.0.0") else ""
-            nat.append(f"-A {self.dnat} {dst}-p {proto} -m {proto} --dport {host_port} "
+            nat.append(f"{self.dnat} {dst}-p {proto} -m {proto} --dport {host_port} "
                        f"-j DNAT --to-destination {container_ip}:{cport} {cs}")
-            nat.append(f"-A {self.post} -s {subnet} -d {container_ip}/32 -p {proto} -m {proto} --dport {cport} "
+            nat.append(f"{self.post} -s {subnet} -d {container_ip}/32 -p {proto} -m {proto} --dport {cport} "
                        f"-m conntrack --ctstate DNAT -j MASQUERADE {cs}")
             # before the isolation jump, and only for DNATed connections: a published port is reachable
             # from every network (as through the host), the container's own address stays isolated
-            filt.append(f"-I {self.fwd} 1 -d {container_ip}/32 -o {bridge} -p {proto} -m {proto} "
+            filt.append(f"{self.fwd} -d {container_ip}/32 -o {bridge} -p {proto} -m {proto} "
                         f"--dport {cport} -m conntrack --ctstate DNAT -j ACCEPT {cs}")
+        return nat, filt
+
+    def add_ports(self, container_id: str, bridge: str, subnet: str, container_ip: str,
+                  ports: list[tuple[str, str, int, int]]) -> None:
+        """DNAT each (proto, host_ip, host_port, container_port) to the container, and let it through
+        (both tables in one iptables-restore)."""
+        if not self.enabled or not ports:
+            return
+        nat, filt = self._port_rules(container_id, bridge, subnet, container_ip, ports)
+        fwd_first = [f"-I {self.fwd} 1 {ln[len(self.fwd) + 1:]}" for ln in filt]
         with self._lock:
-            self._restore("nat", nat)
-            self._restore("filter", filt)
+            self._restore_tables({"nat": [f"-A {ln}" for ln in nat], "filter": fwd_first})
+
+    def remove_ports(self, container_id: str, bridge: str, subnet: str, container_ip: str,
+                     ports: list[tuple[str, str, int, int]]) -> None:
+        """Delete the rules ``add_ports`` made, by spec in one iptables-restore; when some are not
+        there (a crash, a manual flush) fall back to finding the container's rules by their tag."""
+        if not self.enabled or not ports:
+            return
+        nat, filt = self._port_rules(container_id, bridge, subnet, container_ip, ports)
+        with self._lock:
+            try:
+                self._restore_tables({"nat": [f"-D {ln}" for ln in nat], "filter": [f"-D {ln}" for ln in filt]})
+                return
+            except SystemError_:
+                pass
+            self._delete_tagged(_tag_ctr(container_id))
 
     def remove_container(self, container_id: str) -> None:
-        """Every rule of one container (all its ports on all its networks)."""
+        """Every rule of one container (all its ports on all its networks), found by listing."""
         if self.enabled:
             with self._lock:
                 self._delete_tagged(_tag_ctr(container_id))

@@ -81,17 +81,28 @@ def _in_thread(fn: Callable[[], T]) -> T:
 
 def create(path: str) -> int:
     """Create a fresh netns pinned at ``path``; returns its inode (the namespace's identity)."""
+    return create_with(path, lambda: os.stat(path).st_ino)
+
+
+def create_with(path: str, inside: Callable[[], T]) -> T:
+    """Create a fresh netns pinned at ``path`` and run ``inside`` in it on the same short-lived
+    thread, so sockets the namespace needs (netlink, DNS) cost no second thread and setns."""
     with open(path, "x"):
         pass
+    pinned = False
 
-    def make() -> int:
+    def make() -> T:
+        nonlocal pinned
         _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
         _mount(f"/proc/self/task/{threading.get_native_id()}/ns/net", path, MS_BIND)
-        return os.stat(path).st_ino
+        pinned = True
+        return inside()
 
     try:
         return _in_thread(make)
     except BaseException:
+        if pinned:
+            _libc.umount2(path.encode(), MNT_DETACH)
         os.unlink(path)
         raise
 

@@ -112,6 +112,12 @@ class NetworkStore:
             c.execute("INSERT OR REPLACE INTO net_containers (container_id, data) VALUES (?,?)",
                       (st.container_id, json.dumps(asdict(st))))
 
+    def delete_container_all(self, container_id: str) -> None:
+        """The container's record and all its endpoints, in one transaction."""
+        with self.db.tx() as c:
+            c.execute("DELETE FROM net_endpoints WHERE container_id=?", (container_id,))
+            c.execute("DELETE FROM net_containers WHERE container_id=?", (container_id,))
+
     def delete_container(self, container_id: str) -> None:
         with self.db.tx() as c:
             c.execute("DELETE FROM net_containers WHERE container_id=?", (container_id,))

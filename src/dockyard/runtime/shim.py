@@ -36,7 +36,16 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.runtime.shim_logs import LogWriter, rfc3339_nano
-from dockyard.runtime.shim_proc import Client, Proc, close_fd, frame, in_helper, set_nonblocking
+from dockyard.runtime.shim_proc import (
+    Client,
+    Proc,
+    close_fd,
+    console_listener,
+    frame,
+    in_helper,
+    receive_master,
+    stdio_pipes,
+)
 
 if TYPE_CHECKING:
     from dockyard.runtime.api import OCIRuntime
@@ -91,59 +100,6 @@ class Shim:
             fh.write(str(os.getpid()))
         os.rename(PID_NAME + ".tmp", PID_NAME)
 
-    def _stdio_for(self, proc: Proc, want_stdin: bool) -> tuple[int, int, int]:
-        """Pipes for a non-tty process; returns the process's ends (we keep the others)."""
-        if want_stdin:
-            r, w = os.pipe2(os.O_CLOEXEC)
-            proc.stdin_fd = w
-            set_nonblocking(w)
-            child_in = r
-        else:
-            child_in = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        fds = [child_in]
-        for stream in ("stdout", "stderr"):
-            r, w = os.pipe2(os.O_CLOEXEC)
-            set_nonblocking(r)
-            proc.outputs[r] = stream
-            fds.append(w)
-        return fds[0], fds[1], fds[2]
-
-    def _console_listener(self, name: str) -> socket.socket:
-        try:
-            os.unlink(name)
-        except FileNotFoundError:
-            pass
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        sock.bind(name)
-        sock.listen(1)
-        return sock
-
-    def _receive_master(self, listener: socket.socket, name: str, proc: Proc) -> None:
-        listener.settimeout(10)
-        try:
-            conn, _ = listener.accept()
-        except TimeoutError:
-            raise OCIRuntimeError("timed out waiting for the container's console", "other") from None
-        finally:
-            listener.close()
-            try:
-                os.unlink(name)
-            except OSError:
-                pass
-        with conn:
-            conn.settimeout(10)
-            _, fds, _, _ = socket.recv_fds(conn, 1024, 4)
-        if not fds:
-            raise OCIRuntimeError("no console master received from the runtime", "other")
-        for extra in fds[1:]:
-            close_fd(extra)
-        master = fds[0]
-        os.set_inheritable(master, False)
-        set_nonblocking(master)
-        proc.master = master
-        proc.outputs[master] = "stdout"
-        proc.stdin_fd = master
-
     def create_and_start(self) -> int:
         """Run the runtime's create + start with our stdio; raises OCIRuntimeError."""
         proc = self.init
@@ -151,9 +107,9 @@ class Shim:
         child_fds: tuple[int, int, int] | None = None
         console: socket.socket | None = None
         if proc.tty:
-            console = self._console_listener("console.sock")
+            console = console_listener("console.sock")
         else:
-            child_fds = self._stdio_for(proc, bool(cfg.get("open_stdin")))
+            child_fds = stdio_pipes(proc, bool(cfg.get("open_stdin")))
         proc.log = LogWriter(cfg.get("log_driver") or "json-file", cfg["log_path"], cfg.get("log_opts") or {})
         def create_and_start() -> int:
             pid = self.runtime.create(
@@ -169,7 +125,7 @@ class Shim:
         try:
             pid = in_helper(create_and_start)
             if console is not None:
-                self._receive_master(console, "console.sock", proc)
+                receive_master(console, "console.sock", proc)
                 console = None
         finally:
             if console is not None:
@@ -254,7 +210,9 @@ class Shim:
                 if self.exited_at is not None:
                     client.reply({"ok": False, "error": "container is not running"}, close=True)
                     return
-                client.reply({"ok": True})
+                log = self.init.log
+                # the log's length right now: what a replay must show before this stream's first byte
+                client.reply({"ok": True, "log_size": log.file.size if log and log.file else -1})
                 self._bind_stream(client, self.init, cmd)
             elif name == "exec":
                 self._exec(client, cmd)
@@ -306,14 +264,14 @@ class Shim:
         process = dict(cmd["process"])
         process["terminal"] = proc.tty
         name = f"exec-{exec_id[:12]}.sock"
-        console = self._console_listener(name) if proc.tty else None
-        child_fds = None if proc.tty else self._stdio_for(proc, bool(cmd.get("stdin")))
+        console = console_listener(name) if proc.tty else None
+        child_fds = None if proc.tty else stdio_pipes(proc, bool(cmd.get("stdin")))
         try:
             pid = in_helper(
                 lambda: self.runtime.exec(self.cid, process, stdio=child_fds, console_socket=name if console else None)
             )
             if console is not None:
-                self._receive_master(console, name, proc)
+                receive_master(console, name, proc)
                 console = None
         except BaseException:
             for fd in list(proc.outputs) + ([proc.stdin_fd] if proc.stdin_fd is not None else []):
@@ -564,7 +522,7 @@ class Shim:
                 if ev:
                     poller.register(client.fd, ev)
                     handlers[client.fd] = ("client", client)
-            timeout = 200 if self.exited_at is not None else 5000
+            timeout = 200 if self.exited_at is not None else -1  # idle: sleep until an event
             try:
                 ready = poller.poll(timeout)
             except InterruptedError:
@@ -645,8 +603,9 @@ def serve(cfg: dict[str, Any], result: socket.socket, attach_socks: list[socket.
         message = exc.message if isinstance(exc, OCIRuntimeError) else f"shim: {exc!r}"
         try:
             shim.runtime.delete(shim.cid, force=True)
-        except Exception:  # noqa: BLE001
-            pass
+        except Exception as err:  # noqa: BLE001
+            os.write(2, f"runtime delete after a failed start: {err}\n".encode())
+        _kill_created_init(os.path.join(shim.state_dir, "init.pid"))
         shim._stop_listening()
         _send_result(result, {"ok": False, "error": message, "kind": kind})
         os._exit(1)
@@ -654,6 +613,23 @@ def serve(cfg: dict[str, Any], result: socket.socket, attach_socks: list[socket.
     os.chdir("/")
     shim.run()
     os._exit(0)
+
+
+def _kill_created_init(pid_file: str) -> None:
+    """A create that got as far as an init must not leave it waiting on its exec fifo forever."""
+    try:
+        with open(pid_file) as fh:
+            pid = int(fh.read().strip())
+        os.unlink(pid_file)
+    except (OSError, ValueError):
+        return
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            return  # already dead (now reaped)
+    except ChildProcessError:
+        return  # not our child (any more): the pid may belong to someone else now
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
 
 
 def _send_result(sock: socket.socket, obj: dict[str, Any]) -> None:

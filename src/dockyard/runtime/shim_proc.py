@@ -128,3 +128,61 @@ def in_helper(step: Callable[[], int]) -> int:
     if not result.get("ok"):
         raise OCIRuntimeError(str(result.get("error")), str(result.get("kind") or "other"))
     return int(result["pid"])
+
+
+def stdio_pipes(proc: Proc, want_stdin: bool) -> tuple[int, int, int]:
+    """Pipes for a non-tty process; returns the process's ends (the shim keeps the others)."""
+    if want_stdin:
+        r, w = os.pipe2(os.O_CLOEXEC)
+        proc.stdin_fd = w
+        set_nonblocking(w)
+        child_in = r
+    else:
+        child_in = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    fds = [child_in]
+    for stream in ("stdout", "stderr"):
+        r, w = os.pipe2(os.O_CLOEXEC)
+        set_nonblocking(r)
+        proc.outputs[r] = stream
+        fds.append(w)
+    return fds[0], fds[1], fds[2]
+
+
+def console_listener(name: str) -> socket.socket:
+    """Where the runtime hands over a pty master (bound by relative name, like shim.sock)."""
+    try:
+        os.unlink(name)
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock.bind(name)
+    sock.listen(1)
+    return sock
+
+
+def receive_master(listener: socket.socket, name: str, proc: Proc) -> None:
+    """Take the pty master the runtime sent (SCM_RIGHTS); it is the process's stdin and output."""
+    listener.settimeout(10)
+    try:
+        conn, _ = listener.accept()
+    except TimeoutError:
+        raise OCIRuntimeError("timed out waiting for the container's console", "other") from None
+    finally:
+        listener.close()
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
+    with conn:
+        conn.settimeout(10)
+        _, fds, _, _ = socket.recv_fds(conn, 1024, 4)
+    if not fds:
+        raise OCIRuntimeError("no console master received from the runtime", "other")
+    for extra in fds[1:]:
+        close_fd(extra)
+    master = fds[0]
+    os.set_inheritable(master, False)
+    set_nonblocking(master)
+    proc.master = master
+    proc.outputs[master] = "stdout"
+    proc.stdin_fd = master

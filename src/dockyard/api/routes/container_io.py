@@ -91,10 +91,11 @@ def register(r: Router, s: Services) -> None:
         shim_sock = None
         pending = None
         if want_stream:
-            shim_sock, pending = _open_attach(s, c.id, stdin, stdout, stderr)
+            # a live attach replays the log itself, up to the exact byte where the stream starts
+            shim_sock, pending = _open_attach(s, c.id, stdin, stdout, stderr, want_logs)
         conn = req.hijack(stream_content_type(req, tty))
         try:
-            if want_logs:
+            if want_logs and shim_sock is None:
                 driver = log_driver_of(s, c)
                 if driver in logmod.READABLE_DRIVERS:
                     q = logmod.LogQuery(stdout=stdout, stderr=stderr)
@@ -170,12 +171,13 @@ def _exists(s: Services, cid: str) -> bool:
         return False
 
 
-def _open_attach(s: Services, cid: str, stdin: bool, stdout: bool, stderr: bool) -> tuple[Any, Any]:
+def _open_attach(s: Services, cid: str, stdin: bool, stdout: bool, stderr: bool,
+                 logs: bool) -> tuple[Any, Any]:
     """A live stream to a running container, or a registration that gets one when it starts."""
     c = s.containers.get(cid)
     if c.state.Running and c.shim is not None:
         try:
-            return c.shim.attach(stdin, stdout, stderr), None
+            return c.shim.attach(stdin, stdout, stderr, logs), None
         except OCIRuntimeError:
             pass  # it just exited: wait for the next start like docker does
     pending = register_attach(cid, stdin, stdout, stderr)
@@ -183,7 +185,7 @@ def _open_attach(s: Services, cid: str, stdin: bool, stdout: bool, stderr: bool)
     if c.state.Running and c.shim is not None and pending.sock is None:  # it started in between
         pending.cancel()
         try:
-            return c.shim.attach(stdin, stdout, stderr), None
+            return c.shim.attach(stdin, stdout, stderr, logs), None
         except OCIRuntimeError:
             pending = register_attach(cid, stdin, stdout, stderr)
     return None, pending
