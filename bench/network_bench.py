@@ -179,13 +179,14 @@ def _instrument(svc: NetworkService) -> StepClock:
         from dockyard.networks import rtnl
     except ImportError:  # comparing with a tree from before the rtnetlink fast path
         rtnl = None  # type: ignore[assignment]
+    rt_cls = getattr(rtnl, "RtSocket", None)
 
     clock = StepClock()
     for owner, attr in ((netns, "create"), (netns, "create_with"), (netns, "remove"), (netns, "run_in"),
                         (bridge, "loopback_up"), (bridge, "configure_inside"),
                         (etcfiles, "write_files"), (etcfiles, "read_host_resolv"),
-                        (getattr(svc, "nspool", None), "take"), (getattr(rtnl, "RtSocket", None), "add_veth"),
-                        (rtnl.RtSocket, "configure"), (svc.netlink, "attach"), (svc.netlink, "delete_link"),
+                        (getattr(svc, "nspool", None), "take"), (rt_cls, "add_veth"), (rt_cls, "configure"),
+                        (svc.netlink, "attach"), (svc.netlink, "delete_link"),
                         (svc.firewall, "remove_container"), (svc.firewall, "add_ports"), (svc.firewall, "_ipt"),
                         (svc.firewall, "_restore"), (svc.dns, "add_listener"), (svc.dns, "remove_listener"),
                         (svc, "_write_files"), (svc, "_settings_for"), (svc.store.db, "tx"),

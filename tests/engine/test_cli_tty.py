@@ -51,7 +51,10 @@ def test_detach_with_ctrl_p_ctrl_q_then_attach(d: TestDaemon, cli: str) -> None:
         assert d.cli("inspect", "-f", "{{.State.Running}}", name).stdout == "true\n"
         again = _spawn(d, cli, "attach", name)
         try:
-            again.expect(r"[#$] ")  # attach nudges the TTY size: the shell redraws its prompt
+            # attach nudges the TTY size so the shell redraws its prompt, but that redraw may come before the
+            # stream is connected: an empty line asks for a prompt as a person would
+            again.sendline("")
+            again.expect(r"[#$] ")
             again.sendline("echo back$((1+1))")
             again.expect("back2")
             again.send("\x10\x11")
@@ -62,6 +65,7 @@ def test_detach_with_ctrl_p_ctrl_q_then_attach(d: TestDaemon, cli: str) -> None:
         assert again.exitstatus == 1
         last = _spawn(d, cli, "attach", name)
         try:
+            last.sendline("")
             last.expect(r"[#$] ")
             last.sendline("echo last$((1+2))")
             last.expect("last3")

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 import pytest
 from io_helpers import run_detached
 
-from conftest import finish_daemon, start_daemon
-from helpers.daemon import TestDaemon, wait_for
+from helpers.daemon import TestDaemon, finish_daemon, start_daemon, wait_for
 
 
 @pytest.fixture(scope="module")

@@ -77,7 +77,7 @@ def processes_referencing(prefix: str) -> list[int]:
 
 
 def cgroup_dirs(parent: str) -> list[str]:
-    out = []
+    out: list[str] = []
     try:
         controllers = os.listdir(CGROUP_ROOT)
     except OSError:

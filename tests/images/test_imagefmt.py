@@ -1,10 +1,11 @@
-"""The image commands' output helpers: go-units sizes and durations, tables, the template subset."""
+"""The image commands' output helpers: go-units sizes and durations, tables, templates, typed inspect structs."""
 
 from __future__ import annotations
 
-import io
-
-from dockyard.cli.commands._imagefmt import go_json, human_duration, human_size, render_template, write_table
+from dockyard.cli.format.gostruct import typed_inspect
+from dockyard.cli.format.gotemplate import render
+from dockyard.cli.format.output import Row, go_time_string, render_each, render_list
+from dockyard.util.humanize import human_duration, human_size
 
 
 def test_human_size_matches_go_units() -> None:
@@ -31,16 +32,33 @@ def test_human_duration_matches_go_units() -> None:
 
 
 def test_table_layout_like_tabwriter() -> None:
-    out = io.StringIO()
-    write_table(out, ["REPOSITORY", "TAG", "SIZE"], [["busybox", "latest", "1.98MB"]])
-    assert out.getvalue() == "REPOSITORY   TAG       SIZE\nbusybox      latest    1.98MB\n"
+    rows = [Row({"Repository": "busybox", "Tag": "latest", "Size": "1.98MB"})]
+    out = render_list("", rows, {"Repository": "REPOSITORY", "Tag": "TAG", "Size": "SIZE"},
+                      "table {{.Repository}}\t{{.Tag}}\t{{.Size}}")
+    assert out == "REPOSITORY   TAG       SIZE\nbusybox      latest    1.98MB\n"
 
 
 def test_templates() -> None:
-    rows = [{"Repository": "busybox", "Tag": "<none>", "Labels": {"b": "2", "a": "1"}}]
-    assert list(render_template("{{.Repository}}:{{.Tag}}", rows, {})) == ["busybox:<none>"]
-    assert list(render_template("{{json .Tag}}", rows, {})) == ['"\\u003cnone\\u003e"']
-    assert list(render_template("{{.Labels}}", rows, {})) == ["map[a:1 b:2]"]
-    assert list(render_template("table {{.Repository}}", rows, {"Repository": "REPOSITORY"})) == [
-        "REPOSITORY", "busybox"]
-    assert go_json({"b": 1, "a": "<&>"}) == '{"a":"\\u003c\\u0026\\u003e","b":1}'
+    rows = [Row({"Repository": "busybox", "Tag": "<none>", "Labels": {"b": "2", "a": "1"}})]
+    headers = {"Repository": "REPOSITORY"}
+    assert render_list("{{.Repository}}:{{.Tag}}", rows, headers, "") == "busybox:<none>\n"
+    assert render_list("{{.Labels}}", rows, headers, "") == "map[a:1 b:2]\n"
+    assert render_list("table {{.Repository}}", rows, headers, "") == "REPOSITORY\nbusybox\n"
+    assert render_list("json", rows, headers, "") == (
+        '{"Labels":{"a":"1","b":"2"},"Repository":"busybox","Tag":"\\u003cnone\\u003e"}\n')
+
+
+def test_inspect_structs_print_like_go() -> None:
+    net = {"Name": "n", "IPAM": {"Driver": "default", "Options": None,
+                                 "Config": [{"Subnet": "10.1.0.0/24", "Gateway": "10.1.0.1"}]}}
+    typed = typed_inspect("network", net)
+    assert render_each("{{.IPAM.Config}}", [typed]) == "[{10.1.0.0/24  10.1.0.1 map[]}]\n"
+    assert render_each("{{.IPAM}}", [typed]) == "{default map[] [{10.1.0.0/24  10.1.0.1 map[]}]}\n"
+    assert render_each("{{json .IPAM.Config}}", [typed]) == '[{"Subnet":"10.1.0.0/24","Gateway":"10.1.0.1"}]\n'
+    image = typed_inspect("image", {"RootFS": {"Type": "layers", "Layers": ["sha256:ab"]}})
+    assert render("{{.RootFS}}", image) == "{layers [sha256:ab]}"
+
+
+def test_go_time_string() -> None:
+    assert go_time_string("2026-11-24T11:10:39.092986500Z") == "2026-11-24 11:10:39.0929865 +0000 UTC"
+    assert go_time_string("2026-11-24T11:10:39Z") == "2026-11-24 11:10:39 +0000 UTC"

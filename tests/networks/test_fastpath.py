@@ -128,3 +128,26 @@ def test_missing_rules_fall_back_to_tag_scan(env: Env) -> None:
     env.svc.firewall._ipt("nat", "-D", *one.split(" ", 2)[2].split())  # someone removed a rule by hand
     env.svc.release_container(cfg.container_id)
     assert not [r for r in env.svc.firewall.rules() if tag in r]
+
+
+def test_static_address_right_after_release(env: Env) -> None:
+    """A restart of a container with --ip: its address must not be refused while the old veth goes."""
+    subnet = env.subnet(5)
+    env.svc.create("static", ipam_cfg={"Config": [{"Subnet": subnet}]})
+    ip = subnet.rsplit(".", 1)[0] + ".50"
+    cfg = env.cfg("s", network_mode="static", endpoints={"static": {"IPAMConfig": {"IPv4Address": ip}}})
+    for _ in range(3):
+        c = env.svc.prepare_container(cfg)
+        assert c.settings["Networks"]["static"]["IPAddress"] == ip
+        env.svc.release_container(cfg.container_id)
+    env.svc.remove("static")
+
+
+def test_small_pool_reuses_addresses_after_release(env: Env) -> None:
+    """A /29 has 5 usable addresses: quick start/stop cycles must not exhaust it."""
+    env.svc.create("tiny", ipam_cfg={"Config": [{"Subnet": env.subnet(6)[:-3] + "/29"}]})
+    for i in range(8):
+        cfg = env.cfg(f"t{i}", network_mode="tiny")
+        env.svc.prepare_container(cfg)
+        env.svc.release_container(cfg.container_id)
+    env.svc.remove("tiny")

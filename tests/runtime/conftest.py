@@ -8,15 +8,15 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from helpers.runtime import CGROUP_PARENT, Runtime, cgroup_dirs
+
 BUSYBOX = "/bin/busybox"
-CGROUP_PARENT = "dockyard-rt-test"
 
 BASE_CONFIG: dict[str, Any] = {
     "ociVersion": "1.0.2",
@@ -102,49 +102,6 @@ def make_bundle(tmp_path: Any, busybox_rootfs: str) -> Bundle:
         return str(bundle)
 
     return make
-
-
-def cgroup_dirs(name: str) -> list[str]:
-    """Directories of cgroup ``name`` (under our test parent) that still exist on any hierarchy."""
-    found = []
-    base = "/sys/fs/cgroup"
-    for hierarchy in os.listdir(base):
-        path = os.path.join(base, hierarchy, CGROUP_PARENT, name)
-        if os.path.isdir(path):
-            found.append(path)
-    return found
-
-
-class Runtime:
-    """A runtime's CLI (``dockyard runtime`` or runc) with its own --root; deletes leftovers at the end."""
-
-    def __init__(self, name: str, argv: list[str], root: str) -> None:
-        self.name = name
-        self.argv = argv
-        self.root = root
-        self.ids: set[str] = set()
-
-    def cmd(self, *args: str, timeout: float = 60, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        if len(args) > 1 and args[0] in ("create", "run"):
-            self.ids.add(args[-1])
-        # files, not pipes: a detached container inherits stdout/stderr and would hold a pipe open
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            res = subprocess.run([*self.argv, "--root", self.root, *args], stdout=out, stderr=err, text=True,
-                                 timeout=timeout, **kwargs)
-            out.seek(0)
-            err.seek(0)
-            return subprocess.CompletedProcess(res.args, res.returncode, out.read().decode(), err.read().decode())
-
-    def run(self, cid: str, bundle: str) -> subprocess.CompletedProcess[str]:
-        return self.cmd("run", "--bundle", bundle, cid)
-
-    def cleanup(self) -> list[str]:
-        problems = []
-        for cid in sorted(self.ids):
-            self.cmd("delete", "--force", cid)
-            if os.path.exists(os.path.join(self.root, cid)):
-                problems.append(f"{self.name}: state dir of {cid} left")
-        return problems
 
 
 def _make_runtime(name: str, tmp_path: Any) -> Iterator[Runtime]:

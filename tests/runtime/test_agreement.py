@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from conftest import Runtime
 from dockyard.runtime import caps, seccomp
+from helpers.runtime import Runtime
 
 PROBE = """
 echo "id: $(id)"

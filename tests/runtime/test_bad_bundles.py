@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Runtime, cgroup_dirs
+from helpers.runtime import Runtime, cgroup_dirs
 
 
 def _no_traces(rt: Runtime, cid: str) -> None:

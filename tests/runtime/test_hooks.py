@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any
 
-from conftest import Runtime
+from helpers.runtime import Runtime
 
 
 def test_hooks_run_in_order_with_state(make_bundle: Any, dockyard_rt: Runtime, tmp_path: Any) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from conftest import Runtime
+from helpers.runtime import Runtime
 
 SCHEMA_DIR = "/work/shared/specs/oci-runtime-schema"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Runtime
 from dockyard.runtime import caps, lifecycle, seccomp
+from helpers.runtime import Runtime
 
 
 def test_memory_limit_oom_kills_and_is_reported(make_bundle: Any, dockyard_rt: Runtime) -> None:

@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from dockyard.errors import Forbidden, InvalidParameter, NotFound, SystemError_
-from dockyard.storage.tarsafe import UnsafeArchive, end_of_archive, header_bytes
+from dockyard.storage.tarsafe import UnsafeArchive, clean_entry, end_of_archive, header_bytes
+from dockyard.util.tario import BlockedPath, file_entry_chunks, open_dir_path, tarinfo_from_stat
 
 CHUNK = 1 << 20
 MAX_LINKS = 255
@@ -132,15 +133,6 @@ def parse_container_path(path: str) -> ContainerPath:
     return ContainerPath(path, abs_path, parts[:-1], parts[-1])
 
 
-def clean_entry(name: str) -> list[str]:
-    if name.startswith("/"):
-        raise UnsafeArchive(f"refusing archive entry with an absolute path: {name!r}")
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise UnsafeArchive(f"refusing archive entry that climbs out of the destination: {name!r}")
-    return parts
-
-
 # -- the container's filesystem, walked by file descriptor --------------------------------------------
 
 
@@ -174,29 +166,16 @@ class ContainerFS:
 
     def open_dir(self, parts: list[str], create: bool = False) -> int:
         """An fd of directory ``parts``; symlinks on the way raise UnsafeArchive (ELOOP), never followed."""
-        fd = os.dup(self.root_fd)
+
+        def mount_source(i: int) -> str | None:
+            mount = self.mounts.get(tuple(parts[: i + 1]))
+            return mount.source if mount is not None else None
+
         try:
-            for i, comp in enumerate(parts):
-                mount = self.mounts.get(tuple(parts[: i + 1]))
-                if mount is not None:
-                    nfd = os.open(mount.source, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-                else:
-                    try:
-                        nfd = os.open(comp, _DIR_FLAGS, dir_fd=fd)
-                    except FileNotFoundError:
-                        if not create:
-                            raise
-                        os.mkdir(comp, 0o755, dir_fd=fd)
-                        nfd = os.open(comp, _DIR_FLAGS, dir_fd=fd)
-                    except OSError as e:
-                        if e.errno == errno.ELOOP:
-                            raise UnsafeArchive(f"/{'/'.join(parts[: i + 1])} is a symbolic link") from None
-                        raise
-                os.close(fd)
-                fd = nfd
-            return fd
-        except BaseException:
-            os.close(fd)
+            return open_dir_path(self.root_fd, parts, create, mount_source)
+        except BlockedPath as e:
+            if e.errno == errno.ELOOP:
+                raise UnsafeArchive(f"/{e.filename} is a symbolic link") from None
             raise
 
     def parent(self, parts: list[str], create: bool = False) -> tuple[int, str]:
@@ -293,11 +272,6 @@ def stat_path(fs: ContainerFS, cp: ContainerPath, ref: str) -> tuple[list[str], 
 # -- archive out -------------------------------------------------------------------------------------
 
 
-def _pad(size: int) -> bytes:
-    rem = size % tarfile.BLOCKSIZE
-    return b"\0" * (tarfile.BLOCKSIZE - rem) if rem else b""
-
-
 def _xattr_pax(dfd: int, name: str) -> dict[str, str]:
     """security.capability like dockerd's archiver (file capabilities survive a copy)."""
     try:
@@ -313,50 +287,22 @@ class _TarWriter:
         self.hardlinks: dict[tuple[int, int], str] = {}
 
     def entry(self, dfd: int, name: str, arc: str, st: os.stat_result) -> Iterator[bytes]:
-        ti = tarfile.TarInfo(arc)
-        ti.mode = stat.S_IMODE(st.st_mode)
-        ti.uid, ti.gid = st.st_uid, st.st_gid
-        ti.mtime = int(st.st_mtime)
-        mode = st.st_mode
-        if stat.S_ISREG(mode):
-            key = (st.st_dev, st.st_ino)
-            if st.st_nlink > 1 and key in self.hardlinks:
-                ti.type, ti.linkname = tarfile.LNKTYPE, self.hardlinks[key]
-                yield header_bytes(ti)
-                return
-            if st.st_nlink > 1:
-                self.hardlinks[key] = arc
-            ti.pax_headers = _xattr_pax(dfd, name)
-            yield from self._file(dfd, name, ti, st.st_size)
-            return
-        if stat.S_ISDIR(mode):
-            ti.type = tarfile.DIRTYPE
-            ti.name = arc.rstrip("/") + "/"
-        elif stat.S_ISLNK(mode):
-            ti.type, ti.linkname = tarfile.SYMTYPE, os.readlink(name, dir_fd=dfd)
-        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-            ti.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
-            ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-        elif stat.S_ISFIFO(mode):
-            ti.type = tarfile.FIFOTYPE
-        else:
+        ti = tarinfo_from_stat(arc, st, self.hardlinks, lambda: os.readlink(name, dir_fd=dfd))
+        if ti is None:
             return  # sockets are skipped, as docker's archiver does
+        if ti.type == tarfile.REGTYPE:
+            ti.pax_headers = _xattr_pax(dfd, name)
+            yield from self._file(dfd, name, ti)
+            return
         yield header_bytes(ti)
 
     @staticmethod
-    def _file(dfd: int, name: str, ti: tarfile.TarInfo, size: int) -> Iterator[bytes]:
+    def _file(dfd: int, name: str, ti: tarfile.TarInfo) -> Iterator[bytes]:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return  # swapped for something else while we looked: skip it
-            ti.size = size
-            yield header_bytes(ti)
-            left = size
-            while left > 0:
-                chunk = os.read(fd, min(CHUNK, left)) or b"\0" * min(CHUNK, left)  # shrank: keep the tar valid
-                yield chunk
-                left -= len(chunk)
-            yield _pad(size)
+            yield from file_entry_chunks(ti, lambda n: os.read(fd, n), CHUNK)
         finally:
             os.close(fd)
 

@@ -19,11 +19,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from dockyard.containers.archive import CHUNK, ContainerFS, clean_entry
+from dockyard.containers.archive import CHUNK, ContainerFS
 from dockyard.errors import Forbidden, InvalidParameter, SystemError_
-from dockyard.storage.tarsafe import UnsafeArchive, decompressed
-
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+from dockyard.storage.tarsafe import UnsafeArchive, clean_entry, decompressed
+from dockyard.util.tario import NEW_FILE_FLAGS, apply_meta, copy_member, make_dir, make_special, remove_existing
 
 
 def open_upload(stream: IO[bytes], spool_dir: str) -> IO[bytes]:
@@ -132,44 +131,6 @@ def _check_plan(fs: ContainerFS, dest: list[str], spool: IO[bytes], opts: Extrac
         kinds[tuple(rel)] = ti.isdir()
 
 
-def _remove_existing(dfd: int, name: str, keep_dir: bool) -> None:
-    try:
-        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        if keep_dir:
-            return
-        _rmtree_at(dfd, name)
-    else:
-        os.unlink(name, dir_fd=dfd)
-
-
-def _rmtree_at(dfd: int, name: str) -> None:
-    fd = os.open(name, _DIR_FLAGS, dir_fd=dfd)
-    try:
-        for child in os.listdir(fd):
-            if stat.S_ISDIR(os.stat(child, dir_fd=fd, follow_symlinks=False).st_mode):
-                _rmtree_at(fd, child)
-            else:
-                os.unlink(child, dir_fd=fd)
-    finally:
-        os.close(fd)
-    os.rmdir(name, dir_fd=dfd)
-
-
-def _meta(fd: int, ti: tarfile.TarInfo, owner: tuple[int, int]) -> None:
-    os.fchown(fd, *owner)
-    os.fchmod(fd, ti.mode & 0o7777)
-    for key, value in (ti.pax_headers or {}).items():
-        if key.startswith("SCHILY.xattr."):
-            try:
-                os.setxattr(fd, key[len("SCHILY.xattr."):], value.encode("utf-8", "surrogateescape"))
-            except OSError as e:
-                if e.errno not in (errno.ENOTSUP, errno.EPERM):
-                    raise
-
-
 def _extract_entry(fs: ContainerFS, dest: list[str], tf: tarfile.TarFile, ti: tarfile.TarInfo,
                    opts: ExtractOptions, dir_times: list[tuple[list[str], float]]) -> None:
     rel = clean_entry(ti.name)
@@ -182,39 +143,19 @@ def _extract_entry(fs: ContainerFS, dest: list[str], tf: tarfile.TarFile, ti: ta
         if ti.isdir():
             if tuple(full) in fs.mounts:
                 return  # a mount point: the host directory keeps its owner and mode
-            _remove_existing(dfd, base, keep_dir=True)
-            try:
-                os.mkdir(base, 0o700, dir_fd=dfd)
-            except FileExistsError:
-                pass
-            fd = os.open(base, _DIR_FLAGS, dir_fd=dfd)
-            try:
-                _meta(fd, ti, owner)
-            finally:
-                os.close(fd)
+            make_dir(ti, dfd, base, owner)
             dir_times.append((full, ti.mtime))
             return
-        _remove_existing(dfd, base, keep_dir=False)
+        remove_existing(dfd, base, keep_dir=False)
         if ti.isreg():
-            fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                         dir_fd=dfd)
+            fd = os.open(base, NEW_FILE_FLAGS, 0o600, dir_fd=dfd)
             try:
-                src = tf.extractfile(ti)
-                left = ti.size
-                while left > 0 and src is not None:
-                    chunk = src.read(min(CHUNK, left))
-                    if not chunk:
-                        raise InvalidParameter(f"unexpected end of archive in {ti.name!r}")
-                    os.write(fd, chunk)
-                    left -= len(chunk)
-                _meta(fd, ti, owner)
+                if not copy_member(tf, ti, fd, CHUNK):
+                    raise InvalidParameter(f"unexpected end of archive in {ti.name!r}")
+                apply_meta(fd, ti, owner)
                 os.utime(fd, (ti.mtime, ti.mtime))
             finally:
                 os.close(fd)
-        elif ti.issym():
-            os.symlink(ti.linkname, base, dir_fd=dfd)
-            os.chown(base, *owner, dir_fd=dfd, follow_symlinks=False)
-            os.utime(base, (ti.mtime, ti.mtime), dir_fd=dfd, follow_symlinks=False)
         elif ti.islnk():
             sfd, sname = fs.parent(dest + clean_entry(ti.linkname))
             try:
@@ -224,11 +165,7 @@ def _extract_entry(fs: ContainerFS, dest: list[str], tf: tarfile.TarFile, ti: ta
             finally:
                 os.close(sfd)
         else:
-            kind = stat.S_IFCHR if ti.ischr() else stat.S_IFBLK if ti.isblk() else stat.S_IFIFO
-            os.mknod(base, kind | (ti.mode & 0o7777), os.makedev(ti.devmajor, ti.devminor), dir_fd=dfd)
-            os.chown(base, *owner, dir_fd=dfd, follow_symlinks=False)
-            os.chmod(base, ti.mode & 0o7777, dir_fd=dfd)
-            os.utime(base, (ti.mtime, ti.mtime), dir_fd=dfd, follow_symlinks=False)
+            make_special(ti, dfd, base, owner)
     finally:
         os.close(dfd)
 

@@ -236,8 +236,16 @@ class Attacher:
         pool = ipam.make_pool(net.subnet, net.gateway, net.ip_range)
         existing = self.store.endpoints(container_id=st.container_id)
         with _alloc_lock:
-            used = [ep.ip for ep in self.store.endpoints(network_id=net.id)] + list(self.netlink.cooling(net.id))
-            ip = ipam.allocate(pool, used, requested, f"{net.name} ({net.id[:12]})")
+            used = [ep.ip for ep in self.store.endpoints(network_id=net.id)]
+            cooling = self.netlink.cooling(net.id)
+            label = f"{net.name} ({net.id[:12]})"
+            try:  # addresses whose old veth is still being deleted are handed out last
+                ip = ipam.allocate(pool, used + sorted(cooling), requested, label)
+            except Conflict:
+                if not cooling:
+                    raise
+                self.netlink.drain()  # a static address (a restart) or a full pool: wait for the old links
+                ip = ipam.allocate(pool, used, requested, label)
             aliases = [a for a in (ecfg.get("Aliases") or []) if a]
             dns_names = [] if net.is_default_bridge else [st.name, *aliases, st.container_id[:12]]
             ep = Endpoint(network_id=net.id, container_id=st.container_id, container_name=st.name,

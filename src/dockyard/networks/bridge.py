@@ -115,11 +115,18 @@ class Netlink:
 
     def _reap_loop(self) -> None:
         me = threading.current_thread()
-        rt = rtnl.RtSocket()  # its own socket: the shared one would hold up prepares for the whole delete
         try:
-            self._reap_with(rt, me)
-        finally:
-            rt.close()
+            rt = rtnl.RtSocket()  # its own socket: the shared one would hold up prepares for the whole delete
+            try:
+                self._reap_with(rt, me)
+            finally:
+                rt.close()
+        except Exception:  # noqa: BLE001 - never leave drain() waiting on a dead thread
+            logging.getLogger("dockyard.networks").warning("veth reaper stopped", exc_info=True)
+            with self._reap_cv:
+                if self._reaper is me:
+                    self._reaper = None
+                self._reap_cv.notify_all()
 
     def _reap_with(self, rt: rtnl.RtSocket, me: threading.Thread) -> None:
         with self._reap_cv:

@@ -9,19 +9,39 @@ Docker's whiteouts are turned into overlay's form on the way in (``.wh.x`` → c
 
 from __future__ import annotations
 
-import errno
 import gzip
 import hashlib
 import os
 import stat
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO
 
 import zstandard
 
 from ..errors import InvalidParameter
+from ..util.tario import (
+    NEW_FILE_FLAGS,
+    BlockedPath,
+    ChunkReader,
+    apply_meta,
+    bytes_entry_chunks,
+    copy_member,
+    end_of_archive,
+    entry_parts,
+    header_bytes,
+    make_dir,
+    make_special,
+    open_dir_path,
+    remove_existing,
+    tarinfo_from_stat,
+)
+from ..util.tario import file_entry_chunks as _file_entry_chunks
+
+__all__ = ["ChunkReader", "ExtractStats", "HashingReader", "UnsafeArchive", "bytes_entry_chunks", "clean_entry",
+           "compression_of", "decompressed", "end_of_archive", "extract_layer", "file_entry_chunks",
+           "header_bytes", "tree_chunks"]
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -90,32 +110,6 @@ class HashingReader:
         return "sha256:" + self.sha.hexdigest()
 
 
-class ChunkReader:
-    """A file-like ``read(n)`` over an iterator of byte chunks (a tar being generated)."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self.it = iter(chunks)
-        self.buf = b""
-        self.pos = 0
-
-    def read(self, n: int = -1) -> bytes:
-        if self.pos >= len(self.buf):
-            self.buf, self.pos = b"", 0
-            for chunk in self.it:
-                if chunk:
-                    self.buf = chunk
-                    break
-            if not self.buf:
-                return b""
-        if n < 0:
-            data = self.buf[self.pos:] + b"".join(self.it)
-            self.buf, self.pos = b"", 0
-            return data
-        data = self.buf[self.pos:self.pos + n]
-        self.pos += len(data)
-        return data
-
-
 def compression_of(head: bytes) -> str:
     if head.startswith(_GZIP_MAGIC):
         return "gzip"
@@ -135,12 +129,12 @@ def decompressed(stream: IO[bytes]) -> Any:
     return peek
 
 
-def _clean_name(name: str) -> list[str]:
+def clean_entry(name: str) -> list[str]:
     """Split an entry name into components, refusing anything that could climb out of the root."""
     if name.startswith("/"):
-        raise UnsafeArchive(f"refusing archive entry with absolute path: {name!r}")
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if any(p == ".." for p in parts):
+        raise UnsafeArchive(f"refusing archive entry with an absolute path: {name!r}")
+    parts = entry_parts(name)
+    if ".." in parts:
         raise UnsafeArchive(f"refusing archive entry that escapes the root: {name!r}")
     return parts
 
@@ -164,47 +158,17 @@ class _Extractor:
 
     def _open_dir(self, parts: list[str], create: bool) -> int:
         """The fd of directory ``parts`` under the root, never following a symlink on the way."""
-        fd = os.dup(self.root_fd)
         try:
-            for comp in parts:
-                try:
-                    nfd = os.open(comp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-                except FileNotFoundError:
-                    if not create:
-                        raise
-                    os.mkdir(comp, 0o755, dir_fd=fd)
-                    nfd = os.open(comp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-                except OSError as e:
-                    if e.errno in (errno.ELOOP, errno.ENOTDIR):
-                        raise UnsafeArchive(
-                            f"refusing archive entry below a non-directory (symlink?) {'/'.join(parts)!r}"
-                        ) from None
-                    raise
-                os.close(fd)
-                fd = nfd
-            return fd
-        except BaseException:
-            os.close(fd)
-            raise
-
-    @staticmethod
-    def _remove_existing(dfd: int, name: str, keep_dir: bool) -> None:
-        try:
-            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-        except FileNotFoundError:
-            return
-        if stat.S_ISDIR(st.st_mode):
-            if keep_dir:
-                return
-            _rmtree_at(dfd, name)
-        else:
-            os.unlink(name, dir_fd=dfd)
+            return open_dir_path(self.root_fd, parts, create)
+        except BlockedPath:
+            raise UnsafeArchive(
+                f"refusing archive entry below a non-directory (symlink?) {'/'.join(parts)!r}") from None
 
     def entry(self, tf: tarfile.TarFile, ti: tarfile.TarInfo) -> None:
-        parts = _clean_name(ti.name)
+        parts = clean_entry(ti.name)
         if not parts:
             if ti.isdir():
-                self._apply_meta_fd(self.root_fd, ti)
+                apply_meta(self.root_fd, ti, (ti.uid, ti.gid))
             return
         base = parts[-1]
         dfd = self._open_dir(parts[:-1], create=True)
@@ -216,46 +180,27 @@ class _Extractor:
                     target = base[len(WHITEOUT_PREFIX):]
                     if not target or target in (".", ".."):
                         raise UnsafeArchive(f"refusing malformed whiteout entry {ti.name!r}")
-                    self._remove_existing(dfd, target, keep_dir=False)
+                    remove_existing(dfd, target, keep_dir=False)
                     os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=dfd)
                 return
+            owner = (ti.uid, ti.gid)
             if ti.isdir():
-                self._remove_existing(dfd, base, keep_dir=True)
-                try:
-                    os.mkdir(base, 0o700, dir_fd=dfd)
-                except FileExistsError:
-                    pass
-                fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
-                try:
-                    self._apply_meta_fd(fd, ti)
-                finally:
-                    os.close(fd)
+                make_dir(ti, dfd, base, owner)
                 self.stats.dir_times.append((parts, ti.mtime))
                 return
-            self._remove_existing(dfd, base, keep_dir=False)
+            remove_existing(dfd, base, keep_dir=False)
             if ti.isreg():
-                fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                             dir_fd=dfd)
+                fd = os.open(base, NEW_FILE_FLAGS, 0o600, dir_fd=dfd)
                 try:
-                    src = tf.extractfile(ti)
-                    remaining = ti.size
-                    while remaining > 0 and src is not None:
-                        chunk = src.read(min(CHUNK, remaining))
-                        if not chunk:
-                            raise UnsafeArchive(f"unexpected end of archive in {ti.name!r}")
-                        os.write(fd, chunk)  # regular files: short writes only on ENOSPC, which raises
-                        remaining -= len(chunk)
+                    if not copy_member(tf, ti, fd):
+                        raise UnsafeArchive(f"unexpected end of archive in {ti.name!r}")
                     self.stats.content_size += ti.size
-                    self._apply_meta_fd(fd, ti)
+                    apply_meta(fd, ti, owner)
                     os.utime(fd, (ti.mtime, ti.mtime))
                 finally:
                     os.close(fd)
-            elif ti.issym():
-                os.symlink(ti.linkname, base, dir_fd=dfd)
-                os.chown(base, ti.uid, ti.gid, dir_fd=dfd, follow_symlinks=False)
-                os.utime(base, (ti.mtime, ti.mtime), dir_fd=dfd, follow_symlinks=False)
             elif ti.islnk():
-                lparts = _clean_name(ti.linkname)
+                lparts = clean_entry(ti.linkname)
                 if not lparts:
                     raise UnsafeArchive(f"refusing hard link to the root: {ti.name!r}")
                 sfd = self._open_dir(lparts[:-1], create=False)
@@ -266,28 +211,12 @@ class _Extractor:
                     os.link(lparts[-1], base, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
                 finally:
                     os.close(sfd)
-            elif ti.ischr() or ti.isblk() or ti.isfifo():
-                kind = stat.S_IFCHR if ti.ischr() else stat.S_IFBLK if ti.isblk() else stat.S_IFIFO
-                os.mknod(base, kind | (ti.mode & 0o7777), os.makedev(ti.devmajor, ti.devminor), dir_fd=dfd)
-                os.chown(base, ti.uid, ti.gid, dir_fd=dfd, follow_symlinks=False)
-                os.chmod(base, ti.mode & 0o7777, dir_fd=dfd)
-                os.utime(base, (ti.mtime, ti.mtime), dir_fd=dfd, follow_symlinks=False)
+            elif ti.issym() or ti.ischr() or ti.isblk() or ti.isfifo():
+                make_special(ti, dfd, base, owner)
             else:
                 raise UnsafeArchive(f"unsupported archive entry type {ti.type!r} for {ti.name!r}")
         finally:
             os.close(dfd)
-
-    @staticmethod
-    def _apply_meta_fd(fd: int, ti: tarfile.TarInfo) -> None:
-        os.fchown(fd, ti.uid, ti.gid)
-        os.fchmod(fd, ti.mode & 0o7777)
-        for key, value in (ti.pax_headers or {}).items():
-            if key.startswith("SCHILY.xattr."):
-                try:
-                    os.setxattr(fd, key[len("SCHILY.xattr."):], value.encode("utf-8", "surrogateescape"))
-                except OSError as e:
-                    if e.errno not in (errno.ENOTSUP, errno.EPERM):
-                        raise
 
     def finish(self) -> None:
         """Directory mtimes last (deepest first): creating children changes them."""
@@ -302,20 +231,6 @@ class _Extractor:
                 pass
             finally:
                 os.close(dfd)
-
-
-def _rmtree_at(dfd: int, name: str) -> None:
-    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
-    try:
-        for child in os.listdir(fd):
-            st = os.stat(child, dir_fd=fd, follow_symlinks=False)
-            if stat.S_ISDIR(st.st_mode):
-                _rmtree_at(fd, child)
-            else:
-                os.unlink(child, dir_fd=fd)
-    finally:
-        os.close(fd)
-    os.rmdir(name, dir_fd=dfd)
 
 
 def extract_layer(stream: IO[bytes], dest: str, copy_to: BinaryIO | None = None,
@@ -353,88 +268,34 @@ def extract_layer(stream: IO[bytes], dest: str, copy_to: BinaryIO | None = None,
 
 def _tarinfo_for(path: str, arcname: str, st: os.stat_result,
                  hardlinks: dict[tuple[int, int], str]) -> tarfile.TarInfo | None:
-    ti = tarfile.TarInfo(arcname)
-    ti.mode = stat.S_IMODE(st.st_mode)
-    ti.uid, ti.gid = st.st_uid, st.st_gid
-    ti.mtime = int(st.st_mtime)
-    ti.uname = ti.gname = ""
-    mode = st.st_mode
-    if stat.S_ISREG(mode):
-        key = (st.st_dev, st.st_ino)
-        if st.st_nlink > 1 and key in hardlinks:
-            ti.type = tarfile.LNKTYPE
-            ti.linkname = hardlinks[key]
-            return ti
-        if st.st_nlink > 1:
-            hardlinks[key] = arcname
-        ti.type = tarfile.REGTYPE
-        ti.size = st.st_size
-    elif stat.S_ISDIR(mode):
-        ti.type = tarfile.DIRTYPE
-    elif stat.S_ISLNK(mode):
-        ti.type = tarfile.SYMTYPE
-        ti.linkname = os.readlink(path)
-    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        ti.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
-        ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-    elif stat.S_ISFIFO(mode):
-        ti.type = tarfile.FIFOTYPE
-    else:
-        return None  # sockets are not archived (docker skips them too)
-    if not stat.S_ISLNK(mode):
-        pax: dict[str, str] = {}
+    """The header for ``path`` with its extended attributes (overlay's own bookkeeping left out)."""
+    ti = tarinfo_from_stat(arcname, st, hardlinks, lambda: os.readlink(path))
+    if ti is None or ti.type in (tarfile.LNKTYPE, tarfile.SYMTYPE):
+        return ti
+    pax: dict[str, str] = {}
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        names = []
+    for name in names:
+        if name.startswith("trusted.overlay."):  # overlay's own bookkeeping, not content
+            continue
+        if not name.startswith(("security.", "user.", "trusted.", "system.")):
+            continue
         try:
-            names = os.listxattr(path, follow_symlinks=False)
+            value = os.getxattr(path, name, follow_symlinks=False)
         except OSError:
-            names = []
-        for name in names:
-            if name.startswith("trusted.overlay."):  # overlay's own bookkeeping, not content
-                continue
-            if not (name.startswith("security.") or name.startswith("user.") or name.startswith("trusted.")
-                    or name.startswith("system.")):
-                continue
-            try:
-                value = os.getxattr(path, name, follow_symlinks=False)
-            except OSError:
-                continue
-            pax["SCHILY.xattr." + name] = value.decode("utf-8", "surrogateescape")
-        if pax:
-            ti.pax_headers = pax
+            continue
+        pax["SCHILY.xattr." + name] = value.decode("utf-8", "surrogateescape")
+    if pax:
+        ti.pax_headers = pax
     return ti
 
 
-def _pad(size: int) -> bytes:
-    rem = size % tarfile.BLOCKSIZE
-    return b"\0" * (tarfile.BLOCKSIZE - rem) if rem else b""
-
-
-def header_bytes(ti: tarfile.TarInfo) -> bytes:
-    return ti.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-
-
-def end_of_archive() -> bytes:
-    return b"\0" * (tarfile.BLOCKSIZE * 2)
-
-
 def file_entry_chunks(ti: tarfile.TarInfo, path: str) -> Iterator[bytes]:
-    """A regular-file entry: header, content streamed in chunks, padding."""
-    yield header_bytes(ti)
-    remaining = ti.size
+    """A regular-file entry read from ``path``: header, content streamed in chunks, padding."""
     with open(path, "rb") as f:
-        while remaining > 0:
-            chunk = f.read(min(CHUNK, remaining))
-            if not chunk:  # the file shrank under us: pad with zeros so the archive stays valid
-                chunk = b"\0" * min(CHUNK, remaining)
-            yield chunk
-            remaining -= len(chunk)
-    yield _pad(ti.size)
-
-
-def bytes_entry_chunks(ti: tarfile.TarInfo, data: bytes) -> Iterator[bytes]:
-    ti.size = len(data)
-    yield header_bytes(ti)
-    yield data
-    yield _pad(len(data))
+        yield from _file_entry_chunks(ti, f.read)
 
 
 def tree_chunks(root: str, overlay_whiteouts: bool, prefix: str = "") -> Iterator[bytes]:
@@ -461,7 +322,6 @@ def tree_chunks(root: str, overlay_whiteouts: bool, prefix: str = "") -> Iterato
             if ti is None:
                 continue
             if ti.type == tarfile.DIRTYPE:
-                ti.name = arc + "/"
                 yield header_bytes(ti)
                 if overlay_whiteouts and _is_opaque(path):
                     op = tarfile.TarInfo(f"{arc}/{OPAQUE_MARKER}")

@@ -49,6 +49,13 @@ def _job_stream(job: Callable[[Callable[[dict[str, Any]], None]], None]) -> Iter
         yield item
 
 
+_EMPTY_CONTAINER_CONFIG: dict[str, Any] = {
+    "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+    "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None, "Cmd": None,
+    "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": None,
+}
+
+
 def _body_consumed(req: Request, stream: Any) -> None:
     """Read what is left of a body consumed through ``body_stream()`` (an error may stop early), and
     tell the server it is gone so it does not wait for it again."""
@@ -132,6 +139,11 @@ def register(r: Router, s: Services) -> None:
         out = images().inspect(req.params["name"])
         if _vt(req.api_version) >= (1, 44):
             out.pop("VirtualSize", None)
+        # API < 1.45 carries the config of the container an image was committed from. dockerd drops it
+        # from 1.45 on, which breaks docker-compose 1.x (Debian's) on every recreate: it negotiates the
+        # newest version and reads the field unconditionally. An extra field harms no client, so keep it.
+        out.setdefault("Container", "")
+        out.setdefault("ContainerConfig", _EMPTY_CONTAINER_CONFIG)
         return JSON(out)
 
     @r.get("/images/{name:path}/history")

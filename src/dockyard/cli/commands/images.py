@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from dockyard.cli.app import CLIContext, CLIError
-from dockyard.cli.commands._imagefmt import (
-    created_ago,
-    human_size,
-    parse_filters,
-    render_template,
-    short_id,
-    write_table,
-)
+from dockyard.cli.commands.inspect import inspect_each
+from dockyard.cli.commands.lifecycle import confirm, filters_query
+from dockyard.cli.format.humanize import human_size, time_ago
+from dockyard.cli.format.output import Row, render_list
+from dockyard.cli.format.table import truncate_id
 from dockyard.client.api_client import APIError
 
 
@@ -40,16 +34,15 @@ def configure_ls(p: argparse.ArgumentParser) -> None:
 
 
 def run_ls(args: argparse.Namespace, ctx: CLIContext) -> int:
-    filters = parse_filters(args.filter)
+    filters = filters_query(args.filter) or {}
     if args.repository:
-        filters.setdefault("reference", []).append(args.repository)
-    query: dict[str, Any] = {"all": "1" if args.all else None, "filters": json.dumps(filters) if filters else None}
-    images = ctx.client.get("/images/json", {k: v for k, v in query.items() if v is not None})
-    rows: list[dict[str, Any]] = []
+        filters.setdefault("reference", {})[args.repository] = True
+    images = ctx.client.get("/images/json", {"all": True if args.all else None, "filters": filters or None})
+    rows: list[Row] = []
     for img in images:
         tags = img.get("RepoTags") or []
         digests = img.get("RepoDigests") or []
-        iid = img["Id"] if args.no_trunc else short_id(img["Id"])
+        iid = img["Id"] if args.no_trunc else truncate_id(img["Id"])
         pairs: list[tuple[str, str, str]] = []
         for t in tags:
             repo, _, tag = t.rpartition(":")
@@ -61,25 +54,21 @@ def run_ls(args: argparse.Namespace, ctx: CLIContext) -> int:
             else:
                 pairs = [("<none>", "<none>", "<none>")]
         for repo, tag, dg in pairs:
-            rows.append({"ID": iid, "Repository": repo, "Tag": tag, "Digest": dg,
-                         "CreatedSince": created_ago(img["Created"]),
-                         "CreatedAt": datetime.fromtimestamp(img["Created"], UTC).strftime(
-                             "%Y-%m-%d %H:%M:%S +0000 UTC"),
-                         "Size": human_size(img["Size"]), "VirtualSize": human_size(img["Size"], 4),
-                         "SharedSize": "N/A", "UniqueSize": "N/A",
-                         "Containers": "N/A" if img.get("Containers", -1) < 0 else str(img["Containers"])})
+            rows.append(Row({"ID": iid, "Repository": repo, "Tag": tag, "Digest": dg,
+                             "CreatedSince": time_ago(img["Created"]),
+                             "CreatedAt": datetime.fromtimestamp(img["Created"], UTC).strftime(
+                                 "%Y-%m-%d %H:%M:%S +0000 UTC"),
+                             "Size": human_size(img["Size"]), "VirtualSize": human_size(img["Size"], 4),
+                             "SharedSize": "N/A", "UniqueSize": "N/A",
+                             "Containers": "N/A" if img.get("Containers", -1) < 0 else str(img["Containers"])}))
     if args.quiet:  # one line per row, as docker prints it (an image with two tags appears twice)
         for r in rows:
             ctx.out.write(r["ID"] + "\n")
         return 0
-    if args.format and args.format != "table":
-        for line in render_template(args.format, rows, _LS_HEADERS):
-            ctx.out.write(line + "\n")
-        return 0
-    cols = ["Repository", "Tag"] + (["Digest"] if args.digests else []) + ["ID", "CreatedSince", "Size"]
-    write_table(ctx.out, [_LS_HEADERS[c] for c in cols], [[r[c] for c in cols] for r in rows])
+    digest = "{{.Digest}}\t" if args.digests else ""
+    default = "table {{.Repository}}\t{{.Tag}}\t" + digest + "{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+    ctx.out.write(render_list(args.format, rows, _LS_HEADERS, default))
     return 0
-
 
 _LS_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "ID": "IMAGE ID",
                "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
@@ -150,7 +139,7 @@ def run_history(args: argparse.Namespace, ctx: CLIContext) -> int:
     entries = ctx.client.get(f"/images/{_quote(args.image)}/history")
     rows = []
     for h in entries:
-        hid = h["Id"] if h["Id"] == "<missing>" or args.no_trunc else short_id(h["Id"])
+        hid = h["Id"] if h["Id"] == "<missing>" or args.no_trunc else truncate_id(h["Id"])
         created_by = (h.get("CreatedBy") or "").replace("\t", " ")
         if not args.no_trunc and len(created_by) > 45:
             created_by = created_by[:44] + "…"
@@ -158,21 +147,17 @@ def run_history(args: argparse.Namespace, ctx: CLIContext) -> int:
         created_at = local.strftime("%Y-%m-%dT%H:%M:%S") + (
             "Z" if not local.utcoffset() else local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:])
         size = human_size(h["Size"]) if human else str(h["Size"])
-        rows.append({"ID": hid, "CreatedSince": created_ago(h["Created"]), "CreatedAt": created_at,
-                     "CreatedBy": created_by,
-                     "Size": size, "Comment": h.get("Comment") or "", "Tags": ", ".join(h.get("Tags") or [])})
+        rows.append(Row({"ID": hid, "CreatedSince": time_ago(h["Created"]), "CreatedAt": created_at,
+                         "CreatedBy": created_by, "Size": size, "Comment": h.get("Comment") or ""}))
     if args.quiet:
         for r in rows:
             ctx.out.write(r["ID"] + "\n")
         return 0
     headers = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
                "Size": "SIZE", "Comment": "COMMENT", "Tags": "TAGS"}
-    if args.format and args.format != "table":
-        for line in render_template(args.format, rows, headers):
-            ctx.out.write(line + "\n")
-        return 0
-    cols = ["ID", "CreatedSince" if human else "CreatedAt", "CreatedBy", "Size", "Comment"]
-    write_table(ctx.out, [headers[c] for c in cols], [[r[c] for c in cols] for r in rows])
+    when = "{{.CreatedSince}}" if human else "{{.CreatedAt}}"
+    default = "table {{.ID}}\t" + when + "\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+    ctx.out.write(render_list(args.format, rows, headers, default))
     return 0
 
 
@@ -184,23 +169,7 @@ def configure_inspect(p: argparse.ArgumentParser) -> None:
 
 
 def run_inspect(args: argparse.Namespace, ctx: CLIContext) -> int:
-    found: list[Any] = []
-    failed = False
-    for name in args.images:
-        try:
-            found.append(ctx.client.get(f"/images/{_quote(name)}/json"))
-        except APIError as e:
-            if e.status != 404:
-                raise
-            ctx.err.write(f"Error response from daemon: {e.message}\n")
-            failed = True
-    if args.format:
-        for obj in found:
-            for line in render_template(args.format, [obj], {}):
-                ctx.out.write(line + "\n")
-    else:
-        ctx.out.write(json.dumps(found, indent=4) + "\n")
-    return 1 if failed else 0
+    return inspect_each(ctx, "image", [f"/images/{_quote(name)}/json" for name in args.images], args.format)
 
 
 # ------------------------------------------------------------------------------------------ prune
@@ -211,18 +180,15 @@ def configure_prune(p: argparse.ArgumentParser) -> None:
 
 
 def run_prune(args: argparse.Namespace, ctx: CLIContext) -> int:
-    filters = parse_filters(args.filter)
+    filters = filters_query(args.filter) or {}
     if args.all:
-        filters["dangling"] = ["false"]
+        filters["dangling"] = {"false": True}
     if not args.force:
         warning = ("WARNING! This will remove all images without at least one container associated to them."
                    if args.all else "WARNING! This will remove all dangling images.")
-        ctx.out.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
-        ctx.out.flush()
-        answer = sys.stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
+        if not confirm(ctx, warning):
             return 0
-    report = ctx.client.post("/images/prune", {"filters": json.dumps(filters)} if filters else None)
+    report = ctx.client.post("/images/prune", {"filters": filters or None})
     deleted = report.get("ImagesDeleted") or []
     if deleted:
         ctx.out.write("Deleted Images:\n")

@@ -23,15 +23,15 @@ _KINDS = [
 ]
 
 
-def _fetch(client: APIClient, kind: str | None, name: str, size: bool) -> Any:
-    """The object's inspect JSON; raises NotFound-style CLIError when no kind has it."""
+def _fetch(client: APIClient, kind: str | None, name: str, size: bool) -> tuple[str, Any]:
+    """The object's kind and inspect JSON; raises NotFound-style CLIError when no kind has it."""
     kinds = [k for k in _KINDS if kind is None or k[0] == kind]
     if not kinds:
         raise CLIError(f'"{kind}" is not a valid value for --type', 1)
     for k, path in kinds:
         query = {"size": True} if (k == "container" and size) else None
         try:
-            return client.get(path.format(name), query)
+            return k, client.get(path.format(name), query)
         except APIError as e:
             if e.status != 404:
                 raise
@@ -41,16 +41,35 @@ def _fetch(client: APIClient, kind: str | None, name: str, size: bool) -> Any:
     raise CLIError(f"Error: {last.message}" if kind != "container" else f"Error: No such container: {name}", 1)
 
 
-def print_inspect(ctx: CLIContext, values: list[Any], fmt: str) -> None:
+def print_inspect(ctx: CLIContext, values: list[Any], fmt: str, kind: str | None = None) -> None:
+    """Inspect output: the ``-f`` template over each object (typed like docker's structs), else indented JSON."""
     if fmt:
-        ctx.out.write(render_each(fmt, values))
+        from dockyard.cli.format.gostruct import typed_inspect
+
+        ctx.out.write(render_each(fmt, [typed_inspect(kind, v) for v in values] if kind else values))
     else:
         # docker re-indents the daemon's bytes; the daemon's JSON is ASCII-escaped, so keep it that way
         ctx.out.write(json.dumps(values, indent=4) + "\n")
 
 
+def inspect_each(ctx: CLIContext, kind: str, paths: list[str], fmt: str) -> int:
+    """`image inspect` / `network inspect`: each object's JSON; a missing one is reported and makes exit 1."""
+    found: list[Any] = []
+    failed = False
+    for path in paths:
+        try:
+            found.append(ctx.client.get(path))
+        except APIError as e:
+            if e.status != 404:
+                raise
+            ctx.err.write(f"Error response from daemon: {e.message}\n")
+            failed = True
+    print_inspect(ctx, found, fmt, kind)
+    return 1 if failed else 0
+
+
 def _inspect(ctx: CLIContext, names: list[str], kind: str | None, fmt: str, size: bool) -> int:
-    values: list[Any] = []
+    values: list[tuple[str, Any]] = []
     errors: list[str] = []
     for name in names:
         try:
@@ -58,7 +77,9 @@ def _inspect(ctx: CLIContext, names: list[str], kind: str | None, fmt: str, size
         except CLIError as e:
             errors.append(e.message)
     if values or not fmt:
-        print_inspect(ctx, values, fmt)
+        from dockyard.cli.format.gostruct import typed_inspect
+
+        print_inspect(ctx, [typed_inspect(found_kind, value) for found_kind, value in values], fmt)
     for msg in errors:
         ctx.err.write(msg + "\n")
     return 1 if errors else 0

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import json
 from typing import Any
 from urllib.parse import quote
 
 from dockyard.cli.app import CLIContext, CLIError
-from dockyard.cli.commands._imagefmt import parse_filters, render_template, write_table
+from dockyard.cli.commands.inspect import inspect_each
+from dockyard.cli.commands.lifecycle import confirm, filters_query
+from dockyard.cli.format.output import Row, go_time_string, render_list
+from dockyard.cli.format.table import truncate_id
 from dockyard.client.api_client import APIError
 
 
@@ -114,26 +116,20 @@ def configure_ls(p: argparse.ArgumentParser) -> None:
 
 
 def run_ls(args: argparse.Namespace, ctx: CLIContext) -> int:
-    filters = parse_filters(args.filter)
-    query = {"filters": json.dumps(filters)} if filters else None
-    nets = sorted(ctx.client.get("/networks", query), key=lambda n: n["Name"])
+    nets = sorted(ctx.client.get("/networks", {"filters": filters_query(args.filter)}), key=lambda n: n["Name"])
     rows = []
     for n in nets:
-        rows.append({"ID": n["Id"] if args.no_trunc else n["Id"][:12], "Name": n["Name"], "Driver": n["Driver"],
-                     "Scope": n["Scope"], "IPv4": str(n.get("EnableIPv4", True)).lower(),
-                     "IPv6": str(n.get("EnableIPv6", False)).lower(), "Internal": str(n["Internal"]).lower(),
-                     "Labels": ",".join(f"{k}={v}" for k, v in sorted((n.get("Labels") or {}).items())),
-                     "CreatedAt": n.get("Created", "")})
+        rows.append(Row({"ID": truncate_id(n["Id"], args.no_trunc), "Name": n["Name"], "Driver": n["Driver"],
+                         "Scope": n["Scope"], "IPv4": str(n.get("EnableIPv4", True)).lower(),
+                         "IPv6": str(n.get("EnableIPv6", False)).lower(), "Internal": str(n["Internal"]).lower(),
+                         "Labels": ",".join(f"{k}={v}" for k, v in sorted((n.get("Labels") or {}).items())),
+                         "CreatedAt": go_time_string(n.get("Created", ""))}))
     if args.quiet:
         for r in rows:
             ctx.out.write(r["ID"] + "\n")
         return 0
-    if args.format and args.format != "table":
-        for line in render_template(args.format, rows, _LS_HEADERS):
-            ctx.out.write(line + "\n")
-        return 0
-    cols = ["ID", "Name", "Driver", "Scope"]
-    write_table(ctx.out, [_LS_HEADERS[c] for c in cols], [[r[c] for c in cols] for r in rows])
+    default = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
+    ctx.out.write(render_list(args.format, rows, _LS_HEADERS, default))
     return 0
 
 
@@ -145,23 +141,8 @@ def configure_inspect(p: argparse.ArgumentParser) -> None:
 
 
 def run_inspect(args: argparse.Namespace, ctx: CLIContext) -> int:
-    found: list[Any] = []
-    failed = False
-    for name in args.networks:
-        try:
-            found.append(ctx.client.get(f"/networks/{_q(name)}", {"verbose": "1"} if args.verbose else None))
-        except APIError as e:
-            if e.status != 404:
-                raise
-            ctx.err.write(f"Error response from daemon: {e.message}\n")
-            failed = True
-    if args.format:
-        for obj in found:
-            for line in render_template(args.format, [obj], {}):
-                ctx.out.write(line + "\n")
-    else:
-        ctx.out.write(json.dumps(found, indent=4) + "\n")
-    return 1 if failed else 0
+    verbose = "?verbose=1" if args.verbose else ""
+    return inspect_each(ctx, "network", [f"/networks/{_q(name)}{verbose}" for name in args.networks], args.format)
 
 
 # ------------------------------------------------------------------------------------------ rm
@@ -236,15 +217,10 @@ def configure_prune(p: argparse.ArgumentParser) -> None:
 
 
 def run_prune(args: argparse.Namespace, ctx: CLIContext) -> int:
-    if not args.force:
-        ctx.out.write("WARNING! This will remove all custom networks not used by at least one container.\n"
-                      "Are you sure you want to continue? [y/N] ")
-        ctx.out.flush()
-        answer = ctx.stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
-            return 0
-    filters = parse_filters(args.filter)
-    out = ctx.client.post("/networks/prune", {"filters": json.dumps(filters)} if filters else None)
+    warning = "WARNING! This will remove all custom networks not used by at least one container."
+    if not args.force and not confirm(ctx, warning):
+        return 0
+    out = ctx.client.post("/networks/prune", {"filters": filters_query(args.filter)})
     deleted = out.get("NetworksDeleted") or []
     if deleted:
         ctx.out.write("Deleted Networks:\n" + "".join(f"{n}\n" for n in deleted))

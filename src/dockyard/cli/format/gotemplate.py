@@ -225,6 +225,8 @@ def go_str(v: Any) -> str:
         return repr(v)
     if isinstance(v, str):
         return v
+    if hasattr(v, "__gostr__"):  # a typed struct (cli/format/gostruct.py) prints as {field field …}
+        return str(v.__gostr__(go_str))
     if isinstance(v, dict):
         return "map[" + " ".join(f"{go_str(k)}:{go_str(v[k])}" for k in sorted(v, key=str)) + "]"
     if isinstance(v, (list, tuple)):

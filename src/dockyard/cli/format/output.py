@@ -33,10 +33,38 @@ class HeaderContext:
         return dict(self._headers)
 
 
+class Row(dict):  # type: ignore[type-arg]
+    """A list row of docker's field names; ``json .`` marshals it as docker's row contexts do (sorted keys)."""
+
+    def __json__(self) -> Any:
+        return _sorted_maps(self)
+
+
+def _sorted_maps(value: Any) -> Any:
+    """Go marshals maps with sorted keys."""
+    if isinstance(value, dict):
+        return {k: _sorted_maps(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_maps(v) for v in value]
+    return value
+
+
+def go_time_string(rfc3339: str) -> str:
+    """Go's ``time.Time.String()`` for an RFC 3339 UTC stamp: "2024-01-02 15:04:05.123 +0000 UTC"."""
+    if not rfc3339.endswith("Z") or "T" not in rfc3339:
+        return rfc3339
+    day, _, clock = rfc3339[:-1].partition("T")
+    whole, dot, frac = clock.partition(".")
+    frac = frac.rstrip("0")
+    return f"{day} {whole}{'.' + frac if dot and frac else ''} +0000 UTC"
+
+
 def render_list(fmt: str, rows: Iterable[Any], headers: dict[str, str], default_table: str) -> str:
     """Render ``rows`` with a user format (or the default table) the way docker's formatter does."""
     if not fmt or fmt == "table":
         fmt = default_table
+    elif fmt == "json":  # docker's shorthand for one JSON object per line
+        fmt = "{{json .}}"
     is_table, body = prepare_format(fmt)
     try:
         tpl = Template(body)
