@@ -68,6 +68,17 @@ def layer_tar(files: dict[str, bytes | None], dirs: tuple[str, ...] = ()) -> byt
     return buf.getvalue()
 
 
+def tar_of(members: list[tuple[str, bytes]]) -> bytes:
+    """An uncompressed tar of regular files, in the order given."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tf:
+        for name, data in members:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    return out.getvalue()
+
+
 def legacy_archive(layers: list[bytes], tag: str, cmd: list[str]) -> bytes:
     """An old-style docker-archive (``<id>/layer.tar``, ``<config>.json``, manifest.json)."""
     import hashlib
@@ -78,21 +89,9 @@ def legacy_archive(layers: list[bytes], tag: str, cmd: list[str]) -> bytes:
                          "history": [{"created": "2024-01-01T00:00:00Z", "created_by": f"layer {i}"}
                                      for i in range(len(layers))]}).encode()
     cfg_name = hashlib.sha256(config).hexdigest() + ".json"
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tf:
-        def add(name: str, data: bytes) -> None:
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            tf.addfile(ti, io.BytesIO(data))
-
-        paths = []
-        for i, layer in enumerate(layers):
-            path = f"{i:04d}{diff_ids[i][7:20]}/layer.tar"
-            add(path, layer)
-            paths.append(path)
-        add(cfg_name, config)
-        add("manifest.json", json.dumps([{"Config": cfg_name, "RepoTags": [tag], "Layers": paths}]).encode())
-    return out.getvalue()
+    paths = [f"{i:04d}{diff_ids[i][7:20]}/layer.tar" for i in range(len(layers))]
+    manifest = json.dumps([{"Config": cfg_name, "RepoTags": [tag], "Layers": paths}]).encode()
+    return tar_of([*zip(paths, layers, strict=True), (cfg_name, config), ("manifest.json", manifest)])
 
 
 def busybox_export(daemon: TestDaemon, image: str) -> bytes:
@@ -315,17 +314,10 @@ def test_hundred_layers_and_whiteouts(daemon: TestDaemon, busybox_image: str) ->
 def test_malicious_import_refused(daemon: TestDaemon, busybox_image: str, entry: str) -> None:
     layers_dir = os.path.join(daemon.data_root, "layers")
     before = set(os.listdir(layers_dir))
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        ti = tarfile.TarInfo("ok")
-        ti.size = 1
-        tf.addfile(ti, io.BytesIO(b"x"))
-        ti = tarfile.TarInfo(entry)
-        ti.size = 4
-        tf.addfile(ti, io.BytesIO(b"evil"))
-    res = cli_bytes(daemon, "import", "-", "evil:1", data=buf.getvalue())
+    evil = tar_of([("ok", b"x"), (entry, b"evil")])
+    res = cli_bytes(daemon, "import", "-", "evil:1", data=evil)
     assert res.returncode == 1 and "refusing archive entry" in res.stderr
-    status, _, body = daemon.api("POST", "/images/create?fromSrc=-&repo=evil&tag=1", buf.getvalue())
+    status, _, body = daemon.api("POST", "/images/create?fromSrc=-&repo=evil&tag=1", evil)
     assert status == 400 and b"refusing archive entry" in body
     assert set(os.listdir(layers_dir)) == before
     assert not os.path.exists(os.path.join(daemon.data_root, "evil"))
@@ -424,18 +416,8 @@ def oci_layout(layers: list[bytes], name: str, codec: str) -> bytes:
     index = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
                                                 "digest": digest(manifest), "size": len(manifest),
                                                 "annotations": {"org.opencontainers.image.ref.name": name}}]}
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tf:
-        def add(path: str, data: bytes) -> None:
-            ti = tarfile.TarInfo(path)
-            ti.size = len(data)
-            tf.addfile(ti, io.BytesIO(data))
-
-        add("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-        add("index.json", json.dumps(index).encode())
-        for d, data in blobs.items():
-            add(f"blobs/sha256/{d[7:]}", data)
-    return out.getvalue()
+    return tar_of([("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", json.dumps(index).encode()),
+                   *((f"blobs/sha256/{d[7:]}", data) for d, data in blobs.items())])
 
 
 @pytest.mark.parametrize("codec", ["gzip", "zstd"])

@@ -4,6 +4,7 @@ without published ports."""
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -151,3 +152,25 @@ def test_small_pool_reuses_addresses_after_release(env: Env) -> None:
         env.svc.prepare_container(cfg)
         env.svc.release_container(cfg.container_id)
     env.svc.remove("tiny")
+
+
+def test_restart_removes_spares_a_crash_left(env: Env) -> None:
+    from dockyard.networks import nspool
+
+    live = env.svc.prepare_container(env.cfg("live"))
+    assert live.netns_path
+    orphan = os.path.join(env.tmp, "netns", SPARE_PREFIX + "0rphan")
+    nspool.make(orphan, True).close_sockets()  # as a daemon killed with spares in its pool leaves them
+    holder = subprocess.Popen(["nsenter", f"--net={live.netns_path}", "sleep", "60"])
+    try:
+        time.sleep(0.2)
+        env.svc.shutdown()  # a container still runs: namespaces stay
+        assert netns.is_pinned(orphan)
+        env.svc = env.new_service()
+        env.svc.startup()
+        assert not os.path.exists(orphan)
+        assert netns.is_pinned(live.netns_path)
+        assert [i["name"] for i in bridge.interfaces_inside(live.netns_path)] == ["lo", "eth0"]
+    finally:
+        holder.kill()
+        holder.wait()

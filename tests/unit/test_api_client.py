@@ -153,29 +153,26 @@ def test_multiplexed_frames() -> None:
     assert list(iter_multiplexed(iter(pieces))) == [(1, b"out"), (2, b"err\n")]
 
 
+def _recv_all(recv: Callable[[int], bytes]) -> bytes:
+    """Everything until the peer's EOF, read in small pieces."""
+    data = b""
+    while piece := recv(100):
+        data += piece
+    return data
+
+
 def test_hijack_keeps_bytes_sent_with_the_upgrade(unix_server) -> None:  # type: ignore[no-untyped-def]
     def handler(m: str, t: str, h: dict[str, str], b: bytes, c: socket.socket) -> None:
         assert h.get("upgrade") == "tcp" and h.get("connection") == "Upgrade"
         c.sendall(b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\nearly")
-        data = b""
-        while True:
-            piece = c.recv(100)
-            if not piece:
-                break
-            data += piece
-        c.sendall(b"echo:" + data)
+        c.sendall(b"echo:" + _recv_all(c.recv))
 
     _, host = unix_server(handler)
     conn = APIClient(host).hijack("POST", "/containers/x/attach", {"stream": True})
     assert conn.recv(100) == b"early"
     conn.sendall(b"stdin data")
     conn.shutdown_write()
-    got = b""
-    while True:
-        piece = conn.recv(100)
-        if not piece:
-            break
-        got += piece
+    got = _recv_all(conn.recv)
     conn.close()
     assert got == b"echo:stdin data"
 

@@ -111,6 +111,15 @@ class _Reader:
         data, self.buf = self.buf, b""
         return data
 
+    def pieces(self, n: int) -> Iterator[bytes]:
+        """Up to ``n`` bytes as they arrive (fewer when the peer closes first)."""
+        while n > 0:
+            if not self.buf and not self._fill():
+                return
+            piece, self.buf = self.buf[:n], self.buf[n:]
+            n -= len(piece)
+            yield piece
+
 
 class Response:
     """A response whose body is read lazily: whole (``data``/``json``) or as it arrives (``iter_raw``)."""
@@ -134,24 +143,14 @@ class Response:
                     size = int(line.split(b";")[0].strip() or b"0", 16)
                     if size == 0:
                         return
-                    left = size
-                    while left > 0:
-                        if not r.buf and not r._fill():
-                            return
-                        piece = r.buf[:left]
-                        r.buf = r.buf[len(piece):]
-                        left -= len(piece)
+                    for piece in r.pieces(size):
+                        size -= len(piece)
                         yield piece
+                    if size:
+                        return  # the connection ended inside a chunk
                     r.read_exact(2)
             elif "content-length" in self.headers:
-                left = int(self.headers["content-length"])
-                while left > 0:
-                    if not r.buf and not r._fill():
-                        return
-                    piece = r.buf[:left]
-                    r.buf = r.buf[len(piece):]
-                    left -= len(piece)
-                    yield piece
+                yield from r.pieces(int(self.headers["content-length"]))
             elif self.status in (204, 304):
                 return
             else:

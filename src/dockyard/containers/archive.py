@@ -22,12 +22,10 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from dockyard.errors import Forbidden, InvalidParameter, NotFound, SystemError_
-from dockyard.storage.tarsafe import UnsafeArchive, clean_entry, end_of_archive, header_bytes
+from dockyard.storage.tarsafe import UnsafeArchive, end_of_archive, header_bytes
 from dockyard.util.tario import BlockedPath, file_entry_chunks, open_dir_path, tarinfo_from_stat
 
-CHUNK = 1 << 20
 MAX_LINKS = 255
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 # Go's os.FileMode type bits (the stat header carries them, clients test ModeDir / ModeSymlink)
 GO_MODE_DIR = 1 << 31
@@ -302,7 +300,7 @@ class _TarWriter:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return  # swapped for something else while we looked: skip it
-            yield from file_entry_chunks(ti, lambda n: os.read(fd, n), CHUNK)
+            yield from file_entry_chunks(ti, lambda n: os.read(fd, n))
         finally:
             os.close(fd)
 

@@ -19,10 +19,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from dockyard.containers.archive import CHUNK, ContainerFS
+from dockyard.containers.archive import ContainerFS
 from dockyard.errors import Forbidden, InvalidParameter, SystemError_
 from dockyard.storage.tarsafe import UnsafeArchive, clean_entry, decompressed
-from dockyard.util.tario import NEW_FILE_FLAGS, apply_meta, copy_member, make_dir, make_special, remove_existing
+from dockyard.util.tario import (
+    CHUNK,
+    make_dir,
+    make_file,
+    make_special,
+    remove_existing,
+)
 
 
 def open_upload(stream: IO[bytes], spool_dir: str) -> IO[bytes]:
@@ -148,14 +154,8 @@ def _extract_entry(fs: ContainerFS, dest: list[str], tf: tarfile.TarFile, ti: ta
             return
         remove_existing(dfd, base, keep_dir=False)
         if ti.isreg():
-            fd = os.open(base, NEW_FILE_FLAGS, 0o600, dir_fd=dfd)
-            try:
-                if not copy_member(tf, ti, fd, CHUNK):
-                    raise InvalidParameter(f"unexpected end of archive in {ti.name!r}")
-                apply_meta(fd, ti, owner)
-                os.utime(fd, (ti.mtime, ti.mtime))
-            finally:
-                os.close(fd)
+            if not make_file(tf, ti, dfd, base, owner):
+                raise InvalidParameter(f"unexpected end of archive in {ti.name!r}")
         elif ti.islnk():
             sfd, sname = fs.parent(dest + clean_entry(ti.linkname))
             try:

@@ -22,16 +22,15 @@ import zstandard
 
 from ..errors import InvalidParameter
 from ..util.tario import (
-    NEW_FILE_FLAGS,
     BlockedPath,
     ChunkReader,
     apply_meta,
     bytes_entry_chunks,
-    copy_member,
     end_of_archive,
     entry_parts,
     header_bytes,
     make_dir,
+    make_file,
     make_special,
     open_dir_path,
     remove_existing,
@@ -190,15 +189,9 @@ class _Extractor:
                 return
             remove_existing(dfd, base, keep_dir=False)
             if ti.isreg():
-                fd = os.open(base, NEW_FILE_FLAGS, 0o600, dir_fd=dfd)
-                try:
-                    if not copy_member(tf, ti, fd):
-                        raise UnsafeArchive(f"unexpected end of archive in {ti.name!r}")
-                    self.stats.content_size += ti.size
-                    apply_meta(fd, ti, owner)
-                    os.utime(fd, (ti.mtime, ti.mtime))
-                finally:
-                    os.close(fd)
+                if not make_file(tf, ti, dfd, base, owner):
+                    raise UnsafeArchive(f"unexpected end of archive in {ti.name!r}")
+                self.stats.content_size += ti.size
             elif ti.islnk():
                 lparts = clean_entry(ti.linkname)
                 if not lparts:

@@ -244,3 +244,17 @@ def make_dir(ti: tarfile.TarInfo, dfd: int, base: str, owner: tuple[int, int]) -
         apply_meta(fd, ti, owner)
     finally:
         os.close(fd)
+
+
+def make_file(tf: tarfile.TarFile, ti: tarfile.TarInfo, dfd: int, base: str, owner: tuple[int, int]) -> bool:
+    """Create regular member ``base`` below ``dfd`` (never through a symlink) with its content, owner, mode,
+    xattrs and mtime; False when the archive ends before the content does."""
+    fd = os.open(base, NEW_FILE_FLAGS, 0o600, dir_fd=dfd)
+    try:
+        if not copy_member(tf, ti, fd):
+            return False
+        apply_meta(fd, ti, owner)
+        os.utime(fd, (ti.mtime, ti.mtime))
+        return True
+    finally:
+        os.close(fd)

@@ -13,16 +13,27 @@ import json
 import os
 import stat
 import tarfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from dockyard.cli.app import CLIError
+from dockyard.util.humanize import human_size
+from dockyard.util.tario import (
+    NEW_FILE_FLAGS,
+    BlockedPath,
+    ChunkReader,
+    copy_member,
+    end_of_archive,
+    entry_parts,
+    file_entry_chunks,
+    header_bytes,
+    open_dir_path,
+    tarinfo_from_stat,
+)
 
-CHUNK = 1 << 16
 GO_MODE_DIR = 1 << 31
 GO_MODE_SYMLINK = 1 << 27
 GO_MODE_TYPE = (1 << 31) | (1 << 27) | (1 << 26) | (1 << 25) | (1 << 24) | (1 << 21) | (1 << 19)
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def configure(p: Any) -> None:
@@ -131,15 +142,6 @@ def rename_all(name: str, renames: list[tuple[str, str]]) -> str:
     return name
 
 
-def human_size(n: float) -> str:
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    i = 0
-    while n >= 1000 and i < len(units) - 1:
-        n /= 1000
-        i += 1
-    return f"{n:.3g}{units[i]}"
-
-
 # -- local side ----------------------------------------------------------------------------------------
 
 
@@ -195,102 +197,33 @@ def _source_info(path: str, follow: bool) -> tuple[str, bool, str]:
     return resolved, stat.S_ISDIR(st.st_mode), rebase
 
 
-def _header(ti: tarfile.TarInfo) -> bytes:
-    return ti.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-
-
 def _local_tar(path: str, rename: Callable[[str], str]) -> Iterator[bytes]:
     """TarResource: the entry ``path`` (a directory with all below it), named from its base."""
     src_dir, src_base = split_path_dir_entry(path)
     hardlinks: dict[tuple[int, int], str] = {}
 
     def one(full: str, arc: str) -> Iterator[bytes]:
-        st = os.lstat(full)
-        ti = tarfile.TarInfo(rename(arc))
-        ti.mode, ti.uid, ti.gid, ti.mtime = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)
-        if stat.S_ISREG(st.st_mode):
-            key = (st.st_dev, st.st_ino)
-            if st.st_nlink > 1 and key in hardlinks:
-                ti.type, ti.linkname = tarfile.LNKTYPE, hardlinks[key]
-                yield _header(ti)
-                return
-            if st.st_nlink > 1:
-                hardlinks[key] = ti.name
-            ti.size = st.st_size
-            yield _header(ti)
-            with open(full, "rb") as f:
-                left = st.st_size
-                while left > 0:
-                    chunk = f.read(min(CHUNK, left)) or b"\0" * min(CHUNK, left)
-                    left -= len(chunk)
-                    yield chunk
-            if st.st_size % 512:
-                yield b"\0" * (512 - st.st_size % 512)
+        ti = tarinfo_from_stat(rename(arc), os.lstat(full), hardlinks, lambda: os.readlink(full))
+        if ti is None:
             return
-        if stat.S_ISDIR(st.st_mode):
-            ti.type = tarfile.DIRTYPE
-            ti.name = ti.name.rstrip("/") + "/"
-            yield _header(ti)
+        if ti.type == tarfile.REGTYPE:
+            with open(full, "rb") as f:
+                yield from file_entry_chunks(ti, f.read)
+            return
+        yield header_bytes(ti)
+        if ti.type == tarfile.DIRTYPE:
             for name in sorted(os.listdir(full)):
                 yield from one(os.path.join(full, name), f"{arc.rstrip('/')}/{name}" if arc != "." else f"./{name}")
-            return
-        if stat.S_ISLNK(st.st_mode):
-            ti.type, ti.linkname = tarfile.SYMTYPE, os.readlink(full)
-        elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-            ti.type = tarfile.CHRTYPE if stat.S_ISCHR(st.st_mode) else tarfile.BLKTYPE
-            ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-        elif stat.S_ISFIFO(st.st_mode):
-            ti.type = tarfile.FIFOTYPE
-        else:
-            return
-        yield _header(ti)
 
     yield from one(os.path.join(src_dir, src_base) if src_base != "." else src_dir, src_base)
-    yield b"\0" * 1024
-
-
-class _ChunkFile:
-    """read(n) over an iterator of chunks, counting what passes (the progress figure)."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self.it = iter(chunks)
-        self.buf = b""
-        self.total = 0
-
-    def read(self, n: int = -1) -> bytes:
-        while n < 0 or len(self.buf) < n:
-            try:
-                piece = next(self.it)
-            except StopIteration:
-                break
-            self.buf += piece
-        if n < 0:
-            data, self.buf = self.buf, b""
-        else:
-            data, self.buf = self.buf[:n], self.buf[n:]
-        self.total += len(data)
-        return data
+    yield end_of_archive()
 
 
 def _open_local_dir(root_fd: int, parts: list[str]) -> int:
-    fd = os.dup(root_fd)
     try:
-        for comp in parts:
-            try:
-                nfd = os.open(comp, _DIR_FLAGS, dir_fd=fd)
-            except FileNotFoundError:
-                os.mkdir(comp, 0o755, dir_fd=fd)
-                nfd = os.open(comp, _DIR_FLAGS, dir_fd=fd)
-            except OSError as e:
-                if e.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise CLIError(f"refusing to extract below {'/'.join(parts)}: not a directory") from None
-                raise
-            os.close(fd)
-            fd = nfd
-        return fd
-    except BaseException:
-        os.close(fd)
-        raise
+        return open_dir_path(root_fd, parts, create=True)
+    except BlockedPath:
+        raise CLIError(f"refusing to extract below {'/'.join(parts)}: not a directory") from None
 
 
 def untar_local(src: IO[bytes], dest: str, renames: list[tuple[str, str]]) -> None:
@@ -301,7 +234,7 @@ def untar_local(src: IO[bytes], dest: str, renames: list[tuple[str, str]]) -> No
         with tarfile.open(fileobj=src, mode="r|") as tf:  # type: ignore[call-overload]
             for ti in tf:
                 name = rename_all(ti.name, renames)
-                parts = [p for p in name.split("/") if p not in ("", ".")]
+                parts = entry_parts(name)
                 if ".." in parts:
                     raise CLIError(f"refusing archive entry {ti.name!r}: it climbs out of {dest}")
                 if not parts:
@@ -347,16 +280,10 @@ def _local_entry(tf: tarfile.TarFile, ti: tarfile.TarInfo, dfd: int, parts: list
             os.mkdir(base, 0o755, dir_fd=dfd)
         os.chmod(base, mode, dir_fd=dfd, follow_symlinks=False)
     elif ti.isreg():
-        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
+        fd = os.open(base, NEW_FILE_FLAGS, 0o600, dir_fd=dfd)
         try:
-            src = tf.extractfile(ti)
-            left = ti.size
-            while left > 0 and src is not None:
-                chunk = src.read(min(CHUNK, left))
-                if not chunk:
-                    raise CLIError("unexpected EOF")
-                os.write(fd, chunk)
-                left -= len(chunk)
+            if not copy_member(tf, ti, fd):
+                raise CLIError("unexpected EOF")
             os.fchmod(fd, mode)
             os.utime(fd, (ti.mtime, ti.mtime))
         finally:
@@ -365,7 +292,7 @@ def _local_entry(tf: tarfile.TarFile, ti: tarfile.TarInfo, dfd: int, parts: list
         os.symlink(ti.linkname, base, dir_fd=dfd)
         os.utime(base, (ti.mtime, ti.mtime), dir_fd=dfd, follow_symlinks=False)
     elif ti.islnk():
-        target = [p for p in rename_all(ti.linkname, renames).split("/") if p not in ("", ".")]
+        target = entry_parts(rename_all(ti.linkname, renames))
         if not target or ".." in target:
             raise CLIError(f"refusing hard link {ti.name!r} to {ti.linkname!r}")
         sfd = _open_local_dir(root_fd, target[:-1])
@@ -446,7 +373,7 @@ def _from_container(ctx: Any, container: str, src_path: str, dst_path: str, foll
     dst_dir, rename = prepare_copy(src_path, src_is_dir, rebase, target, exists, is_dir)
     renames = [(split_path_dir_entry(src_path)[1], rebase)] if rebase else []
     renames += [rename] if rename is not None else []
-    body = _ChunkFile(resp.iter_raw())
+    body = ChunkReader(resp.iter_raw())
     untar_local(body, dst_dir, renames)  # type: ignore[arg-type]
     if not quiet:
         ctx.err.write(f"Successfully copied {human_size(body.total)} to {dst_path}\n")
@@ -483,7 +410,7 @@ def _to_container(ctx: Any, container: str, src_path: str, dst_path: str, follow
     dst_dir, rename = prepare_copy(resolved, src_is_dir, rebase, dst_target, dst_exists, dst_is_dir)
     renames = [(split_path_dir_entry(resolved)[1], rebase)] if rebase else []
     renames += [rename] if rename is not None else []
-    body = _ChunkFile(_local_tar(resolved, lambda name: rename_all(name, renames)))
+    body = ChunkReader(_local_tar(resolved, lambda name: rename_all(name, renames)))
     query["path"] = dst_dir
     ctx.client.request("PUT", f"/containers/{container}/archive", query, body)
     if not quiet:

@@ -64,14 +64,14 @@ def configure_import(p: argparse.ArgumentParser) -> None:
     p.add_argument("--platform", default="")
 
 
+def _naming_query(repository: str | None, changes: list[str]) -> dict[str, Any]:
+    """repo/tag from REPOSITORY[:TAG] and the --change lines, as import and commit send them (None: left out)."""
+    repo, tag = split_repo_tag(repository) if repository else (None, None)
+    return {"repo": repo, "tag": tag, "changes": changes or None}
+
+
 def run_import(args: argparse.Namespace, ctx: CLIContext) -> int:
-    query: dict[str, Any] = {"fromSrc": "-"}
-    if args.repository:
-        query["repo"], query["tag"] = split_repo_tag(args.repository)
-    if args.message:
-        query["message"] = args.message
-    if args.change:
-        query["changes"] = args.change
+    query = {"fromSrc": "-", "message": args.message or None, **_naming_query(args.repository, args.change)}
     if args.file == "-":
         src: IO[bytes] = sys.stdin.buffer
         close = False
@@ -155,16 +155,9 @@ def configure_commit(p: argparse.ArgumentParser) -> None:
 
 
 def run_commit(args: argparse.Namespace, ctx: CLIContext) -> int:
-    query: dict[str, Any] = {"container": args.container,
-                             "pause": "0" if str(args.pause).lower() in ("false", "0") else "1"}
-    if args.repository:
-        query["repo"], query["tag"] = split_repo_tag(args.repository)
-    if args.author:
-        query["author"] = args.author
-    if args.message:
-        query["comment"] = args.message
-    if args.change:
-        query["changes"] = args.change
+    query = {"container": args.container, "pause": "0" if str(args.pause).lower() in ("false", "0") else "1",
+             "author": args.author or None, "comment": args.message or None,
+             **_naming_query(args.repository, args.change)}
     result = ctx.client.post("/commit", query, body={})
     ctx.out.write(result["Id"] + "\n")
     return 0

@@ -215,31 +215,18 @@ def update_body(ns: argparse.Namespace) -> dict[str, Any]:
     """The POST /containers/{id}/update body: only the flags given (docker sends zero values it ignores)."""
     from dockyard.cli.commands.runflags import _nano_cpus, _restart_policy, parse_publish, ram_in_bytes
 
-    body: dict[str, Any] = {}
-    if ns.blkio_weight is not None:
-        body["BlkioWeight"] = ns.blkio_weight
-    if ns.cpu_period is not None:
-        body["CpuPeriod"] = ns.cpu_period
-    if ns.cpu_quota is not None:
-        body["CpuQuota"] = ns.cpu_quota
-    if ns.cpu_shares is not None:
-        body["CpuShares"] = ns.cpu_shares
-    if ns.cpus is not None:
-        body["NanoCpus"] = _nano_cpus(ns.cpus)
-    if ns.cpuset_cpus is not None:
-        body["CpusetCpus"] = ns.cpuset_cpus
-    if ns.cpuset_mems is not None:
-        body["CpusetMems"] = ns.cpuset_mems
-    if ns.memory is not None:
-        body["Memory"] = ram_in_bytes(ns.memory)
-    if ns.memory_reservation is not None:
-        body["MemoryReservation"] = ram_in_bytes(ns.memory_reservation)
-    if ns.memory_swap is not None:
-        body["MemorySwap"] = ram_in_bytes(ns.memory_swap)
-    if ns.pids_limit is not None:
-        body["PidsLimit"] = ns.pids_limit
-    if ns.restart is not None:
-        body["RestartPolicy"] = _restart_policy(ns.restart)
+    def same(v: Any) -> Any:
+        return v
+
+    fields: list[tuple[str, str, Any]] = [
+        ("blkio_weight", "BlkioWeight", same), ("cpu_period", "CpuPeriod", same), ("cpu_quota", "CpuQuota", same),
+        ("cpu_shares", "CpuShares", same), ("cpus", "NanoCpus", _nano_cpus), ("cpuset_cpus", "CpusetCpus", same),
+        ("cpuset_mems", "CpusetMems", same), ("memory", "Memory", ram_in_bytes),
+        ("memory_reservation", "MemoryReservation", ram_in_bytes), ("memory_swap", "MemorySwap", ram_in_bytes),
+        ("pids_limit", "PidsLimit", same), ("restart", "RestartPolicy", _restart_policy),
+    ]
+    body: dict[str, Any] = {key: convert(getattr(ns, flag)) for flag, key, convert in fields
+                            if getattr(ns, flag) is not None}
     if ns.publish_add:
         adds: dict[str, list[dict[str, str]]] = {}
         for spec in ns.publish_add:

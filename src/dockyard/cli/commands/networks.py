@@ -180,13 +180,8 @@ def configure_connect(p: argparse.ArgumentParser) -> None:
 
 
 def run_connect(args: argparse.Namespace, ctx: CLIContext) -> int:
-    ipam: dict[str, Any] = {}
-    if args.ip:
-        ipam["IPv4Address"] = args.ip
-    if args.ip6:
-        ipam["IPv6Address"] = args.ip6
-    if args.link_local_ip:
-        ipam["LinkLocalIPs"] = args.link_local_ip
+    given = (("IPv4Address", args.ip), ("IPv6Address", args.ip6), ("LinkLocalIPs", args.link_local_ip))
+    ipam: dict[str, Any] = {key: value for key, value in given if value}
     endpoint: dict[str, Any] = {"IPAMConfig": ipam or None, "Aliases": args.alias or None,
                                 "Links": args.link or None,
                                 "DriverOpts": _kv_list(args.driver_opt, "--driver-opt") or None}
