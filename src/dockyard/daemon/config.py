@@ -47,6 +47,7 @@ class DaemonConfig:
     group: str = "dockyard"
     resource_prefix: str = "dy"
     config_file: str | None = None
+    cgroup_favordynmods: bool = True
 
 
 def _bool(v: str) -> bool:
@@ -82,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--insecure-tcp", action="store_true")
     p.add_argument("--group", "-G")
     p.add_argument("-D", "--debug", action="store_true")
+    p.add_argument("--cgroup-favordynmods", type=_bool, nargs="?", const=True,
+                   help="turn on cgroup2's favordynmods (faster container start; default true)")
     p.add_argument("--resource-prefix", help="prefix of every network link and firewall chain this daemon makes")
     return p
 
@@ -92,7 +95,7 @@ _FILE_KEYS = {
     "runtimes": "runtimes", "log-level": "log_level", "log-driver": "log_driver", "log-opts": "log_opts",
     "cgroup-parent": "cgroup_parent", "iptables": "iptables", "live-restore": "live_restore", "tls": "tls",
     "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
-    "group": "group",
+    "group": "group", "cgroup-favordynmods": "cgroup_favordynmods",
 }
 
 
@@ -125,7 +128,7 @@ def load(argv: list[str]) -> DaemonConfig:
               "cgroup_parent": args.cgroup_parent, "iptables": args.iptables, "live_restore": args.live_restore,
               "tls": args.tls, "tlsverify": args.tlsverify, "tlscacert": args.tlscacert,
               "tlscert": args.tlscert, "tlskey": args.tlskey, "group": args.group,
-              "resource_prefix": args.resource_prefix}
+              "resource_prefix": args.resource_prefix, "cgroup_favordynmods": args.cgroup_favordynmods}
     for attr, value in simple.items():
         if value is not None:
             setattr(cfg, attr, value)

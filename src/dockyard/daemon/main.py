@@ -123,6 +123,10 @@ def run(cfg: DaemonConfig) -> int:
     servers: list[Any] = []
     services: Services | None = None
     try:
+        if cfg.cgroup_favordynmods:
+            from dockyard.runtime.cgroups.tuning import favor_dynamic_modifications
+
+            log.info("cgroups: %s", favor_dynamic_modifications())
         services = build_services(cfg)
         if services.networks is not None:
             services.networks.startup()
