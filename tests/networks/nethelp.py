@@ -28,6 +28,24 @@ def free_port(proto: str = "tcp") -> int:
     return port
 
 
+def loopback_dns_socket() -> tuple[socket.socket, str]:
+    """A UDP socket on port 53 of a loopback address no other test run holds: (socket, address).
+
+    Fake upstream resolvers must sit on port 53 (--dns takes no port), so concurrent runs each pick
+    their own 127.x.y.z instead of sharing one fixed address.
+    """
+    for _ in range(50):
+        ip = f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.{random.randint(2, 254)}"
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.bind((ip, 53))
+        except OSError:
+            s.close()
+            continue
+        return s, ip
+    raise OSError("no free loopback address for a fake resolver")
+
+
 class Env:
     """One service with its own data root, prefix, bridge and subnet."""
 

@@ -12,7 +12,17 @@ import subprocess
 import time
 
 import pytest
-from nethelp import Env, FakeUpstream, free_port, in_ns, resolve_in, serve_echo, tcp_fetch, tcp_listen
+from nethelp import (
+    Env,
+    FakeUpstream,
+    free_port,
+    in_ns,
+    loopback_dns_socket,
+    resolve_in,
+    serve_echo,
+    tcp_fetch,
+    tcp_listen,
+)
 
 from dockyard.errors import Forbidden, SystemError_
 from dockyard.networks import bridge
@@ -148,11 +158,10 @@ def test_user_network_dns_names_aliases_and_forwarding(env: Env) -> None:
 def test_dns_loopback_upstream_from_container_dns_option(env: Env) -> None:
     """--dns 127.x on a user network is asked from the host side (moby#38243)."""
     env.svc.create("n", ipam_cfg={"Config": [{"Subnet": env.subnet(2)}]})
-    fake = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    fake.bind(("127.0.0.77", 53))
+    fake, fake_ip = loopback_dns_socket()
     try:
         from dockyard.networks.dns import build_answer
-        c = env.svc.prepare_container(env.cfg("c", network_mode="n", dns=["127.0.0.77"]))
+        c = env.svc.prepare_container(env.cfg("c", network_mode="n", dns=[fake_ip]))
         assert c.netns_path
         import threading
 

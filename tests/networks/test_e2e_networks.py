@@ -2,7 +2,7 @@
 
 HTTP-like traffic goes through busybox nc (busybox-static wget segfaults in a bare rootfs).
 Only loopback and container addresses are contacted; the one forwarded DNS name goes to a
-fake resolver the test runs on 127.0.0.77.
+fake resolver the test runs on a loopback address.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from nethelp import free_port
+from nethelp import free_port, loopback_dns_socket
 
 from dockyard.networks import netns
 from dockyard.networks.dns import build_answer, parse_question
@@ -104,8 +104,7 @@ def test_default_bridge_has_no_name_resolution(d: TestDaemon) -> None:
 
 def test_forwarding_to_loopback_resolver_from_host_side(d: TestDaemon, subnets: list[str]) -> None:
     ok(d, "network", "create", "--subnet", subnets[1], "fwd")
-    fake = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    fake.bind(("127.0.0.77", 53))
+    fake, fake_ip = loopback_dns_socket()
     seen: list[str] = []
 
     def serve() -> None:
@@ -120,7 +119,7 @@ def test_forwarding_to_loopback_resolver_from_host_side(d: TestDaemon, subnets: 
                 fake.sendto(build_answer(msg, ["203.0.113.5"] if q[3] == 1 else []), peer)
     threading.Thread(target=serve, daemon=True).start()
     try:
-        out = run_ok(d, "--network", "fwd", "--dns", "127.0.0.77", busybox(), "nslookup",
+        out = run_ok(d, "--network", "fwd", "--dns", fake_ip, busybox(), "nslookup",
                  "outside.example")
         assert "203.0.113.5" in out
         assert any(s.startswith("outside.example") for s in seen)

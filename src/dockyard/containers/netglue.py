@@ -38,7 +38,7 @@ class NetGlue:
         return c.id, c.name
 
     def _settings_changed(self, cid: str, settings: dict[str, Any]) -> None:
-        """connect/disconnect/update_ports changed a running container: inspect shows it at once."""
+        """connect/disconnect/update_ports changed a container's networks: inspect shows it at once."""
         try:
             c = self.containers.get(cid)
         except NotFound:
@@ -47,6 +47,14 @@ class NetGlue:
             return
         c.network_settings = dict(settings or {})
         self.containers.save(c)
+
+    def configure(self, c: Container) -> None:
+        """At create: the network service checks and records the container's networks, so inspect lists them
+        and connect/disconnect work before the first start (docker-compose 1.x relies on both)."""
+        fn = getattr(self.networks, "configure_container", None) if self.networks is not None else None
+        if fn is not None:
+            endpoints = dict((c.networking_config or {}).get("EndpointsConfig") or {})
+            c.network_settings = dict(fn(c.id, c.host_config.get("NetworkMode") or "bridge", endpoints) or {})
 
     def update_ports(self, c: Container, add: dict[str, Any], remove: list[str]) -> None:
         """Publish/unpublish ports of a running container (the network service checks and programs them)."""

@@ -138,12 +138,14 @@ class ContainerService:
     def create(self, name: str | None, body: Any) -> tuple[str, list[str]]:
         """POST /containers/create: validate everything, then record, snapshot and volumes (or nothing)."""
         c = create_mod.new_record(self, name, body)
+        self.net.configure(c)
         for attempt in range(10):
             try:
                 self.store.insert(c)
                 break
             except Conflict:
                 if name or attempt == 9:
+                    self.net.forget(c)
                     raise
                 c.name = random_name()
         try:
@@ -165,6 +167,7 @@ class ContainerService:
 
     def _discard(self, c: Container) -> None:
         """Undo a half-made create: nothing may be left."""
+        self.net.forget(c)
         if self.snapshots is not None:
             try:
                 self.snapshots.remove(c.id)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dockyard.errors import InvalidParameter
+from dockyard.util.humanize import human_duration
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -102,41 +103,13 @@ class State:
         self.FinishedAt = finished_at or now_rfc3339()
 
 
-def _ago(seconds: float) -> str:
-    """docker's units.HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{h // 24 // 365} years"
-
-
 def status_text(st: State, now: float | None = None) -> str:
     """The `Status` column of `docker ps`: "Up 3 seconds (healthy)", "Exited (0) 2 minutes ago", "Created"…"""
     now = time.time() if now is None else now
     if st.Status == "removing":
         return "Removal In Progress"
     if st.Running or st.Paused:
-        text = "Up " + _ago(now - parse_rfc3339(st.StartedAt))
+        text = "Up " + human_duration(now - parse_rfc3339(st.StartedAt))
         if st.Paused:
             return text + " (Paused)"
         if st.Health:
@@ -147,12 +120,12 @@ def status_text(st: State, now: float | None = None) -> str:
                 return f"{text} ({hs})"
         return text
     if st.Restarting:
-        return f"Restarting ({st.ExitCode}) {_ago(now - parse_rfc3339(st.FinishedAt))} ago"
+        return f"Restarting ({st.ExitCode}) {human_duration(now - parse_rfc3339(st.FinishedAt))} ago"
     if st.Dead:
         return "Dead"
     if st.Status == "created" or st.FinishedAt == ZERO_TIME:
         return "Created"
-    return f"Exited ({st.ExitCode}) {_ago(now - parse_rfc3339(st.FinishedAt))} ago"
+    return f"Exited ({st.ExitCode}) {human_duration(now - parse_rfc3339(st.FinishedAt))} ago"
 
 
 @dataclass

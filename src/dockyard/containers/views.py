@@ -33,9 +33,8 @@ def network_settings(c: Container) -> dict[str, Any]:
     """Inspect's NetworkSettings: live while running; after a stop only the networks' configuration stays."""
     if c.state.Running or c.state.Paused:
         return {**_NETWORK_SETTINGS_DEFAULTS, **(c.network_settings or {})}
-    # A never-started container shows no networks yet: docker lists the configured ones, but then clients
-    # (docker-compose) disconnect them before the start, which the network service refuses for a container it
-    # has not attached yet.
+    # Stopped or never started: the networks it is configured for (the network service records them at create
+    # and on connect/disconnect), without what only exists while it runs.
     nets = (c.network_settings or {}).get("Networks") or {}
     return {**_NETWORK_SETTINGS_DEFAULTS,
             "Networks": {name: {**_ENDPOINT_DEFAULTS, **(ep or {}), **_OPERATIONAL} for name, ep in nets.items()}}

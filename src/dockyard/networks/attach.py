@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from dockyard.networks import bridge as links
 from dockyard.networks import etcfiles, ipam, netns, rtnl
+from dockyard.networks.configured import Configured
 from dockyard.networks.models import (
     ContainerNetConfig,
     ContainerNetwork,
@@ -43,7 +44,7 @@ def _write_in_place(path: str, text: str) -> None:
         f.write(text)
 
 
-class Attacher:
+class Attacher(Configured):
     """prepare_container / release_container / connect / disconnect / update_ports / DNS lookups."""
 
     store: NetworkStore
@@ -83,6 +84,7 @@ class Attacher:
             self.release_container(cfg.container_id)
         os.makedirs(cfg.files_dir, exist_ok=True)
         mode = cfg.network_mode or "default"
+        conf = self._configured_for_start(cfg.container_id, mode, cfg.endpoints)
         hostname = cfg.hostname or cfg.container_id[:12]
         st = ContainerState(container_id=cfg.container_id, name=cfg.name.lstrip("/"), hostname=hostname,
                             domainname=cfg.domainname, mode="bridge", netns_path=None, files_dir=cfg.files_dir,
@@ -97,7 +99,7 @@ class Attacher:
             return self._prepare_shared(cfg, st, mode.split(":", 1)[1])
         st.netns_path = os.path.join(self.netns_dir, cfg.container_id)
         st.mode = "none" if mode == "none" else "bridge"
-        wanted = self._wanted_networks(cfg, mode) if st.mode == "bridge" else []
+        wanted = self._wanted_from(conf) if st.mode == "bridge" else []
         if wanted:
             st.primary_network = wanted[0][0].id
         self.store.put_container(st)
@@ -124,24 +126,6 @@ class Attacher:
         finally:
             if ns_rt is not None:
                 ns_rt.close()
-
-    def _wanted_networks(self, cfg: ContainerNetConfig, mode: str) -> list[tuple[NetworkRecord, dict[str, Any]]]:
-        """The networks to attach, primary first: the mode's, EndpointsConfig's, connects made while stopped."""
-        primary = self._find("bridge") if mode in ("default", "bridge") else self._find(mode)
-        if not primary.is_bridge:
-            raise InvalidParameter(f"network {mode} cannot be used as a container's network mode")
-        wanted: list[tuple[NetworkRecord, dict[str, Any]]] = [(primary, {})]
-        for ref, ecfg in (cfg.endpoints or {}).items():
-            net = self._find(ref)
-            if net.id == primary.id:
-                wanted[0] = (primary, ecfg or {})
-            elif all(net.id != w.id for w, _ in wanted):
-                wanted.append((net, ecfg or {}))
-        for net_id, ecfg in self.store.pending(cfg.container_id).items():
-            pnet = self.store.network(net_id)
-            if pnet is not None and all(pnet.id != w.id for w, _ in wanted):
-                wanted.append((pnet, ecfg))
-        return wanted
 
     def _publish_ports(self, cfg: ContainerNetConfig, st: ContainerState, primary: NetworkRecord) -> None:
         """Hold the host ports and program their rules (nothing at all, no iptables, without any)."""
@@ -202,7 +186,7 @@ class Attacher:
     def forget_container(self, container_id: str) -> None:
         """The container was removed: drop the connections kept for its next start."""
         self.release_container(container_id)
-        self.store.delete_pending(container_id)
+        self.store.delete_configured(container_id)
 
     def remove_container(self, container_id: str) -> None:
         """Alias of ``forget_container`` (the name the containers service calls)."""
@@ -317,9 +301,8 @@ class Attacher:
             raise Forbidden("container cannot be disconnected from host network or connected to host network")
         st = self.store.container(cid)
         if st is None:
-            if net.id in self.store.pending(cid):
-                raise Forbidden(f"endpoint with name {name.lstrip('/')} already exists in network {net.name}")
-            self.store.put_pending(cid, net.id, ecfg)
+            self._connect_configured(cid, net, ecfg)
+            self._settings_changed(cid)
             return
         if st.mode == "host":
             raise Forbidden("container cannot be disconnected from host network or connected to host network")
@@ -332,7 +315,7 @@ class Attacher:
         if self.store.endpoints(network_id=net.id, container_id=cid):
             raise Forbidden(f"endpoint with name {st.name} already exists in network {net.name}")
         self._attach_endpoint(st, net, ecfg)
-        self.store.put_pending(cid, net.id, ecfg)
+        self._remember(cid, net, ecfg)
         if not net.builtin:
             assert st.netns_path
             self.dns.add_listener(cid, st.netns_path)
@@ -343,15 +326,16 @@ class Attacher:
         net = self._find(net_ref)
         cid, _name = self._resolve_container(container_ref)
         st = self.store.container(cid)
+        if st is None:
+            self._disconnect_configured(cid, net)
+            self._settings_changed(cid)
+            return
         eps = self.store.endpoints(network_id=net.id, container_id=cid)
-        pending = net.id in self.store.pending(cid)
-        self.store.delete_pending(cid, net.id)
-        if st is None or not eps:
-            if pending:
-                return
-            if st is not None and st.mode == "host" and net.driver == "host":
+        if not eps:
+            if st.mode == "host" and net.driver == "host":
                 raise Forbidden("container cannot be disconnected from host network or connected to host network")
             raise Forbidden(f"container {cid} is not connected to network {net.name}")
+        self._forget_network(cid, net)
         ep = eps[0]
         if ep.network_id == st.primary_network and st.ports:
             self._unprogram_ports(st, eps)
@@ -413,10 +397,13 @@ class Attacher:
     # -- settings and files ---------------------------------------------------------------------
 
     def settings(self, container_id: str) -> dict[str, Any]:
-        """The current inspect NetworkSettings of a container with live networking."""
+        """The current inspect NetworkSettings: live ones, else those of the networks it is configured for."""
         st = self.store.container(container_id)
         if st is None:
-            raise NotFound(f"container {container_id} has no network")
+            stopped = self.configured_settings(container_id)
+            if stopped is None:
+                raise NotFound(f"container {container_id} has no network")
+            return stopped
         return self._settings_for(st, st.netns_path or "")
 
     def _settings_for(self, st: ContainerState, sandbox: str) -> dict[str, Any]:
@@ -470,7 +457,8 @@ class Attacher:
             except OSError:
                 base = etcfiles.hosts_text(st.hostname, st.domainname, [], [])
             hosts = base + "".join(f"{ip}\t{name}\n" for ip, name in extra)
-            hostname = socket.gethostname()
+            # docker writes Config.Hostname (the containers service defaults it to the host's name)
+            hostname = st.hostname or socket.gethostname()
         else:
             addrs = [ep.ip for ep in self.store.endpoints(container_id=st.container_id)]
             hosts = etcfiles.hosts_text(st.hostname, st.domainname, addrs, extra)

@@ -98,8 +98,14 @@ class NetworkService(Attacher):
         self._settings_listener = fn
 
     def _settings_changed(self, container_id: str) -> None:
-        if self._settings_listener is not None and self.store.container(container_id) is not None:
+        if self._settings_listener is None:
+            return
+        if self.store.container(container_id) is not None:
             self._settings_listener(container_id, self.settings(container_id))
+            return
+        stopped = self.configured_settings(container_id)
+        if stopped is not None:
+            self._settings_listener(container_id, stopped)
 
     def set_dns_upstreams(self, servers: list[tuple[str, int]] | None) -> None:
         """Upstream resolvers for names the embedded DNS does not know (default: the host's resolv.conf)."""
@@ -334,7 +340,7 @@ class NetworkService(Attacher):
 
     def prune(self, filters: dict[str, Any] | None = None) -> dict[str, Any]:
         flt = normalize_filters(filters)
-        used = {ep.network_id for ep in self.store.endpoints()} | self.store.pending_networks()
+        used = {ep.network_id for ep in self.store.endpoints()} | self.store.configured_networks()
         deleted = []
         for net in self.store.networks():
             if net.builtin or net.id in used:

@@ -15,9 +15,7 @@ CREATE TABLE IF NOT EXISTS net_endpoints (
     network_id TEXT NOT NULL, container_id TEXT NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (network_id, container_id));
 CREATE TABLE IF NOT EXISTS net_containers (container_id TEXT PRIMARY KEY, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS net_pending (
-    container_id TEXT NOT NULL, network_id TEXT NOT NULL, data TEXT NOT NULL,
-    PRIMARY KEY (container_id, network_id));
+CREATE TABLE IF NOT EXISTS net_configured (container_id TEXT PRIMARY KEY, data TEXT NOT NULL);
 """
 
 
@@ -40,6 +38,22 @@ class ContainerState:
     dns_options: list[str] = field(default_factory=list)
     extra_hosts: list[str] = field(default_factory=list)
     shared_with: str = ""  # container:<id> mode: the other container
+
+
+@dataclass
+class ConfiguredNetworks:
+    """A container's network mode and the networks it joins at its next start, in order.
+
+    Seeded at create (or at the first start) from HostConfig.NetworkMode and EndpointsConfig, then
+    changed by connect/disconnect whether the container runs or not — docker's model, in which a
+    stopped container's NetworkSettings.Networks is what its next start attaches.
+    """
+
+    mode: str  # HostConfig.NetworkMode as given ("bridge", "host", "none", "container:<id>", a network)
+    networks: list[tuple[str, str, dict[str, Any]]]  # (network id, network name, EndpointSettings)
+
+    def ids(self) -> list[str]:
+        return [i for i, _n, _c in self.networks]
 
 
 def _net_from(data: str) -> NetworkRecord:
@@ -77,7 +91,6 @@ class NetworkStore:
     def delete_network(self, network_id: str) -> None:
         with self.db.tx() as c:
             c.execute("DELETE FROM networks WHERE id=?", (network_id,))
-            c.execute("DELETE FROM net_pending WHERE network_id=?", (network_id,))
 
     # endpoints
     def endpoints(self, network_id: str | None = None, container_id: str | None = None) -> list[Endpoint]:
@@ -122,23 +135,26 @@ class NetworkStore:
         with self.db.tx() as c:
             c.execute("DELETE FROM net_containers WHERE container_id=?", (container_id,))
 
-    # connections asked for while a container is stopped
-    def pending(self, container_id: str) -> dict[str, dict[str, Any]]:
-        rows = self.db.query("SELECT network_id, data FROM net_pending WHERE container_id=?", (container_id,))
-        return {r["network_id"]: json.loads(r["data"]) for r in rows}
+    # the networks a container is configured for (docker's NetworkSettings.Networks while it is stopped)
+    def configured(self, container_id: str) -> ConfiguredNetworks | None:
+        r = self.db.query_one("SELECT data FROM net_configured WHERE container_id=?", (container_id,))
+        if r is None:
+            return None
+        d = json.loads(r["data"])
+        return ConfiguredNetworks(mode=d["mode"], networks=[(i, n, c) for i, n, c in d["networks"]])
 
-    def pending_networks(self) -> set[str]:
-        return {r["network_id"] for r in self.db.query("SELECT DISTINCT network_id FROM net_pending")}
+    def configured_networks(self) -> set[str]:
+        """Ids of the networks any container is configured for (prune keeps them)."""
+        out: set[str] = set()
+        for r in self.db.query("SELECT data FROM net_configured"):
+            out |= {i for i, _n, _c in json.loads(r["data"])["networks"]}
+        return out
 
-    def put_pending(self, container_id: str, network_id: str, cfg: dict[str, Any]) -> None:
+    def put_configured(self, container_id: str, conf: ConfiguredNetworks) -> None:
+        data = json.dumps({"mode": conf.mode, "networks": [list(t) for t in conf.networks]})
         with self.db.tx() as c:
-            c.execute("INSERT OR REPLACE INTO net_pending (container_id, network_id, data) VALUES (?,?,?)",
-                      (container_id, network_id, json.dumps(cfg)))
+            c.execute("INSERT OR REPLACE INTO net_configured (container_id, data) VALUES (?,?)", (container_id, data))
 
-    def delete_pending(self, container_id: str, network_id: str | None = None) -> None:
+    def delete_configured(self, container_id: str) -> None:
         with self.db.tx() as c:
-            if network_id is None:
-                c.execute("DELETE FROM net_pending WHERE container_id=?", (container_id,))
-            else:
-                c.execute("DELETE FROM net_pending WHERE container_id=? AND network_id=?",
-                          (container_id, network_id))
+            c.execute("DELETE FROM net_configured WHERE container_id=?", (container_id,))
