@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -149,15 +150,22 @@ def test_ps_filters_and_formats(d: TestDaemon, cli: str) -> None:
         _ok(run("rm", "-f", a, b))
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def test_default_ps_table_matches_docker(d: TestDaemon) -> None:
     """Same daemon, same moment: our default table has docker's headers and column layout."""
-    _ok(d.cli("run", "-d", "--name", "tbl", "-p", "127.0.0.1:18089:80", "busybox", "sleep", "300"))
+    port = _free_port()
+    _ok(d.cli("run", "-d", "--name", "tbl", "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "300"))
     try:
         ours = _ok(d.cli("ps", "--filter", "name=tbl"))
         theirs = _ok(d.docker("ps", "--filter", "name=tbl"))
         assert ours.splitlines()[0] == theirs.splitlines()[0]
         assert ours.splitlines()[1].split("   ")[0] == theirs.splitlines()[1].split("   ")[0]
-        assert "127.0.0.1:18089->80/tcp" in ours
+        assert f"127.0.0.1:{port}->80/tcp" in ours
     finally:
         _ok(d.cli("rm", "-f", "tbl"))
 

@@ -7,7 +7,8 @@ import subprocess
 import tempfile
 from typing import Any
 
-CGROUP_PARENT = "dockyard-rt-test"
+# per test process, so two runs of the suite on one host never share a container cgroup
+CGROUP_PARENT = f"dockyard-rt-test-{os.getpid()}"
 
 
 def cgroup_dirs(name: str) -> list[str]:

@@ -72,6 +72,18 @@ def d(daemon: TestDaemon, busybox_image: str) -> Iterator[TestDaemon]:
     yield daemon
 
 
+@pytest.fixture(autouse=True)
+def _clean_after(d: TestDaemon) -> Iterator[None]:
+    """Whatever a failing test leaves (containers, networks on the shared subnets) must not fail the next ones."""
+    yield
+    left = d.docker("ps", "-aq").stdout.split()
+    if left:
+        d.docker("rm", "-f", *left)
+    nets = d.docker("network", "ls", "-q", "--filter", "type=custom").stdout.split()
+    if nets:
+        d.docker("network", "rm", *nets)
+
+
 @pytest.fixture(scope="module")
 def subnets(d: TestDaemon) -> list[str]:
     base = d.bip.split(".")

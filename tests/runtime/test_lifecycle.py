@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from helpers.runtime import Runtime
+from helpers.runtime import CGROUP_PARENT, Runtime
 
 SCHEMA_DIR = "/work/shared/specs/oci-runtime-schema"
 
@@ -77,7 +77,7 @@ def test_pause_resume_update_ps(make_bundle: Any, dockyard_rt: Runtime) -> None:
     assert _state(dockyard_rt, "ops")["status"] == "running"
     update = dockyard_rt.cmd("update", "--resources", "-", "ops", input=json.dumps({"pids": {"limit": 7}}))
     assert update.returncode == 0, update.stderr
-    with open("/sys/fs/cgroup/pids/dockyard-rt-test/ops/pids.max") as fh:
+    with open(f"/sys/fs/cgroup/pids/{CGROUP_PARENT}/ops/pids.max") as fh:
         assert fh.read().strip() == "7"
     assert dockyard_rt.cmd("delete", "--force", "ops").returncode == 0
 

@@ -113,9 +113,12 @@ def test_same_body_as_docker(capture: CaptureServer, files: dict[str, str], args
     monkeypatch.setenv("FROM_HOST", "host value")
     ours, theirs = _our_body(args), _docker_body(capture, args)
     # docker builds Binds by iterating a Go map: its order changes from run to run
+    # and so does its Env when -e and --env-file are merged: compare both as sets of entries
     for body in (ours, theirs):
         if body["HostConfig"].get("Binds"):
             body["HostConfig"]["Binds"].sort()
+        if body.get("Env"):
+            body["Env"].sort()
     assert ours == theirs
 
 

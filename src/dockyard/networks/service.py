@@ -4,6 +4,8 @@ Contract with the containers service::
 
     svc = NetworkService(db, data_root, events, bridge="dockyard0", bip=None, prefix="dy", iptables=True)
     svc.startup()                       # default bridge + user bridges, chains, reconcile after a crash
+    svc.configure_container(cid, mode, endpoints)  # at create: record HostConfig.NetworkMode + EndpointsConfig
+                                        # (docker's NetworkSettings.Networks); returns inspect's NetworkSettings
     net = svc.prepare_container(cfg)    # before the runtime create: ContainerNetwork (netns to join,
                                         # hosts/resolv.conf/hostname to bind in, NetworkSettings)
     svc.release_container(cid)          # after the container stopped (idempotent)
@@ -15,8 +17,10 @@ Contract with the containers service::
 Optional wiring from the daemon: ``set_live_containers(fn)`` (ids of running containers, used
 by reconcile), ``set_container_lookup(fn)`` (id or name → (id, name), for connect/disconnect
 of stopped containers) and ``set_settings_listener(fn)`` (called with (id, NetworkSettings) after
-connect/disconnect/update_ports change a running container's settings; ``settings(cid)`` reads
-them at any time). Names of links, chains and namespaces all start with ``prefix`` so a
+connect/disconnect/update_ports change a container's settings, running or not; ``settings(cid)``
+reads them at any time). A container that does not run is attached at its next start to exactly
+the networks recorded for it (configured.py): connect/disconnect before a start or while stopped
+edit that record, as in docker. Names of links, chains and namespaces all start with ``prefix`` so a
 daemon only ever touches its own.
 
 Start and stop are on every ``docker run``'s path, so they are kept to a few milliseconds:
