@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import time
+from typing import Any
 
 import pytest
 from nethelp import (
@@ -336,3 +337,45 @@ def test_concurrent_prepare_and_release(env: Env) -> None:
     assert not errors, errors
     assert len(results) == 8
     assert env.svc.store.endpoints() == [] and env.svc.store.containers() == []
+
+
+def test_configured_networks_edited_before_start_and_after_stop(env: Env) -> None:
+    """Create records the networks; connect/disconnect of a container that does not run edit the record, tell
+    the listener, and the next start attaches exactly what it lists (docker's NetworkSettings.Networks)."""
+    env.svc.create("cfg", ipam_cfg={"Config": [{"Subnet": env.subnet(7)}]})
+    cfg = env.cfg("c", network_mode="cfg", endpoints={"cfg": {"Aliases": ["one"]}})
+    cid = cfg.container_id
+    env.svc.set_container_lookup(lambda ref: (cid, "c"))
+    told: list[dict[str, Any]] = []
+    env.svc.set_settings_listener(lambda c, s: told.append(s["Networks"]))
+    made = env.svc.configure_container(cid, "cfg", cfg.endpoints)
+    assert made["Networks"]["cfg"]["Aliases"] == ["one"] and made["Networks"]["cfg"]["IPAddress"] == ""
+    env.svc.disconnect("cfg", cid)
+    with pytest.raises(Forbidden, match="is not connected to the network cfg"):
+        env.svc.disconnect("cfg", cid)
+    env.svc.connect("cfg", cid, {"Aliases": ["two"]})
+    env.svc.connect("bridge", cid, {})
+    assert [sorted(n) for n in told] == [[], ["cfg"], ["bridge", "cfg"]]
+    assert told[1]["cfg"]["Aliases"] == ["two"]
+    net = env.svc.prepare_container(cfg)
+    assert net.netns_path
+    assert sorted(net.settings["Networks"]) == ["bridge", "cfg"]
+    assert net.settings["Networks"]["cfg"]["Aliases"] == ["two"]
+    assert [x["name"] for x in bridge.interfaces_inside(net.netns_path)] == ["lo", "eth0", "eth1"]
+    env.svc.release_container(cid)
+    env.svc.disconnect("bridge", cid)  # stopped: only the record changes
+    assert sorted(env.svc.settings(cid)["Networks"]) == ["cfg"]
+    again = env.svc.prepare_container(cfg)
+    assert again.netns_path
+    assert sorted(again.settings["Networks"]) == ["cfg"] and again.settings["IPAddress"] == ""
+    env.svc.forget_container(cid)
+    assert env.svc.configured_settings(cid) is None
+    env.svc.remove("cfg")
+
+
+def test_host_mode_hostname_file_holds_the_configured_name(env: Env) -> None:
+    cfg = env.cfg("h", network_mode="host", hostname="picked")
+    c = env.svc.prepare_container(cfg)
+    assert c.netns_path is None
+    assert open(c.hostname_path).read().strip() == "picked"
+    env.svc.release_container(cfg.container_id)

@@ -6,16 +6,36 @@ print the "docker: " prefix); a container that cannot be invoked 126, not found 
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import os
 import sys
-
-from dockyard.client.api_client import APIClient, APIError, DaemonUnreachable
 
 TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
 if TYPE_CHECKING:
     from typing import IO, Any
+
+
+def _ngettext(singular: str, plural: str, n: int) -> str:
+    return singular if n == 1 else plural
+
+
+# argparse translates every message through gettext, whose import compiles a regex and whose calls
+# import locale and probe for message catalogues; the CLI speaks docker's English only, so argparse
+# is loaded against a two-function stand-in and its messages pass through untranslated.
+if "argparse" not in sys.modules and "gettext" not in sys.modules:
+    _plain = type(sys)("gettext")
+    _plain.gettext = str  # type: ignore[attr-defined]
+    _plain.ngettext = _ngettext  # type: ignore[attr-defined]
+    sys.modules["gettext"] = _plain
+    try:
+        import argparse
+    finally:
+        del sys.modules["gettext"]
+else:
+    import argparse
+argparse._ = str  # type: ignore[attr-defined]
+argparse.ngettext = _ngettext  # type: ignore[attr-defined]
+
+from dockyard.client.api_client import APIClient, APIError, DaemonUnreachable  # noqa: E402
 
 # Commands whose daemon errors exit 125 with the "dockyard: " prefix, as docker's run/create do.
 _RUN_LIKE = {"run", "create", "container run", "container create"}
@@ -71,8 +91,13 @@ class CLIContext:
 class _Parser(argparse.ArgumentParser):
     """argparse with docker's error text and exit code 125."""
 
+    _shared_formatter: argparse.HelpFormatter | None = None
+
     def _get_formatter(self) -> argparse.HelpFormatter:
-        # add_argument builds a formatter per flag; a fixed width spares importing shutil and an ioctl each time
+        # add_argument builds a formatter per flag only to check its metavar: while a command configures
+        # its flags one formatter serves them all; a fixed width spares importing shutil and an ioctl
+        if self._shared_formatter is not None:
+            return self._shared_formatter
         try:
             width = int(os.environ.get("COLUMNS", "")) - 2
         except ValueError:
@@ -91,7 +116,9 @@ def _load(name: str) -> tuple[Any, Any]:
 
     target = COMMANDS[name]
     mod_name, _, prefix = target.partition(":")
-    mod = importlib.import_module(f"dockyard.cli.commands.{mod_name}")
+    full_name = f"dockyard.cli.commands.{mod_name}"
+    __import__(full_name)  # importlib itself would be one more import at start-up
+    mod = sys.modules[full_name]
     if prefix:
         return getattr(mod, f"configure_{prefix}"), getattr(mod, f"run_{prefix}")
     return mod.configure, mod.run
@@ -126,10 +153,19 @@ def _bool_values(p: argparse.ArgumentParser, args: list[str]) -> list[str]:
     return out
 
 
+def _configure(p: _Parser, configure: Any) -> None:
+    """Let the command add its flags, with one formatter for all the metavar checks."""
+    p._shared_formatter = p._get_formatter()
+    try:
+        configure(p)
+    finally:
+        p._shared_formatter = None
+
+
 def make_parser(name: str) -> argparse.ArgumentParser:
     configure, _ = _load(name)
     p = _Parser(prog=f"dockyard {name}", add_help=True, allow_abbrev=False, conflict_handler="resolve")
-    configure(p)
+    _configure(p, configure)
     return p
 
 
@@ -137,7 +173,7 @@ def run_command(name: str, args: list[str], global_opts: dict[str, Any]) -> int:
     """Parse ``args`` for command ``name``, run it, and turn errors into docker's messages and codes."""
     configure, run = _load(name)
     p = _Parser(prog=f"dockyard {name}", add_help=True, allow_abbrev=False, conflict_handler="resolve")
-    configure(p)
+    _configure(p, configure)
     run_like = name in _RUN_LIKE
     try:
         ns = p.parse_args(_bool_values(p, args))

@@ -45,8 +45,8 @@ def _split_globals(argv: list[str]) -> tuple[dict[str, str | bool], list[str]]:
                 i += 1
         elif a in flags:
             opts[flags[a]] = True
-        elif a in ("-v", "--version") and len(argv) == 1:
-            return opts, ["version"]
+        elif a in ("-v", "--version"):
+            return opts, ["--version"]
         else:
             break
         i += 1
@@ -77,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return daemon_main(argv[1:])
     gopts, rest = _split_globals(argv)
+    if rest == ["--version"]:
+        from dockyard import __version__
+
+        # docker's `--version`: one line about the client, no daemon round trip
+        sys.stdout.write(f"Dockyard version {__version__}, build dockyard\n")
+        return 0
     if not rest or rest[0] in ("-h", "--help", "help"):
         _usage(sys.stdout)
         return 0

@@ -1,19 +1,21 @@
 """A small Engine API client over unix sockets, TCP and TLS.
 
 It speaks just enough HTTP/1.1 by hand (no http.client, no urllib) because the CLI's
-start-up time is a feature: importing this module costs only socket/json/os.
+start-up time is a feature: importing this module costs only _socket/json/os (the ``socket``
+module, with its enum/selectors imports, is loaded only for TCP and TLS hosts).
 One connection per request keeps the code straight: a unix connect costs microseconds.
 """
 
 from __future__ import annotations
 
+import _socket
 import json
 import os
-import socket
-from collections.abc import Iterator
 
 TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
 if TYPE_CHECKING:
+    import socket
+    from collections.abc import Iterator
     from typing import Any
 
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
@@ -230,7 +232,7 @@ class HijackedSocket:
     def shutdown_write(self) -> None:
         """Half-close: the container sees EOF on stdin while its output still flows back."""
         try:
-            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass
 
@@ -280,11 +282,17 @@ class APIClient:
         host = self.host
         try:
             if host.startswith("unix://"):
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.settimeout(self.timeout)
-                s.connect(host[len("unix://"):])
-                return s
+                us = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+                us.settimeout(self.timeout)
+                try:
+                    us.connect(host[len("unix://"):])
+                except BaseException:
+                    us.close()
+                    raise
+                return us  # type: ignore[return-value]  # the socket.socket API this module uses
             if host.startswith(("tcp://", "http://", "https://")):
+                import socket
+
                 addr = host.split("://", 1)[1].rstrip("/")
                 h, _, p = addr.rpartition(":")
                 if not h:

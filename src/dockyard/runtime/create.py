@@ -214,7 +214,11 @@ def create(
 
 def _follow_init(report_r: int, ack_w: int, child: int, spec: dict[str, Any], cid: str, bundle: str,
                  cgroup: Any) -> int:
-    """Relay the init's messages; run prestart/createRuntime hooks when it asks; return its pid."""
+    """Relay the init's messages; run prestart/createRuntime hooks when it asks; return its pid.
+
+    Stage 1 and the init write to the same pipe, so "ready" may come before the pid when stage 1 is
+    descheduled between its fork and its report (a loaded machine): the result needs both.
+    """
     init_pid = 0
     join_error: OCIRuntimeError | None = None
     hooks_pending = False
@@ -237,6 +241,7 @@ def _follow_init(report_r: int, ack_w: int, child: int, spec: dict[str, Any], ci
             break
         elif "ready" in msg:
             ready = True
+        if ready and init_pid:
             break
         if hooks_pending and init_pid:
             hooks_pending = False

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 import sys
-from collections.abc import Callable
 
 from dockyard.client.api_client import HijackedSocket
 
 TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
@@ -76,6 +75,8 @@ def terminal_size(fd: int) -> tuple[int, int] | None:
 
 def watch_resize(fd: int, resize: Callable[[int, int], None]) -> Callable[[], None]:
     """Call ``resize(h, w)`` now and on every SIGWINCH; returns the function that stops watching."""
+    import signal  # only TTY sessions watch the size: start-up time for the rest
+
 
     def on_winch(*_: object) -> None:
         size = terminal_size(fd)

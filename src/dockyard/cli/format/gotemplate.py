@@ -8,10 +8,10 @@ it when it is a method, passing the command's arguments.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 

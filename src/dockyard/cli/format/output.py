@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from dockyard.cli.format.gotemplate import Template, TemplateError, prepare_format
 from dockyard.cli.format.table import align
 
 TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
 

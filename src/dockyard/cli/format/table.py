@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def align(lines: Sequence[str], minwidth: int = 10, padding: int = 3) -> str:
