@@ -32,7 +32,6 @@ import socket
 import struct
 import termios
 import time
-from typing import TYPE_CHECKING, Any
 
 from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.runtime.shim_logs import LogWriter, rfc3339_nano
@@ -47,7 +46,10 @@ from dockyard.runtime.shim_proc import (
     stdio_pipes,
 )
 
+TYPE_CHECKING = False  # typing costs import time and shared memory in every shim
 if TYPE_CHECKING:
+    from typing import Any
+
     from dockyard.runtime.api import OCIRuntime
 
 SOCKET_NAME = "shim.sock"

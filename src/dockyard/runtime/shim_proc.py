@@ -9,11 +9,14 @@ import json
 import os
 import socket
 import struct
-from collections.abc import Callable
-from typing import Any
 
 from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.runtime.shim_logs import LogWriter
+
+TYPE_CHECKING = False  # typing costs import time and shared memory in every shim
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2}
 

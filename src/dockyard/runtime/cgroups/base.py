@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import signal
 from abc import ABC, abstractmethod
-from typing import Any
 
 from dockyard.runtime.cgroups import fs
 from dockyard.runtime.cgroups.fs import CgroupError
+
+TYPE_CHECKING = False  # typing costs import time and shared memory in every shim
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Cgroup(ABC):

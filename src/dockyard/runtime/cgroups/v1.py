@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
 from dockyard.runtime.cgroups import fs
 from dockyard.runtime.cgroups.base import Cgroup
 from dockyard.runtime.cgroups.fs import CgroupError
+
+TYPE_CHECKING = False  # typing costs import time and shared memory in every shim
+if TYPE_CHECKING:
+    from typing import Any
 
 KNOWN_CONTROLLERS = frozenset(
     "cpu cpuacct cpuset memory devices freezer net_cls net_prio blkio perf_event hugetlb pids rdma misc".split()

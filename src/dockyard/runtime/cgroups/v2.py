@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from dockyard.runtime.cgroups import fs
 from dockyard.runtime.cgroups.base import Cgroup
 from dockyard.runtime.cgroups.fs import CgroupError
+
+TYPE_CHECKING = False  # typing costs import time and shared memory in every shim
+if TYPE_CHECKING:
+    from typing import Any
 
 _WANTED_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc")
 
