@@ -20,7 +20,19 @@ from dockyard.errors import InvalidParameter
 
 _PING_HEADERS = {"Builder-Version": "1", "Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache"}
 _GIT_COMMIT = "dockyard"
-_BUILD_TIME = "2026-01-01T00:00:00.000000000+00:00"
+
+
+def _build_time() -> str:
+    """When the installed package was written (its __init__ file's mtime): the nearest thing to a build time."""
+    import datetime
+
+    import dockyard
+
+    t = os.stat(dockyard.__file__).st_mtime
+    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.000000000+00:00")
+
+
+_BUILD_TIME = _build_time()
 
 
 def _py_version() -> str:
