@@ -11,6 +11,8 @@ import socket
 import threading
 from typing import Any
 
+from helpers.http import read_request
+
 FAKE_ID = "0123456789ab" * 5 + "0123"
 
 
@@ -44,28 +46,10 @@ class CaptureServer:
         f = conn.makefile("rb")
         try:
             while True:
-                line = f.readline()
-                if not line:
+                try:
+                    method, target, _headers, body = read_request(f)
+                except EOFError:
                     return
-                method, target, _ = line.decode().split(" ", 2)
-                headers: dict[str, str] = {}
-                while True:
-                    h = f.readline()
-                    if h in (b"\r\n", b"\n", b""):
-                        break
-                    k, _, v = h.decode().partition(":")
-                    headers[k.strip().lower()] = v.strip()
-                body = b""
-                if "content-length" in headers:
-                    body = f.read(int(headers["content-length"]))
-                elif headers.get("transfer-encoding") == "chunked":
-                    while True:
-                        size = int(f.readline().strip(), 16)
-                        if size == 0:
-                            f.readline()
-                            break
-                        body += f.read(size)
-                        f.readline()
                 self.requests.append((method, target))
                 path = target.split("?")[0]
                 if path.endswith("/_ping"):

@@ -15,34 +15,11 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from dockyard.client.api_client import APIClient, APIError, DaemonUnreachable, encode_query, iter_multiplexed
+from helpers.http import read_request
 
 Handler = Callable[[str, str, dict[str, str], bytes, socket.socket], None]
 
 
-def _read_request(f) -> tuple[str, str, dict[str, str], bytes]:  # type: ignore[no-untyped-def]
-    line = f.readline()
-    if not line:
-        raise EOFError
-    method, target, _ = line.decode().split(" ", 2)
-    headers: dict[str, str] = {}
-    while True:
-        h = f.readline()
-        if h in (b"\r\n", b""):
-            break
-        k, _, v = h.decode().partition(":")
-        headers[k.strip().lower()] = v.strip()
-    body = b""
-    if "content-length" in headers:
-        body = f.read(int(headers["content-length"]))
-    elif headers.get("transfer-encoding") == "chunked":
-        while True:
-            size = int(f.readline().strip(), 16)
-            if size == 0:
-                f.readline()
-                break
-            body += f.read(size)
-            f.readline()
-    return method, target, headers, body
 
 
 class ScriptedServer:
@@ -72,7 +49,7 @@ class ScriptedServer:
             if self.wrap:
                 conn = self.wrap(conn)
             f = conn.makefile("rb")
-            method, target, headers, body = _read_request(f)
+            method, target, headers, body = read_request(f)
             self.seen.append((method, target, headers, body))
             if target == "/_ping":
                 conn.sendall(f"HTTP/1.1 200 OK\r\nApi-Version: {self.api_version}\r\nContent-Length: 2\r\n\r\nOK"
