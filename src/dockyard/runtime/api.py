@@ -213,7 +213,7 @@ class CLIRuntime:
 
         pid_path = pid_file or os.path.join(self.root, f".{cid}.exec-{os.getpid()}.pid")
         with tempfile.NamedTemporaryFile("w", suffix=".json", dir=self.root, delete=False) as fh:
-            json.dump(process, fh)
+            fh.write(json.dumps(process))
         try:
             args = ["exec", "--detach", "--process", fh.name, "--pid-file", pid_path]
             if console_socket:

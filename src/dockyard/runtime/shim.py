@@ -341,7 +341,7 @@ class Shim:
         final = os.path.join(self.state_dir, EXIT_NAME)
         try:
             with open(final + ".tmp", "w") as fh:
-                json.dump(status, fh)
+                fh.write(json.dumps(status))
             os.rename(final + ".tmp", final)
         except OSError as exc:  # the waiters still hear it
             os.write(2, f"exit.json: {exc}\n".encode())

@@ -55,7 +55,7 @@ def write_state(root: str, cid: str, state: dict[str, Any]) -> None:
     directory = container_dir(root, cid)
     tmp = os.path.join(directory, STATE_FILE + ".tmp")
     with open(tmp, "w") as fh:
-        json.dump(state, fh)
+        fh.write(json.dumps(state))  # dumps: the C encoder; dump() streams through the Python one
     os.rename(tmp, os.path.join(directory, STATE_FILE))
 
 
