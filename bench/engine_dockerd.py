@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
-from helpers.daemon import mounts_under, processes_referencing  # noqa: E402
+from helpers.daemon import mounts_under, processes_referencing, tail_file  # noqa: E402
 
 DOCKERD = shutil.which("dockerd") or (os.path.exists("/usr/sbin/dockerd") and "/usr/sbin/dockerd") or None
 # the same docker CLI the benchmark points at dockyard, so only the daemons differ; the client shipped with
@@ -74,11 +74,7 @@ class PrivateDockerd:
         raise RuntimeError(f"dockerd did not answer within {timeout}s:\n{self.log_tail()}")
 
     def log_tail(self, n: int = 30) -> str:
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return ""
+        return tail_file(self.log_path, n)
 
     def docker(self, *args: str, input: bytes | None = None, timeout: float = 120,
                cli: str = DOCKER_CLI) -> subprocess.CompletedProcess[bytes]:

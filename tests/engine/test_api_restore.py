@@ -5,20 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 
-import pytest
-
-from helpers.daemon import TestDaemon, finish_daemon, start_daemon, wait_for
-
-
-@pytest.fixture(scope="module")
-def daemon() -> Iterator[TestDaemon]:
-    d = start_daemon()
-    try:
-        yield d
-    finally:
-        finish_daemon(d)
+from helpers.daemon import TestDaemon, wait_for
 
 
 def _inspect(daemon: TestDaemon, ref: str) -> dict:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from helpers.daemon import DOCKER, DOCKYARD, TestDaemon, mounts_under
+from helpers.tarballs import tar_bytes
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +52,7 @@ def _read(path: str) -> str:
 
 
 def _tar(*entries: tarfile.TarInfo | tuple[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for e in entries:
-            if isinstance(e, tarfile.TarInfo):
-                tf.addfile(e)
-            else:
-                ti = tarfile.TarInfo(e[0])
-                ti.size = len(e[1])
-                tf.addfile(ti, io.BytesIO(e[1]))
-    return buf.getvalue()
+    return tar_bytes(*entries)
 
 
 @pytest.mark.parametrize("tool", ["cli", "docker"])

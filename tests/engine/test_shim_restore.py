@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
 
-import pytest
 from io_helpers import run_detached
 
-from helpers.daemon import TestDaemon, finish_daemon, start_daemon, wait_for
-
-
-@pytest.fixture(scope="module")
-def daemon() -> Iterator[TestDaemon]:
-    d = start_daemon()
-    try:
-        yield d
-    finally:
-        finish_daemon(d)
+from helpers.daemon import TestDaemon, wait_for
 
 
 def _state(daemon: TestDaemon, cid: str) -> dict:

@@ -40,6 +40,15 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = s
 
 
+def tail_file(path: str, n: int) -> str:
+    """The last ``n`` lines of a log file ("" if it cannot be read)."""
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-n:])
+    except OSError:
+        return ""
+
+
 def mounts_under(prefix: str) -> list[str]:
     out = []
     with open("/proc/self/mountinfo") as f:
@@ -205,11 +214,7 @@ class TestDaemon:
         raise RuntimeError(f"daemon did not answer /_ping within {timeout}s:\n{self.log_tail()}")
 
     def log_tail(self, n: int = 60) -> str:
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return ""
+        return tail_file(self.log_path, n)
 
     def kill9(self) -> None:
         """Kill the daemon the hard way (containers and shims must survive)."""

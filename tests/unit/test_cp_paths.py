@@ -16,6 +16,7 @@ from dockyard.cli.app import CLIError
 from dockyard.cli.commands import cp
 from dockyard.containers import archive, archive_extract
 from dockyard.errors import InvalidParameter, NotFound
+from helpers.tarballs import tar_bytes
 
 
 def test_split_cp_arg() -> None:
@@ -116,17 +117,7 @@ def test_symlinks_resolve_inside_the_container(rootfs: tuple[str, str, archive.C
 
 
 def _tar(*entries: tarfile.TarInfo | tuple[str, bytes]) -> io.BytesIO:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for e in entries:
-            if isinstance(e, tarfile.TarInfo):
-                tf.addfile(e)
-            else:
-                ti = tarfile.TarInfo(e[0])
-                ti.size = len(e[1])
-                tf.addfile(ti, io.BytesIO(e[1]))
-    buf.seek(0)
-    return buf
+    return io.BytesIO(tar_bytes(*entries))
 
 
 def _symlink(name: str, target: str) -> tarfile.TarInfo:
