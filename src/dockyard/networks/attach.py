@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from dockyard.networks import bridge as links
 from dockyard.networks import etcfiles, ipam, netns, rtnl
-from dockyard.networks.configured import Configured
+from dockyard.networks.configured import Configured, requested_address
 from dockyard.networks.models import (
     ContainerNetConfig,
     ContainerNetwork,
@@ -211,12 +211,7 @@ class Attacher(Configured):
     def _attach_endpoint(self, st: ContainerState, net: NetworkRecord, ecfg: dict[str, Any],
                          ns_rt: rtnl.RtSocket | None = None) -> Endpoint:
         assert st.netns_path
-        requested = ((ecfg.get("IPAMConfig") or {}).get("IPv4Address") or "").strip()
-        if requested and net.is_default_bridge:
-            raise InvalidParameter("user specified IP address is supported on user defined networks only")
-        if requested and not net.user_subnet:
-            raise InvalidParameter("user specified IP address is supported only when connecting to networks "
-                                   "with user configured subnets")
+        requested = requested_address(net, ecfg)
         pool = ipam.make_pool(net.subnet, net.gateway, net.ip_range)
         existing = self.store.endpoints(container_id=st.container_id)
         with _alloc_lock:

@@ -34,6 +34,17 @@ def _mode_network_ref(mode: str) -> str:
     return "bridge" if mode in ("", "default", "bridge") else mode
 
 
+
+def requested_address(net: NetworkRecord, ecfg: dict[str, Any]) -> str:
+    """The static IPv4 address an endpoint config asks for ("" for none), refused where docker refuses it."""
+    requested = str((ecfg.get("IPAMConfig") or {}).get("IPv4Address") or "").strip()
+    if requested and net.is_default_bridge:
+        raise InvalidParameter("user specified IP address is supported on user defined networks only")
+    if requested and not net.user_subnet:
+        raise InvalidParameter("user specified IP address is supported only when connecting to networks "
+                               "with user configured subnets")
+    return requested
+
 class Configured:
     """configure_container and the not-running halves of connect/disconnect/settings."""
 
@@ -132,12 +143,7 @@ class Configured:
             other = self.store.network(net_id)
             if other is not None and other.driver == "null":
                 raise Forbidden(ERR_NONE)
-        requested = ((ecfg.get("IPAMConfig") or {}).get("IPv4Address") or "").strip()
-        if requested and net.is_default_bridge:
-            raise InvalidParameter("user specified IP address is supported on user defined networks only")
-        if requested and not net.user_subnet:
-            raise InvalidParameter("user specified IP address is supported only when connecting to networks "
-                                   "with user configured subnets")
+        requested_address(net, ecfg)
         conf.networks.append((net.id, net.name, dict(ecfg)))
         self.store.put_configured(container_id, conf)
 
