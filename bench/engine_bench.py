@@ -128,6 +128,21 @@ def _memory(pid: int) -> dict[str, int]:
             "uss": vals.get("Private_Clean", 0) + vals.get("Private_Dirty", 0)}
 
 
+HOST_MEMORY_KEYS = ("AnonPages", "Shmem", "SUnreclaim", "KernelStack", "PageTables")
+
+
+def _host_memory() -> int:
+    """KiB the kernel cannot reclaim: process memory (anon, shmem) plus the kernel's own (slab, stacks, page tables).
+
+    Taken around starting idle containers, its growth is what each one costs the host: its shim and
+    processes, and its namespaces, mounts, cgroups and veth in the kernel. Page cache is left out
+    (reclaimable, and shared with whatever else the machine does).
+    """
+    with open("/proc/meminfo") as fh:
+        vals = {k.rstrip(":"): int(v) for k, v, *_ in (line.split() for line in fh)}
+    return sum(vals.get(k, 0) for k in HOST_MEMORY_KEYS)
+
+
 def _loadavg() -> str:
     with open("/proc/loadavg") as fh:
         return " ".join(fh.read().split()[:3])
@@ -245,8 +260,13 @@ def run_bench(d: TestDaemon, real: PrivateDockerd | None, n: int, quick: bool, s
         rows.append(("private dockerd stopped, tmp dir removed", "clean" if not forced else "FORCED",
                      ", ".join(forced)))
 
+    time.sleep(1.0)
+    host_before = _host_memory()
     idle = [d.docker("run", "-d", "busybox", "sleep", "600").stdout.strip() for _ in range(shims)]
     time.sleep(1.0)
+    per_container = (_host_memory() - host_before) / len(idle) / 1024
+    rows.append((f"host memory per idle container (growth over {len(idle)}: {'+'.join(HOST_MEMORY_KEYS)})",
+                 f"{per_container:.2f} MiB", _target(per_container, TARGET_SHIM_MIB, "MiB")))
     mems = []
     for cid in idle:
         with open(os.path.join(d.data_root, "containers", cid, "shim.pid")) as fh:
@@ -278,7 +298,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=None, help="rounds per timing (default 20, 5 with --quick)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 5 rounds, 100 containers only")
-    ap.add_argument("--shims", type=int, default=5)
+    ap.add_argument("--shims", type=int, default=20, help="idle containers for the memory figures")
     ap.add_argument("--no-dockerd", action="store_true", help="skip the real dockerd comparison")
     args = ap.parse_args()
     n = args.n or (5 if args.quick else 20)

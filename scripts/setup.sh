@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(runc crun tini busybox-static iptables iproute2 procps util-linux mmdebstrap
-              python3-venv python3-dev libseccomp2 libcap2 socat docker-compose)
+              python3-venv python3-dev libseccomp2 libcap2 socat docker-compose gcc libc6-dev)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -39,6 +39,8 @@ fi
 # Byte-compile the package: with PYTHONDONTWRITEBYTECODE set, every start of the CLI, the daemon and the
 # shim launcher would otherwise compile the sources again (tens of milliseconds per command).
 .venv/bin/python -m compileall -q src >/dev/null
+# the per-container monitor is a small C program, built from src/dockyard/runtime/native
+.venv/bin/python -m dockyard.runtime.monitor >/dev/null
 # the Debian tini package ships a static build we bind-mount as the container's init
 [ -x /usr/bin/tini-static ] || { echo "setup: tini-static missing" >&2; exit 1; }
 echo "setup: ok ($(.venv/bin/python --version))"

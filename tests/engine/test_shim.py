@@ -337,3 +337,27 @@ def test_attach_with_logs_replays_first(harness: Harness) -> None:
     out, _ = demux(read_all(sock))
     assert out == b"early\ngot-late\n"
     assert exit_of(client).exit_code == 0
+
+
+def test_native_monitor_serves_the_init_and_exec_shims_the_execs(harness: Harness) -> None:
+    cfg = harness.config(["sleep", "60"])
+    client = ShimClient.launch(cfg)
+    pid = shim_client.shim_pid(cfg.state_dir)
+    assert pid
+    # the shim that started the container has become the C monitor, same pid
+    assert wait_for(lambda: os.readlink(f"/proc/{pid}/exe").endswith("/dockyard-monitor"))
+    proc = {"args": ["sh", "-c", "echo $$; exit 5"], "env": ["PATH=/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0}}
+    exec_pid, stream = client.exec("late-waiter", proc, tty=False, stdin=False, stdout=True, stderr=True)
+    assert exec_pid > 0
+    out, _ = demux(read_all(stream))
+    assert out.strip().isdigit()
+    # the exec shim leaves with its process, and a wait that comes afterwards still gets the code
+    sock = os.path.join(cfg.state_dir, "exec-late-waiter.sock")
+    assert wait_for(lambda: not os.path.exists(sock))
+    assert client.wait_exec("late-waiter", 5) == 5
+    with pytest.raises(OCIRuntimeError):
+        client.resize_exec("late-waiter", 10, 10)
+    client.signal(signal.SIGKILL)
+    assert exit_of(client).exit_code == 137
+    with pytest.raises(OCIRuntimeError, match="not running"):
+        client.signal(signal.SIGKILL)

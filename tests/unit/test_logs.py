@@ -13,7 +13,8 @@ import pytest
 from dockyard.containers.logs import LogQuery, parse_time, read_logs, rfc3339_to_ns
 from dockyard.containers.stdcopy import STDERR, STDOUT, demux_all
 from dockyard.errors import NotImplementedByEngine
-from dockyard.runtime.shim_logs import LogWriter, parse_size, rfc3339_nano, rotation_limits
+from dockyard.runtime.logformat import parse_size, rfc3339_nano, rotation_limits
+from helpers.logwriter import LogWriter
 
 
 def test_time_formats() -> None:

@@ -1,6 +1,6 @@
 """Reading container logs back for GET /containers/{id}/logs and attach?logs=1.
 
-The shim writes them (``dockyard.runtime.shim_logs`` defines the formats);
+The container's monitor writes them (``dockyard.runtime.logformat`` defines the formats);
 this side reads the rotated set oldest first, filters by stream and time,
 keeps the last ``tail`` lines and, with ``follow``, keeps reading the live
 file (switching to the new file when the shim rotates) until the container
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from dockyard.containers.stdcopy import frame
 from dockyard.errors import InvalidParameter, NotImplementedByEngine
-from dockyard.runtime.shim_logs import LOCAL_HEAD, LOCAL_TAIL, STREAM_NAMES, rfc3339_nano
+from dockyard.runtime.logformat import LOCAL_HEAD, LOCAL_TAIL, STREAM_NAMES, rfc3339_nano
 
 READABLE_DRIVERS = ("json-file", "local")
 FOLLOW_POLL = 0.05

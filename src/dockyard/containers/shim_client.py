@@ -1,10 +1,13 @@
 """The daemon's handle on a container's shim: launch, reconnect, exit callback, signal, attach, exec.
 
 Shims are forked by a pre-warmed launcher process (``runtime/shim_launcher``)
-that the daemon starts on first use, one per data root.  Every request to a
-running shim is one short unix-socket connection to ``<state_dir>/shim.sock``
-(reached through ``/proc/self/fd/<dirfd>/`` because a state dir path can be
-longer than a unix socket address allows).
+that the daemon starts on first use, one per data root; a container's shim
+becomes the native monitor once the container runs, and every exec gets an
+exec shim of its own from the same launcher.  Every request to a running shim
+is one short unix-socket connection to ``<state_dir>/shim.sock`` (or the
+exec's ``exec-<id>.sock``), reached through ``/proc/self/fd/<dirfd>/`` because
+a state dir path can be longer than a unix socket address allows.  Signals and
+the runtime's ``delete`` after the exit are sent from here, by the runtime.
 """
 
 from __future__ import annotations
@@ -18,10 +21,14 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard.runtime.errors import OCIRuntimeError
+
+if TYPE_CHECKING:
+    from dockyard.runtime.api import OCIRuntime
 from dockyard.runtime.shim import EXIT_NAME, LOG_NAME, PID_NAME, SOCKET_NAME
+from dockyard.runtime.shim_exec import exec_names
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +70,16 @@ class _Launcher:
         self.lock = threading.Lock()
         self.proc: subprocess.Popen[bytes] | None = None
         self.chan: socket.socket | None = None
+        self.monitor = ""  # the native monitor's path, found (or built) with the first launcher
 
     def _start(self) -> None:
+        if not self.monitor:
+            from dockyard.runtime.monitor import monitor_binary
+
+            self.monitor = monitor_binary()
+        self._start_launcher()
+
+    def _start_launcher(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with theirs:
             self.proc = subprocess.Popen(
@@ -183,13 +198,13 @@ def _take_pending(container_id: str) -> list[PendingAttach]:
 
 
 # -- talking to a shim ----------------------------------------------------------------------------
-def _connect(state_dir: str, timeout: float | None = 10.0) -> socket.socket:
+def _connect(state_dir: str, timeout: float | None = 10.0, name: str = SOCKET_NAME) -> socket.socket:
     dirfd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout)
         try:
-            sock.connect(f"/proc/self/fd/{dirfd}/{SOCKET_NAME}")
+            sock.connect(f"/proc/self/fd/{dirfd}/{name}")
         except OSError:
             sock.close()
             raise
@@ -230,11 +245,18 @@ def _raise_for(reply: dict[str, Any]) -> None:
         raise ShimError(str(reply.get("error")))
 
 
-def _read_exit(state_dir: str) -> ExitStatus | None:
+def _read_json(path: str) -> dict[str, Any] | None:
     try:
-        with open(os.path.join(state_dir, EXIT_NAME)) as fh:
+        with open(path) as fh:
             data = json.load(fh)
     except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _read_exit(state_dir: str) -> ExitStatus | None:
+    data = _read_json(os.path.join(state_dir, EXIT_NAME))
+    if data is None:
         return None
     return ExitStatus(int(data["exit_code"]), bool(data.get("oom_killed")), str(data.get("finished_at", "")))
 
@@ -275,9 +297,12 @@ class ShimClient:
         pairs = [socket.socketpair() for _ in pendings]
         body = asdict(cfg)
         body["attach"] = [p.flags for p in pendings]
+        launcher = launcher_for(_data_root_of(cfg))
         try:
-            launcher_for(_data_root_of(cfg)).send(body, [theirs.fileno(), *(b.fileno() for _, b in pairs)])
-        except OSError as exc:
+            launcher.ensure()
+            body["monitor"] = launcher.monitor
+            launcher.send(body, [theirs.fileno(), *(b.fileno() for _, b in pairs)])
+        except (OSError, RuntimeError) as exc:
             for a, b in pairs:
                 a.close()
                 b.close()
@@ -326,7 +351,9 @@ class ShimClient:
             status = _read_exit(cfg.state_dir)
             if status is None:
                 return None
-            return cls(cfg, 0, status)
+            client = cls(cfg, 0, status)
+            client._delete_from_runtime()
+            return client
         with sock:
             try:
                 reply = _request(sock, {"cmd": "status"})
@@ -334,7 +361,11 @@ class ShimClient:
                 reply = {}
         if not reply.get("ok"):
             status = _read_exit(cfg.state_dir)
-            return cls(cfg, 0, status) if status is not None else None
+            if status is None:
+                return None
+            client = cls(cfg, 0, status)
+            client._delete_from_runtime()
+            return client
         client = cls(cfg, int(reply.get("pid") or 0))
         client._start_monitor()
         return client
@@ -363,21 +394,24 @@ class ShimClient:
         if status is None:
             status = _read_exit(self.cfg.state_dir)
         if status is None:
-            from dockyard.runtime.shim_logs import rfc3339_nano
+            from dockyard.runtime.logformat import rfc3339_nano
 
             log.warning("shim of %s vanished without an exit status", self.cfg.container_id)
-            self._reap_orphan()
             status = ExitStatus(255, False, rfc3339_nano(trim=False))
+        self._delete_from_runtime()
         self._deliver(status)
 
-    def _reap_orphan(self) -> None:
-        """The shim died under a live container: kill and delete it, nothing else would ever reap it."""
+    def _runtime(self) -> OCIRuntime:
         from dockyard.runtime.api import get_runtime
 
+        return get_runtime(self.cfg.runtime, self.cfg.runtime_root)
+
+    def _delete_from_runtime(self) -> None:
+        """The init is gone (or its shim is): the runtime removes what is left (cgroup, state, stray processes)."""
         try:
-            get_runtime(self.cfg.runtime, self.cfg.runtime_root).delete(self.cfg.container_id, force=True)
+            self._runtime().delete(self.cfg.container_id, force=True)
         except Exception as exc:  # noqa: BLE001 - already gone is fine
-            log.debug("delete after a lost shim of %s: %s", self.cfg.container_id, exc)
+            log.debug("runtime delete of %s: %s", self.cfg.container_id, exc)
 
     def _deliver(self, status: ExitStatus) -> None:
         with self._lock:
@@ -419,7 +453,10 @@ class ShimClient:
         return reply
 
     def signal(self, sig: int, all: bool = False) -> None:
-        self._call({"cmd": "signal", "sig": int(sig), "all": all})
+        """Through the runtime, which checks the init is still the process it started."""
+        if self._status is not None:
+            raise OCIRuntimeError("container not running", "state")
+        self._runtime().kill(self.cfg.container_id, int(sig), all)
 
     def resize(self, height: int, width: int) -> None:
         self._call({"cmd": "resize", "h": height, "w": width})
@@ -481,42 +518,57 @@ class ShimClient:
     def exec(
         self, exec_id: str, process: dict[str, Any], tty: bool, stdin: bool, stdout: bool, stderr: bool
     ) -> tuple[int, socket.socket]:
-        """Spawn ``process`` in the container through the shim; returns its pid and its stream."""
-        try:
-            sock = _connect(self.cfg.state_dir, 30.0)
-        except OSError as exc:
-            raise OCIRuntimeError(f"container {self.cfg.container_id} is not running", "state") from exc
-        cmd = {
-            "cmd": "exec",
-            "id": exec_id,
+        """Spawn ``process`` in the container through an exec shim; returns its pid and its stream."""
+        cfg = self.cfg
+        body = {
+            "kind": "exec",
+            "container_id": cfg.container_id,
+            "state_dir": cfg.state_dir,
+            "runtime": cfg.runtime,
+            "runtime_root": cfg.runtime_root,
+            "exec_id": exec_id,
             "process": process,
             "tty": tty,
             "stdin": stdin,
             "stdout": stdout,
             "stderr": stderr,
         }
+        ours, theirs = socket.socketpair()
         try:
-            reply = _request(sock, cmd)
+            with theirs:
+                launcher_for(_data_root_of(cfg)).send(body, [theirs.fileno()])
+            ours.settimeout(30.0)
+            line = _read_line(ours)
+            if not line:
+                raise OCIRuntimeError(_shim_log_tail(cfg.state_dir) or "the exec's shim died without a word", "other")
+            reply: dict[str, Any] = json.loads(line)
             _raise_for(reply)
         except BaseException:
-            sock.close()
+            ours.close()
             raise
-        sock.settimeout(None)
-        return int(reply["pid"]), sock
+        ours.settimeout(None)
+        return int(reply["pid"]), ours
 
     def wait_exec(self, exec_id: str, timeout: float | None = None) -> int:
         """Block until the exec'd process exited and its output was delivered; its exit code."""
+        sock_name, exit_name = exec_names(exec_id)
         try:
-            sock = _connect(self.cfg.state_dir, timeout)
-        except OSError as exc:
-            raise ShimError("the container's shim is gone") from exc
-        with sock:
-            reply = _request(sock, {"cmd": "wait", "exec": exec_id})
+            with _connect(self.cfg.state_dir, timeout, sock_name) as sock:
+                reply = _request(sock, {"cmd": "wait"})
+        except (OSError, ShimError):  # the exec shim has left: it wrote the code down first
+            reply = _read_json(os.path.join(self.cfg.state_dir, exit_name)) or {}
+            if "exit_code" not in reply:
+                raise ShimError("the exec's shim is gone") from None
         _raise_for(reply)
         return int(reply["exit_code"])
 
     def resize_exec(self, exec_id: str, height: int, width: int) -> None:
-        self._call({"cmd": "resize", "h": height, "w": width, "exec": exec_id})
+        try:
+            sock = _connect(self.cfg.state_dir, 10.0, exec_names(exec_id)[0])
+        except OSError as exc:
+            raise OCIRuntimeError(f"exec {exec_id} is not running", "state") from exc
+        with sock:
+            _raise_for(_request(sock, {"cmd": "resize", "h": height, "w": width}))
 
 
 def shim_pid(state_dir: str) -> int | None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from dockyard.runtime.shim_logs import rfc3339_nano
+from dockyard.runtime.logformat import rfc3339_nano
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 _TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")

@@ -1,4 +1,4 @@
-"""A small long-lived process that forks one shim per container, pre-warmed.
+"""A small long-lived process that forks one shim per container (and one per exec), pre-warmed.
 
 Starting a fresh interpreter per container would cost tens of milliseconds
 and megabytes; instead the daemon starts this once.  It imports the shim and
@@ -6,7 +6,8 @@ the runtime, freezes the GC (so forked children do not dirty the shared
 pages by collecting), then waits on a SOCK_SEQPACKET channel from the
 daemon.  Each message is the shim's JSON config plus fds (SCM_RIGHTS): the
 socket the shim reports create/start on, then any attach streams opened
-before the start.  The shim is forked into its own session (setsid), so no
+before the start; or, with ``"kind": "exec"``, an exec shim's config plus its
+stream socket.  The shim is forked into its own session (setsid), so no
 signal for the daemon's process group reaches it; the launcher ends with the
 daemon (EOF on the channel, or its parent changed), the shims do not.
 
@@ -31,6 +32,7 @@ def _warm() -> None:
     import dockyard.runtime.api  # noqa: F401
     import dockyard.runtime.cgroups  # noqa: F401
     import dockyard.runtime.shim  # noqa: F401
+    import dockyard.runtime.shim_exec  # noqa: F401
 
     try:  # parse the host's cgroup mounts once here, not in every shim's exit path
         dockyard.runtime.cgroups.open_cgroup("/dockyard-prewarm/none", "none")
@@ -56,9 +58,14 @@ def _spawn(cfg: dict, fds: list[int], channel: socket.socket) -> None:
         socks = [socket.socket(fileno=fd) for fd in fds]
         for s in socks:
             s.set_inheritable(False)
-        from dockyard.runtime.shim import serve
+        if cfg.get("kind") == "exec":
+            from dockyard.runtime.shim_exec import serve_exec
 
-        serve(cfg, socks[0], socks[1:])
+            serve_exec(cfg, socks[0])
+        else:
+            from dockyard.runtime.shim import serve
+
+            serve(cfg, socks[0], socks[1:])
     except BaseException as exc:  # noqa: BLE001
         try:
             os.write(2, f"shim: {exc!r}\n".encode())

@@ -11,7 +11,6 @@ import socket
 import struct
 
 from dockyard.runtime.errors import OCIRuntimeError
-from dockyard.runtime.shim_logs import LogWriter
 
 TYPE_CHECKING = False  # typing costs import time and shared memory in every shim
 if TYPE_CHECKING:
@@ -55,7 +54,6 @@ class Proc:
         self.status: int | None = None  # raw wait status once reaped
         self.exit_code: int | None = None
         self.waiters: list[Client] = []
-        self.log: LogWriter | None = None
 
     def close_stdin(self) -> None:
         if self.tty:

@@ -64,6 +64,10 @@ class Cgroup(ABC):
         """How many processes the OOM killer has killed in this cgroup."""
 
     @abstractmethod
+    def oom_events_file(self) -> str | None:
+        """The file whose ``oom_kill N`` line counts OOM kills (read by the native monitor at exit)."""
+
+    @abstractmethod
     def exists(self) -> bool:
         """Whether the cgroup directory is there."""
 

@@ -299,6 +299,10 @@ class V1Cgroup(Cgroup):
 
     # ---------------------------------------------------------------- figures
 
+    def oom_events_file(self) -> str | None:
+        directory = self._dir("memory")
+        return None if directory is None else os.path.join(directory, "memory.oom_control")
+
     def oom_kill_count(self) -> int:
         directory = self._dir("memory")
         if directory is None:

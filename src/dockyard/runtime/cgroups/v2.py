@@ -238,6 +238,9 @@ class V2Cgroup(Cgroup):
 
     # ---------------------------------------------------------------- figures
 
+    def oom_events_file(self) -> str | None:
+        return os.path.join(self.dir, "memory.events")
+
     def oom_kill_count(self) -> int:
         return fs.read_keyed(self.dir, "memory.events").get("oom_kill", 0)
 
