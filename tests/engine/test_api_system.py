@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 from helpers.daemon import TestDaemon
 
@@ -83,3 +84,23 @@ def test_docker_py_ping(daemon: TestDaemon) -> None:
     c = daemon.client()
     assert c.ping() is True
     assert c.version()["ApiVersion"] == "1.47"
+
+
+def test_many_connections_at_once_are_all_accepted(daemon: TestDaemon) -> None:
+    """A burst of non-blocking connects (what Go clients do) must not hit a full listen backlog (EAGAIN)."""
+    socks = []
+    try:
+        for _ in range(100):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            socks.append(s)
+            s.setblocking(False)
+            s.connect(daemon.socket)  # BlockingIOError when the backlog is full
+        for s in socks:
+            s.setblocking(True)
+            s.settimeout(10)
+            s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        for s in socks:
+            assert s.recv(12) == b"HTTP/1.1 200"
+    finally:
+        for s in socks:
+            s.close()

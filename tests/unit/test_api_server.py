@@ -52,6 +52,10 @@ def _router() -> Router:
 
         return Stream(gen())
 
+    @r.get("/whoami")
+    def whoami(req: Request) -> JSON:
+        return JSON({"thread": threading.current_thread().name})
+
     @r.post("/hijack")
     def hijack(req: Request) -> None:
         conn = req.hijack()
@@ -168,3 +172,32 @@ def test_hijack_upgrades_and_streams(sock_path: str) -> None:
     s.close()
     assert out.startswith(b"HTTP/1.1 101 UPGRADED\r\n")
     assert out.endswith(b"\r\n\r\nHELLO")
+
+
+def test_connection_threads_wait_for_the_next_connection(sock_path: str) -> None:
+    names = {json.loads(_req(sock_path, "GET", "/whoami")[2])["thread"] for _ in range(20)}
+    assert len(names) <= 2  # one waiting thread serves one connection after the other
+
+
+def test_more_held_connections_than_waiting_threads_are_all_served(sock_path: str) -> None:
+    conns = []
+    for _ in range(12):  # more than the threads kept waiting: each held connection gets a thread
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sock_path)
+        s.sendall(b"POST /hijack HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+        conns.append(s)
+    for s in conns:
+        s.settimeout(10)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(1)
+        assert head.startswith(b"HTTP/1.1 101")
+    for i, s in enumerate(conns):
+        s.sendall(f"ab{i:03d}".encode())
+    for i, s in enumerate(conns):
+        out = b""
+        while chunk := s.recv(100):
+            out += chunk
+        s.close()
+        assert out == f"AB{i:03d}".encode()
+    assert _req(sock_path, "GET", "/whoami")[0] == 200

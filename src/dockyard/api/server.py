@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import re
 import socket
 import socketserver
 import ssl
+import threading
 import traceback
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -62,9 +64,16 @@ class APIHandler(BaseHTTPRequestHandler):
         if status != 304 and status != 204:
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body and self.command != "HEAD" and status not in (204, 304):
-            self.wfile.write(body)
+        with_body = bool(body) and self.command != "HEAD" and status not in (204, 304)
+        if self.request_version == "HTTP/0.9":  # no head at all
+            if with_body:
+                self.wfile.write(body)
+            return
+        # head and body leave in one write: one syscall, and the client wakes once
+        self._headers_buffer.append(b"\r\n")  # type: ignore[attr-defined]
+        if with_body:
+            self._headers_buffer.append(body)  # type: ignore[attr-defined]
+        self.flush_headers()
 
     def _send_stream(self, resp: Stream) -> None:
         self.send_response(resp.status)
@@ -157,11 +166,51 @@ class APIHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _dispatch  # noqa: N815
 
 
+_IDLE_WORKERS = 8  # connection threads kept waiting for the next connection
+_IDLE_SECONDS = 30.0
+
+
 class APIServerMixin:
+    """A thread per connection, as ThreadingMixIn; a thread whose connection ended waits a while for the next
+    one instead of exiting (a `run` makes five connections: a thread start each is latency and CPU)."""
+
     router: Router
     services: Services
     daemon_threads = True
     allow_reuse_address = True
+    _pool_lock: threading.Lock
+    _idle: int
+    _handoff: queue.SimpleQueue[tuple[Any, Any]]
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if "_pool_lock" not in vars(self):  # first connection (serve_forever's thread only gets here)
+            self._pool_lock, self._idle, self._handoff = threading.Lock(), 0, queue.SimpleQueue()
+        with self._pool_lock:
+            if self._idle:
+                self._idle -= 1
+                self._handoff.put((request, client_address))
+                return
+        threading.Thread(target=self._serve_connections, args=(request, client_address), daemon=True).start()
+
+    def _serve_connections(self, request: Any, client_address: Any) -> None:
+        while True:
+            self.process_request_thread(request, client_address)  # type: ignore[attr-defined]
+            with self._pool_lock:
+                if self._idle >= _IDLE_WORKERS:
+                    return
+                self._idle += 1
+            try:
+                request, client_address = self._handoff.get(timeout=_IDLE_SECONDS)
+            except queue.Empty:
+                with self._pool_lock:  # a connection handed over just before the timeout is still served
+                    try:
+                        request, client_address = self._handoff.get_nowait()
+                    except queue.Empty:
+                        self._idle -= 1
+                        return
+    # clients open many connections at once (the docker CLI removes each container of `rm -f a b c …` on its
+    # own); a full backlog makes their non-blocking connect fail with EAGAIN ("Cannot connect to the daemon")
+    request_queue_size = 1024
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hangs up mid-answer is normal; anything else is logged with its traceback."""

@@ -9,8 +9,13 @@ from __future__ import annotations
 import os
 import sys
 
+from dockyard.cli.fastargs import REMAINDER
+from dockyard.cli.fastargs import parse as fast_parse
+from dockyard.client.api_client import APIClient, APIError, DaemonUnreachable
+
 TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
 if TYPE_CHECKING:
+    import argparse
     from typing import IO, Any
 
 
@@ -18,25 +23,31 @@ def _ngettext(singular: str, plural: str, n: int) -> str:
     return singular if n == 1 else plural
 
 
-# argparse translates every message through gettext, whose import compiles a regex and whose calls
-# import locale and probe for message catalogues; the CLI speaks docker's English only, so argparse
-# is loaded against a two-function stand-in and its messages pass through untranslated.
-if "argparse" not in sys.modules and "gettext" not in sys.modules:
-    _plain = type(sys)("gettext")
-    _plain.gettext = str  # type: ignore[attr-defined]
-    _plain.ngettext = _ngettext  # type: ignore[attr-defined]
-    sys.modules["gettext"] = _plain
-    try:
+def _argparse() -> Any:
+    """argparse, imported when a command needs it (the common run/create/exec flags parse without it).
+
+    argparse translates every message through gettext, whose import compiles a regex and whose calls
+    import locale and probe for message catalogues; the CLI speaks docker's English only, so argparse
+    is loaded against a two-function stand-in and its messages pass through untranslated.
+    """
+    if "argparse" not in sys.modules and "gettext" not in sys.modules:
+        plain = type(sys)("gettext")
+        plain.gettext = str  # type: ignore[attr-defined]
+        plain.ngettext = _ngettext  # type: ignore[attr-defined]
+        sys.modules["gettext"] = plain
+        try:
+            import argparse
+        finally:
+            del sys.modules["gettext"]
+    else:
         import argparse
-    finally:
-        del sys.modules["gettext"]
-else:
-    import argparse
-argparse._ = str  # type: ignore[attr-defined]
-argparse.ngettext = _ngettext  # type: ignore[attr-defined]
+    argparse._ = str  # type: ignore[attr-defined]
+    argparse.ngettext = _ngettext  # type: ignore[attr-defined]
+    return argparse
 
-from dockyard.client.api_client import APIClient, APIError, DaemonUnreachable  # noqa: E402
 
+# Commands whose everyday flags are read without argparse (cli/fastargs.py; argparse still does the rest).
+_FAST_FLAGS = {"run", "create", "exec"}
 # Commands whose daemon errors exit 125 with the "dockyard: " prefix, as docker's run/create do.
 _RUN_LIKE = {"run", "create", "container run", "container create"}
 
@@ -88,27 +99,39 @@ class CLIContext:
         return self._client
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with docker's error text and exit code 125."""
+_parser_class: Any = None
 
-    _shared_formatter: argparse.HelpFormatter | None = None
 
-    def _get_formatter(self) -> argparse.HelpFormatter:
-        # add_argument builds a formatter per flag only to check its metavar: while a command configures
-        # its flags one formatter serves them all; a fixed width spares importing shutil and an ioctl
-        if self._shared_formatter is not None:
-            return self._shared_formatter
-        try:
-            width = int(os.environ.get("COLUMNS", "")) - 2
-        except ValueError:
-            width = 98
-        return argparse.HelpFormatter(prog=self.prog, width=width)
+def _Parser(**kw: Any) -> argparse.ArgumentParser:  # noqa: N802 - stands for the class, built on first use
+    """An ArgumentParser with docker's error text and exit code 125 (the class is made with argparse's import)."""
+    global _parser_class
+    if _parser_class is None:
+        ap = _argparse()
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
-        if message.startswith("unrecognized arguments: "):
-            message = "unknown flag: " + message.split(": ", 1)[1].split()[0]
-        sys.stderr.write(f"{self.prog}: {message}\nSee '{self.prog} --help'.\n")
-        raise SystemExit(125)
+        class DockerParser(ap.ArgumentParser):  # type: ignore[name-defined,misc]
+            """argparse with docker's error text and exit code 125."""
+
+            _shared_formatter: argparse.HelpFormatter | None = None
+
+            def _get_formatter(self) -> argparse.HelpFormatter:
+                # add_argument builds a formatter per flag only to check its metavar: while a command configures
+                # its flags one formatter serves them all; a fixed width spares importing shutil and an ioctl
+                if self._shared_formatter is not None:
+                    return self._shared_formatter
+                try:
+                    width = int(os.environ.get("COLUMNS", "")) - 2
+                except ValueError:
+                    width = 98
+                return ap.HelpFormatter(prog=self.prog, width=width)  # type: ignore[no-any-return]
+
+            def error(self, message: str) -> Any:  # type: ignore[override]
+                if message.startswith("unrecognized arguments: "):
+                    message = "unknown flag: " + message.split(": ", 1)[1].split()[0]
+                sys.stderr.write(f"{self.prog}: {message}\nSee '{self.prog} --help'.\n")
+                raise SystemExit(125)
+
+        _parser_class = DockerParser
+    return _parser_class(**kw)  # type: ignore[no-any-return]
 
 
 def _load(name: str) -> tuple[Any, Any]:
@@ -117,6 +140,8 @@ def _load(name: str) -> tuple[Any, Any]:
     target = COMMANDS[name]
     mod_name, _, prefix = target.partition(":")
     full_name = f"dockyard.cli.commands.{mod_name}"
+    if name not in _FAST_FLAGS:
+        _argparse()  # before the command's module imports it: loaded without gettext
     __import__(full_name)  # importlib itself would be one more import at start-up
     mod = sys.modules[full_name]
     if prefix:
@@ -128,7 +153,7 @@ def _bool_values(p: argparse.ArgumentParser, args: list[str]) -> list[str]:
     """docker's boolean flags also take "--rm=false" / "-d=true"; argparse's store_true does not."""
     flags = {opt: a for a in p._actions if a.nargs == 0 and a.const in (True, False) for opt in a.option_strings}
     valued = {opt for a in p._actions if a.nargs != 0 for opt in a.option_strings}
-    stop_at_positional = any(a.nargs == argparse.REMAINDER for a in p._actions)
+    stop_at_positional = any(a.nargs == REMAINDER for a in p._actions)
     out: list[str] = []
     i = 0
     while i < len(args):
@@ -153,7 +178,7 @@ def _bool_values(p: argparse.ArgumentParser, args: list[str]) -> list[str]:
     return out
 
 
-def _configure(p: _Parser, configure: Any) -> None:
+def _configure(p: Any, configure: Any) -> None:
     """Let the command add its flags, with one formatter for all the metavar checks."""
     p._shared_formatter = p._get_formatter()
     try:
@@ -172,13 +197,15 @@ def make_parser(name: str) -> argparse.ArgumentParser:
 def run_command(name: str, args: list[str], global_opts: dict[str, Any]) -> int:
     """Parse ``args`` for command ``name``, run it, and turn errors into docker's messages and codes."""
     configure, run = _load(name)
-    p = _Parser(prog=f"dockyard {name}", add_help=True, allow_abbrev=False, conflict_handler="resolve")
-    _configure(p, configure)
     run_like = name in _RUN_LIKE
-    try:
-        ns = p.parse_args(_bool_values(p, args))
-    except SystemExit as e:
-        return int(e.code or 0) if isinstance(e.code, int) else 125
+    ns: Any = fast_parse(configure, args) if name in _FAST_FLAGS else None
+    if ns is None:
+        p = _Parser(prog=f"dockyard {name}", add_help=True, allow_abbrev=False, conflict_handler="resolve")
+        _configure(p, configure)
+        try:
+            ns = p.parse_args(_bool_values(p, args))
+        except SystemExit as e:
+            return int(e.code or 0) if isinstance(e.code, int) else 125
     ctx = CLIContext(global_opts)
     prefix = "dockyard: " if run_like else ""
     try:

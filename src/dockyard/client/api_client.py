@@ -1,7 +1,7 @@
 """A small Engine API client over unix sockets, TCP and TLS.
 
 It speaks just enough HTTP/1.1 by hand (no http.client, no urllib) because the CLI's
-start-up time is a feature: importing this module costs only _socket/json/os (the ``socket``
+start-up time is a feature: importing this module costs only _socket/_json/os (the ``socket``
 module, with its enum/selectors imports, is loaded only for TCP and TLS hosts).
 One connection per request keeps the code straight: a unix connect costs microseconds.
 """
@@ -9,8 +9,9 @@ One connection per request keeps the code straight: a unix connect costs microse
 from __future__ import annotations
 
 import _socket
-import json
 import os
+
+from dockyard.util import cjson
 
 TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def encode_query(query: dict[str, Any] | None) -> str:
             if isinstance(v, bool):
                 v = "1" if v else "0"
             elif isinstance(v, (dict,)):
-                v = json.dumps(v, separators=(",", ":"))
+                v = cjson.dumps(v, separators=(",", ":"))
             parts.append(f"{_quote(key, safe='')}={_quote(str(v), safe='')}")
     return ("?" + "&".join(parts)) if parts else ""
 
@@ -172,7 +173,7 @@ class Response:
 
     def json(self) -> Any:
         d = self.data
-        return json.loads(d) if d.strip() else None
+        return cjson.loads(d) if d.strip() else None
 
     def iter_lines(self) -> Iterator[bytes]:
         """Newline-separated records (progress and event streams)."""
@@ -188,6 +189,8 @@ class Response:
 
     def iter_json(self) -> Iterator[Any]:
         """JSON values, one per line; tolerates several per chunk or one split across chunks."""
+        import json  # streams only: its raw_decode splits several values per chunk
+
         dec = json.JSONDecoder()
         pending = ""
         for line in self.iter_lines():
@@ -352,7 +355,7 @@ class APIClient:
             elif hasattr(body, "read"):
                 stream_body = body
             else:
-                payload = json.dumps(body).encode()
+                payload = cjson.dumps(body).encode()
                 hdrs["Content-Type"] = "application/json"
         if upgrade:
             hdrs["Connection"] = "Upgrade"
@@ -485,7 +488,7 @@ def _error_from(resp: Response) -> APIError:
     raw = resp.data
     message = raw.decode("utf-8", "replace").strip()
     try:
-        obj = json.loads(raw)
+        obj = cjson.loads(raw)
         if isinstance(obj, dict) and "message" in obj:
             message = str(obj["message"])
     except ValueError:

@@ -25,6 +25,7 @@ from dockyard.containers.state import Container, State, now_rfc3339, parse_rfc33
 from dockyard.containers.store import ContainerStore
 from dockyard.errors import Conflict, InvalidParameter, NotFound, NotModified, SystemError_
 from dockyard.storage.atomic import write_json_atomic
+from dockyard.storage.trash import remove_tree
 from dockyard.util.ids import random_name
 
 log = logging.getLogger("dockyard.containers")
@@ -226,7 +227,7 @@ class ContainerService:
             parent = c.host_config.get("CgroupParent") or self.cfg.cgroup_parent
             oci = spec_mod.generate(spec_mod.SpecInput(c.id, c.config, c.host_config, {}, rootfs, parent,
                                                        net_files, plan))
-            write_json_atomic(os.path.join(state_dir, "config.json"), oci)
+            write_json_atomic(os.path.join(state_dir, "config.json"), oci, durable=False)  # rebuilt each start
             t3 = time.perf_counter()
             started_at = now_rfc3339()
             shim = ShimClient.launch(self.shim_config(c))
@@ -306,8 +307,8 @@ class ContainerService:
             with self._lock:
                 self._timers[c.id] = timer
             timer.start()
-        elif auto_remove:
-            threading.Thread(target=self._auto_remove, args=(c.id,), daemon=True).start()
+        elif auto_remove:  # on the thread that delivered the exit: it has nothing else to do (no thread start)
+            self._auto_remove(c.id)
 
     def _auto_remove(self, cid: str) -> None:
         try:
@@ -537,7 +538,7 @@ class ContainerService:
                 self.snapshots.remove(c.id)
             t2 = time.perf_counter()
             log.debug("remove %s: network %.1f ms, snapshot %.1f ms", c.id[:12], (t1 - t0) * 1e3, (t2 - t1) * 1e3)
-            shutil.rmtree(self.state_dir(c.id), ignore_errors=True)
+            remove_tree(self.state_dir(c.id), os.path.join(self.cfg.data_root, "trash"))
             self.store.delete(c.id)
             with self._lock:
                 self._by_id.pop(c.id, None)

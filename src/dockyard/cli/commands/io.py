@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
 from dockyard.cli.app import CLIContext, CLIError
+from dockyard.cli.fastargs import REMAINDER
 from dockyard.client.api_client import APIError, iter_multiplexed
 
 TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
 
@@ -121,7 +122,7 @@ def configure_exec(p: argparse.ArgumentParser) -> None:
     p.add_argument("-u", "--user", default="")
     p.add_argument("-w", "--workdir", default="")
     p.add_argument("container")
-    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.add_argument("command", nargs=REMAINDER)
 
 
 def exec_body(ns: argparse.Namespace, console: list[int] | None) -> dict[str, Any]:

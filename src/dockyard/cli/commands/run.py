@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -12,6 +11,7 @@ from dockyard.client.api_client import APIClient, APIError
 
 TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
 
@@ -211,25 +211,31 @@ def attach_and_wait(ctx: CLIContext, cid: str, conn: Any, waiter: Any, tty: bool
     return int(status.get("StatusCode", 0))
 
 
+# The signals --sig-proxy forwards, by the name docker's kill takes (the signal module would build its enums
+# at start-up only to name these six: _signal has the numbers).
+_PROXIED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+
+
 def _proxy_signals(client: APIClient, cid: str) -> list[tuple[int, Any]]:
     """--sig-proxy: signals the CLI receives are sent to the container."""
-    import signal
+    import _signal
 
+    names = {getattr(_signal, name): name for name in _PROXIED}
     saved: list[tuple[int, Any]] = []
 
     def forward(signum: int, _frame: object) -> None:
         try:
-            client.post(f"/containers/{cid}/kill", {"signal": signal.Signals(signum).name})
+            client.post(f"/containers/{cid}/kill", {"signal": names[signum]})
         except Exception:  # noqa: BLE001 - the container may already be gone
             pass
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
-        saved.append((sig, signal.signal(sig, forward)))
+    for sig in names:
+        saved.append((sig, _signal.signal(sig, forward)))
     return saved
 
 
 def _restore(saved: list[tuple[int, Any]]) -> None:
-    import signal
+    import _signal
 
     for sig, handler in saved:
-        signal.signal(sig, handler)
+        _signal.signal(sig, handler)

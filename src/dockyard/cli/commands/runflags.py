@@ -6,13 +6,14 @@ whichever client sent it (tests/unit/test_run_flags.py compares the two byte for
 
 from __future__ import annotations
 
-import argparse
 import os
 
 from dockyard.cli.app import CLIError
+from dockyard.cli.fastargs import REMAINDER
 
 TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
 _UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
@@ -301,7 +302,7 @@ def configure_create_flags(p: argparse.ArgumentParser) -> None:
     a("--volumes-from", action=L, default=[])
     a("-w", "--workdir", default="")
     a("image", metavar="IMAGE")
-    a("command", metavar="COMMAND", nargs=argparse.REMAINDER)
+    a("command", metavar="COMMAND", nargs=REMAINDER)
 
 
 def _endpoint(aliases: list[str] | None, ip: str, ip6: str, mac: str) -> dict[str, Any]:
