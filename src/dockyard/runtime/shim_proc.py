@@ -91,10 +91,9 @@ class Client:
 def in_helper(step: Callable[[], int]) -> int:
     """Run a runtime step (create+start, exec) in a short-lived forked child; returns the pid it made.
 
-    The runtime's code allocates and touches a lot of objects; doing that in
-    a child that exits keeps the long-lived shim's pages shared with the
-    launcher (a few hundred KiB private instead of megabytes).  What the step
-    starts is reparented to the shim, the subreaper.
+    The runtime's code allocates and touches a lot of objects, and may enter
+    the container's namespaces; doing that in a child keeps the shim itself
+    clean.  What the step starts is reparented to the shim, the subreaper.
     """
     r, w = os.pipe2(os.O_CLOEXEC)
     child = os.fork()
@@ -121,7 +120,8 @@ def in_helper(step: Callable[[], int]) -> int:
             data += chunk
     finally:
         os.close(r)
-        os.waitpid(child, 0)
+    # not waited for here: the helper's exit (unmapping a forked interpreter) would delay the reply; the
+    # shim's reaping loop (the monitor's, or the exec shim's) collects it like any other child
     try:
         result = json.loads(data)
     except ValueError:
