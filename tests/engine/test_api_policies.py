@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from urllib.parse import quote
 
@@ -97,6 +98,9 @@ def test_healthcheck_unhealthy(daemon: TestDaemon, client: docker.DockerClient) 
         health = _inspect(daemon, c.id)["State"]["Health"]
         assert health["FailingStreak"] >= 2 and len(health["Log"]) <= 5 and health["Log"][-1]["ExitCode"] == 1
         assert _inspect(daemon, c.id)["State"]["Running"]  # docker's default: nothing happens
+        # each check is an exec with a shim of its own: none leaves a socket or an exit file behind
+        state_dir = os.path.join(daemon.data_root, "containers", c.id)
+        assert wait_for(lambda: not [n for n in os.listdir(state_dir) if n.startswith("exec-")], 5)
     finally:
         c.remove(force=True)
 

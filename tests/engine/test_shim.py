@@ -355,6 +355,7 @@ def test_native_monitor_serves_the_init_and_exec_shims_the_execs(harness: Harnes
     sock = os.path.join(cfg.state_dir, "exec-late-waiter.sock")
     assert wait_for(lambda: not os.path.exists(sock))
     assert client.wait_exec("late-waiter", 5) == 5
+    assert not [n for n in os.listdir(cfg.state_dir) if n.startswith("exec-")]  # nothing piles up per exec
     with pytest.raises(OCIRuntimeError):
         client.resize_exec("late-waiter", 10, 10)
     client.signal(signal.SIGKILL)

@@ -552,13 +552,18 @@ class ShimClient:
     def wait_exec(self, exec_id: str, timeout: float | None = None) -> int:
         """Block until the exec'd process exited and its output was delivered; its exit code."""
         sock_name, exit_name = exec_names(exec_id)
+        exit_path = os.path.join(self.cfg.state_dir, exit_name)
         try:
             with _connect(self.cfg.state_dir, timeout, sock_name) as sock:
                 reply = _request(sock, {"cmd": "wait"})
         except (OSError, ShimError):  # the exec shim has left: it wrote the code down first
-            reply = _read_json(os.path.join(self.cfg.state_dir, exit_name)) or {}
+            reply = _read_json(exit_path) or {}
             if "exit_code" not in reply:
                 raise ShimError("the exec's shim is gone") from None
+        try:  # read once: healthchecks exec every few seconds for the container's whole life
+            os.unlink(exit_path)
+        except FileNotFoundError:
+            pass
         _raise_for(reply)
         return int(reply["exit_code"])
 
