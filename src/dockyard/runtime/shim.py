@@ -24,14 +24,7 @@ import socket
 
 from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.runtime.logformat import rotation_limits
-from dockyard.runtime.shim_proc import (
-    Proc,
-    close_fd,
-    console_listener,
-    in_helper,
-    receive_master,
-    stdio_pipes,
-)
+from dockyard.runtime.shim_proc import Proc, spawn_with_stdio
 
 TYPE_CHECKING = False  # typing costs import time and shared memory in every shim
 if TYPE_CHECKING:
@@ -75,38 +68,20 @@ class ContainerStart:
 
     def create_and_start(self) -> int:
         """Run the runtime's create + start with our stdio; raises OCIRuntimeError."""
-        proc = self.init
         cfg = self.cfg
-        child_fds: tuple[int, int, int] | None = None
-        console: socket.socket | None = None
-        if proc.tty:
-            console = console_listener("console.sock")
-        else:
-            child_fds = stdio_pipes(proc, bool(cfg.get("open_stdin")))
 
-        def create_and_start() -> int:
+        def create_and_start(stdio: tuple[int, int, int] | None, console_socket: str | None) -> int:
             pid = self.runtime.create(
                 self.cid,
                 cfg["bundle"],
-                stdio=child_fds,
-                console_socket="console.sock" if console else None,
+                stdio=stdio,
+                console_socket=console_socket,
                 pid_file=os.path.join(self.state_dir, "init.pid"),
             )
             self.runtime.start(self.cid)
             return pid
 
-        try:
-            pid = in_helper(create_and_start)
-            if console is not None:
-                receive_master(console, "console.sock", proc)
-                console = None
-        finally:
-            if console is not None:
-                console.close()
-            for fd in child_fds or ():
-                close_fd(fd)
-        proc.pid = pid
-        return pid
+        return spawn_with_stdio(self.init, bool(cfg.get("open_stdin")), "console.sock", create_and_start)
 
     def stop_listening(self) -> None:
         if self.listener is not None:

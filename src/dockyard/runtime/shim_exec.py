@@ -32,16 +32,7 @@ import termios
 import time
 
 from dockyard.runtime.errors import OCIRuntimeError
-from dockyard.runtime.shim_proc import (
-    Client,
-    Proc,
-    close_fd,
-    console_listener,
-    frame,
-    in_helper,
-    receive_master,
-    stdio_pipes,
-)
+from dockyard.runtime.shim_proc import Client, Proc, close_fd, frame, spawn_with_stdio
 
 TYPE_CHECKING = False  # typing costs import time and shared memory in every shim
 if TYPE_CHECKING:
@@ -92,32 +83,12 @@ class ExecShim:
 
     def spawn(self) -> int:
         """Run the runtime's exec with our stdio ends; raises OCIRuntimeError."""
-        proc, cfg = self.proc, self.cfg
-        process = dict(cfg["process"])
-        process["terminal"] = proc.tty
-        console_name = f"console-{self.exec_id[:12]}.sock"
-        console = console_listener(console_name) if proc.tty else None
-        child_fds = None if proc.tty else stdio_pipes(proc, bool(cfg.get("stdin")))
-        try:
-            pid = in_helper(
-                lambda: self.runtime.exec(
-                    self.cid, process, stdio=child_fds, console_socket=console_name if console else None
-                )
-            )
-            if console is not None:
-                receive_master(console, console_name, proc)
-                console = None
-        except BaseException:
-            for fd in list(proc.outputs) + ([proc.stdin_fd] if proc.stdin_fd is not None else []):
-                close_fd(fd)
-            raise
-        finally:
-            if console is not None:
-                console.close()
-            for fd in child_fds or ():
-                close_fd(fd)
-        proc.pid = pid
-        return pid
+        process = dict(self.cfg["process"])
+        process["terminal"] = self.proc.tty
+        return spawn_with_stdio(
+            self.proc, bool(self.cfg.get("stdin")), f"console-{self.exec_id[:12]}.sock",
+            lambda stdio, console: self.runtime.exec(self.cid, process, stdio=stdio, console_socket=console),
+        )
 
     # -- streams -------------------------------------------------------
     def bind_stream(self, client: Client) -> None:

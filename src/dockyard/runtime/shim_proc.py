@@ -187,3 +187,35 @@ def receive_master(listener: socket.socket, name: str, proc: Proc) -> None:
     proc.master = master
     proc.outputs[master] = "stdout"
     proc.stdin_fd = master
+
+
+def spawn_with_stdio(
+    proc: Proc, want_stdin: bool, console_name: str,
+    step: Callable[[tuple[int, int, int] | None, str | None], int],
+) -> int:
+    """Run a runtime step (create+start, exec) in a helper with the process's stdio made for it.
+
+    A TTY process gets a pty whose master the runtime sends back over ``console_name``; otherwise pipes.
+    ``step(stdio, console_socket)`` returns the pid it made.  Our ends land in ``proc``; on failure they
+    are closed again.
+    """
+    console = console_listener(console_name) if proc.tty else None
+    child_fds = None if proc.tty else stdio_pipes(proc, want_stdin)
+    try:
+        pid = in_helper(lambda: step(child_fds, console_name if console else None))
+        if console is not None:
+            receive_master(console, console_name, proc)
+            console = None
+    except BaseException:
+        for fd in list(proc.outputs) + ([proc.stdin_fd] if proc.stdin_fd is not None else []):
+            close_fd(fd)
+        proc.outputs.clear()
+        proc.master = proc.stdin_fd = None
+        raise
+    finally:
+        if console is not None:
+            console.close()
+        for fd in child_fds or ():
+            close_fd(fd)
+    proc.pid = pid
+    return pid
