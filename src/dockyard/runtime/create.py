@@ -32,13 +32,11 @@ def _cgroup_resources(spec: dict[str, Any]) -> dict[str, Any]:
 
 def compiled_seccomp(root: str, seccomp_cfg: dict[str, Any]) -> tuple[bytes, int]:
     """The BPF program for a profile, cached under the root: libseccomp takes ~10 ms per compile."""
-    import hashlib
-
     from dockyard.runtime.linux import SECCOMP_FILTER_FLAGS
 
     uname = os.uname()
     canonical = json.dumps([seccomp_cfg, uname.release, uname.machine], sort_keys=True).encode()
-    path = os.path.join(root, ".seccomp", hashlib.sha256(canonical).hexdigest() + ".bpf")
+    path = os.path.join(root, ".seccomp", _sha256(canonical).hexdigest() + ".bpf")
     wanted = seccomp_cfg.get("flags") or []
     if all(f in SECCOMP_FILTER_FLAGS for f in wanted):
         try:
@@ -62,6 +60,18 @@ def compiled_seccomp(root: str, seccomp_cfg: dict[str, Any]) -> tuple[bytes, int
     except OSError:
         pass  # the cache is only an optimisation
     return program, flags
+
+
+def _sha256(data: bytes) -> Any:
+    """sha256 from the interpreter's built-in module: hashlib would load OpenSSL first (~4 ms on each start)."""
+    try:
+        from _sha256 import sha256  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:  # Python 3.12+ calls it _sha2
+        try:
+            from _sha2 import sha256  # type: ignore[import-not-found, no-redef, unused-ignore]
+        except ImportError:
+            from hashlib import sha256  # type: ignore[assignment, unused-ignore]
+    return sha256(data)
 
 
 def _read_messages(fd: int) -> Any:

@@ -29,8 +29,6 @@ import sys
 
 def _warm() -> None:
     """Import what a shim needs before forking, so every shim shares it."""
-    import hashlib  # noqa: F401  (the seccomp cache key; loading OpenSSL in each shim cost ~4 ms per start)
-
     import dockyard.runtime.api  # noqa: F401
     import dockyard.runtime.cgroups  # noqa: F401
     import dockyard.runtime.shim  # noqa: F401
