@@ -30,6 +30,11 @@ ACCEPTED: list[tuple[str, list[str]]] = [
     ("exec", ["-it", "box", "sh"]),
     ("exec", ["-e", "A=1", "-w", "/", "-u", "0", "box", "ls", "-l"]),
     ("exec", ["box"]),
+    ("ps", []),
+    ("ps", ["-a"]),
+    ("ps", ["-aq", "--no-trunc", "-s"]),
+    ("ps", ["-a", "--filter", "status=exited", "-f", "label=x", "--format", "{{.ID}} {{.Names}}"]),
+    ("ps", ["-n", "3", "--format=table {{.ID}}"]),
 ]
 
 # argv with a case argparse must decide (help, errors, quirks): the fast reader says None
@@ -52,6 +57,10 @@ DEFERRED: list[tuple[str, list[str]]] = [
     ("run", ["-1", "busybox"]),
     ("run", ["--name"]),
     ("exec", ["-h", "box"]),
+    ("ps", ["stray"]),
+    ("ps", ["-n", "-1"]),
+    ("ps", ["-n", "three"]),
+    ("ps", ["--help"]),
 ]
 
 
@@ -74,15 +83,16 @@ def test_fast_reader_leaves_the_rest_to_argparse(command: str, argv: list[str]) 
     assert parse(configure, argv) is None
 
 
-def test_commands_without_a_trailing_command_are_left_to_argparse() -> None:
-    configure, _ = _load("ps")
-    assert parse(configure, ["-a"]) is None
+def test_commands_with_other_positionals_are_left_to_argparse() -> None:
+    configure, _ = _load("logs")
+    assert parse(configure, ["-f", "box"]) is None
 
 
-def test_run_path_imports_neither_argparse_nor_json() -> None:
-    """The point of the fast reader: `run --rm busybox true` starts without argparse, json, re or enum."""
+@pytest.mark.parametrize("argv", [["run", "--rm", "--name", "x", "busybox", "true"], ["ps", "-a"]])
+def test_run_and_ps_import_neither_argparse_nor_json(argv: list[str]) -> None:
+    """The point of the fast reader: `run --rm busybox true` and `ps` start without argparse, json, re or enum."""
     code = ("import sys\nfrom dockyard.cli.main import main\n"
-            "main(['run', '--rm', '--name', 'x', 'busybox', 'true'])\n"
+            f"main({argv!r})\n"
             "print(' '.join(m for m in ('argparse', 're', 'json', 'enum', 'signal') if m in sys.modules))\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env={"DOCKYARD_HOST": "unix:///nonexistent/dockyard.sock", "PATH": "/usr/bin:/bin"})

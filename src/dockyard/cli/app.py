@@ -47,7 +47,7 @@ def _argparse() -> Any:
 
 
 # Commands whose everyday flags are read without argparse (cli/fastargs.py; argparse still does the rest).
-_FAST_FLAGS = {"run", "create", "exec"}
+_FAST_FLAGS = {"run", "create", "exec", "ps"}
 # Commands whose daemon errors exit 125 with the "dockyard: " prefix, as docker's run/create do.
 _RUN_LIKE = {"run", "create", "container run", "container create"}
 

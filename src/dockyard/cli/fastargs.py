@@ -76,7 +76,7 @@ class FlagRecorder:
     def parse(self, args: list[str]) -> Namespace | None:
         """The Namespace argparse would give for ``args``, or None when argparse must decide."""
         pos = self.positionals
-        if not pos or pos[-1].nargs != REMAINDER or any(p.nargs is not None for p in pos[:-1]):
+        if pos and (pos[-1].nargs != REMAINDER or any(p.nargs is not None for p in pos[:-1])):
             return None
         values: dict[str, Any] = {}
         for f in self.flags:
@@ -131,9 +131,13 @@ class FlagRecorder:
         rest = args[i:]
         if "--" in rest or len(rest) < len(pos) - 1 or any(f.required and f.dest not in seen for f in self.flags):
             return None
-        for p in pos[:-1]:
-            values[p.dest] = rest.pop(0)
-        values[pos[-1].dest] = rest
+        if not pos:
+            if rest:  # a stray argument: argparse words the error
+                return None
+        else:
+            for p in pos[:-1]:
+                values[p.dest] = rest.pop(0)
+            values[pos[-1].dest] = rest
         for f in self.flags:  # argparse converts string defaults it did not see on the command line
             if f.dest not in seen and isinstance(values[f.dest], str) and f.type is not None:
                 converted = self._convert(f, values[f.dest])

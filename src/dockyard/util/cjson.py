@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 try:
+    from _json import encode_basestring as _quote_unicode
     from _json import encode_basestring_ascii as _quote
     from _json import make_encoder as _make_encoder
     from _json import make_scanner as _make_scanner
@@ -50,6 +51,15 @@ def dumps(obj: Any, separators: tuple[str, str] = (", ", ": ")) -> str:
         return _quote(obj)  # type: ignore[no-any-return]
     encode = _make_encoder({}, _not_serializable, _quote, None, separators[1], separators[0], False, False, True)
     return "".join(encode(obj, 0))
+
+
+def quote(text: str, ensure_ascii: bool = True) -> str:
+    """json.dumps(text, ensure_ascii=ensure_ascii) for one string."""
+    if _make_encoder is None:  # pragma: no cover
+        import json
+
+        return json.dumps(text, ensure_ascii=ensure_ascii)
+    return (_quote if ensure_ascii else _quote_unicode)(text)  # type: ignore[no-any-return]
 
 
 def loads(data: str | bytes | bytearray) -> Any:

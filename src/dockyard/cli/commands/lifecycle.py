@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-
 from dockyard.cli.app import CLIContext, CLIError
 from dockyard.client.api_client import APIError
 
 TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable
     from typing import Any
 

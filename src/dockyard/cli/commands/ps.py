@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 
 from dockyard.cli.app import CLIContext
@@ -11,9 +9,11 @@ from dockyard.cli.commands.lifecycle import filters_query
 from dockyard.cli.format.humanize import format_rfc3339_local, human_duration, human_size
 from dockyard.cli.format.output import render_list
 from dockyard.cli.format.table import ellipsis, truncate_id
+from dockyard.util import cjson
 
 TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
 DEFAULT_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
@@ -98,7 +98,7 @@ class ContainerRow:
         command = self._c.get("Command") or ""
         if self._trunc:
             command = ellipsis(command, 20)
-        return json.dumps(command, ensure_ascii=False)
+        return cjson.quote(command, ensure_ascii=False)
 
     @property
     def CreatedAt(self) -> str:  # noqa: N802

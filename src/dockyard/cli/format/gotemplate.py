@@ -7,7 +7,7 @@ it when it is a method, passing the command's arguments.
 
 from __future__ import annotations
 
-import json
+from dockyard.util import cjson
 
 TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def _tokens(action: str) -> list[tuple[str, Any]]:
                 j += 2 if action[j] == "\\" else 1
             if j >= n:
                 raise TemplateError("template: :1: unterminated quoted string")
-            toks.append(("str", json.loads(action[i:j + 1])))
+            toks.append(("str", cjson.loads(action[i:j + 1])))
             i = j + 1
         elif c == "`":
             j = action.index("`", i + 1)
@@ -76,7 +76,7 @@ def _tokens(action: str) -> list[tuple[str, Any]]:
             i = j + 1
         elif c == "'":
             j = action.index("'", i + 1)
-            toks.append(("num", ord(json.loads('"' + action[i + 1:j] + '"'))))
+            toks.append(("num", ord(cjson.loads('"' + action[i + 1:j] + '"'))))
             i = j + 1
         elif action.startswith(":=", i):
             toks.append(("decl", ":="))
@@ -236,6 +236,7 @@ def go_str(v: Any) -> str:
 
 def _to_json(v: Any) -> str:
     """docker's json func; row contexts marshal themselves with Go's HTML escaping ("->" → "-\\u003e")."""
+    import json  # only here: the package pulls in re, enum and functools, a few ms of every CLI start
     if hasattr(v, "__json__"):
         text = json.dumps(v.__json__(), separators=(",", ":"), ensure_ascii=False, default=str)
         return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -297,7 +298,7 @@ def _printf(fmt: str, *args: Any) -> str:
         if verb in "sv":
             out.append(("%" + flags + "s") % go_str(a))
         elif verb == "q":
-            out.append(("%" + flags + "s") % json.dumps(go_str(a), ensure_ascii=False))
+            out.append(("%" + flags + "s") % cjson.quote(go_str(a), ensure_ascii=False))
         elif verb == "t":
             out.append(go_str(bool(a)))
         elif verb in "dxXo":
