@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dockyard.containers.exit_watch import WATCHER
 from dockyard.runtime.errors import OCIRuntimeError
 
 if TYPE_CHECKING:
@@ -371,26 +372,27 @@ class ShimClient:
         return client
 
     def _start_monitor(self) -> None:
+        """Learn of the exit: one ``wait`` connection, watched with every other container's on one thread."""
         try:
             self._waiter = _connect(self.cfg.state_dir, None)
             self._waiter.sendall(b'{"cmd": "wait"}\n')
         except OSError:
-            self._waiter = None
-        thread = threading.Thread(target=self._monitor, name=f"shim-{self.cfg.container_id[:12]}", daemon=True)
-        thread.start()
-
-    def _monitor(self) -> None:
-        status: ExitStatus | None = None
-        if self._waiter is not None:
-            try:
-                line = _read_line(self._waiter)
-                if line:
-                    data = json.loads(line)
-                    status = ExitStatus(int(data["exit_code"]), bool(data["oom_killed"]), str(data["finished_at"]))
-            except (OSError, ValueError, KeyError):
-                status = None
-            finally:
+            if self._waiter is not None:
                 self._waiter.close()
+            self._waiter = None
+            threading.Thread(target=self._exited, args=(b"",), daemon=True).start()
+            return
+        WATCHER.watch(self._waiter, self._exited)
+
+    def _exited(self, line: bytes) -> None:
+        """The shim's answer to ``wait`` (b"" when it went away without one): record, clean up, tell."""
+        status: ExitStatus | None = None
+        if line:
+            try:
+                data = json.loads(line)
+                status = ExitStatus(int(data["exit_code"]), bool(data["oom_killed"]), str(data["finished_at"]))
+            except (ValueError, KeyError, TypeError):
+                status = None
         if status is None:
             status = _read_exit(self.cfg.state_dir)
         if status is None:
