@@ -4,8 +4,10 @@ Starting a fresh interpreter per container would cost tens of milliseconds
 and megabytes; instead the daemon starts this once.  It imports the shim and
 the runtime, freezes the GC (so forked children do not dirty the shared
 pages by collecting), then waits on a SOCK_SEQPACKET channel from the
-daemon.  Each message is the shim's JSON config plus fds (SCM_RIGHTS): the
-socket the shim reports create/start on, then any attach streams opened
+daemon.  It keeps one shim forked ahead of time and hands it the next job,
+so a start pays a message rather than a fork.  Each message is the shim's
+JSON config plus fds (SCM_RIGHTS): the socket the shim reports
+create/start on, then any attach streams opened
 before the start; or, with ``"kind": "exec"``, an exec shim's config plus its
 stream socket.  The shim is forked into its own session (setsid), so no
 signal for the daemon's process group reaches it; the launcher ends with the
@@ -45,27 +47,44 @@ def _warm() -> None:
             pass
 
 
-def _spawn(cfg: dict, fds: list[int], channel: socket.socket) -> None:
-    """Fork the shim into its own session (SIGCHLD is ignored here, so the kernel reaps it for us)."""
+def _serve(msg: bytes, fds: list[int]) -> None:
+    """Body of a shim: a container's (then the native monitor) or an exec's."""
+    socks = [socket.socket(fileno=fd) for fd in fds]
+    for s in socks:
+        s.set_inheritable(False)
+    cfg = json.loads(msg)
+    if cfg.get("kind") == "exec":
+        from dockyard.runtime.shim_exec import serve_exec
+
+        serve_exec(cfg, socks[0])
+    else:
+        from dockyard.runtime.shim import serve
+
+        serve(cfg, socks[0], socks[1:])
+
+
+def _fork_spare(channel: socket.socket) -> socket.socket:
+    """Fork the next shim ahead of time; it waits for its job on the returned socket.
+
+    A start then costs a message, not a fork of the launcher.  The spare is in its
+    own session (setsid) already, so no signal for the daemon's process group reaches
+    it; EOF on its socket (the launcher is gone) ends it.
+    """
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     if os.fork():
-        return
+        theirs.close()
+        return ours
     try:
         # ignored dispositions survive execve: the shim and its containers start from the defaults
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.setsid()
         channel.close()
-        socks = [socket.socket(fileno=fd) for fd in fds]
-        for s in socks:
-            s.set_inheritable(False)
-        if cfg.get("kind") == "exec":
-            from dockyard.runtime.shim_exec import serve_exec
-
-            serve_exec(cfg, socks[0])
-        else:
-            from dockyard.runtime.shim import serve
-
-            serve(cfg, socks[0], socks[1:])
+        ours.close()
+        msg, fds, _, _ = socket.recv_fds(theirs, 1 << 20, 32)
+        theirs.close()
+        if msg and fds:
+            _serve(msg, fds)
     except BaseException as exc:  # noqa: BLE001
         try:
             os.write(2, f"shim: {exc!r}\n".encode())
@@ -82,6 +101,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # shims are never waited for: no zombies
     gc.collect()
     gc.freeze()
+    spare = _fork_spare(channel)
     poller = select.poll()
     poller.register(channel.fileno(), select.POLLIN)
     while True:
@@ -98,16 +118,21 @@ def main(argv: list[str]) -> int:
             return 0
         if not msg:
             return 0
-        try:
-            cfg = json.loads(msg)
-        except ValueError:
-            for fd in fds:
-                os.close(fd)
-            continue
         if fds:
-            _spawn(cfg, fds, channel)
+            try:
+                socket.send_fds(spare, [msg], fds)
+            except OSError:  # the spare died (killed by hand?): a fresh one takes the job
+                spare.close()
+                spare = _fork_spare(channel)
+                try:
+                    socket.send_fds(spare, [msg], fds)
+                except OSError as exc:  # the daemon reads the failure from the closed sockets
+                    os.write(2, f"launcher: no shim for the job: {exc}\n".encode())
+            spare.close()
         for fd in fds:
             os.close(fd)
+        if fds:
+            spare = _fork_spare(channel)  # after the job went out: the start does not wait for this fork
 
 
 if __name__ == "__main__":
