@@ -117,13 +117,17 @@ class _Launcher:
                         self.proc.wait()
 
     def stop(self) -> None:
+        """EOF on the channel: the launcher dismisses its spare shim and exits (killed if it takes long)."""
         with self.lock:
             if self.chan is not None:
                 self.chan.close()
                 self.chan = None
             if self.proc is not None:
-                self.proc.kill()
-                self.proc.wait()
+                try:
+                    self.proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
                 self.proc = None
 
 

@@ -63,26 +63,55 @@ def _serve(msg: bytes, fds: list[int]) -> None:
         serve(cfg, socks[0], socks[1:])
 
 
-def _fork_spare(channel: socket.socket) -> socket.socket:
-    """Fork the next shim ahead of time; it waits for its job on the returned socket.
+class _Spare:
+    """A shim forked ahead of time: it waits for its job on ``sock``, so a start costs a message, not a fork.
 
-    A start then costs a message, not a fork of the launcher.  The spare is in its
-    own session (setsid) already, so no signal for the daemon's process group reaches
-    it; EOF on its socket (the launcher is gone) ends it.
+    The spare is in its own session (setsid) already, so no signal for the
+    daemon's process group reaches it; EOF on its socket (the launcher is
+    gone) ends it.
     """
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-    if os.fork():
+
+    def __init__(self, channel: socket.socket) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            _spare_body(channel, theirs)
         theirs.close()
-        return ours
+        self.sock, self.pid = ours, pid
+        self.handed = False
+
+    def hand(self, msg: bytes, fds: list[int]) -> bool:
+        """Give the spare its job; False if it is gone.  Either way it is used up."""
+        self.handed = True
+        try:
+            socket.send_fds(self.sock, [msg], fds)
+            return True
+        except OSError:
+            return False
+        finally:
+            self.sock.close()
+
+    def dismiss(self) -> None:
+        """EOF to the spare, and wait until it is gone (SIGCHLD is ignored: waitpid returns once it exited)."""
+        self.sock.close()
+        if self.handed:  # a shim at work now: it is not ours to wait for
+            return
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def _spare_body(channel: socket.socket, jobs: socket.socket) -> None:
     try:
         # ignored dispositions survive execve: the shim and its containers start from the defaults
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.setsid()
         channel.close()
-        ours.close()
-        msg, fds, _, _ = socket.recv_fds(theirs, 1 << 20, 32)
-        theirs.close()
+        msg, fds, _, _ = socket.recv_fds(jobs, 1 << 20, 32)
+        jobs.close()
         if msg and fds:
             _serve(msg, fds)
     except BaseException as exc:  # noqa: BLE001
@@ -101,38 +130,34 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # shims are never waited for: no zombies
     gc.collect()
     gc.freeze()
-    spare = _fork_spare(channel)
+    spare = _Spare(channel)
     poller = select.poll()
     poller.register(channel.fileno(), select.POLLIN)
-    while True:
-        # the channel's EOF says the daemon is gone; the parent check covers a channel kept open elsewhere
-        if not poller.poll(5000):
-            if os.getppid() != parent:
-                return 0
-            continue
-        try:
-            msg, fds, _, _ = socket.recv_fds(channel, 1 << 20, 32)
-        except InterruptedError:
-            continue
-        except OSError:
-            return 0
-        if not msg:
-            return 0
-        if fds:
+    try:
+        while True:
+            # the channel's EOF says the daemon is gone; the parent check covers a channel kept open elsewhere
+            if not poller.poll(5000):
+                if os.getppid() != parent:
+                    return 0
+                continue
             try:
-                socket.send_fds(spare, [msg], fds)
-            except OSError:  # the spare died (killed by hand?): a fresh one takes the job
-                spare.close()
-                spare = _fork_spare(channel)
-                try:
-                    socket.send_fds(spare, [msg], fds)
-                except OSError as exc:  # the daemon reads the failure from the closed sockets
-                    os.write(2, f"launcher: no shim for the job: {exc}\n".encode())
-            spare.close()
-        for fd in fds:
-            os.close(fd)
-        if fds:
-            spare = _fork_spare(channel)  # after the job went out: the start does not wait for this fork
+                msg, fds, _, _ = socket.recv_fds(channel, 1 << 20, 32)
+            except InterruptedError:
+                continue
+            except OSError:
+                return 0
+            if not msg:
+                return 0
+            if fds and not spare.hand(msg, fds):  # the spare died (killed by hand?): a fresh one takes it
+                spare = _Spare(channel)
+                if not spare.hand(msg, fds):  # the daemon reads the failure from the closed sockets
+                    os.write(2, b"launcher: no shim for the job\n")
+            for fd in fds:
+                os.close(fd)
+            if fds:
+                spare = _Spare(channel)  # after the job went out: the start does not wait for this fork
+    finally:
+        spare.dismiss()  # nothing of the launcher's outlives it but the shims at work
 
 
 if __name__ == "__main__":
