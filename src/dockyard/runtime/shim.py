@@ -24,7 +24,7 @@ import socket
 
 from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.runtime.logformat import rotation_limits
-from dockyard.runtime.shim_proc import Proc, spawn_with_stdio
+from dockyard.runtime.shim_proc import Proc, bind_relative, spawn_with_stdio
 
 TYPE_CHECKING = False  # typing costs import time and shared memory in every shim
 if TYPE_CHECKING:
@@ -52,16 +52,11 @@ class ContainerStart:
     def listen(self) -> None:
         """Bind shim.sock by relative name (state dirs can be longer than a sun_path)."""
         os.chdir(self.state_dir)
-        for name in (SOCKET_NAME, EXIT_NAME):
-            try:
-                os.unlink(name)
-            except FileNotFoundError:
-                pass
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        sock.bind(SOCKET_NAME)
-        os.chmod(SOCKET_NAME, 0o600)
-        sock.listen(64)
-        self.listener = sock
+        try:
+            os.unlink(EXIT_NAME)
+        except FileNotFoundError:
+            pass
+        self.listener = bind_relative(SOCKET_NAME, 64, 0o600)
         with open(PID_NAME + ".tmp", "w") as fh:
             fh.write(str(os.getpid()))
         os.rename(PID_NAME + ".tmp", PID_NAME)

@@ -32,7 +32,7 @@ import termios
 import time
 
 from dockyard.runtime.errors import OCIRuntimeError
-from dockyard.runtime.shim_proc import Client, Proc, close_fd, frame, spawn_with_stdio
+from dockyard.runtime.shim_proc import Client, Proc, bind_relative, close_fd, frame, spawn_with_stdio
 
 TYPE_CHECKING = False  # typing costs import time and shared memory in every shim
 if TYPE_CHECKING:
@@ -69,17 +69,12 @@ class ExecShim:
     def listen(self) -> None:
         """Bind the exec's socket by relative name (state dirs can be longer than a sun_path)."""
         os.chdir(self.cfg["state_dir"])
-        for name in (self.sock_name, self.exit_name):
-            try:
-                os.unlink(name)
-            except FileNotFoundError:
-                pass
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        sock.bind(self.sock_name)
-        os.chmod(self.sock_name, 0o600)
-        sock.listen(16)
-        sock.setblocking(False)
-        self.listener = sock
+        try:
+            os.unlink(self.exit_name)
+        except FileNotFoundError:
+            pass
+        self.listener = bind_relative(self.sock_name, 16, 0o600)
+        self.listener.setblocking(False)
 
     def spawn(self) -> int:
         """Run the runtime's exec with our stdio ends; raises OCIRuntimeError."""

@@ -149,16 +149,24 @@ def stdio_pipes(proc: Proc, want_stdin: bool) -> tuple[int, int, int]:
     return fds[0], fds[1], fds[2]
 
 
-def console_listener(name: str) -> socket.socket:
-    """Where the runtime hands over a pty master (bound by relative name, like shim.sock)."""
+def bind_relative(name: str, backlog: int, mode: int | None = None) -> socket.socket:
+    """A listening unix socket bound by a name relative to the cwd (a state dir's path can be longer than a
+    sun_path allows); a stale file of that name is replaced."""
     try:
         os.unlink(name)
     except FileNotFoundError:
         pass
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     sock.bind(name)
-    sock.listen(1)
+    if mode is not None:
+        os.chmod(name, mode)
+    sock.listen(backlog)
     return sock
+
+
+def console_listener(name: str) -> socket.socket:
+    """Where the runtime hands over a pty master."""
+    return bind_relative(name, 1)
 
 
 def receive_master(listener: socket.socket, name: str, proc: Proc) -> None:
