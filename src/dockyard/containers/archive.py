@@ -391,7 +391,7 @@ class CopySession:
     """
 
     def __init__(self, containers: Any, c: Any) -> None:
-        from dockyard.storage.snapshots import is_mountpoint
+        from dockyard.util.mounts import is_mountpoint
 
         self.containers = containers
         self.c = c

@@ -25,7 +25,7 @@ from dockyard.containers.state import Container, State, now_rfc3339, parse_rfc33
 from dockyard.containers.store import ContainerStore
 from dockyard.errors import Conflict, InvalidParameter, NotFound, NotModified, SystemError_
 from dockyard.storage.atomic import write_json_atomic
-from dockyard.storage.trash import remove_tree
+from dockyard.storage.trash import remove_tree, trash_dir
 from dockyard.util.ids import random_name
 
 log = logging.getLogger("dockyard.containers")
@@ -538,7 +538,7 @@ class ContainerService:
                 self.snapshots.remove(c.id)
             t2 = time.perf_counter()
             log.debug("remove %s: network %.1f ms, snapshot %.1f ms", c.id[:12], (t1 - t0) * 1e3, (t2 - t1) * 1e3)
-            remove_tree(self.state_dir(c.id), os.path.join(self.cfg.data_root, "trash"))
+            remove_tree(self.state_dir(c.id), trash_dir(self.cfg.data_root))
             self.store.delete(c.id)
             with self._lock:
                 self._by_id.pop(c.id, None)

@@ -157,6 +157,9 @@ def run(cfg: DaemonConfig) -> int:
             services.events.close()
             if services.containers is not None:
                 services.containers.shutdown(live_restore=cfg.live_restore)
+        from dockyard.storage import trash
+
+        trash.drain(5.0)  # a clean stop leaves no removed tree half-deleted (a crash's trash is emptied at start)
         try:
             os.unlink(cfg.pidfile)
         except OSError:

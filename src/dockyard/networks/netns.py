@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from dockyard.util.mounts import is_mountpoint
+
 T = TypeVar("T")
 
 CLONE_NEWNET = 0x40000000
@@ -36,16 +38,6 @@ def _check(rc: int, what: str) -> None:
 
 def _mount(src: str, target: str, flags: int) -> None:
     _check(_libc.mount(src.encode(), target.encode(), None, flags, None), f"mount {src} on {target}")
-
-
-def is_mountpoint(path: str) -> bool:
-    real = os.path.realpath(path)
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mnt = line.split()[4].replace("\\040", " ")
-            if mnt == real:
-                return True
-    return False
 
 
 def ensure_private_dir(path: str) -> None:

@@ -21,9 +21,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFound, SystemError_
+from ..util.mounts import is_mountpoint
 from .db import StateDB
 from .tarsafe import end_of_archive, tree_chunks
-from .trash import open_trash, remove_tree
+from .trash import open_trash, remove_tree, trash_dir
 
 if TYPE_CHECKING:
     from ..images.service import ImageService
@@ -64,16 +65,6 @@ def mount_overlay(lowers: list[str], upper: str, work: str, merged: str, cwd: st
         raise SystemError_(f"error mounting the container's filesystem: {res.stderr.strip()}")
 
 
-def is_mountpoint(path: str) -> bool:
-    real = os.path.realpath(path)
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mp = line.split()[4].encode().decode("unicode_escape")
-            if mp == real:
-                return True
-    return False
-
-
 def _mounted(path: str) -> bool:
     """Whether something is mounted on ``path``: an overlay has its own device, so two lstat calls tell
     (reading all of mountinfo costs ~0.4 ms per call on the run path); mountinfo decides when stat cannot."""
@@ -100,7 +91,7 @@ class Snapshotter:
         self.images = images
         self.layers = images.layers
         self.dir = os.path.join(data_root, "snapshots")
-        self.trash = os.path.join(data_root, "trash")
+        self.trash = trash_dir(data_root)
         open_trash(self.trash)  # what a crash left in it is deleted in the background
         os.makedirs(self.dir, exist_ok=True)
         db.ensure_schema(_SCHEMA)

@@ -45,6 +45,11 @@ def _enqueue(path: str) -> None:
     _queue.put(path)
 
 
+def trash_dir(data_root: str) -> str:
+    """The data root's trash directory."""
+    return os.path.join(data_root, "trash")
+
+
 def open_trash(trash_dir: str) -> None:
     """Make the trash dir; the first time in this process, queue what an earlier run left in it."""
     with _state:
