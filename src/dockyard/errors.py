@@ -1,52 +1,46 @@
 """Domain errors shared by every service.
 
-Services raise these; the API layer maps each class to its HTTP status and
-renders ``{"message": str(err)}`` exactly as dockerd does, so clients that
-parse the wording (docker CLI, docker-py) keep working.
+Services raise these and know nothing of HTTP: which status each class answers with is decided once, by the
+table in ``dockyard/api/errors.py``, which renders ``{"message": str(err)}`` exactly as dockerd does, so
+clients that parse the wording (docker CLI, docker-py) keep working.
 """
 
 
 class DockyardError(Exception):
-    """Base class; ``status`` is the HTTP status the API answers with."""
-
-    status = 500
+    """Base class of every error a service raises on purpose."""
 
 
 class InvalidParameter(DockyardError):
-    status = 400
+    """The request itself is wrong (a bad flag, name, reference or body)."""
 
 
 class Unauthorized(DockyardError):
-    status = 401
+    """The caller did not prove who it is."""
 
 
 class Forbidden(DockyardError):
-    status = 403
+    """The caller may not do this (a predefined network, a protected object)."""
 
 
 class NotFound(DockyardError):
-    status = 404
+    """The object the request names does not exist."""
 
 
 class Conflict(DockyardError):
-    status = 409
+    """The object exists but its state forbids the request (in use, running, name taken)."""
 
 
 class NotModified(DockyardError):
-    """Start of a running container, stop of a stopped one: HTTP 304, empty body."""
-
-    status = 304
+    """Start of a running container, stop of a stopped one: nothing to do, and no message."""
 
 
 class NotImplementedByEngine(DockyardError):
-    status = 501
+    """A Docker feature dockyard deliberately does not implement (see the scope ledger)."""
 
 
 class Unavailable(DockyardError):
-    status = 503
+    """The engine cannot serve this now (shutting down, a backend missing on this host)."""
 
 
 class SystemError_(DockyardError):
-    """Anything the engine failed to do for reasons of its own (HTTP 500)."""
-
-    status = 500
+    """Anything the engine failed to do for reasons of its own."""

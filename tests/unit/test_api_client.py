@@ -14,7 +14,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from dockyard.client.api_client import APIClient, APIError, DaemonUnreachable, encode_query, iter_multiplexed
+from dockyard.client.api_client import (
+    APIClient,
+    APIError,
+    Conflict,
+    DaemonUnreachable,
+    encode_query,
+    iter_multiplexed,
+)
 from helpers.http import read_request
 
 Handler = Callable[[str, str, dict[str, str], bytes, socket.socket], None]
@@ -108,6 +115,7 @@ def test_json_body_query_and_error_message(unix_server) -> None:  # type: ignore
     with pytest.raises(APIError) as e:
         client.post("/fail")
     assert e.value.status == 409 and e.value.message == "Conflict. The container name is in use"
+    assert type(e.value) is Conflict
 
 
 def test_chunked_json_stream_split_anywhere(unix_server) -> None:  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dockyard.api.errors import http_status
 from dockyard.images.reference import (
     ReferenceError_,
     looks_like_id,
@@ -61,7 +62,7 @@ def test_invalid_references(text: str, message: str) -> None:
     with pytest.raises(ReferenceError_) as exc:
         parse_normalized(text)
     assert str(exc.value) == message
-    assert exc.value.status == 400
+    assert http_status(exc.value) == 400  # an InvalidParameter: the API answers 400
 
 
 def test_default_tag() -> None:

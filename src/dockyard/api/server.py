@@ -21,10 +21,10 @@ from typing import Any
 
 from dockyard import API_VERSION, MIN_API_VERSION, __version__
 from dockyard.api.context import Services
+from dockyard.api.errors import error_message, http_status
 from dockyard.api.request import Request
 from dockyard.api.responses import JSON, Empty, Raw, Stream
 from dockyard.api.router import Router
-from dockyard.errors import DockyardError
 
 log = logging.getLogger("dockyard.api")
 _VERSIONED = re.compile(r"^/v(\d+\.\d+)(/.*)$")
@@ -129,16 +129,17 @@ class APIHandler(BaseHTTPRequestHandler):
         req.params = params
         try:
             resp = handler(req)
-        except DockyardError as e:
-            req.drain()
-            if req.hijacked is not None:
-                return
-            self._send(e.status, b"" if e.status == 304 else _error_body(e.status, str(e)))
-            return
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
             return
         except Exception as e:  # noqa: BLE001 - an engine bug must not kill the connection thread silently
+            status = http_status(e)
+            if status is not None:  # a domain error: its status from the one table
+                req.drain()
+                if req.hijacked is not None:
+                    return
+                self._send(status, b"" if status == 304 else _error_body(status, error_message(e)))
+                return
             log.error("handler %s %s failed: %s", self.command, path, traceback.format_exc())
             if req.hijacked is None:
                 req.drain()

@@ -31,12 +31,60 @@ DEFAULT_HOST = "unix:///run/dockyard.sock"
 
 
 class APIError(Exception):
-    """The daemon answered with an error status; ``message`` is docker's wording from the body."""
+    """The daemon answered with an error status; ``message`` is docker's wording from the body.
+
+    ``error_for(status, message)`` picks the subclass of the status (like docker-py's ``NotFound``,
+    ``Conflict`` …), so callers branch on the type; ``APIError(status, message)`` itself still works.
+    """
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class BadRequest(APIError):
+    """400: the request was wrong (flags, names, body)."""
+
+
+class Unauthorized(APIError):
+    """401: the daemon wants credentials."""
+
+
+class Forbidden(APIError):
+    """403: the daemon refuses (a predefined network …)."""
+
+
+class NotFound(APIError):
+    """404: no such container, image, network, volume, exec or endpoint."""
+
+
+class Conflict(APIError):
+    """409: the object's state forbids the request (in use, running, name taken)."""
+
+
+class ServerError(APIError):
+    """5xx: the daemon failed for reasons of its own."""
+
+
+class NotImplementedByDaemon(ServerError):
+    """501: a feature the daemon does not implement."""
+
+
+class Unavailable(ServerError):
+    """503: the daemon cannot serve this now."""
+
+
+_ERROR_OF_STATUS: dict[int, type[APIError]] = {
+    400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict,
+    501: NotImplementedByDaemon, 503: Unavailable,
+}
+
+
+def error_for(status: int, message: str) -> APIError:
+    """The APIError subclass of an HTTP status (any other 5xx is a ServerError, anything else an APIError)."""
+    cls = _ERROR_OF_STATUS.get(status) or (ServerError if status >= 500 else APIError)
+    return cls(status, message)
 
 
 class DaemonUnreachable(Exception):
@@ -393,7 +441,7 @@ class APIClient:
             reader = _Reader(sock)
             status_line = reader.readline()
             if not status_line:
-                raise APIError(500, "the daemon closed the connection without answering")
+                raise ServerError(500, "the daemon closed the connection without answering")
             status = int(status_line.split(b" ", 2)[1])
             rheaders: dict[str, str] = {}
             while True:
@@ -454,7 +502,7 @@ class APIClient:
             raise _error_from(resp)
         if resp.status not in (101, 200):
             resp.close()
-            raise APIError(resp.status, f"unexpected status {resp.status} for {path}")
+            raise error_for(resp.status, f"unexpected status {resp.status} for {path}")
         leftover = resp._reader.buf
         return HijackedSocket(resp.sock, leftover)
 
@@ -493,4 +541,4 @@ def _error_from(resp: Response) -> APIError:
             message = str(obj["message"])
     except ValueError:
         pass
-    return APIError(resp.status, message or f"status {resp.status}")
+    return error_for(resp.status, message or f"status {resp.status}")

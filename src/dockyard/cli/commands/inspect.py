@@ -8,7 +8,7 @@ import json
 from dockyard.cli.app import CLIContext, CLIError
 from dockyard.cli.format.output import render_each
 from dockyard.cli.format.table import align
-from dockyard.client.api_client import APIClient, APIError
+from dockyard.client.api_client import APIClient, NotFound
 
 TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
 if TYPE_CHECKING:
@@ -32,9 +32,7 @@ def _fetch(client: APIClient, kind: str | None, name: str, size: bool) -> tuple[
         query = {"size": True} if (k == "container" and size) else None
         try:
             return k, client.get(path.format(name), query)
-        except APIError as e:
-            if e.status != 404:
-                raise
+        except NotFound as e:
             last = e
     if kind is None:
         raise CLIError(f"Error: No such object: {name}", 1)
@@ -59,9 +57,7 @@ def inspect_each(ctx: CLIContext, kind: str, paths: list[str], fmt: str) -> int:
     for path in paths:
         try:
             found.append(ctx.client.get(path))
-        except APIError as e:
-            if e.status != 404:
-                raise
+        except NotFound as e:
             ctx.err.write(f"Error response from daemon: {e.message}\n")
             failed = True
     print_inspect(ctx, found, fmt, kind)

@@ -12,7 +12,7 @@ from dockyard.cli.commands.inspect import inspect_each
 from dockyard.cli.commands.lifecycle import confirm, filters_query
 from dockyard.cli.format.output import Row, go_time_string, render_list
 from dockyard.cli.format.table import truncate_id
-from dockyard.client.api_client import APIError
+from dockyard.client.api_client import APIError, NotFound
 
 
 def _q(name: str) -> str:
@@ -157,7 +157,7 @@ def run_rm(args: argparse.Namespace, ctx: CLIContext) -> int:
         try:
             ctx.client.request("DELETE", f"/networks/{_q(name)}").close()
         except APIError as e:
-            if args.force and e.status == 404:
+            if args.force and isinstance(e, NotFound):
                 continue
             ctx.err.write(f"Error response from daemon: {e.message}\n")
             failed = True

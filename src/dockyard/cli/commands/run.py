@@ -7,7 +7,7 @@ import sys
 
 from dockyard.cli.app import CLIContext, CLIError
 from dockyard.cli.commands.runflags import build_create_body, configure_create_flags
-from dockyard.client.api_client import APIClient, APIError
+from dockyard.client.api_client import APIClient, APIError, NotFound, ServerError
 
 TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def _pull(client: APIClient, image: str, err: Any) -> None:
     name, tag = _split_ref(image)
     for msg in client.stream_json("POST", "/images/create", {"fromImage": name, "tag": tag}):
         if isinstance(msg, dict) and msg.get("error"):
-            raise APIError(500, str(msg.get("error")))
+            raise ServerError(500, str(msg.get("error")))
         if isinstance(msg, dict) and msg.get("status") and not msg.get("progressDetail"):
             ident = msg.get("id")
             err.write((f"{ident}: " if ident else "") + f"{msg['status']}\n")
@@ -64,8 +64,8 @@ def create_container(ctx: CLIContext, ns: argparse.Namespace, detach: bool) -> s
         _pull(client, ns.image, ctx.err)
     try:
         resp = client.post("/containers/create", query, body)
-    except APIError as e:
-        if e.status != 404 or "No such image" not in e.message or ns.pull == "never":
+    except NotFound as e:
+        if "No such image" not in e.message or ns.pull == "never":
             raise
         name, tag = _split_ref(ns.image)
         ctx.err.write(f"Unable to find image '{name}:{tag}' locally\n")

@@ -12,7 +12,13 @@ from dockyard.cli.commands.lifecycle import confirm, filters_query
 from dockyard.cli.format.humanize import human_size, time_ago
 from dockyard.cli.format.output import render_each, render_list
 from dockyard.cli.format.table import truncate_id
-from dockyard.client.api_client import OUR_API_VERSION, APIError, DaemonUnreachable
+from dockyard.client.api_client import (
+    OUR_API_VERSION,
+    APIError,
+    DaemonUnreachable,
+    NotFound,
+    NotImplementedByDaemon,
+)
 
 TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
 if TYPE_CHECKING:
@@ -318,10 +324,8 @@ def run_prune(ns: argparse.Namespace, ctx: CLIContext) -> int:
     def call(path: str, query: dict[str, Any]) -> dict[str, Any]:
         try:
             return client.post(path, query) or {}
-        except APIError as e:
-            if e.status in (404, 501):
-                return {}
-            raise
+        except (NotFound, NotImplementedByDaemon):
+            return {}
 
     res = call("/containers/prune", {"filters": filters})
     reclaimed += res.get("SpaceReclaimed") or 0
