@@ -16,4 +16,5 @@ class Services:
     containers: Any = None
     networks: Any = None
     volumes: Any = None
+    builds: Any = None
     extra: dict[str, Any] = field(default_factory=dict)

@@ -56,6 +56,11 @@ COMMANDS: dict[str, str] = {
     "image load": "image_transfer:load",
     "commit": "image_transfer:commit",
     "container commit": "image_transfer:commit",
+    # builds (cli/commands/build.py)
+    "build": "build",
+    "image build": "build",
+    "builder build": "build",
+    "builder prune": "build:prune",
     # networks (cli/commands/networks.py)
     "network create": "networks:create",
     "network ls": "networks:ls",

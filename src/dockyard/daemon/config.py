@@ -48,6 +48,8 @@ class DaemonConfig:
     resource_prefix: str = "dy"
     config_file: str | None = None
     cgroup_favordynmods: bool = True
+    builder_gc: bool = True  # daemon.json "builder": {"gc": {"enabled": …, "defaultKeepStorage": "20GB"}}
+    builder_keep_storage: int = 20 * 1000 ** 3
 
 
 def _bool(v: str) -> bool:
@@ -99,6 +101,28 @@ _FILE_KEYS = {
 }
 
 
+def _builder_gc(cfg: DaemonConfig, builder: Any) -> None:
+    """dockerd's ``builder.gc`` keys: whether the build cache is collected and the size it is kept under."""
+    if not isinstance(builder, dict) or not isinstance(builder.get("gc"), dict):
+        return
+    gc = builder["gc"]
+    if "enabled" in gc:
+        cfg.builder_gc = bool(gc["enabled"])
+    if gc.get("defaultKeepStorage") is not None:
+        cfg.builder_keep_storage = _human_size(str(gc["defaultKeepStorage"]))
+
+
+def _human_size(text: str) -> int:
+    """docker's ``units.FromHumanSize``: decimal units (``20GB`` = 20·10⁹ bytes), a bare number is bytes."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)[iI]?[bB]?\s*", text)
+    if not m:
+        raise ConfigError(f"invalid builder.gc.defaultKeepStorage: {text!r}")
+    power = " kmgtp".index(m.group(2).lower() or " ")
+    return int(float(m.group(1)) * 1000 ** power)
+
+
 def load(argv: list[str]) -> DaemonConfig:
     """Parse flags, read daemon.json (explicit --config-file must exist), validate hosts and TLS."""
     args = build_parser().parse_args(argv)
@@ -112,6 +136,7 @@ def load(argv: list[str]) -> DaemonConfig:
             raise ConfigError(f"unable to configure the daemon with file {path}: {e}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"unable to configure the daemon with file {path}: not a JSON object")
+        _builder_gc(cfg, data.get("builder"))
         for key, value in data.items():
             attr = _FILE_KEYS.get(key)
             if attr is None:

@@ -61,7 +61,18 @@ def build_services(cfg: DaemonConfig) -> Services:
     s.extra["execs"] = execs
     s.containers.execs = execs  # healthchecks probe through exec
     s.containers.exec_ids_lookup = execs.ids_for
+    s.builds = _build_service(cfg, s)
     return s
+
+
+def _build_service(cfg: DaemonConfig, s: Services) -> Any:
+    """The builder over the image store and the container service (its ports live in build/ports.py)."""
+    from dockyard.build.service import BuildService
+    from dockyard.daemon.build_adapters import ContainerBuildRunner, ImageBuildStore
+
+    return BuildService(s.db, cfg.data_root, ImageBuildStore(s.images, s.extra.get("puller")),
+                        ContainerBuildRunner(s.containers, s.snapshots),
+                        keep_storage=cfg.builder_keep_storage, gc_enabled=cfg.builder_gc)
 
 
 def build_router(services: Services) -> Router:

@@ -169,5 +169,6 @@ def register(r: Router, s: Services) -> None:
         volumes: list[Any] = []
         if s.volumes is not None and hasattr(s.volumes, "df_volumes"):
             volumes = s.volumes.df_volumes()
+        build_cache = s.builds.df() if s.builds is not None else []
         return JSON({"LayersSize": layers_size, "Images": images, "Containers": containers,
-                     "Volumes": volumes, "BuildCache": []})
+                     "Volumes": volumes, "BuildCache": build_cache})

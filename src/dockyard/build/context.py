@@ -1,0 +1,277 @@
+"""The build context: a directory (an uploaded tar unpacked once, or the client's own directory read in place),
+the ``.dockerignore`` rules over it, source lookup for COPY/ADD, and content checksums for the cache.
+
+Checksums cover what ends up in the layer — relative path, type, mode, link target and content — never the
+mtime, so touching a file does not invalidate the cache. A file's content digest is remembered by
+(inode, size, mtime, ctime), so an unchanged file is hashed once per daemon even in a context read in place.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import posixpath
+import stat
+import tarfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+from ..errors import InvalidParameter
+from ..storage.tarsafe import decompressed
+from ..util.tario import open_dir_path
+from ..util.dockerignore import IgnoreMatcher, read_patterns
+
+_digest_lock = threading.Lock()
+_digests: dict[tuple[int, int, int, int, int], str] = {}
+
+
+def file_digest(path: str, st: os.stat_result) -> str:
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    with _digest_lock:
+        got = _digests.get(key)
+    if got is not None:
+        return got
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    digest = h.hexdigest()
+    with _digest_lock:
+        if len(_digests) > 500_000:
+            _digests.clear()
+        _digests[key] = digest
+    return digest
+
+
+@dataclass
+class Source:
+    """One COPY/ADD source as found in the context: ``rel`` inside the context, ``path`` on disk."""
+
+    rel: str
+    path: str
+    is_dir: bool
+
+
+class SourceError(InvalidParameter):
+    pass
+
+
+def unpack_tar(stream: IO[bytes], dest: str) -> None:
+    """Unpack an uploaded context (plain, gzip, bzip2 or xz) into ``dest`` without following any symlink."""
+    raw = decompressed(stream)
+    head = getattr(raw, "peek", None)
+    fileobj: IO[bytes] = raw
+    if head is not None:
+        magic = raw.peek(6)
+        if magic.startswith(b"BZh"):
+            import bz2
+
+            fileobj = bz2.BZ2File(raw)  # type: ignore[arg-type]
+        elif magic.startswith(b"\xfd7zXZ\x00"):
+            import lzma
+
+            fileobj = lzma.LZMAFile(raw)  # type: ignore[arg-type]
+    root_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
+    dirs: list[tuple[str, tarfile.TarInfo]] = []
+    try:
+        with tarfile.open(fileobj=fileobj, mode="r|") as tf:  # type: ignore[call-overload]
+            for ti in tf:
+                name = posixpath.normpath(ti.name.lstrip("/"))
+                parts = [p for p in name.split("/") if p not in ("", ".")]
+                if not parts or ".." in parts:
+                    continue
+                parent = open_dir_path(root_fd, parts[:-1], create=True)
+                try:
+                    base = parts[-1]
+                    if ti.isdir():
+                        try:
+                            os.mkdir(base, 0o755, dir_fd=parent)
+                        except FileExistsError:
+                            pass
+                        dirs.append(("/".join(parts), ti))
+                    elif ti.isreg():
+                        _remove(parent, base)
+                        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600,
+                                     dir_fd=parent)
+                        try:
+                            src = tf.extractfile(ti)
+                            while src is not None and (chunk := src.read(1 << 20)):
+                                os.write(fd, chunk)
+                            os.fchmod(fd, ti.mode & 0o7777)
+                        finally:
+                            os.close(fd)
+                    elif ti.issym():
+                        _remove(parent, base)
+                        os.symlink(ti.linkname, base, dir_fd=parent)
+                    elif ti.islnk():
+                        target = [p for p in posixpath.normpath(ti.linkname.lstrip("/")).split("/") if p]
+                        if ".." in target or not target:
+                            continue
+                        _remove(parent, base)
+                        tdir = open_dir_path(root_fd, target[:-1])
+                        try:
+                            os.link(target[-1], base, src_dir_fd=tdir, dst_dir_fd=parent, follow_symlinks=False)
+                        finally:
+                            os.close(tdir)
+                finally:
+                    os.close(parent)
+        for rel, ti in reversed(dirs):
+            try:
+                os.chmod(os.path.join(dest, rel), ti.mode & 0o7777, follow_symlinks=False)
+            except OSError:
+                pass
+    except tarfile.TarError as e:
+        raise InvalidParameter(f"failed to read the build context: {e}") from None
+    finally:
+        os.close(root_fd)
+
+
+def _remove(dfd: int, name: str) -> None:
+    try:
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        import shutil
+
+        shutil.rmtree(os.path.join(f"/proc/self/fd/{dfd}", name))
+    else:
+        os.unlink(name, dir_fd=dfd)
+
+
+class BuildContext:
+    def __init__(self, root: str, dockerfile_rel: str = "Dockerfile") -> None:
+        self.root = os.path.realpath(root)
+        self.dockerfile_rel = dockerfile_rel
+        patterns: list[str] = []
+        try:
+            with open(os.path.join(self.root, ".dockerignore")) as f:
+                patterns = read_patterns(f.read())
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            pass
+        self.ignore = IgnoreMatcher(patterns)
+
+    def excluded(self, rel: str) -> bool:
+        return bool(self.ignore) and self.ignore.excluded(rel)
+
+    def _resolve(self, rel: str) -> str | None:
+        """The on-disk path of ``rel``, symlinks resolved but kept inside the context (docker's scoping)."""
+        parts = [p for p in posixpath.normpath("/" + rel).split("/") if p]
+        cur = self.root
+        hops = 0
+        i = 0
+        while i < len(parts):
+            nxt = os.path.join(cur, parts[i])
+            if os.path.islink(nxt) and i < len(parts):
+                hops += 1
+                if hops > 40:
+                    return None
+                target = os.readlink(nxt)
+                base = self.root if target.startswith("/") else cur
+                joined = posixpath.normpath(os.path.join(base, target.lstrip("/") if target.startswith("/")
+                                                         else target))
+                if not (joined + "/").startswith(self.root + "/"):
+                    joined = self.root
+                rest = parts[i + 1:]
+                rel_parts = [p for p in os.path.relpath(joined, self.root).split("/") if p not in ("", ".")]
+                parts = rel_parts + rest
+                cur = self.root
+                i = 0
+                continue
+            cur = nxt
+            i += 1
+        return cur
+
+    def sources(self, pattern: str, instruction: str) -> list[Source]:
+        """Sources named by a COPY/ADD argument (globs allowed), docker's errors when there are none."""
+        clean = posixpath.normpath("/" + pattern).lstrip("/")
+        if pattern.startswith("..") or clean.startswith(".."):
+            raise SourceError(f"{instruction} failed: forbidden path outside the build context: {pattern} ()")
+        if any(ch in clean for ch in "*?["):
+            found: list[Source] = []
+            for rel in self._glob(clean):
+                if self.excluded(rel):
+                    continue
+                path = self._resolve(rel)
+                if path is not None and os.path.lexists(path):
+                    found.append(Source(rel, path, os.path.isdir(path)))
+            if not found:
+                raise SourceError(f"{instruction} failed: no source files were specified")
+            return found
+        if clean and self.excluded(clean):
+            raise SourceError(f"{instruction} failed: file not found in build context or excluded by "
+                              f".dockerignore: stat {clean}: file does not exist")
+        path = self._resolve(clean) if clean else self.root
+        if path is None or not os.path.lexists(path):
+            raise SourceError(f"{instruction} failed: file not found in build context or excluded by "
+                              f".dockerignore: stat {clean}: file does not exist")
+        return [Source(clean, path, os.path.isdir(path))]
+
+    def _glob(self, pattern: str) -> list[str]:
+        parts = pattern.split("/")
+        found = [""]
+        for k, part in enumerate(parts):
+            nxt = []
+            for base in found:
+                d = os.path.join(self.root, base) if base else self.root
+                if any(ch in part for ch in "*?["):
+                    try:
+                        names = sorted(os.listdir(d))
+                    except OSError:
+                        continue
+                    for name in names:
+                        if fnmatch.fnmatchcase(name, part):
+                            nxt.append(f"{base}/{name}" if base else name)
+                else:
+                    cand = f"{base}/{part}" if base else part
+                    if os.path.lexists(os.path.join(self.root, cand)) or k == len(parts) - 1:
+                        nxt.append(cand)
+            found = nxt
+        return [f for f in found if os.path.lexists(os.path.join(self.root, f))]
+
+    def walk(self, src: Source) -> Iterator[tuple[str, str, os.stat_result]]:
+        """(rel under the source, disk path, lstat) for a source and, for a directory, everything below it
+        that .dockerignore keeps — sorted, so tars and checksums are deterministic."""
+        st = os.stat(src.path) if src.is_dir else os.lstat(src.path)
+        if not src.is_dir:
+            yield "", src.path, st
+            return
+        yield "", src.path, st
+        yield from self._walk_dir(src.path, src.rel, "")
+
+    def _walk_dir(self, path: str, ctx_rel: str, rel: str) -> Iterator[tuple[str, str, os.stat_result]]:
+        try:
+            names = sorted(os.listdir(path))
+        except OSError:
+            return
+        for name in names:
+            full = os.path.join(path, name)
+            crel = f"{ctx_rel}/{name}" if ctx_rel else name
+            r = f"{rel}/{name}" if rel else name
+            st = os.lstat(full)
+            if self.excluded(crel):
+                if stat.S_ISDIR(st.st_mode) and self.ignore.may_include_under(crel):
+                    yield from self._walk_dir(full, crel, r)
+                continue
+            yield r, full, st
+            if stat.S_ISDIR(st.st_mode):
+                yield from self._walk_dir(full, crel, r)
+
+    def checksum(self, srcs: list[Source]) -> str:
+        """Content, mode and link targets of the sources (not mtimes, not the context's owners)."""
+        h = hashlib.sha256()
+        for src in srcs:
+            h.update(f"src {src.rel} {int(src.is_dir)}\n".encode())
+            for rel, path, st in self.walk(src):
+                mode = st.st_mode
+                if stat.S_ISREG(mode):
+                    extra = file_digest(path, st)
+                elif stat.S_ISLNK(mode):
+                    extra = os.readlink(path)
+                else:
+                    extra = ""
+                h.update(f"{rel}\0{stat.S_IFMT(mode)}\0{stat.S_IMODE(mode):o}\0{extra}\n".encode())
+        return h.hexdigest()

@@ -1,0 +1,980 @@
+"""One stage of a build: each instruction applied to the image config, RUN in a real container, COPY/ADD as
+deterministic layers, every step committed as an image and remembered in the cache.
+
+Messages follow the classic builder's stream: ``Step N/M : …``, `` ---> Using cache``, `` ---> Running in …``,
+``Removing intermediate container …``, `` ---> <id>``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import posixpath
+import shutil
+import stat
+import tarfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import DockyardError
+from .cache import BuildCache, cache_key
+from .context import BuildContext, Source, SourceError, file_digest
+from .dockerfile import Node, ParseError, parse_exec_form
+from .imagefs import ImageFS, parse_chown
+from .instructions import PROXY_ARGS, flag_map, name_value_pairs, split_words_raw
+from .layertar import Entry, LayerBuilder, entry_from_stat
+from .options import BuildCancelled, BuildError, BuildOptions
+from .ports import BaseImage, BuildContainers, BuildImages, RunRequest
+from .runmounts import RunMounts
+from .shell_words import Lexer, ShellWordError
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_SHELL = ["/bin/sh", "-c"]
+Emit = Callable[[str], None]
+
+
+def now_rfc3339() -> str:
+    from ..images.config import now_rfc3339 as _now
+
+    return _now()
+
+
+def empty_container_config() -> dict[str, Any]:
+    return {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+            "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None,
+            "Cmd": None, "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None, "OnBuild": None,
+            "Labels": None}
+
+
+def go_quote_list(items: list[str]) -> str:
+    """Go's ``%q`` of a string slice (``["a" "b c"]``), the form docker's history uses."""
+    return "[" + " ".join(json.dumps(x) for x in items) + "]"
+
+
+def go_duration(ns: int) -> str:
+    if ns == 0:
+        return "0s"
+    secs = ns / 1e9
+    h, rem = divmod(int(secs), 3600)
+    m, s = divmod(rem, 60)
+    frac = secs - int(secs)
+    out = ""
+    if h:
+        out += f"{h}h"
+    if h or m:
+        out += f"{m}m"
+    sec = s + frac
+    out += (f"{sec:g}" if frac else f"{s}") + "s"
+    return out
+
+
+def parse_duration(text: str, line: int, flag: str) -> int:
+    import re
+
+    if not text:
+        return 0
+    units = {"ns": 1, "us": 1000, "µs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+    total = 0.0
+    pos = 0
+    for m in re.finditer(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * units[m.group(2)]
+        pos = m.end()
+    if pos != len(text):
+        raise ParseError(line, f"time: invalid duration \"{text}\"")
+    return int(total)
+
+
+@dataclass
+class StageResult:
+    image_id: str
+    config: dict[str, Any]
+    layer_dirs: list[str]
+
+
+@dataclass
+class State:
+    """The image being built by a stage: its ID and full image config."""
+
+    image_id: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    layer_dirs: list[str] = field(default_factory=list)
+    cmd_set: bool = False
+    args: dict[str, str | None] = field(default_factory=dict)  # ARGs declared in this stage (value or unset)
+    shell: list[str] = field(default_factory=lambda: list(DEFAULT_SHELL))
+
+    @property
+    def cc(self) -> dict[str, Any]:
+        return self.config.setdefault("config", empty_container_config())
+
+
+def env_dict(env: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in env or []:
+        k, _, v = item.partition("=")
+        out[k] = v
+    return out
+
+
+class StageBuilder:
+    """Runs one stage's instructions (the caller resolved its base image)."""
+
+    def __init__(self, *, images: BuildImages, containers: BuildContainers, cache: BuildCache,
+                 ctx: BuildContext, opts: BuildOptions, escape: str, meta_args: dict[str, str | None],
+                 used_args: set[str], stage_results: Callable[[str], StageResult | None],
+                 emit: Emit, cancel: threading.Event, work_dir: str, cache_mount_root: str) -> None:
+        self.images = images
+        self.containers = containers
+        self.cache = cache
+        self.ctx = ctx
+        self.opts = opts
+        self.lexer = Lexer(escape)
+        self.escape = escape
+        self.meta_args = meta_args
+        self.used_args = used_args
+        self.stage_results = stage_results
+        self.emit = emit
+        self.cancel = cancel
+        self.work_dir = work_dir
+        self.fetch_dir = os.path.join(work_dir, "fetched")
+        self.cache_mount_root = cache_mount_root
+        self.cached_so_far = True  # docker stops probing the cache after the first miss
+
+    # ------------------------------------------------------------------ environment
+    def arg_env(self, st: State) -> dict[str, str]:
+        """Build args visible to a step: declared in the stage with a value (ENV wins over them)."""
+        return {k: v for k, v in st.args.items() if v is not None}
+
+    def env(self, st: State) -> dict[str, str]:
+        env = self.arg_env(st)
+        env.update(env_dict(st.cc.get("Env")))
+        return env
+
+    def word(self, text: str, st: State, line: int) -> str:
+        try:
+            return self.lexer.word(text, self.env(st))
+        except ShellWordError as e:
+            raise ParseError(line, str(e)) from None
+
+    def words(self, text: str, st: State, line: int) -> list[str]:
+        try:
+            return self.lexer.words(text, self.env(st))
+        except ShellWordError as e:
+            raise ParseError(line, str(e)) from None
+
+    # ------------------------------------------------------------------ steps
+    def check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise BuildCancelled()
+
+    def step(self, st: State, node: Node) -> None:
+        self.check_cancel()
+        handler = getattr(self, f"do_{node.cmd}")
+        handler(st, node)
+
+    def _commit_meta(self, st: State, summary: str, mutate: Callable[[dict[str, Any]], None],
+                     extra_key: Any = None) -> None:
+        """A metadata-only step: same layers, new config, an ``empty_layer`` history entry."""
+        created_by = f"/bin/sh -c #(nop)  {summary}"
+        key = cache_key(st.image_id or "scratch", "meta", summary, extra_key)
+        if self._try_cache(st, key):
+            return
+        cfg = copy.deepcopy(st.config)
+        cc = cfg.setdefault("config", empty_container_config())
+        mutate(cc)
+        cc["Image"] = st.image_id
+        ccc = copy.deepcopy(cc)
+        ccc["Cmd"] = ["/bin/sh", "-c", "#(nop) ", summary]
+        self._finish(st, cfg, ccc, created_by, None, key, "meta", summary, empty=True)
+
+    def _finish(self, st: State, cfg: dict[str, Any], container_config: dict[str, Any], created_by: str,
+                layer: Iterator[bytes] | None, key: str, kind: str, description: str, empty: bool,
+                container_id: str = "", announce: bool = True) -> str:
+        created = now_rfc3339()
+        cfg["created"] = created
+        cfg["container_config"] = container_config
+        if container_id:
+            cfg["container"] = container_id
+        else:
+            cfg.pop("container", None)
+        hist = list(cfg.get("history") or [])
+        entry: dict[str, Any] = {"created": created, "created_by": created_by}
+        if empty:
+            entry["empty_layer"] = True
+        hist.append(entry)
+        cfg["history"] = hist
+        cfg.setdefault("architecture", "amd64")
+        cfg.setdefault("os", "linux")
+        cfg.setdefault("rootfs", {"type": "layers", "diff_ids": []})
+        parent_id = st.image_id
+        try:
+            new_id = self.images.commit(st.image_id, cfg, layer)
+        except DockyardError as e:
+            raise BuildError(str(e)) from None
+        self._adopt(st, new_id)
+        size = 0
+        if not empty and st.layer_dirs:
+            size = _tree_size(st.layer_dirs[-1])
+        self.cache.put(key, new_id, parent_id, kind, description, size)
+        if announce:
+            self.emit(f" ---> {new_id.split(':', 1)[1][:12]}\n")
+        return new_id
+
+    def _adopt(self, st: State, image_id: str) -> None:
+        img = self.images.lookup(image_id)
+        st.image_id = img.id
+        st.config = copy.deepcopy(img.config)
+        st.layer_dirs = list(img.layer_dirs)
+
+    def _try_cache(self, st: State, key: str) -> bool:
+        if self.opts.nocache or not self.cached_so_far:
+            return False
+        hit = self.cache.get(key)
+        if hit is not None and self.images.exists(hit) and self._cache_allowed(hit):
+            self._adopt(st, hit)
+            self.emit(" ---> Using cache\n")
+            self.emit(f" ---> {hit.split(':', 1)[1][:12]}\n")
+            return True
+        if hit is not None and not self.images.exists(hit):
+            self.cache.drop(key)
+        self.cached_so_far = False
+        return False
+
+    def _cache_allowed(self, image_id: str) -> bool:
+        return True
+
+    # -- metadata instructions ------------------------------------------------------------------------
+    def do_env(self, st: State, node: Node) -> None:
+        pairs = [(self.word(k, st, node.line), self.word(v, st, node.line))
+                 for k, v in name_value_pairs(node, self.escape)]
+
+        def mutate(cc: dict[str, Any]) -> None:
+            env = list(cc.get("Env") or [])
+            for k, v in pairs:
+                env = [e for e in env if e.partition("=")[0] != k] + [f"{k}={v}"]
+            cc["Env"] = env
+
+        self._commit_meta(st, "ENV " + " ".join(f"{k}={v}" for k, v in pairs), mutate)
+
+    def do_label(self, st: State, node: Node) -> None:
+        pairs = [(self.word(k, st, node.line), self.word(v, st, node.line))
+                 for k, v in name_value_pairs(node, self.escape)]
+
+        def mutate(cc: dict[str, Any]) -> None:
+            labels = dict(cc.get("Labels") or {})
+            labels.update(dict(pairs))
+            cc["Labels"] = labels
+
+        self._commit_meta(st, "LABEL " + " ".join(f"{k}={v}" for k, v in pairs), mutate)
+
+    def do_maintainer(self, st: State, node: Node) -> None:
+        who = node.args.strip()
+
+        def mutate(cc: dict[str, Any]) -> None:
+            pass
+
+        st.config["author"] = who
+        self._commit_meta(st, f"MAINTAINER {who}", mutate)
+
+    def _cmd_value(self, st: State, node: Node) -> list[str]:
+        if node.exec_form is not None:
+            return list(node.exec_form)
+        return [*st.shell, node.args]
+
+    def do_cmd(self, st: State, node: Node) -> None:
+        cmd = self._cmd_value(st, node)
+
+        def mutate(cc: dict[str, Any]) -> None:
+            cc["Cmd"] = cmd
+
+        self._commit_meta(st, f"CMD {go_quote_list(cmd)}", mutate)
+        st.cmd_set = True
+
+    def do_entrypoint(self, st: State, node: Node) -> None:
+        if node.exec_form is not None:
+            ep: list[str] | None = list(node.exec_form)
+        elif node.args.strip():
+            ep = [*st.shell, node.args]
+        else:
+            ep = None
+        cmd_set = st.cmd_set
+
+        def mutate(cc: dict[str, Any]) -> None:
+            cc["Entrypoint"] = ep
+            if not cmd_set:
+                cc["Cmd"] = None
+
+        self._commit_meta(st, f"ENTRYPOINT {go_quote_list(ep or [])}", mutate)
+
+    def do_expose(self, st: State, node: Node) -> None:
+        ports = self.words(node.args, st, node.line)
+        specs: list[str] = []
+        for p in ports:
+            num, _, proto = p.partition("/")
+            proto = (proto or "tcp").lower()
+            if proto not in ("tcp", "udp", "sctp"):
+                raise BuildError(f"invalid proto: {proto}")
+            lo, _, hi = num.partition("-")
+            if not lo.isdigit() or (hi and not hi.isdigit()):
+                raise BuildError(f"invalid containerPort: {num}")
+            for n in range(int(lo), int(hi or lo) + 1):
+                specs.append(f"{n}/{proto}")
+
+        def mutate(cc: dict[str, Any]) -> None:
+            exposed = dict(cc.get("ExposedPorts") or {})
+            for s in specs:
+                exposed[s] = {}
+            cc["ExposedPorts"] = exposed
+
+        self._commit_meta(st, "EXPOSE " + " ".join(ports), mutate)
+
+    def do_volume(self, st: State, node: Node) -> None:
+        if node.exec_form is not None:
+            vols = [self.word(v, st, node.line) for v in node.exec_form]
+        else:
+            vols = self.words(node.args, st, node.line)
+        if any(not v.strip() for v in vols):
+            raise BuildError("VOLUME specified can not be an empty string")
+
+        def mutate(cc: dict[str, Any]) -> None:
+            v = dict(cc.get("Volumes") or {})
+            for x in vols:
+                v[x] = {}
+            cc["Volumes"] = v
+
+        self._commit_meta(st, f"VOLUME [{' '.join(vols)}]", mutate)
+
+    def do_user(self, st: State, node: Node) -> None:
+        user = self.word(node.args, st, node.line)
+
+        def mutate(cc: dict[str, Any]) -> None:
+            cc["User"] = user
+
+        self._commit_meta(st, f"USER {user}", mutate)
+
+    def do_stopsignal(self, st: State, node: Node) -> None:
+        sig = self.word(node.args, st, node.line)
+        from ..containers.signals import parse_signal
+
+        try:
+            parse_signal(sig)
+        except Exception:  # noqa: BLE001 - reported with docker's wording
+            raise BuildError(f"Invalid signal: {sig}") from None
+
+        def mutate(cc: dict[str, Any]) -> None:
+            cc["StopSignal"] = sig
+
+        self._commit_meta(st, f"STOPSIGNAL {sig}", mutate)
+
+    def do_shell(self, st: State, node: Node) -> None:
+        shell = list(node.exec_form or [])
+
+        def mutate(cc: dict[str, Any]) -> None:
+            cc["Shell"] = shell
+
+        self._commit_meta(st, f"SHELL [{' '.join(shell)}]", mutate)
+        st.shell = shell
+
+    def do_onbuild(self, st: State, node: Node) -> None:
+        trigger = node.args.strip()
+        word, _, rest = trigger.partition(" ")
+        trigger = word.upper() + (" " + rest.strip() if rest.strip() else "")
+
+        def mutate(cc: dict[str, Any]) -> None:
+            cc["OnBuild"] = list(cc.get("OnBuild") or []) + [trigger]
+
+        self._commit_meta(st, f"ONBUILD {trigger}", mutate)
+
+    def do_healthcheck(self, st: State, node: Node) -> None:
+        words = split_words_raw(node.args, self.escape)
+        flags = flag_map(node)
+        if words[0].upper() == "NONE":
+            hc: dict[str, Any] = {"Test": ["NONE"]}
+        else:
+            rest = node.args.strip()[len(words[0]):].strip()
+            form = parse_exec_form(rest)
+            test = ["CMD", *form] if form is not None else ["CMD-SHELL", rest]
+            hc = {"Test": test}
+            for flag, key in (("interval", "Interval"), ("timeout", "Timeout"), ("start-period", "StartPeriod"),
+                              ("start-interval", "StartInterval")):
+                if flag in flags:
+                    d = parse_duration(flags[flag][-1], node.line, flag)
+                    if d != 0 and d < 10**6:
+                        raise BuildError(f"Interval \"{flag}\" cannot be less than 1ms")
+                    if d:
+                        hc[key] = d
+            if "retries" in flags:
+                try:
+                    r = int(flags["retries"][-1])
+                except ValueError:
+                    raise BuildError(f"strconv.ParseInt: parsing \"{flags['retries'][-1]}\": invalid syntax") \
+                        from None
+                if r < 0:
+                    raise BuildError("--retries cannot be negative")
+                if r:
+                    hc["Retries"] = r
+        summary = "HEALTHCHECK &{" + go_quote_list(hc["Test"]) + " " + " ".join(
+            f'"{go_duration(hc.get(k, 0))}"' for k in ("Interval", "Timeout", "StartPeriod", "StartInterval")) \
+            + f" '\\x{hc.get('Retries', 0):02x}'" + "}"
+
+        def mutate(cc: dict[str, Any]) -> None:
+            cc["Healthcheck"] = hc
+
+        self._commit_meta(st, summary, mutate)
+
+    def do_arg(self, st: State, node: Node) -> None:
+        for word in split_words_raw(node.args, self.escape):
+            name, sep, default = word.partition("=")
+            value: str | None
+            if name in self.opts.buildargs and self.opts.buildargs[name] is not None:
+                value = self.opts.buildargs[name]
+            elif sep:
+                value = self.word(default, st, node.line)
+            elif name in self.meta_args:
+                value = self.meta_args[name]
+            else:
+                value = None
+            self.used_args.add(name)
+            st.args[name] = value
+            summary = f"ARG {name}" + (f"={self.word(default, st, node.line)}" if sep else "")
+
+            def mutate(cc: dict[str, Any]) -> None:
+                pass
+
+            self._commit_meta(st, summary, mutate, extra_key=value)
+
+    def do_workdir(self, st: State, node: Node) -> None:
+        wd = self.word(node.args, st, node.line)
+        if not wd.startswith("/"):
+            wd = posixpath.join(st.cc.get("WorkingDir") or "/", wd)
+        wd = posixpath.normpath(wd)
+        fs = ImageFS(st.layer_dirs)
+        if fs.is_dir(wd):
+            def mutate(cc: dict[str, Any]) -> None:
+                cc["WorkingDir"] = wd
+
+            self._commit_meta(st, f"WORKDIR {wd}", mutate)
+            return
+        summary = f"WORKDIR {wd}"
+        key = cache_key(st.image_id or "scratch", "workdir", wd)
+        if self._try_cache(st, key):
+            return
+        lb = LayerBuilder()
+        uid, gid = self._user_ids(st, fs)
+        self._ancestors(lb, fs, fs.resolve(wd).lstrip("/") + "/x", (uid, gid))
+        cfg = copy.deepcopy(st.config)
+        cfg.setdefault("config", empty_container_config())["WorkingDir"] = wd
+        cfg["config"]["Image"] = st.image_id
+        ccc = copy.deepcopy(cfg["config"])
+        ccc["Cmd"] = ["/bin/sh", "-c", "#(nop) ", summary]
+        self._finish(st, cfg, ccc, f"/bin/sh -c #(nop)  {summary}", lb.chunks(), key, "workdir", summary,
+                     empty=False)
+
+    @staticmethod
+    def _user_ids(st: State, fs: ImageFS) -> tuple[int, int]:
+        return 0, 0
+
+    # -- RUN -------------------------------------------------------------------------------------------
+    def do_run(self, st: State, node: Node) -> None:
+        flags = flag_map(node)
+        if node.exec_form is not None:
+            cmd = list(node.exec_form)
+        else:
+            script = node.args
+            if node.heredocs:
+                only = len(node.heredocs) == 1 and node.args.strip().startswith("<<") and \
+                    len(node.args.split()) == 1
+                if only:
+                    script = node.heredocs[0].content
+                else:
+                    script = node.args + "\n" + "".join(h.content + h.name + "\n" for h in node.heredocs)
+            cmd = [*st.shell, script]
+        network = (flags.get("network") or [""])[-1]
+        if network not in ("", "default", "none", "host"):
+            raise ParseError(node.line, f"unsupported network mode: {network}")
+        arg_env = self.arg_env(st)
+        env_now = env_dict(st.cc.get("Env"))
+        build_args = sorted((k, v) for k, v in arg_env.items() if k not in env_now)
+        history_args = [(k, v) for k, v in build_args if k not in PROXY_ARGS]
+        save_cmd = list(cmd)
+        if history_args:
+            save_cmd = [f"|{len(history_args)}", *[f"{k}={v}" for k, v in history_args], *cmd]
+        mounts = RunMounts(self, st, node, flags.get("mount") or [])
+        key = cache_key(st.image_id or "scratch", "run", save_cmd, network, mounts.cache_identity())
+        if self._try_cache(st, key):
+            return
+        run_env = list(st.cc.get("Env") or [DEFAULT_PATH]) + [f"{k}={v}" for k, v in build_args]
+        mode = {"": self.opts.network_mode, "default": self.opts.network_mode}.get(network, network)
+        try:
+            binds, tmpfs, hide = mounts.prepare()
+            req = RunRequest(image_id=st.image_id, cmd=cmd, env=run_env, workdir=st.cc.get("WorkingDir") or "",
+                             user=st.cc.get("User") or "", network_mode=mode or "default", binds=binds,
+                             tmpfs=tmpfs, resources=dict(self.opts.resources), extra_hosts=list(self.opts.extra_hosts),
+                             labels={})
+            self._run_container(st, req, cmd, save_cmd, key, hide)
+        finally:
+            mounts.cleanup()
+
+    def _run_container(self, st: State, req: RunRequest, cmd: list[str], save_cmd: list[str], key: str,
+                       hide: set[str]) -> None:
+        try:
+            cid = self.containers.create(req)
+        except DockyardError as e:
+            raise BuildError(str(e)) from None
+        removed = False
+
+        def remove() -> None:
+            nonlocal removed
+            if not removed:
+                removed = True
+                try:
+                    self.containers.remove(cid)
+                except DockyardError:
+                    pass
+                self.emit(f"Removing intermediate container {cid[:12]}\n")
+
+        self.emit(f" ---> Running in {cid[:12]}\n")
+        watcher = threading.Thread(target=self._kill_on_cancel, args=(cid,), daemon=True)
+        done = threading.Event()
+        self._done = done
+        watcher.start()
+        try:
+            try:
+                code = self.containers.run(cid, lambda b: self.emit(b.decode("utf-8", "replace")))
+            except DockyardError as e:
+                if self.opts.forcerm:
+                    remove()
+                raise BuildError(str(e)) from None
+            finally:
+                done.set()
+            self.check_cancel_after(cid, remove)
+            if code != 0:
+                if self.opts.forcerm:
+                    remove()
+                raise BuildError(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", code=code)
+            cfg = copy.deepcopy(st.config)
+            cc = cfg.setdefault("config", empty_container_config())
+            cc["Image"] = st.image_id
+            ccc = copy.deepcopy(cc)
+            ccc["Cmd"] = save_cmd
+            created_by = " ".join(save_cmd)
+            try:
+                diff = _filter_tar(self.containers.diff(cid), hide)
+                new_id = self._finish(st, cfg, ccc, created_by, diff, key, "run", created_by, empty=False,
+                                      container_id=cid, announce=False)
+            except BaseException:
+                if self.opts.forcerm:
+                    remove()
+                raise
+            if self.opts.rm or self.opts.forcerm:
+                remove()
+            self.emit(f" ---> {new_id.split(':', 1)[1][:12]}\n")
+        except BuildCancelled:
+            if self.opts.rm or self.opts.forcerm:
+                remove()
+            raise
+
+    def check_cancel_after(self, cid: str, remove: Callable[[], None]) -> None:
+        if self.cancel.is_set():
+            raise BuildCancelled()
+
+
+    def _kill_on_cancel(self, cid: str) -> None:
+        while not self._done.is_set():
+            if self.cancel.wait(0.2):
+                try:
+                    self.containers.kill(cid)
+                except DockyardError:
+                    pass
+                return
+
+    # -- COPY / ADD ------------------------------------------------------------------------------------
+    def do_copy(self, st: State, node: Node) -> None:
+        self._copy(st, node, add=False)
+
+    def do_add(self, st: State, node: Node) -> None:
+        self._copy(st, node, add=True)
+
+    def _copy(self, st: State, node: Node, add: bool) -> None:
+        what = "ADD" if add else "COPY"
+        flags = flag_map(node)
+        args = list(node.exec_form) if node.exec_form is not None else split_words_raw(node.args, self.escape)
+        args = [self.word(a, st, node.line) for a in args]
+        dest = args[-1]
+        raw_srcs = args[:-1]
+        heredocs = {h.name: h for h in node.heredocs}
+        chown = self.word(flags["chown"][-1], st, node.line) if "chown" in flags else ""
+        chmod: int | None = None
+        if "chmod" in flags:
+            try:
+                chmod = int(flags["chmod"][-1], 8)
+            except ValueError:
+                raise BuildError(f"invalid chmod parameter: {flags['chmod'][-1]}") from None
+        from_ref = self.word(flags["from"][-1], st, node.line) if "from" in flags else ""
+        excludes = [self.word(x, st, node.line) for x in flags.get("exclude", [])]
+        parents = "parents" in flags and flags["parents"][-1] != "false"
+        checksum = flags.get("checksum", [""])[-1]
+        fs = ImageFS(st.layer_dirs)
+        owner: tuple[int, int] | None = None
+        if chown:
+            try:
+                owner = parse_chown(chown, fs)
+            except LookupError as e:
+                raise BuildError(str(e)) from None
+        wd = st.cc.get("WorkingDir") or "/"
+        dest_abs = dest if dest.startswith("/") else posixpath.join(wd, dest)
+        dest_is_dir = dest.endswith("/") or dest.endswith("/.") or dest in (".", "")
+        src_fs: ImageFS | None = None
+        if from_ref:
+            src_fs = self._from_fs(from_ref)
+        tmp_dirs: list[str] = []
+        try:
+            items: list[tuple[str, Source | None, bytes | None]] = []  # (name, source, heredoc bytes)
+            digest_parts: list[str] = []
+            for s in raw_srcs:
+                name = s[2:] if s.startswith("<<") else s
+                name = name.lstrip("-").strip("\"'")
+                if s.startswith("<<") and name in heredocs:
+                    h = heredocs[name]
+                    body = (self.lexer.expand(h.content, self.env(st)) if h.expand else h.content).encode()
+                    items.append((name, None, body))
+                    digest_parts.append("heredoc:" + _sha(body))
+                    continue
+                if add and (s.startswith("http://") or s.startswith("https://")):
+                    path, fname = self._download(s, checksum)
+                    tmp_dirs.append(os.path.dirname(path))
+                    items.append((fname, Source(fname, path, False), None))
+                    digest_parts.append("url:" + s + ":" + file_digest(path, os.stat(path)))
+                    continue
+                if src_fs is not None:
+                    found = self._image_sources(src_fs, s, what)
+                    for f in found:
+                        items.append((posixpath.basename(f.rel.rstrip("/")) or "", f, None))
+                    digest_parts.append("from:" + from_ref + ":" + s)
+                    continue
+                try:
+                    found = self.ctx.sources(s, what)
+                except SourceError as e:
+                    raise BuildError(str(e)) from None
+                for f in found:
+                    items.append((posixpath.basename(f.rel) or "", f, None))
+            if len(items) > 1 and not dest_is_dir:
+                raise BuildError(f"When using {what} with more than one source file, the destination must be a "
+                                 "directory and end with a /")
+            if src_fs is None:
+                ctx_srcs = [src for _, src, data in items if src is not None and not src.path.startswith(
+                    self.fetch_dir)]
+                digest_parts.append(self.ctx.checksum(ctx_srcs) if ctx_srcs else "")
+            else:
+                digest_parts.append(self._image_checksum([src for _, src, _d in items if src is not None]))
+            summary_kind = "dir" if any(src is not None and src.is_dir for _, src, _d in items) else "file"
+            key_parts = [what, raw_srcs, dest_abs, chown, flags.get("chmod"), from_ref, excludes, parents,
+                         digest_parts, checksum]
+            key = cache_key(st.image_id or "scratch", "copy", key_parts)
+            description = f"{what} {summary_kind}:{_sha(json.dumps(digest_parts).encode())} in {dest_abs} "
+            if self._try_cache(st, key):
+                return
+            lb = LayerBuilder()
+            dest_res = fs.resolve(dest_abs).lstrip("/")
+            dest_exists_dir = fs.is_dir(dest_abs)
+            for name, src, data in items:
+                if data is not None:
+                    target = posixpath.join(dest_res, name) if (dest_is_dir or dest_exists_dir) else dest_res
+                    self._ancestors(lb, fs, target, owner)
+                    lb.add(Entry(target, "bytes", chmod if chmod is not None else 0o644,
+                                 *(owner or (0, 0)), data=data))
+                    continue
+                assert src is not None
+                if add and src_fs is None and not src.is_dir and not src.path.startswith(self.fetch_dir) \
+                        and _is_archive(src.path):
+                    root = dest_res
+                    self._ancestors(lb, fs, posixpath.join(root, "x"), owner)
+                    tmp = self._extract_archive(src.path)
+                    tmp_dirs.append(tmp)
+                    self._add_tree(lb, fs, tmp, root, None, None, keep_mtime=True, excludes=[])
+                    continue
+                if src.is_dir:
+                    root = dest_res
+                    if parents and src.rel:
+                        root = posixpath.join(dest_res, src.rel)
+                    self._ancestors(lb, fs, posixpath.join(root, "x") if root else "x", owner)
+                    if root:
+                        st_dir = os.stat(src.path)
+                        mode = chmod if chmod is not None else stat.S_IMODE(st_dir.st_mode)
+                        existing = fs.stat("/" + root)
+                        if existing is not None and stat.S_ISDIR(existing.st_mode) and owner is None \
+                                and chmod is None:
+                            mode = stat.S_IMODE(existing.st_mode)
+                        lb.add_dir(root, mode, *(owner or (0, 0)))
+                    self._add_tree(lb, fs, src.path, root, owner, chmod, keep_mtime=False, excludes=excludes,
+                                   ctx_rel=src.rel)
+                else:
+                    if parents and "/" in src.rel:
+                        target = posixpath.join(dest_res, src.rel)
+                    elif dest_is_dir or dest_exists_dir:
+                        target = posixpath.join(dest_res, name)
+                    else:
+                        target = dest_res
+                    if self._excluded(excludes, src.rel, name):
+                        continue
+                    self._ancestors(lb, fs, target, owner)
+                    st_file = os.lstat(src.path)
+                    ent = entry_from_stat(target, src.path, st_file, owner, chmod)
+                    if ent is not None:
+                        if src.path.startswith(self.fetch_dir) and add:
+                            ent.mode = chmod if chmod is not None else 0o600
+                        lb.add(ent)
+            summary = f"{what} {summary_kind}:{_sha(json.dumps(digest_parts).encode())} in {dest_abs} "
+            cfg = copy.deepcopy(st.config)
+            cc = cfg.setdefault("config", empty_container_config())
+            cc["Image"] = st.image_id
+            ccc = copy.deepcopy(cc)
+            ccc["Cmd"] = ["/bin/sh", "-c", f"#(nop) {summary}"]
+            self._finish(st, cfg, ccc, f"/bin/sh -c #(nop) {summary}", lb.chunks(), key, "copy", description,
+                         empty=False)
+        finally:
+            for d in tmp_dirs:
+                shutil.rmtree(d, ignore_errors=True)
+
+    @staticmethod
+    def _excluded(excludes: list[str], *names: str) -> bool:
+        if not excludes:
+            return False
+        from ..util.dockerignore import IgnoreMatcher
+
+        m = IgnoreMatcher(excludes)
+        return any(n and m.excluded(n) for n in names)
+
+    def _ancestors(self, lb: LayerBuilder, fs: ImageFS, target: str, owner: tuple[int, int] | None) -> None:
+        """Directory entries for every ancestor of ``target``: as in the image, or new (0755)."""
+        parts = [p for p in target.split("/") if p][:-1]
+        for k in range(1, len(parts) + 1):
+            path = "/".join(parts[:k])
+            existing = fs.stat("/" + path)
+            if existing is not None and stat.S_ISDIR(existing.st_mode):
+                lb.add_dir(path, stat.S_IMODE(existing.st_mode), existing.st_uid, existing.st_gid,
+                           int(existing.st_mtime))
+            else:
+                lb.add_dir(path, 0o755, *(owner or (0, 0)))
+
+    def _add_tree(self, lb: LayerBuilder, fs: ImageFS, root_disk: str, root: str, owner: tuple[int, int] | None,
+                  chmod: int | None, keep_mtime: bool, excludes: list[str], ctx_rel: str | None = None) -> None:
+        if ctx_rel is not None and not root_disk.startswith(self.fetch_dir):
+            walker = self.ctx.walk(Source(ctx_rel, root_disk, True))
+        else:
+            walker = _walk_plain(root_disk)
+        for rel, disk, st_ in walker:
+            if not rel:
+                continue
+            if self._excluded(excludes, rel):
+                continue
+            path = posixpath.join(root, rel) if root else rel
+            if owner is None and keep_mtime:
+                e = entry_from_stat(path, disk, st_, (st_.st_uid, st_.st_gid), chmod, keep_mtime=True)
+            else:
+                e = entry_from_stat(path, disk, st_, owner, chmod, keep_mtime=keep_mtime)
+            if e is not None:
+                lb.add(e)
+
+    def _from_fs(self, ref: str) -> ImageFS:
+        res = self.stage_results(ref)
+        if res is not None:
+            return ImageFS(res.layer_dirs)
+        try:
+            img = self.images.lookup(ref)
+        except DockyardError:
+            try:
+                self.images.pull(ref, self.opts.auth, lambda m: None)
+                img = self.images.lookup(ref)
+            except DockyardError as e:
+                raise BuildError(str(e)) from None
+        return ImageFS(img.layer_dirs)
+
+    def _image_sources(self, fs: ImageFS, pattern: str, what: str) -> list[Source]:
+        """Sources in another stage or image (for ``COPY --from``), materialised under the work dir."""
+        import fnmatch
+
+        path = posixpath.normpath("/" + pattern)
+        cands: list[str]
+        if any(c in path for c in "*?["):
+            parent = posixpath.dirname(path)
+            cands = [posixpath.join(parent, n) for n in fs.list_dir(parent)
+                     if fnmatch.fnmatchcase(n, posixpath.basename(path))]
+        else:
+            cands = [path]
+        out: list[Source] = []
+        for c in cands:
+            if fs.stat(c) is None and fs.disk_path(c) is None:
+                continue
+            out.append(self._materialise(fs, c))
+        if not out:
+            raise BuildError(f"{what} failed: stat {path}: file does not exist" if not any(
+                ch in path for ch in "*?[") else f"{what} failed: no source files were specified")
+        return out
+
+    def _materialise(self, fs: ImageFS, path: str) -> Source:
+        import secrets
+
+        dest = os.path.join(self.fetch_dir, "from-" + secrets.token_hex(6))
+        os.makedirs(dest)
+        name = posixpath.basename(path.rstrip("/")) or "root"
+        target = os.path.join(dest, name)
+        _copy_out(fs, path, target)
+        return Source(path.lstrip("/"), target, os.path.isdir(target) and not os.path.islink(target))
+
+    def _image_checksum(self, srcs: list[Source]) -> str:
+        import hashlib
+
+        h = hashlib.sha256()
+        for src in srcs:
+            for rel, disk, st_ in _walk_plain(src.path) if src.is_dir else [("", src.path, os.lstat(src.path))]:
+                extra = ""
+                if stat.S_ISREG(st_.st_mode):
+                    extra = file_digest(disk, st_)
+                elif stat.S_ISLNK(st_.st_mode):
+                    extra = os.readlink(disk)
+                h.update(f"{src.rel}/{rel}\0{st_.st_mode:o}\0{st_.st_uid}:{st_.st_gid}\0{extra}\n".encode())
+        return h.hexdigest()
+
+    def _download(self, url: str, checksum: str) -> tuple[str, str]:
+        import hashlib
+        import secrets
+        import urllib.parse
+        import urllib.request
+
+        d = os.path.join(self.fetch_dir, "url-" + secrets.token_hex(6))
+        os.makedirs(d)
+        name = posixpath.basename(urllib.parse.urlparse(url).path) or "__unnamed__"
+        path = os.path.join(d, name)
+        h = hashlib.sha256()
+        try:
+            with urllib.request.urlopen(url, timeout=60) as resp, open(path, "wb") as f:  # noqa: S310
+                if resp.status >= 400:
+                    raise BuildError(f"failed to GET {url} with status {resp.status}")
+                while chunk := resp.read(1 << 20):
+                    h.update(chunk)
+                    f.write(chunk)
+        except OSError as e:
+            code = getattr(e, "code", None)
+            reason = f"status {code} {getattr(e, 'reason', '')}".strip() if code else str(e)
+            raise BuildError(f"failed to GET {url} with {reason}") from None
+        if checksum:
+            want = checksum if ":" in checksum else "sha256:" + checksum
+            got = "sha256:" + h.hexdigest()
+            if got != want:
+                raise BuildError(f"digest mismatch {got}: {want}")
+        return path, name
+
+    def _extract_archive(self, path: str) -> str:
+        import secrets
+
+        dest = os.path.join(self.fetch_dir, "archive-" + secrets.token_hex(6))
+        os.makedirs(dest)
+        with tarfile.open(path, "r:*") as tf:
+            tf.extractall(dest, filter="tar")  # type: ignore[call-arg]
+        return dest
+
+
+def _is_archive(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return False
+    if head.startswith(b"\x1f\x8b") or head.startswith(b"BZh") or head.startswith(b"\xfd7zXZ\x00"):
+        return tarfile.is_tarfile(path)
+    return len(head) >= 262 and head[257:262] == b"ustar"
+
+
+def _walk_plain(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
+    yield "", root, os.lstat(root)
+    stack = [("", root)]
+    while stack:
+        rel, d = stack.pop()
+        for name in sorted(os.listdir(d), reverse=True):
+            full = os.path.join(d, name)
+            r = f"{rel}/{name}" if rel else name
+            st = os.lstat(full)
+            yield r, full, st
+            if stat.S_ISDIR(st.st_mode):
+                stack.append((r, full))
+
+
+def _copy_out(fs: ImageFS, path: str, target: str) -> None:
+    """Copy ``path`` of an image (merged view, symlinks inside kept) to ``target`` on the host, with owners."""
+    disk = fs.disk_path(path)
+    if disk is None:
+        raise BuildError(f"stat {path}: file does not exist")
+    st = os.lstat(disk)
+    if stat.S_ISDIR(st.st_mode):
+        os.makedirs(target, exist_ok=True)
+        for name in fs.list_dir(path):
+            _copy_out(fs, posixpath.join(path, name), os.path.join(target, name))
+        os.chmod(target, stat.S_IMODE(st.st_mode))
+    elif stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(disk), target)
+    elif stat.S_ISREG(st.st_mode):
+        shutil.copyfile(disk, target)
+        os.chmod(target, stat.S_IMODE(st.st_mode))
+    else:
+        return
+    os.lchown(target, st.st_uid, st.st_gid)
+
+
+def _filter_tar(chunks: Iterator[bytes], hide: set[str]) -> Iterator[bytes]:
+    """The RUN diff without the mount points made for its --mount targets (they are not part of the image)."""
+    if not hide:
+        yield from chunks
+        return
+    from ..util.tario import ChunkReader, end_of_archive, header_bytes, pad
+
+    with tarfile.open(fileobj=ChunkReader(chunks), mode="r|") as tf:  # type: ignore[call-overload]
+        for ti in tf:
+            name = ti.name.rstrip("/")
+            if name in hide and (ti.isdir() or (ti.isreg() and ti.size == 0)):
+                continue
+            yield header_bytes(ti)
+            if ti.isreg() and ti.size:
+                f = tf.extractfile(ti)
+                left = ti.size
+                while left > 0 and f is not None:
+                    data = f.read(min(1 << 20, left))
+                    if not data:
+                        break
+                    yield data
+                    left -= len(data)
+                yield pad(ti.size)
+    yield end_of_archive()
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _tree_size(path: str) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def base_state(img: BaseImage | None) -> State:
+    if img is None:
+        return State(config={"architecture": "amd64", "os": "linux", "config": empty_container_config(),
+                             "rootfs": {"type": "layers", "diff_ids": []}, "history": []})
+    cfg = copy.deepcopy(img.config)
+    cc = cfg.setdefault("config", empty_container_config())
+    for k, v in empty_container_config().items():
+        cc.setdefault(k, v)
+    shell = cc.get("Shell") or list(DEFAULT_SHELL)
+    return State(image_id=img.id, config=cfg, layer_dirs=list(img.layer_dirs), shell=list(shell))
