@@ -3,7 +3,6 @@ the cache (hits, content invalidation, across a daemon restart), multi-stage, fa
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator

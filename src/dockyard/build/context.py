@@ -21,8 +21,8 @@ from typing import IO
 
 from ..errors import InvalidParameter
 from ..storage.tarsafe import decompressed
-from ..util.tario import open_dir_path
 from ..util.dockerignore import IgnoreMatcher, read_patterns
+from ..util.tario import open_dir_path
 
 _digest_lock = threading.Lock()
 _digests: dict[tuple[int, int, int, int, int], str] = {}
@@ -59,8 +59,31 @@ class SourceError(InvalidParameter):
     pass
 
 
-def unpack_tar(stream: IO[bytes], dest: str) -> None:
-    """Unpack an uploaded context (plain, gzip, bzip2 or xz) into ``dest`` without following any symlink."""
+class _EndPadded:
+    """A tar stream completed with zero blocks at its end: the docker CLI's context with an extra Dockerfile
+    (``-f`` outside the context) ends right after the last member's data, which Go's reader accepts."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.count = 0
+        self.tail = -1
+
+    def read(self, n: int = -1) -> bytes:
+        if self.tail < 0:
+            data = self.raw.read(n)
+            if data:
+                self.count += len(data)
+                return data
+            self.tail = (-self.count) % 512 + 1024
+        k = self.tail if n < 0 else min(n, self.tail)
+        self.tail -= k
+        return b"\0" * k
+
+
+def unpack_tar(stream: IO[bytes], dest: str, preserve: bool = False) -> None:
+    """Unpack an uploaded context (plain, gzip, bzip2 or xz) into ``dest`` without following any symlink.
+
+    ``preserve``: keep the members' owners and mtimes (ADD of a local archive), not only their modes."""
     raw = decompressed(stream)
     head = getattr(raw, "peek", None)
     fileobj: IO[bytes] = raw
@@ -77,7 +100,7 @@ def unpack_tar(stream: IO[bytes], dest: str) -> None:
     root_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
     dirs: list[tuple[str, tarfile.TarInfo]] = []
     try:
-        with tarfile.open(fileobj=fileobj, mode="r|") as tf:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=_EndPadded(fileobj), mode="r|") as tf:  # type: ignore[call-overload]
             for ti in tf:
                 name = posixpath.normpath(ti.name.lstrip("/"))
                 parts = [p for p in name.split("/") if p not in ("", ".")]
@@ -116,11 +139,17 @@ def unpack_tar(stream: IO[bytes], dest: str) -> None:
                             os.link(target[-1], base, src_dir_fd=tdir, dst_dir_fd=parent, follow_symlinks=False)
                         finally:
                             os.close(tdir)
+                    if preserve and (ti.isreg() or ti.issym() or ti.isdir()):
+                        os.chown(base, ti.uid, ti.gid, dir_fd=parent, follow_symlinks=False)
+                        if not ti.issym():
+                            os.utime(base, (ti.mtime, ti.mtime), dir_fd=parent)
                 finally:
                     os.close(parent)
         for rel, ti in reversed(dirs):
             try:
                 os.chmod(os.path.join(dest, rel), ti.mode & 0o7777, follow_symlinks=False)
+                if preserve:
+                    os.utime(os.path.join(dest, rel), (ti.mtime, ti.mtime), follow_symlinks=False)
             except OSError:
                 pass
     except tarfile.TarError as e:

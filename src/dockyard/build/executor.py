@@ -747,7 +747,7 @@ class StageBuilder:
         from ..util.dockerignore import IgnoreMatcher
 
         m = IgnoreMatcher(excludes)
-        return any(n and m.excluded(n) for n in names)
+        return any(n and (m.excluded(n) or m.excluded(posixpath.basename(n))) for n in names)
 
     def _ancestors(self, lb: LayerBuilder, fs: ImageFS, target: str, owner: tuple[int, int] | None) -> None:
         """Directory entries for every ancestor of ``target``: as in the image, or new (0755)."""
@@ -874,8 +874,10 @@ class StageBuilder:
 
         dest = os.path.join(self.fetch_dir, "archive-" + secrets.token_hex(6))
         os.makedirs(dest)
-        with tarfile.open(path, "r:*") as tf:
-            tf.extractall(dest, filter="tar")  # type: ignore[call-arg]
+        from .context import unpack_tar
+
+        with open(path, "rb") as f:
+            unpack_tar(f, dest, preserve=True)
         return dest
 
 

@@ -144,8 +144,10 @@ class RunMounts:
         fs = ImageFS(self.st.layer_dirs)
         for m in self.mounts:
             target = self._target(m)
-            if fs.stat(target) is None:
-                hide.add(target.lstrip("/"))
+            probe = target
+            while probe != "/" and fs.stat(probe) is None:  # the mount point and the dirs made for it
+                hide.add(probe.lstrip("/"))
+                probe = posixpath.dirname(probe)
             if m.type == "cache":
                 binds.append(f"{self._cache_dir(m)}:{target}")
                 if m.sharing == "locked":
@@ -159,7 +161,6 @@ class RunMounts:
                 if data is None:
                     if m.required:
                         raise BuildError(f"secret {m.id}: not found")
-                    hide.discard(target.lstrip("/"))
                     continue
                 d = os.path.join(self.b.work_dir, "secret-" + secrets_mod.token_hex(6))
                 os.makedirs(d, mode=0o700)
