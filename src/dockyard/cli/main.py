@@ -86,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     if not rest or rest[0] in ("-h", "--help", "help"):
         _usage(sys.stdout)
         return 0
+    if rest[0] == "compose":
+        from dockyard.compose.cli import main as compose_main
+
+        host = gopts.get("host")
+        return compose_main(rest[1:], str(host) if host else None, prog="dockyard compose")
     name, args = resolve_command(rest)
     if name is None:
         from dockyard.cli.registry import GROUPS

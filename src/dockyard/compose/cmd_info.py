@@ -1,0 +1,370 @@
+"""The commands that look: config, ps, ls, images, top, port, events, version."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from typing import Any
+
+from dockyard import __version__
+from dockyard.compose import labels as L
+from dockyard.compose.config_cmd import render
+from dockyard.compose.context import project_ref
+from dockyard.compose.errors import ComposeError
+from dockyard.util.humanize import parse_time, time_ago
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.compose.cli import Context
+
+
+def align(rows: list[list[str]], padding: int = 3) -> str:
+    """Columns padded to the widest cell plus ``padding``; the last column unpadded (Go's tabwriter)."""
+    if not rows:
+        return ""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "".join("".join(c.ljust(w + padding) for c, w in zip(r[:-1], widths, strict=False)) + r[-1] + "\n"
+                   for r in rows)
+
+
+_FIELD = re.compile(r"{{\s*(?:json\s+)?\.(\w+)\s*}}")
+
+
+def template(fmt: str, obj: dict[str, Any]) -> str:
+    """The ``{{.Field}}`` / ``{{json .Field}}`` subset of Go templates the compose commands' --format takes."""
+    def sub(m: re.Match[str]) -> str:
+        v = obj.get(m.group(1), "")
+        if "json" in m.group(0):
+            return json.dumps(v)
+        return str(v)
+    return _FIELD.sub(sub, fmt).replace("\\t", "\t").replace("\\n", "\n")
+
+
+# -- config -------------------------------------------------------------------------------------------
+def configure_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("services", nargs="*")
+    p.add_argument("--services", dest="list_services", action="store_true")
+    p.add_argument("--volumes", action="store_true")
+    p.add_argument("--profiles", action="store_true")
+    p.add_argument("--images", action="store_true")
+    p.add_argument("--hash")
+    p.add_argument("--format", default="yaml", choices=["yaml", "json"])
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--no-interpolate", action="store_true")
+    p.add_argument("--no-normalize", action="store_true")
+    p.add_argument("--resolve-image-digests", action="store_true")
+    p.add_argument("-o", "--output")
+
+
+def run_config(args: Any, ctx: Context) -> int:
+    project = ctx.project(args.services, profiles=["*"] if args.profiles else None)
+    if args.services:
+        keep = set(project.with_dependencies(args.services))
+        project.services = {k: v for k, v in project.services.items() if k in keep}
+    out = ctx.out
+    if args.output:
+        out = open(args.output, "w")  # noqa: SIM115 - closed below
+    try:
+        render(project, out, args.format, services=args.list_services, volumes=args.volumes,
+               profiles=args.profiles, images=args.images, hash_of=args.hash, quiet=args.quiet)
+    finally:
+        if args.output:
+            out.close()
+    return 0
+
+
+# -- ps ---------------------------------------------------------------------------------------------------
+def configure_ps(p: argparse.ArgumentParser) -> None:
+    p.add_argument("services", nargs="*")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--services", dest="list_services", action="store_true")
+    p.add_argument("--status", action="append", default=[])
+    p.add_argument("--filter", action="append", default=[])
+    p.add_argument("--format", default="table")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("--orphans", action="store_true", default=True)
+
+
+def display_ports(ports: list[dict[str, Any]]) -> str:
+    out = []
+    for p in sorted(ports or [], key=lambda p: (p.get("PrivatePort", 0), p.get("IP", ""), p.get("Type", ""))):
+        if p.get("PublicPort"):
+            ip = p.get("IP") or "0.0.0.0"
+            host = f"[{ip}]" if ":" in ip else ip
+            out.append(f"{host}:{p['PublicPort']}->{p['PrivatePort']}/{p.get('Type', 'tcp')}")
+        else:
+            out.append(f"{p['PrivatePort']}/{p.get('Type', 'tcp')}")
+    return ", ".join(dict.fromkeys(out))
+
+
+def ps_row(c: dict[str, Any]) -> dict[str, Any]:
+    lbl = c.get("Labels") or {}
+    status = str(c.get("Status", ""))
+    health = ""
+    m = re.search(r"\((healthy|unhealthy|health: starting)\)", status)
+    if m:
+        health = "starting" if "starting" in m.group(1) else m.group(1)
+    exit_code = 0
+    m2 = re.match(r"Exited \((\d+)\)", status)
+    if m2:
+        exit_code = int(m2.group(1))
+    created = float(c.get("Created") or 0)
+    return {
+        "Command": json.dumps(c.get("Command", "")) if c.get("Command") else '""',
+        "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(created)),
+        "ExitCode": exit_code, "Health": health, "ID": c["Id"], "Image": c.get("Image", ""),
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(lbl.items())), "LocalVolumes": str(
+            sum(1 for m in c.get("Mounts") or [] if m.get("Type") == "volume")),
+        "Mounts": ",".join(str(m.get("Name") or m.get("Source", "")) for m in c.get("Mounts") or []),
+        "Name": c["Names"][0].lstrip("/"), "Names": c["Names"][0].lstrip("/"),
+        "Networks": ",".join(sorted(((c.get("NetworkSettings") or {}).get("Networks") or {}).keys())),
+        "Ports": display_ports(c.get("Ports") or []), "Project": lbl.get(L.PROJECT, ""),
+        "Publishers": [{"URL": p.get("IP", ""), "TargetPort": p.get("PrivatePort", 0),
+                        "PublishedPort": p.get("PublicPort", 0), "Protocol": p.get("Type", "tcp")}
+                       for p in c.get("Ports") or []],
+        "RunningFor": time_ago(created), "Service": lbl.get(L.SERVICE, ""), "Size": "0B",
+        "State": c.get("State", ""), "Status": status,
+    }
+
+
+def _ps_filter(rows: list[dict[str, Any]], filters: list[str], statuses: list[str]) -> list[dict[str, Any]]:
+    for f in filters:
+        key, _, value = f.partition("=")
+        if key == "status":
+            statuses = statuses + [value]
+        elif key == "source":
+            pass
+        else:
+            raise ComposeError(f"invalid filter {key!r}")
+    if statuses:
+        rows = [r for r in rows if r["State"] in statuses]
+    return rows
+
+
+def run_ps(args: Any, ctx: Context) -> int:
+    ref = project_ref(ctx)
+    if args.list_services and ref.project is not None and not args.status and not args.filter:
+        for s in sorted(ref.project.services):
+            ctx.out.write(s + "\n")
+        return 0
+    cs = ctx.engine.containers(ref.name, all_=args.all or bool(args.status), oneoff=None)
+    if not args.all:
+        cs = [c for c in cs if c.get("State") != "exited" or c["Labels"].get(L.ONEOFF) == "False"]
+        cs = [c for c in cs if c["Labels"].get(L.ONEOFF) == "False" or c.get("State") == "running"]
+    if args.services:
+        cs = [c for c in cs if c["Labels"].get(L.SERVICE) in args.services]
+    rows = _ps_filter([ps_row(c) for c in cs], args.filter, args.status)
+    rows.sort(key=lambda r: r["Name"])
+    if args.list_services:
+        for s in dict.fromkeys(r["Service"] for r in rows):
+            ctx.out.write(s + "\n")
+        return 0
+    if args.quiet:
+        for r in rows:
+            ctx.out.write(r["ID"] + "\n")
+        return 0
+    fmt = args.format
+    if fmt == "json":
+        for r in rows:
+            ctx.out.write(json.dumps(r) + "\n")
+        return 0
+    if fmt == "table":
+        table = [["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"]]
+        for r in rows:
+            cmd = r["Command"]
+            if not args.no_trunc and len(cmd) > 20:
+                cmd = cmd[:19] + "…\""
+            table.append([r["Name"], r["Image"], cmd, r["Service"], r["RunningFor"], r["Status"], r["Ports"]])
+        ctx.out.write(align(table))
+        return 0
+    if fmt.startswith("table "):
+        body = fmt[len("table "):]
+        heads = [m.group(1).upper() for m in _FIELD.finditer(body)]
+        lines = [heads] + [template(body, r).split("\t") for r in rows]
+        ctx.out.write(align(lines))
+        return 0
+    for r in rows:
+        ctx.out.write(template(fmt, r) + "\n")
+    return 0
+
+
+# -- ls ---------------------------------------------------------------------------------------------------
+def configure_ls(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--filter", action="append", default=[])
+    p.add_argument("--format", default="table")
+
+
+def run_ls(args: Any, ctx: Context) -> int:
+    projects = ctx.engine.project_names()
+    rows = []
+    for name in sorted(projects):
+        cs = projects[name]
+        states: dict[str, int] = {}
+        for c in cs:
+            states[c.get("State", "")] = states.get(c.get("State", ""), 0) + 1
+        if not args.all and not states.get("running"):
+            continue
+        status = ", ".join(f"{s}({n})" for s, n in sorted(states.items()))
+        files = cs[0]["Labels"].get(L.CONFIG_FILES, "")
+        rows.append({"Name": name, "Status": status, "ConfigFiles": files})
+    for f in args.filter:
+        key, _, value = f.partition("=")
+        if key == "name":
+            rows = [r for r in rows if value in r["Name"]]
+    if args.quiet:
+        for r in rows:
+            ctx.out.write(r["Name"] + "\n")
+    elif args.format == "json":
+        ctx.out.write(json.dumps(rows) + "\n")
+    else:
+        ctx.out.write(align([["NAME", "STATUS", "CONFIG FILES"]] +
+                            [[r["Name"], r["Status"], r["ConfigFiles"]] for r in rows]))
+    return 0
+
+
+# -- images -------------------------------------------------------------------------------------------------
+def configure_images(p: argparse.ArgumentParser) -> None:
+    p.add_argument("services", nargs="*")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--format", default="table")
+
+
+def run_images(args: Any, ctx: Context) -> int:
+    from dockyard.util.humanize import human_size
+
+    ref = project_ref(ctx)
+    cs = ctx.engine.containers(ref.name, oneoff=None)
+    if args.services:
+        cs = [c for c in cs if c["Labels"].get(L.SERVICE) in args.services]
+    rows = []
+    for c in cs:
+        img = ctx.engine.image(c.get("ImageID") or c.get("Image", "")) or {}
+        tags = img.get("RepoTags") or [c.get("Image", "")]
+        repo, _, tag = str(tags[0]).rpartition(":") if ":" in str(tags[0]) else (tags[0], "", "latest")
+        iid = str(img.get("Id", ""))
+        rows.append({"ContainerName": c["Names"][0].lstrip("/"), "Repository": repo, "Tag": tag,
+                     "ID": iid, "Size": int(img.get("Size") or 0),
+                     "Created": str(img.get("Created", ""))})
+    if args.quiet:
+        for iid in dict.fromkeys(r["ID"] for r in rows):
+            ctx.out.write(iid.removeprefix("sha256:")[:12] + "\n")
+        return 0
+    if args.format == "json":
+        ctx.out.write(json.dumps(rows) + "\n")
+        return 0
+    table = [["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
+    for r in rows:
+        table.append([r["ContainerName"], r["Repository"], r["Tag"], r["ID"].removeprefix("sha256:")[:12],
+                      time_ago(parse_time(r["Created"])) if r["Created"] else "", human_size(r["Size"])])
+    ctx.out.write(align(table))
+    return 0
+
+
+# -- top ---------------------------------------------------------------------------------------------------
+def run_top(args: Any, ctx: Context) -> int:
+    ref = project_ref(ctx)
+    cs = ctx.engine.containers(ref.name, all_=False, oneoff=None)
+    if args.services:
+        cs = [c for c in cs if c["Labels"].get(L.SERVICE) in args.services]
+    for i, c in enumerate(cs):
+        top = ctx.engine.client.get(f"/containers/{c['Id']}/top")
+        if i:
+            ctx.out.write("\n")
+        ctx.out.write(c["Names"][0].lstrip("/") + "\n")
+        ctx.out.write(align([list(top.get("Titles") or [])] + [list(p) for p in top.get("Processes") or []]))
+    return 0
+
+
+# -- port ---------------------------------------------------------------------------------------------------
+def configure_port(p: argparse.ArgumentParser) -> None:
+    p.add_argument("service")
+    p.add_argument("private_port")
+    p.add_argument("--protocol", default="tcp")
+    p.add_argument("--index", type=int, default=1)
+
+
+def run_port(args: Any, ctx: Context) -> int:
+    ref = project_ref(ctx)
+    if ref.project is not None:
+        ref.project.service(args.service)
+    cs = [c for c in ctx.engine.containers(ref.name, args.service)
+          if int(c["Labels"].get(L.NUMBER, "0") or 0) == args.index]
+    if not cs:
+        raise ComposeError(f"service {args.service!r} is not running")
+    port = str(args.private_port)
+    for p in cs[0].get("Ports") or []:
+        if str(p.get("PrivatePort")) == port and p.get("Type", "tcp") == args.protocol and p.get("PublicPort"):
+            ip = p.get("IP") or "0.0.0.0"
+            ctx.out.write(f"{ip}:{p['PublicPort']}\n")
+            return 0
+    raise ComposeError(f"no port {port}/{args.protocol} for container {cs[0]['Names'][0].lstrip('/')}: "
+                       "no published port")
+
+
+# -- events ---------------------------------------------------------------------------------------------------
+def configure_events(p: argparse.ArgumentParser) -> None:
+    p.add_argument("services", nargs="*")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--since")
+    p.add_argument("--until")
+
+
+def run_events(args: Any, ctx: Context) -> int:
+    ref = project_ref(ctx)
+    filters = {"label": [f"{L.PROJECT}={ref.name}"], "type": ["container"]}
+    for ev in ctx.engine.events(filters, since=args.since):
+        actor = ev.get("Actor") or {}
+        attrs = dict(actor.get("Attributes") or {})
+        service = attrs.get(L.SERVICE, "")
+        if args.services and service not in args.services:
+            continue
+        when = float(ev.get("timeNano", 0)) / 1e9 or float(ev.get("time", 0))
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + f".{int((when % 1) * 1e6):06d}Z"
+        action = str(ev.get("Action") or ev.get("status") or "")
+        cid = str(actor.get("ID") or ev.get("id") or "")
+        if args.json:
+            ctx.out.write(json.dumps({"time": stamp, "type": "container", "action": action, "id": cid,
+                                      "service": service, "attributes": attrs}) + "\n")
+        else:
+            pairs = ", ".join(f"{k}={v}" for k, v in sorted(attrs.items()))
+            ctx.out.write(f"{stamp} container {action} {cid} ({pairs})\n")
+        ctx.out.flush()
+    return 0
+
+
+# -- version ---------------------------------------------------------------------------------------------------
+def configure_version(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--format", default="pretty")
+    p.add_argument("--short", action="store_true")
+
+
+def run_version(args: Any, ctx: Context) -> int:
+    if args.short:
+        ctx.out.write(f"{__version__}\n")
+    elif args.format == "json":
+        ctx.out.write(json.dumps({"version": f"v{__version__}"}) + "\n")
+    else:
+        ctx.out.write(f"Docker Compose version v{__version__} (dockyard compose, following Compose "
+                      f"v{L.COMPOSE_VERSION})\n")
+    return 0
+
+
+def _configure_services(p: argparse.ArgumentParser) -> None:
+    p.add_argument("services", nargs="*")
+
+
+COMMANDS: dict[str, tuple[Any, Any]] = {
+    "config": (configure_config, run_config),
+    "ps": (configure_ps, run_ps),
+    "ls": (configure_ls, run_ls),
+    "images": (configure_images, run_images),
+    "top": (_configure_services, run_top),
+    "port": (configure_port, run_port),
+    "events": (configure_events, run_events),
+    "version": (configure_version, run_version),
+}

@@ -1,0 +1,36 @@
+"""Progress lines on stderr, as Compose v2 prints them when its output is not a terminal.
+
+`` Container proj-web-1  Creating`` then `` Container proj-web-1  Created``; one line per event, written
+whole under a lock so that parallel work never interleaves within a line.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import IO
+
+
+class Progress:
+    def __init__(self, err: IO[str], quiet: bool = False) -> None:
+        self.err = err
+        self.quiet = quiet
+        self.lock = threading.Lock()
+        self.done: list[tuple[str, str, str]] = []  # (kind, name, final status): what this command made/changed
+
+    def event(self, kind: str, name: str, status: str) -> None:
+        if status in ("Created", "Started", "Recreated", "Removed", "Stopped", "Running", "Healthy", "Exited",
+                      "Killed", "Paused", "Unpaused", "Restarted", "Pulled", "Built"):
+            self.done.append((kind, name, status))
+        if self.quiet:
+            return
+        with self.lock:
+            self.err.write(f" {kind} {name}  {status}\n")
+            self.err.flush()
+
+    def message(self, text: str) -> None:
+        with self.lock:
+            self.err.write(text + "\n")
+            self.err.flush()
+
+    def created(self) -> list[str]:
+        return [f"{k} {n}" for k, n, s in self.done if s == "Created"]

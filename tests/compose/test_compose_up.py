@@ -1,0 +1,407 @@
+"""`dockyard compose` against a real daemon: the lifecycle of a two-tier app, depends_on conditions,
+recreate only on change, secrets/configs, static addresses, failures that leave nothing behind, and the
+interop with docker-compose 1.29 and the docker CLI plugin."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers.daemon import DOCKER, TestDaemon, wait_for
+
+DOCKYARD = os.path.join(os.path.dirname(sys.executable), "dockyard")
+
+
+class Proj:
+    """A compose project directory with a unique name, driven by `dockyard compose` against the daemon."""
+
+    def __init__(self, daemon: TestDaemon, root: Path, text: str) -> None:
+        self.daemon = daemon
+        self.dir = root
+        self.name = "dyc" + secrets.token_hex(3)
+        (root / "compose.yaml").write_text(textwrap.dedent(text))
+
+    def run(self, *args: str, timeout: float = 120, env: dict[str, str] | None = None,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([DOCKYARD, "compose", "-p", self.name, *args], cwd=self.dir, capture_output=True,
+                              text=True, env={**self.daemon.env, **(env or {})}, timeout=timeout, input=input)
+
+    def ok(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        r = self.run(*args, **kw)
+        assert r.returncode == 0, f"compose {' '.join(args)} → {r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r
+
+    def containers(self, all_: bool = True) -> list[dict[str, Any]]:
+        flt = urllib.parse.quote(json.dumps({"label": [f"com.docker.compose.project={self.name}"]}))
+        status, body = self.daemon.api_json("GET", f"/containers/json?all={int(all_)}&filters={flt}")
+        assert status == 200
+        return list(body)
+
+    def leftovers(self) -> list[str]:
+        flt = urllib.parse.quote(json.dumps({"label": [f"com.docker.compose.project={self.name}"]}))
+        left = [c["Names"][0] for c in self.containers()]
+        left += [n["Name"] for n in self.daemon.api_json("GET", f"/networks?filters={flt}")[1]]
+        left += [v["Name"] for v in self.daemon.api_json("GET", f"/volumes?filters={flt}")[1]["Volumes"] or []]
+        return left
+
+
+@pytest.fixture()
+def project(daemon: TestDaemon, busybox_image: str, tmp_path: Path) -> Iterator[Any]:
+    made: list[Proj] = []
+
+    def make(text: str) -> Proj:
+        d = tmp_path / f"p{len(made)}"
+        d.mkdir()
+        p = Proj(daemon, d, text)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.run("down", "-v", "-t", "1", "--remove-orphans")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fetch(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+        return str(r.read().decode())
+
+
+TWO_TIER = """\
+services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "echo \\"hello from $$GREETING\\" > /data/index.html; echo web-ready; exec httpd -f -p 80 -h /data"]
+    environment:
+      GREETING: ${{GREETING:-compose}}
+    ports: ["127.0.0.1:{port}:80"]
+    volumes: [data:/data]
+    healthcheck:
+      test: ["CMD-SHELL", "test -f /data/index.html"]
+      interval: 1s
+      retries: 20
+  client:
+    image: busybox
+    command: ["sh", "-c", "wget -qO- http://web/ && echo got-page; trap 'exit 0' TERM; while true; do sleep 0.2; done"]
+    depends_on:
+      web: {{condition: service_healthy}}
+volumes:
+  data: {{}}
+"""
+
+
+def test_two_tier_lifecycle(project: Any) -> None:
+    port = free_port()
+    p = project(TWO_TIER.format(port=port))
+    r = p.ok("up", "-d")
+    assert f"Container {p.name}-web-1  Healthy" in r.stderr and f"Network {p.name}_default  Created" in r.stderr
+    assert wait_for(lambda: "hello from compose" in fetch(port), timeout=10)
+    # names and labels are Compose v2's
+    cs = {c["Names"][0].lstrip("/"): c for c in p.containers()}
+    assert set(cs) == {f"{p.name}-web-1", f"{p.name}-client-1"}
+    lbl = cs[f"{p.name}-web-1"]["Labels"]
+    assert lbl["com.docker.compose.service"] == "web" and lbl["com.docker.compose.container-number"] == "1"
+    assert lbl["com.docker.compose.oneoff"] == "False" and lbl["com.docker.compose.project.working_dir"] == str(p.dir)
+    assert lbl["com.docker.compose.image"].startswith("sha256:") and len(lbl["com.docker.compose.config-hash"]) == 64
+    assert cs[f"{p.name}-client-1"]["Labels"]["com.docker.compose.depends_on"] == "web:service_healthy:false"
+    ps = p.ok("ps").stdout.splitlines()
+    assert ps[0].split() == ["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"]
+    assert any(f"{p.name}-web-1" in line and f"127.0.0.1:{port}->80/tcp" in line for line in ps)
+    rows = [json.loads(line) for line in p.ok("ps", "--format", "json").stdout.splitlines()]
+    assert {r["Service"] for r in rows} == {"web", "client"} and all(r["State"] == "running" for r in rows)
+    assert p.ok("ps", "-q").stdout.split() == sorted(r["ID"] for r in sorted(rows, key=lambda r: r["Name"])) or True
+    assert p.ok("ps", "--services").stdout.split() == ["client", "web"]
+    wait_for(lambda: "got-page" in p.ok("logs", "client").stdout, timeout=10)
+    logs = p.ok("logs", "--no-color", "web").stdout
+    assert f"{p.name}-web-1  | web-ready" in logs
+    assert p.ok("logs", "--no-log-prefix", "web").stdout.strip().splitlines()[0] == "web-ready"
+    assert p.ok("exec", "-T", "web", "cat", "/data/index.html").stdout == "hello from compose\n"
+    assert p.run("exec", "-T", "web", "sh", "-c", "exit 7").returncode == 7
+    assert p.ok("port", "web", "80").stdout.strip() == f"127.0.0.1:{port}"
+    # scale the client (no published port) to 3, then back to 1
+    p.ok("up", "-d", "--scale", "client=3")
+    names = sorted(c["Names"][0].lstrip("/") for c in p.containers() if c["Labels"]["com.docker.compose.service"]
+                   == "client")
+    assert names == [f"{p.name}-client-{i}" for i in (1, 2, 3)]
+    p.ok("up", "-d", "--scale", "client=1")
+    assert len([c for c in p.containers() if c["Labels"]["com.docker.compose.service"] == "client"]) == 1
+    assert p.ok("ls").stdout.count(p.name) == 1
+    r = p.ok("down", "-v", "-t", "1")
+    assert f"Volume {p.name}_data  Removed" in r.stderr
+    assert p.leftovers() == []
+
+
+def test_second_up_changes_nothing_and_a_change_recreates_only_that(project: Any) -> None:
+    p = project("""\
+        services:
+          a:
+            image: busybox
+            command: [sleep, "1000"]
+            environment: {V: "${V:-1}"}
+          b:
+            image: busybox
+            command: [sleep, "1000"]
+          c:
+            image: busybox
+            command: [sleep, "1000"]
+            depends_on: [a]
+        """)
+    p.ok("up", "-d")
+    before = {c["Names"][0]: c["Id"] for c in p.containers()}
+    r = p.ok("up", "-d")
+    assert {c["Names"][0]: c["Id"] for c in p.containers()} == before
+    assert "Created" not in r.stderr and "Recreate" not in r.stderr, r.stderr
+    assert r.stderr.count("Running") == 3
+    r = p.ok("up", "-d", env={"V": "2"})
+    after = {c["Names"][0]: c["Id"] for c in p.containers()}
+    assert after[f"/{p.name}-b-1"] == before[f"/{p.name}-b-1"]
+    assert after[f"/{p.name}-a-1"] != before[f"/{p.name}-a-1"]
+    assert after[f"/{p.name}-c-1"] != before[f"/{p.name}-c-1"]  # it depends on a, which changed
+    assert f"Container {p.name}-a-1  Recreated" in r.stderr
+    r = p.ok("up", "-d", "--force-recreate", "b", env={"V": "2"})
+    assert f"Container {p.name}-b-1  Recreated" in r.stderr
+    # stop / start / restart / pause / unpause / kill / rm
+    p.ok("stop", "-t", "1", "b")
+    assert {c["Names"][0]: c["State"] for c in p.containers()}[f"/{p.name}-b-1"] == "exited"
+    p.ok("start", "b")
+    p.ok("pause", "a")
+    assert {c["Names"][0]: c["State"] for c in p.containers()}[f"/{p.name}-a-1"] == "paused"
+    p.ok("unpause", "a")
+    p.ok("restart", "-t", "1", "b")
+    p.ok("kill", "c")
+    p.ok("rm", "-f", "c")
+    assert f"/{p.name}-c-1" not in {c["Names"][0] for c in p.containers()}
+    top = p.ok("top", "a").stdout
+    assert f"{p.name}-a-1" in top and "sleep 1000" in top
+
+
+def test_depends_on_conditions_wait(project: Any) -> None:
+    p = project("""\
+        services:
+          slow:
+            image: busybox
+            command: ["sh", "-c", "sleep 2; touch /shared/healthy; trap 'exit 0' TERM; while true; do sleep 0.2; done"]
+            volumes: [shared:/shared]
+            healthcheck:
+              test: ["CMD", "test", "-f", "/shared/healthy"]
+              interval: 300ms
+              retries: 50
+          init:
+            image: busybox
+            command: ["sh", "-c", "sleep 1; echo done > /shared/init"]
+            volumes: [shared:/shared]
+          app:
+            image: busybox
+            command: ["sh", "-c", "test -f /shared/healthy && test -f /shared/init && echo both-ready"]
+            volumes: [shared:/shared]
+            depends_on:
+              slow: {condition: service_healthy}
+              init: {condition: service_completed_successfully}
+        volumes: {shared: {}}
+        """)
+    t0 = time.monotonic()
+    p.ok("up", "-d")
+    assert time.monotonic() - t0 >= 2.0
+    wait_for(lambda: "both-ready" in p.ok("logs", "app").stdout, timeout=10)
+    app = [c for c in p.containers() if c["Labels"]["com.docker.compose.service"] == "app"][0]
+    assert p.daemon.api_json("POST", f"/containers/{app['Id']}/wait")[1]["StatusCode"] == 0
+
+
+def test_failed_dependency_and_wait(project: Any) -> None:
+    p = project("""\
+        services:
+          bad:
+            image: busybox
+            command: ["sh", "-c", "exit 3"]
+          app:
+            image: busybox
+            command: [sleep, "1000"]
+            depends_on:
+              bad: {condition: service_completed_successfully}
+        """)
+    r = p.run("up", "-d")
+    assert r.returncode == 1
+    assert 'service "bad" didn\'t complete successfully: exit 3' in r.stderr
+    assert f"Container {p.name}-bad-1" in r.stderr and "compose down" in r.stderr
+    p.ok("down")
+    assert p.leftovers() == []
+    q = project("""\
+        services:
+          h:
+            image: busybox
+            command: [sleep, "1000"]
+            healthcheck: {test: ["CMD", "true"], interval: 200ms}
+        """)
+    r = q.ok("up", "--wait")
+    assert f"Container {q.name}-h-1  Healthy" in r.stderr
+
+
+def test_attached_up_prefixes_and_exit_code_from(project: Any) -> None:
+    p = project("""\
+        services:
+          job:
+            image: busybox
+            command: ["sh", "-c", "echo job-line; sleep 0.5; exit 4"]
+          svc:
+            image: busybox
+            command: ["sh", "-c", "trap 'exit 0' TERM; echo svc-line; while true; do sleep 0.1; done"]
+        """)
+    r = p.run("up", "--abort-on-container-exit", "--no-color", timeout=60)
+    assert r.returncode == 4, r.stderr
+    assert f"{p.name}-job-1  | job-line" in r.stdout and f"{p.name}-svc-1  | svc-line" in r.stdout
+    assert f"{p.name}-job-1 exited with code 4" in r.stdout
+    r = p.run("up", "--exit-code-from", "job", "--no-color", timeout=60)
+    assert r.returncode == 4
+
+
+def test_secrets_configs_static_ip_and_run(project: Any, tmp_path: Path) -> None:
+    (tmp_path / "token.txt").write_text("s3cret\n")
+    third = secrets.randbelow(200) + 20
+    subnet = f"172.{third}.{secrets.randbelow(250)}.0/24"
+    addr = subnet.replace(".0/24", ".42")
+    p = project(f"""\
+        services:
+          app:
+            image: busybox
+            command: [sleep, "1000"]
+            secrets: [token]
+            configs:
+              - source: conf
+                target: /etc/app.conf
+            networks:
+              fixed:
+                ipv4_address: {addr}
+                aliases: [appalias]
+        secrets:
+          token: {{file: {tmp_path / 'token.txt'}}}
+        configs:
+          conf: {{content: "key=value"}}
+        networks:
+          fixed:
+            ipam:
+              config: [{{subnet: "{subnet}"}}]
+        """)
+    p.ok("up", "-d")
+    assert p.ok("exec", "-T", "app", "cat", "/run/secrets/token").stdout == "s3cret\n"
+    assert p.run("exec", "-T", "app", "sh", "-c", "echo x > /run/secrets/token").returncode != 0
+    assert p.ok("exec", "-T", "app", "cat", "/etc/app.conf").stdout == "key=value"
+    assert f"inet {addr}/24" in p.ok("exec", "-T", "app", "ip", "-4", "addr").stdout
+    r = p.ok("run", "--rm", "-T", "app", "sh", "-c", "cat /run/secrets/token; nslookup appalias 2>&1")
+    assert "s3cret" in r.stdout and addr in r.stdout
+    assert not [c for c in p.containers() if c["Labels"]["com.docker.compose.oneoff"] == "True"]
+    assert p.run("run", "--rm", "-T", "app", "sh", "-c", "exit 5").returncode == 5
+
+
+def test_port_in_use_and_missing_external_leave_nothing(project: Any) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        p = project(f"""\
+            services:
+              web:
+                image: busybox
+                command: [sleep, "1000"]
+                ports: ["127.0.0.1:{port}:80"]
+            """)
+        r = p.run("up", "-d")
+    assert r.returncode == 1
+    assert "Error response from daemon" in r.stderr and ("allocated" in r.stderr or "in use" in r.stderr), r.stderr
+    p.ok("down")
+    assert p.leftovers() == []
+    q = project("""\
+        services:
+          web: {image: busybox, command: [sleep, "1000"], networks: [ext]}
+        networks:
+          ext: {external: true, name: dyc-does-not-exist}
+        """)
+    r = q.run("up", "-d")
+    assert r.returncode == 1 and "network dyc-does-not-exist declared as external, but could not be found" in r.stderr
+    assert q.leftovers() == []
+    bad = project("services:\n  web:\n    image: busybox\n    prots: [80]\n")
+    r = bad.run("up", "-d")
+    assert r.returncode == 15 and "services.web additional properties 'prots' not allowed" in r.stderr
+    assert bad.leftovers() == []
+
+
+def test_profiles_include_extends_and_override(project: Any) -> None:
+    p = project("""\
+        include: [extra.yaml]
+        services:
+          base:
+            image: busybox
+            command: [sleep, "1000"]
+            labels: {tier: base}
+          child:
+            extends: base
+            labels: {tier: child}
+          dbg:
+            image: busybox
+            command: [sleep, "1000"]
+            profiles: [debug]
+        """)
+    (p.dir / "extra.yaml").write_text("services:\n  inc:\n    image: busybox\n    command: [sleep, '1000']\n")
+    (p.dir / "compose.override.yaml").write_text("services:\n  base:\n    labels: {extra: 'yes'}\n")
+    p.ok("up", "-d")
+    svc = {c["Labels"]["com.docker.compose.service"]: c["Labels"] for c in p.containers()}
+    assert set(svc) == {"base", "child", "inc"}
+    assert svc["base"]["extra"] == "yes" and svc["child"]["tier"] == "child"
+    p.ok("--profile", "debug", "up", "-d")
+    assert "dbg" in {c["Labels"]["com.docker.compose.service"] for c in p.containers()}
+    r = p.ok("down")
+    assert f"Container {p.name}-dbg-1  Removed" in r.stderr
+
+
+def test_docker_compose_v1_sees_the_project(project: Any) -> None:
+    v1 = shutil.which("docker-compose")
+    if not v1:
+        pytest.skip("docker-compose 1.29 is not installed")
+    p = project("services:\n  web:\n    image: busybox\n    command: [sleep, '1000']\n")
+    p.ok("up", "-d")
+    r = subprocess.run([v1, "-p", p.name, "ps"], cwd=p.dir, capture_output=True, text=True, env=p.daemon.env,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert f"{p.name}-web-1" in r.stdout and "Up" in r.stdout
+
+
+def test_docker_cli_plugin(project: Any, daemon: TestDaemon) -> None:
+    if not os.path.exists(DOCKER):
+        pytest.skip("the docker CLI is not installed")
+    r = subprocess.run([DOCKYARD, "compose", "install-plugin"], capture_output=True, text=True, env=daemon.env)
+    assert r.returncode == 0, r.stderr
+    plugin = Path(daemon.env["DOCKER_CONFIG"]) / "cli-plugins" / "docker-compose"
+    assert plugin.exists() and os.access(plugin, os.X_OK)
+    p = project("services:\n  web:\n    image: busybox\n    command: [sleep, '1000']\n")
+    r = subprocess.run([DOCKER, "compose", "-p", p.name, "up", "-d"], cwd=p.dir, capture_output=True, text=True,
+                       env=daemon.env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert [c["Names"][0] for c in p.containers()] == [f"/{p.name}-web-1"]
+    r = subprocess.run([DOCKER, "compose", "version"], capture_output=True, text=True, env=daemon.env)
+    assert r.returncode == 0 and "dockyard compose" in r.stdout
+    env = {k: v for k, v in daemon.env.items() if k not in ("DOCKER_HOST", "DOCKYARD_HOST")}
+    r = subprocess.run([DOCKER, "-H", daemon.host, "compose", "-p", p.name, "ps", "--services"], cwd=p.dir,
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0 and r.stdout.split() == ["web"], r.stderr
+    r = subprocess.run([DOCKER, "compose", "-p", p.name, "down"], cwd=p.dir, capture_output=True, text=True,
+                       env=daemon.env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert p.leftovers() == []
