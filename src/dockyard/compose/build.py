@@ -14,7 +14,7 @@ import tarfile
 import tempfile
 from typing import Any
 
-from dockyard.client.api_client import APIError
+from dockyard.client.api_client import APIError, NotFound
 from dockyard.compose.convert import image_ref, size_bytes
 from dockyard.compose.engine import Engine
 from dockyard.compose.errors import BUILD_FAILURE, ComposeError
@@ -136,11 +136,12 @@ def build_image(engine: Engine, project: Project, service: str, progress: Progre
                 aux = msg.get("aux")
                 if isinstance(aux, dict) and aux.get("ID"):
                     image_id = str(aux["ID"])
+        except NotFound as e:
+            progress.event("Image", ref, "Error")
+            raise ComposeError(f"the daemon at {engine.client.host} does not support image builds "
+                               f"(POST /build: {e.message})", BUILD_FAILURE) from None
         except APIError as e:
             progress.event("Image", ref, "Error")
-            if e.status == 404:
-                raise ComposeError(f"the daemon at {engine.client.host} does not support image builds "
-                                   f"(POST /build: {e.message})", BUILD_FAILURE) from None
             raise ComposeError(f"Error response from daemon: {e.message}", BUILD_FAILURE) from None
     progress.event("Image", ref, "Built")
     return image_id

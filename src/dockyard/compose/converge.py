@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from dockyard.client.api_client import APIError
+from dockyard.client.api_client import APIError, Conflict
 from dockyard.compose import labels as L
 from dockyard.compose.build import build_image
 from dockyard.compose.convert import create_body, duration_ns, image_ref, replicas, secret_files
@@ -76,9 +76,12 @@ class Converger:
             self.progress.event("Network", name, "Creating")
             try:
                 self.engine.create_network(body)
-            except APIError as e:
-                if e.status == 409 and self.engine.network(name) is not None:
+            except Conflict:
+                if self.engine.network(name) is not None:
                     continue  # made meanwhile by a parallel up
+                self.progress.event("Network", name, "Error")
+                raise
+            except APIError:
                 self.progress.event("Network", name, "Error")
                 raise
             self.progress.event("Network", name, "Created")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from dockyard.client.api_client import APIError, HijackedSocket, PendingResponse, Response
+from dockyard.client.api_client import Conflict, HijackedSocket, NotFound, PendingResponse, Response
 from dockyard.compose import labels as L
 
 
@@ -58,10 +58,8 @@ class Engine:
     def inspect(self, ref: str) -> dict[str, Any] | None:
         try:
             return self.client.get(f"/containers/{ref}/json")  # type: ignore[no-any-return]
-        except APIError as e:
-            if e.status == 404:
-                return None
-            raise
+        except NotFound:
+            return None
 
     def create(self, name: str, body: dict[str, Any], platform: str | None = None) -> str:
         query: dict[str, Any] = {"name": name}
@@ -90,9 +88,8 @@ class Engine:
     def remove(self, cid: str, force: bool = False, volumes: bool = False) -> None:
         try:
             self.client.request("DELETE", f"/containers/{cid}", {"force": force, "v": volumes}).data  # noqa: B018
-        except APIError as e:
-            if e.status != 404:
-                raise
+        except NotFound:
+            pass
 
     def wait(self, cid: str, condition: str = "not-running") -> int:
         res = self.client.post(f"/containers/{cid}/wait", {"condition": condition})
@@ -112,10 +109,8 @@ class Engine:
     def network(self, name: str) -> dict[str, Any] | None:
         try:
             return self.client.get(f"/networks/{name}")  # type: ignore[no-any-return]
-        except APIError as e:
-            if e.status == 404:
-                return None
-            raise
+        except NotFound:
+            return None
 
     def networks(self, project: str) -> list[dict[str, Any]]:
         return list(self.client.get("/networks", {"filters": {"label": [f"{L.PROJECT}={project}"]}}) or [])
@@ -126,17 +121,14 @@ class Engine:
     def remove_network(self, name: str) -> None:
         try:
             self.client.request("DELETE", f"/networks/{name}").data  # noqa: B018
-        except APIError as e:
-            if e.status != 404:
-                raise
+        except NotFound:
+            pass
 
     def volume(self, name: str) -> dict[str, Any] | None:
         try:
             return self.client.get(f"/volumes/{name}")  # type: ignore[no-any-return]
-        except APIError as e:
-            if e.status == 404:
-                return None
-            raise
+        except NotFound:
+            return None
 
     def volumes(self, project: str) -> list[dict[str, Any]]:
         res = self.client.get("/volumes", {"filters": {"label": [f"{L.PROJECT}={project}"]}}) or {}
@@ -148,27 +140,22 @@ class Engine:
     def remove_volume(self, name: str) -> None:
         try:
             self.client.request("DELETE", f"/volumes/{name}").data  # noqa: B018
-        except APIError as e:
-            if e.status != 404:
-                raise
+        except NotFound:
+            pass
 
     # -- images -------------------------------------------------------------------------------------
     def image(self, ref: str) -> dict[str, Any] | None:
         try:
             return self.client.get(f"/images/{ref}/json")  # type: ignore[no-any-return]
-        except APIError as e:
-            if e.status == 404:
-                return None
-            raise
+        except NotFound:
+            return None
 
     def remove_image(self, ref: str) -> bool:
         try:
             self.client.request("DELETE", f"/images/{ref}").data  # noqa: B018
             return True
-        except APIError as e:
-            if e.status in (404, 409):
-                return False
-            raise
+        except (NotFound, Conflict):
+            return False
 
     def pull(self, ref: str, platform: str | None = None) -> Iterator[Any]:
         name, tag = split_ref(ref)
