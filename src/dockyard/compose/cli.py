@@ -145,14 +145,18 @@ Run 'docker compose COMMAND --help' for more information on a command.
 """
 
 
-def _commands() -> dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[Any, Context], int]]]:
-    from dockyard.compose import cmd_exec, cmd_info, cmd_up
+_MODULES = {**{n: "cmd_up" for n in ("up", "create", "down", "start", "stop", "restart", "kill", "pause",
+                                      "unpause", "rm", "scale", "build", "pull", "push", "watch")},
+            **{n: "cmd_info" for n in ("config", "ps", "ls", "images", "top", "port", "events", "version")},
+            **{n: "cmd_exec" for n in ("exec", "run", "logs", "attach", "cp", "wait", "stats")}}
 
-    table: dict[str, tuple[Any, Any]] = {}
-    for mod in (cmd_up, cmd_info, cmd_exec):
-        for name, pair in mod.COMMANDS.items():
-            table[name] = pair
-    return table
+
+def _command(name: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[Any, Context], int]]:
+    """The command's (configure, run); only its module is imported (start-up time)."""
+    import importlib
+
+    mod = importlib.import_module(f"dockyard.compose.{_MODULES[name]}")
+    return mod.COMMANDS[name]  # type: ignore[no-any-return]
 
 
 def main(argv: list[str], host: str | None = None, out: IO[str] | None = None, err: IO[str] | None = None,
@@ -172,11 +176,10 @@ def main(argv: list[str], host: str | None = None, out: IO[str] | None = None, e
 
             (out or sys.stdout).write(metadata() + "\n")
             return 0
-        table = _commands()
-        name = {"container": "ps"}.get(rest[0], rest[0])
-        if name not in table:
+        name = rest[0]
+        if name not in _MODULES:
             raise ComposeError(f"unknown docker command: \"compose {rest[0]}\"", SYNTAX_FAILURE)
-        configure, run = table[name]
+        configure, run = _command(name)
         p = _Parser(prog=f"{prog} {name}", add_help=True, allow_abbrev=False)
         configure(p)
         try:

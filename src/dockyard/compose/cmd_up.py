@@ -8,7 +8,6 @@ import queue
 import signal as _signal
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from dockyard.client.api_client import APIError
@@ -19,6 +18,7 @@ from dockyard.compose.converge import Converger, UpOptions
 from dockyard.compose.convert import image_ref
 from dockyard.compose.errors import PULL_FAILURE, ComposeError
 from dockyard.compose.logs import LogPrinter
+from dockyard.compose.parallel import run_all
 from dockyard.compose.progress import Progress
 
 TYPE_CHECKING = False
@@ -220,8 +220,7 @@ def _stop_all(conv: Converger, containers: list[dict[str, Any]], timeout: int | 
             pass
         conv.progress.event("Container", _name(c), "Stopped")
 
-    with ThreadPoolExecutor(max_workers=max(1, len(containers))) as pool:
-        list(pool.map(stop, containers))
+    run_all(stop, containers)
 
 
 def configure_create(p: argparse.ArgumentParser) -> None:
@@ -291,8 +290,7 @@ def _stop_remove(ctx: Context, ref: ProjectRef, containers: list[dict[str, Any]]
     for level in _reverse_levels(ref, list(by_service)):
         batch = [c for s in level for c in by_service.get(s, [])]
         if batch:
-            with ThreadPoolExecutor(max_workers=len(batch)) as pool:
-                list(pool.map(one, batch))
+            run_all(one, batch)
 
 
 def run_down(args: Any, ctx: Context) -> int:
@@ -415,8 +413,7 @@ def run_restart(args: Any, ctx: Context) -> int:
         ctx.engine.restart(c["Id"], args.timeout)
         progress.event("Container", _name(c), "Started")
 
-    with ThreadPoolExecutor(max_workers=max(1, len(cs))) as pool:
-        list(pool.map(one, cs))
+    run_all(one, cs)
     return 0
 
 

@@ -3,8 +3,6 @@ as Compose v2 allows for down, ps, logs, stop … which find everything by the p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from dockyard.compose.errors import FILE_NOT_FOUND, ComposeError
 from dockyard.compose.project import Project
 
@@ -13,10 +11,10 @@ if TYPE_CHECKING:
     from dockyard.compose.cli import Context
 
 
-@dataclass
 class ProjectRef:
-    name: str
-    project: Project | None
+    def __init__(self, name: str, project: Project | None) -> None:
+        self.name = name
+        self.project = project
 
     def known_services(self) -> set[str] | None:
         if self.project is None:

@@ -13,8 +13,6 @@ import io
 import tarfile
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.client.api_client import APIError, Conflict
@@ -23,22 +21,29 @@ from dockyard.compose.build import build_image
 from dockyard.compose.convert import create_body, duration_ns, image_ref, replicas, secret_files
 from dockyard.compose.engine import Engine
 from dockyard.compose.errors import PULL_FAILURE, ComposeError
+from dockyard.compose.parallel import Task
 from dockyard.compose.progress import Progress
 from dockyard.compose.project import Project
 
 
-@dataclass
 class UpOptions:
-    recreate: str = "diverged"  # diverged | force | never
-    start: bool = True
-    build: bool | None = None  # True: --build, False: --no-build, None: when missing
-    pull: str | None = None  # always | missing | never | build (None: the service's pull_policy)
-    no_deps: bool = False
-    scale: dict[str, int] = field(default_factory=dict)
-    timeout: int | None = None
-    renew_anon_volumes: bool = False
-    remove_orphans: bool = False
-    quiet_pull: bool = False
+    """How up/create converge: recreate is diverged | force | never; build True (--build), False (--no-build)
+    or None (when missing); pull always | missing | never | build, None for the service's pull_policy."""
+
+    def __init__(self, recreate: str = "diverged", start: bool = True, build: bool | None = None,
+                 pull: str | None = None, no_deps: bool = False, scale: dict[str, int] | None = None,
+                 timeout: int | None = None, renew_anon_volumes: bool = False, remove_orphans: bool = False,
+                 quiet_pull: bool = False) -> None:
+        self.recreate = recreate
+        self.start = start
+        self.build = build
+        self.pull = pull
+        self.no_deps = no_deps
+        self.scale = dict(scale or {})
+        self.timeout = timeout
+        self.renew_anon_volumes = renew_anon_volumes
+        self.remove_orphans = remove_orphans
+        self.quiet_pull = quiet_pull
 
 
 class Converger:
@@ -168,24 +173,27 @@ class Converger:
     def converge(self, services: list[str], opts: UpOptions) -> dict[str, list[str]]:
         """Create/recreate/start the containers of ``services`` in dependency order, in parallel."""
         order = self.project.ordered(services)
-        futures: dict[str, Future[bool]] = {}
+        futures: dict[str, Task[bool]] = {}
         result: dict[str, list[str]] = {}
-        with ThreadPoolExecutor(max_workers=max(1, len(order))) as pool:
-            for s in order:
-                futures[s] = pool.submit(self._service_task, s, opts, futures, result)
-            errors = []
-            for s in order:
-                try:
-                    futures[s].result()
-                except BaseException as e:  # noqa: BLE001 - the first error is reported, the others waited for
-                    errors.append(e)
+        for s in order:  # dependencies first: a task only waits for tasks already made
+            futures[s] = Task(self._task_of(s, opts, futures, result))
+        errors = []
+        for s in order:
+            try:
+                futures[s].result()
+            except BaseException as e:  # noqa: BLE001 - the first error is reported, the others waited for
+                errors.append(e)
         if errors:
             raise errors[0]
         if opts.remove_orphans:
             self.remove_orphans(opts.timeout)
         return result
 
-    def _service_task(self, s: str, opts: UpOptions, futures: dict[str, Future[bool]],
+    def _task_of(self, s: str, opts: UpOptions, futures: dict[str, Task[bool]],
+                 result: dict[str, list[str]]) -> Any:
+        return lambda: self._service_task(s, opts, futures, result)
+
+    def _service_task(self, s: str, opts: UpOptions, futures: dict[str, Task[bool]],
                       result: dict[str, list[str]]) -> bool:
         dep_recreated = False
         for dep, spec in self.project.dependencies(s).items():

@@ -7,7 +7,6 @@ are parsed the way Compose does (``1m30s``, ``512m``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from dockyard.compose import labels as L
@@ -51,12 +50,13 @@ def size_bytes(value: Any) -> int:
     return int(float(m.group(1)) * mult)
 
 
-@dataclass
 class Secrets:
-    """Secret/config files the container mounts read-only: (host file, container path); content to upload."""
+    """Secret/config files the container mounts read-only: (host file, container path); content to upload
+    as (container path, content, mode)."""
 
-    binds: list[tuple[str, str]]
-    uploads: list[tuple[str, bytes, int]]  # container path, content, mode
+    def __init__(self, binds: list[tuple[str, str]], uploads: list[tuple[str, bytes, int]]) -> None:
+        self.binds = binds
+        self.uploads = uploads
 
 
 def restart_policy(svc: dict[str, Any]) -> dict[str, Any]:

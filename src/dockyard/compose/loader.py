@@ -12,7 +12,6 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -33,19 +32,23 @@ OVERRIDES = {"compose.yaml": ("compose.override.yaml", "compose.override.yml"),
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
-@dataclass
 class LoadOptions:
     """What the global flags say (each None/empty when not given)."""
 
-    files: list[str] = field(default_factory=list)
-    project_name: str | None = None
-    project_directory: str | None = None
-    env_files: list[str] = field(default_factory=list)
-    profiles: list[str] = field(default_factory=list)
-    cwd: str | None = None
-    environ: Mapping[str, str] | None = None
-    warn: Callable[[str], None] | None = None
-    stdin_text: str | None = None
+    def __init__(self, files: list[str] | None = None, project_name: str | None = None,
+                 project_directory: str | None = None, env_files: list[str] | None = None,
+                 profiles: list[str] | None = None, cwd: str | None = None,
+                 environ: Mapping[str, str] | None = None, warn: Callable[[str], None] | None = None,
+                 stdin_text: str | None = None) -> None:
+        self.files = list(files or [])
+        self.project_name = project_name
+        self.project_directory = project_directory
+        self.env_files = list(env_files or [])
+        self.profiles = list(profiles or [])
+        self.cwd = cwd
+        self.environ = environ
+        self.warn = warn
+        self.stdin_text = stdin_text
 
 
 def normalize_project_name(name: str) -> str:
@@ -114,13 +117,13 @@ def _stringify_keys(value: Any) -> Any:
     return value
 
 
-@dataclass
 class _Unit:
     """One parsed document and the directory its relative paths start from."""
 
-    doc: dict[str, Any]
-    base: str
-    source: str
+    def __init__(self, doc: dict[str, Any], base: str, source: str) -> None:
+        self.doc = doc
+        self.base = base
+        self.source = source
 
 
 class Loader:

@@ -6,25 +6,26 @@ config output, the config hash and the translation to Engine API requests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.compose.errors import ProjectError
 
 
-@dataclass
 class Project:
-    name: str
-    working_dir: str
-    config_files: list[str]
-    services: dict[str, dict[str, Any]]
-    networks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
-    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    environment: dict[str, str] = field(default_factory=dict)
-    disabled: dict[str, dict[str, Any]] = field(default_factory=dict)  # services of inactive profiles
-    profiles: list[str] = field(default_factory=list)  # the active ones
+    def __init__(self, name: str, working_dir: str, config_files: list[str], services: dict[str, dict[str, Any]],
+                 environment: dict[str, str] | None = None, disabled: dict[str, dict[str, Any]] | None = None,
+                 profiles: list[str] | None = None) -> None:
+        self.name = name
+        self.working_dir = working_dir
+        self.config_files = config_files
+        self.services = services
+        self.networks: dict[str, dict[str, Any]] = {}
+        self.volumes: dict[str, dict[str, Any]] = {}
+        self.secrets: dict[str, dict[str, Any]] = {}
+        self.configs: dict[str, dict[str, Any]] = {}
+        self.environment = dict(environment or {})
+        self.disabled = dict(disabled or {})  # services of inactive profiles
+        self.profiles = list(profiles or [])  # the active ones
 
     def service(self, name: str) -> dict[str, Any]:
         if name not in self.services:

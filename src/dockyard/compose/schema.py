@@ -76,10 +76,39 @@ def _describe(error: Any) -> str:
     return f"{path} {error.message}"
 
 
+def _cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "dockyard", "compose-valid")
+
+
+def _fingerprint(document: dict[str, Any]) -> str:
+    import hashlib
+
+    with open(_SCHEMA_PATH, "rb") as f:
+        schema_digest = hashlib.sha256(f.read()).hexdigest()
+    data = json.dumps(document, sort_keys=True, separators=(",", ":"), default=repr)
+    return hashlib.sha256((schema_digest + data).encode()).hexdigest()
+
+
 def validate(document: dict[str, Any], source: str) -> None:
-    """Raise ProjectError naming ``source`` when ``document`` breaks the schema."""
+    """Raise ProjectError naming ``source`` when ``document`` breaks the schema.
+
+    Importing jsonschema and compiling the schema costs a few hundred milliseconds, more than everything
+    else a no-change ``up`` does; so a document once found valid is remembered by the digest of its
+    content and of the schema (a marker file in the user's cache), and the same content is not checked
+    again. Invalid documents are never remembered.
+    """
+    marker = os.path.join(_cache_dir(), _fingerprint(document))
+    if os.path.exists(marker):
+        return
     errors = list(_validator().iter_errors(document))
     if not errors:
+        try:
+            os.makedirs(os.path.dirname(marker), exist_ok=True)
+            with open(marker, "x"):
+                pass
+        except OSError:
+            pass  # an unwritable cache only costs the next run the full check
         return
     leaves: list[Any] = []
     for e in errors:
