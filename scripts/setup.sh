@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(runc crun tini busybox-static iptables iproute2 procps util-linux mmdebstrap
-              python3-venv python3-dev libseccomp2 libcap2 socat docker-compose gcc libc6-dev)
+              python3-venv python3-dev libseccomp2 libcap2 socat docker-compose gcc libc6-dev
+              skopeo apache2-utils docker-registry)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -20,7 +20,8 @@ def _usage(out: Any) -> None:
     out.write("Usage:  dockyard [OPTIONS] COMMAND\n\nA Docker-compatible container engine\n\nCommands:\n")
     for name in sorted(set(COMMANDS) | set(ALIASES)):
         out.write(f"  {name}\n")
-    out.write("\nOther:\n  daemon     Run the engine daemon\n  runtime    The OCI runtime (runc-compatible)\n")
+    out.write("\nOther:\n  daemon     Run the engine daemon\n  runtime    The OCI runtime (runc-compatible)\n"
+              "  registry   Serve an OCI distribution registry (serve, gc)\n")
 
 
 def _split_globals(argv: list[str]) -> tuple[dict[str, str | bool], list[str]]:
@@ -72,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         from dockyard.runtime.cli import main as runtime_main
 
         return runtime_main(argv[1:])
+    if argv and argv[0] == "registry":
+        from dockyard.distribution.server.cli import main as registry_main
+
+        return registry_main(argv[1:])
     if argv and argv[0] == "daemon":
         from dockyard.daemon.main import main as daemon_main
 
