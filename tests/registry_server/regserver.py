@@ -54,10 +54,12 @@ class RegistryProcess:
         self.ssl_context: ssl.SSLContext | None = None
         self.auth: str | None = None
 
-    def start(self, addr: str = "127.0.0.1:0", timeout: float = 30) -> RegistryProcess:
+    def start(self, addr: str | None = "127.0.0.1:0", timeout: float = 30) -> RegistryProcess:
+        """``addr=None``: neither --addr nor --root is passed (a config file gives them)."""
         os.makedirs(self.root, exist_ok=True)
         logf = open(self.log, "ab")  # noqa: SIM115 - the child holds it
-        args = [DOCKYARD, "registry", "serve", "--addr", addr, "--root", self.root, *self.args]
+        where = ["--addr", addr, "--root", self.root] if addr is not None else []
+        args = [DOCKYARD, "registry", "serve", *where, *self.args]
         self.proc = subprocess.Popen(args, stdout=logf, stderr=logf, start_new_session=True)
         logf.close()
         deadline = time.monotonic() + timeout
@@ -266,3 +268,56 @@ def make_token_key(path: str, kind: str = "ec") -> str:
         f.write(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()))
     return path
+
+
+def make_oci_layout(d: str, files: dict[str, bytes], tag: str = "latest") -> str:
+    """An OCI image layout with one uncompressed layer holding ``files``; returns the manifest digest."""
+    import io
+    import tarfile
+
+    blobs = os.path.join(d, "blobs", "sha256")
+    os.makedirs(blobs, exist_ok=True)
+
+    def put(data: bytes) -> str:
+        digest = sha(data)
+        with open(os.path.join(blobs, digest[7:]), "wb") as f:
+            f.write(data)
+        return digest
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, data in files.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            ti.mode = 0o644
+            t.addfile(ti, io.BytesIO(data))
+    layer = buf.getvalue()
+    ld = put(layer)
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": [ld]}}).encode()
+    cd = put(config)
+    manifest = json.dumps(image_manifest(cd, len(config), ld, len(layer))).encode()
+    md = put(manifest)
+    with open(os.path.join(d, "index.json"), "w") as f:
+        json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                                      "digest": md, "size": len(manifest),
+                                                      "annotations": {"org.opencontainers.image.ref.name": tag}}]}, f)
+    with open(os.path.join(d, "oci-layout"), "w") as f:
+        f.write('{"imageLayoutVersion": "1.0.0"}')
+    return md
+
+
+def blobs_consistent(root: str) -> list[str]:
+    """Blob files whose content does not hash to their name (should be none)."""
+    bad = []
+    bdir = os.path.join(root, "blobs", "sha256")
+    for name in os.listdir(bdir):
+        if name.startswith("."):
+            continue
+        h = hashlib.sha256()
+        with open(os.path.join(bdir, name), "rb") as f:
+            while b := f.read(1 << 20):
+                h.update(b)
+        if h.hexdigest() != name:
+            bad.append(name)
+    return bad

@@ -1,8 +1,13 @@
-"""What the distribution spec fixes: repository names, tags, digests, manifest media types."""
+"""What the server adds to the shared protocol vocabulary (``distribution/spec.py``): the grammar of
+repository names, tags and digest references in request paths."""
 
 from __future__ import annotations
 
 import re
+
+from ..spec import DOCKER_MANIFEST, IMAGE_MANIFESTS, INDEXES, MAX_MANIFEST_SIZE, OCI_INDEX, OCI_MANIFEST
+
+__all__ = ["DOCKER_MANIFEST", "OCI_INDEX", "OCI_MANIFEST"]
 
 NAME_RE = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$")
 TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
@@ -10,14 +15,9 @@ DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 ANY_DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 NAME_MAX = 255
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
-MANIFEST_TYPES = frozenset({OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST})
-
-MANIFEST_MAX = 4 << 20  # distribution's limit on a manifest's size
+INDEX_TYPES = frozenset(INDEXES)
+MANIFEST_TYPES = frozenset(IMAGE_MANIFESTS + INDEXES)
+MANIFEST_MAX = MAX_MANIFEST_SIZE
 
 
 def valid_name(name: str) -> bool:
