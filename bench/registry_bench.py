@@ -1,0 +1,234 @@
+"""Registry throughput: `dockyard registry serve` beside distribution (Debian's docker-registry), in one run.
+
+Both servers get the same content (pushed over HTTP): a 200 MB incompressible blob, and an image whose one
+gzip layer holds 5000 small files. Then, at 1, 8 and 32 concurrent clients and with the same clients for both:
+  - 200 MB blob: that many `curl` processes each download the blob (aggregate MB/s);
+  - 5000-file image: that many `skopeo copy docker://… dir:` pulls of the whole image (images/s, MB/s);
+  - small manifests: ApacheBench (`ab -k`) GETs of a manifest by tag (requests/s).
+Our server runs with its defaults (2 workers × 32 threads) and the rate limiter on, set high enough not to
+refuse the load generator. Run as root (ports on 127.0.0.1 only):
+
+    .venv/bin/python bench/registry_bench.py [--big-mb 200] [--small-files 5000] [--clients 1,8,32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import http.client
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+
+VENV_BIN = os.path.dirname(sys.executable)
+REPO = "bench/app"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_up(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited {proc.returncode}")
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", "/v2/")
+            c.getresponse().read()
+            c.close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not come up")
+
+
+def start_ours(root: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    log = open(os.path.join(root, "..", "ours.log"), "ab")  # noqa: SIM115
+    p = subprocess.Popen([os.path.join(VENV_BIN, "dockyard"), "registry", "serve", "--addr", f"127.0.0.1:{port}",
+                          "--root", root, "--rate-limit", "1000000", "--log-level", "warn"],
+                         stdout=log, stderr=log, start_new_session=True)
+    wait_up(port, p)
+    return p, port
+
+
+def start_distribution(root: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    cfg = os.path.join(root, "..", "distribution.yml")
+    with open(cfg, "w") as f:
+        f.write(f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n"
+                f"    rootdirectory: {root}\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    log = open(os.path.join(root, "..", "distribution.log"), "ab")  # noqa: SIM115
+    p = subprocess.Popen(["/usr/bin/docker-registry", "serve", cfg], stdout=log, stderr=log, start_new_session=True)
+    wait_up(port, p)
+    return p, port
+
+
+def stop(p: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+        p.wait(timeout=15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+
+
+def push_blob(port: int, path: str) -> tuple[str, int]:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while b := f.read(1 << 20):
+            h.update(b)
+    digest, size = "sha256:" + h.hexdigest(), os.path.getsize(path)
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    c.request("POST", f"/v2/{REPO}/blobs/uploads/")
+    r = c.getresponse()
+    r.read()
+    loc = r.getheader("Location") or ""
+    loc = re.sub(r"^https?://[^/]+", "", loc)
+    with open(path, "rb") as f:
+        c.request("PUT", loc + ("&" if "?" in loc else "?") + f"digest={digest}", body=f,
+                  headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"})
+        r = c.getresponse()
+        r.read()
+    c.close()
+    if r.status != 201:
+        raise RuntimeError(f"blob push: {r.status}")
+    return digest, size
+
+
+def push_image(port: int, tag: str, layer_path: str, tmp: str) -> None:
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+    cpath = os.path.join(tmp, "config.json")
+    with open(cpath, "wb") as f:
+        f.write(config)
+    cd, cs = push_blob(port, cpath)
+    ld, ls = push_blob(port, layer_path)
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld,
+                                       "size": ls}]}).encode()
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request("PUT", f"/v2/{REPO}/manifests/{tag}", body=manifest, headers={"Content-Type": OCI_MANIFEST})
+    r = c.getresponse()
+    r.read()
+    if r.status != 201:
+        raise RuntimeError(f"manifest push: {r.status}")
+
+
+def parallel(n: int, argv: Callable[[int], list[str]]) -> float:
+    start = time.perf_counter()
+    procs = [subprocess.Popen(argv(i), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(n)]
+    for p in procs:
+        _, err = p.communicate()
+        if p.returncode != 0:
+            raise RuntimeError(f"{argv(0)[0]} failed: {err.decode()[-300:]}")
+    return time.perf_counter() - start
+
+
+def bench_blob(port: int, digest: str, size: int, n: int) -> float:
+    url = f"http://127.0.0.1:{port}/v2/{REPO}/blobs/{digest}"
+    t = parallel(n, lambda i: ["curl", "-sf", "-o", "/dev/null", url])
+    return n * size / t / 1e6
+
+
+def bench_image(port: int, n: int, size: int, tmp: str) -> tuple[float, float]:
+    dests = [os.path.join(tmp, f"pull{i}") for i in range(n)]
+    for d in dests:
+        shutil.rmtree(d, ignore_errors=True)
+    t = parallel(n, lambda i: ["skopeo", "--insecure-policy", "copy", "-q", "--src-tls-verify=false",
+                               f"docker://127.0.0.1:{port}/{REPO}:small", f"dir:{dests[i]}"])
+    for d in dests:
+        shutil.rmtree(d, ignore_errors=True)
+    return n / t, n * size / t / 1e6
+
+
+def bench_manifest(port: int, n: int, requests: int) -> float:
+    r = subprocess.run(["ab", "-k", "-q", "-c", str(n), "-n", str(requests), "-H", f"Accept: {OCI_MANIFEST}",
+                        f"http://127.0.0.1:{port}/v2/{REPO}/manifests/small"], capture_output=True, text=True)
+    m = re.search(r"Requests per second:\s+([\d.]+)", r.stdout)
+    failed = re.search(r"Non-2xx responses:\s+(\d+)", r.stdout)
+    if not m or failed:
+        raise RuntimeError(f"ab: {r.stdout[-500:]} {r.stderr[-300:]}")
+    return float(m.group(1))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--big-mb", type=int, default=200)
+    ap.add_argument("--small-files", type=int, default=5000)
+    ap.add_argument("--clients", default="1,8,32")
+    ap.add_argument("--requests", type=int, default=20000, help="manifest GETs per concurrency level")
+    a = ap.parse_args()
+    clients = [int(x) for x in a.clients.split(",")]
+    tmp = tempfile.mkdtemp(prefix="dyregbench", dir="/var/tmp")
+    servers: list[subprocess.Popen[bytes]] = []
+    try:
+        big = os.path.join(tmp, "big.bin")
+        with open(big, "wb") as f:
+            for _ in range(a.big_mb):
+                f.write(os.urandom(1 << 20))
+        buf = io.BytesIO()
+        rnd = os.urandom(4096)
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            for i in range(a.small_files):
+                ti = tarfile.TarInfo(f"d{i % 50:02d}/f{i}")
+                data = rnd[: 512 + (i * 37) % 3500]
+                ti.size = len(data)
+                t.addfile(ti, io.BytesIO(data))
+        small = os.path.join(tmp, "small.tar.gz")
+        with open(small, "wb") as f:
+            f.write(gzip.compress(buf.getvalue(), 6))
+        small_size = os.path.getsize(small)
+        os.makedirs(os.path.join(tmp, "ours"))
+        os.makedirs(os.path.join(tmp, "distribution"))
+        ours, oport = start_ours(os.path.join(tmp, "ours"))
+        servers.append(ours)
+        dist, dport = start_distribution(os.path.join(tmp, "distribution"))
+        servers.append(dist)
+        results: dict[str, dict[str, list[float]]] = {}
+        for name, port in (("dockyard", oport), ("distribution", dport)):
+            digest, size = push_blob(port, big)
+            push_image(port, "small", small, tmp)
+            r: dict[str, list[float]] = {"blob": [], "image": [], "manifest": []}
+            bench_blob(port, digest, size, 1)  # warm the page cache
+            for n in clients:
+                r["blob"].append(bench_blob(port, digest, size, n))
+                r["image"].append(bench_image(port, n, small_size, tmp)[0])
+                r["manifest"].append(bench_manifest(port, n, a.requests))
+            results[name] = r
+        print(f"registry: {a.big_mb} MB blob, {a.small_files}-file image ({small_size / 1e6:.1f} MB gzip layer), "
+              f"small manifest ({os.cpu_count()} CPUs)")
+        print(f"{'':36}" + "".join(f"{f'{n} client' + ('s' if n > 1 else ''):>24}" for n in clients))
+        rows = [(f"{a.big_mb} MB blob MB/s", "blob", "{:.0f}"), (f"{a.small_files}-file image pulls/s", "image", "{:.2f}"),
+                ("manifest GET req/s", "manifest", "{:.0f}")]
+        for label, key, fmt in rows:
+            cells = []
+            for i in range(len(clients)):
+                o, d = results["dockyard"][key][i], results["distribution"][key][i]
+                cells.append(f"{fmt.format(o)} / {fmt.format(d)} ({o / d:.2f}x)")
+            print(f"{label + ' (ours/dist)':36}" + "".join(f"{c:>24}" for c in cells))
+        return 0
+    finally:
+        for p in servers:
+            stop(p)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
