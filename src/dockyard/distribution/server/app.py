@@ -281,7 +281,11 @@ class RegistryApp:
         if m not in ("GET", "HEAD"):
             raise RegistryError("UNSUPPORTED", "method not allowed")
         try:
-            path = self.store.blob_path(name, digest, touch=m == "HEAD")
+            if m == "HEAD":  # a pushing client asks before it skips an upload: mark the blob used, against gc
+                with self.store.gc_lock():
+                    path = self.store.blob_path(name, digest, touch=True)
+            else:
+                path = self.store.blob_path(name, digest)
         except RegistryError as e:
             if self.proxy is None or e.code != "BLOB_UNKNOWN" or not protocol.DIGEST_RE.match(digest):
                 raise
