@@ -20,8 +20,17 @@ from collections.abc import Callable
 
 from dockyard.images import archive
 from dockyard.images.service import ImageService
+from dockyard.storage.blobs import BlobStore
 from dockyard.storage.db import StateDB
+from dockyard.storage.layers import LayerStore
 from dockyard.storage.snapshots import Snapshotter
+
+
+class _NoContainers:
+    """No container uses any image here (the benchmark has no container service)."""
+
+    def image_users(self, image_id: str) -> list[tuple[str, bool]]:
+        return []
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -74,8 +83,9 @@ def bench(kind: str, work: str, big_mb: int, small_files: int) -> dict[str, floa
     root = os.path.join(work, f"root-{kind}")
     os.makedirs(root)
     db = StateDB(os.path.join(root, "state.db"))
-    svc = ImageService(db, root, None)
-    snaps = Snapshotter(db, root, svc)
+    layers = LayerStore(db, root, BlobStore(root))
+    svc = ImageService(db, root, None, layers, _NoContainers())
+    snaps = Snapshotter(db, root, layers)
     try:
         with open(tar_path, "rb") as f:
             results["import"] = mb / timed(lambda: svc.import_tar(f, "bench", kind))
@@ -88,22 +98,22 @@ def bench(kind: str, work: str, big_mb: int, small_files: int) -> dict[str, floa
         with open(saved, "rb") as f:
             results["load"] = mb / timed(lambda: archive.load(svc, f))
         img = svc.resolve(f"bench:{kind}")
-        snaps.prepare("c-export", img.id)
+        snaps.prepare("c-export", img.id, img.chain_ids)
         exported = os.path.join(work, f"{kind}-export.tar")
         results["export"] = mb / timed(lambda: write_sink(snaps.export("c-export"), exported))
         start = time.perf_counter()
-        snaps.prepare("c-second", img.id)
+        snaps.prepare("c-second", img.id, img.chain_ids)
         snaps.mount("c-second")
         results["2nd container prepare+mount (ms)"] = (time.perf_counter() - start) * 1000
         snaps.remove("c-second")
         # commit: the same data written into a container of an empty image
         empty = svc.import_tar(io.BytesIO(b"\0" * 1024), "empty", "1")  # an empty tar
-        snaps.prepare("c-commit", empty.id)
+        snaps.prepare("c-commit", empty.id, empty.chain_ids)
         merged = snaps.mount("c-commit")
         subprocess.run(["cp", "-a", src + "/.", merged], check=True)
         snaps.unmount("c-commit")
-        svc.set_container_lookup(lambda _ref: ("c-commit", empty.id, {"Cmd": ["sh"]}))
-        results["commit"] = mb / timed(lambda: svc.commit("c-commit", "committed", kind))
+        results["commit"] = mb / timed(lambda: svc.commit("c-commit", empty.id, {"Cmd": ["sh"]},
+                                                          snaps.diff_tar("c-commit"), "committed", kind))
         for cid in ("c-export", "c-commit"):
             snaps.remove(cid)
     finally:

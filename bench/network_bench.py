@@ -31,6 +31,19 @@ from dockyard.networks.service import NetworkService  # noqa: E402
 from dockyard.storage.db import StateDB  # noqa: E402
 from dockyard.util.ids import new_id  # noqa: E402
 
+
+class _NoContainers:
+    """The network service's view of containers when a benchmark has none: nothing else runs."""
+
+    def live_ids(self) -> set[str]:
+        return set()
+
+    def identify(self, ref: str) -> tuple[str, str]:
+        return ref, ref
+
+    def settings_changed(self, cid: str, settings: dict[str, object]) -> None:
+        pass
+
 REQUESTS = 1000
 BIG = 64 * 1024 * 1024
 BIG_ROUNDS = 5
@@ -70,7 +83,7 @@ def main() -> int:
     tmp = tempfile.mkdtemp(prefix="dytbench", dir="/tmp")
     suffix = os.urandom(3).hex()
     db = StateDB(os.path.join(tmp, "state.db"))
-    svc = NetworkService(db, tmp, None, bridge=f"dyt{suffix}", bip=f"10.{random.randint(200, 250)}.{random.randint(0, 255)}.1/24",
+    svc = NetworkService(db, tmp, None, _NoContainers(), bridge=f"dyt{suffix}", bip=f"10.{random.randint(200, 250)}.{random.randint(0, 255)}.1/24",
                          prefix=f"t{suffix[:5]}")
     httpd: subprocess.Popen[bytes] | None = None
     try:
@@ -203,7 +216,8 @@ def churn(rounds: int, gap: float = 0.0) -> int:
     db = StateDB(os.path.join(tmp, "state.db"))
     second = random.randint(200, 250)
     third = random.randint(0, 254)
-    svc = NetworkService(db, tmp, None, bridge=f"dyt{suffix}", bip=f"10.{second}.{third}.1/24", prefix=f"t{suffix[:5]}")
+    svc = NetworkService(db, tmp, None, _NoContainers(), bridge=f"dyt{suffix}", bip=f"10.{second}.{third}.1/24",
+                         prefix=f"t{suffix[:5]}")
     try:
         t0 = time.perf_counter()
         svc.startup()

@@ -6,8 +6,8 @@ import io
 import os
 import tarfile
 
-from dockyard.images.service import ImageService
 from dockyard.storage.db import StateDB
+from helpers.doubles import image_service
 
 
 def _tar(name: str, data: bytes) -> bytes:
@@ -23,7 +23,7 @@ def test_restart_clears_crash_leftovers(tmp_path: object) -> None:
     root = os.path.join(str(tmp_path), "root")
     os.makedirs(root)
     db = StateDB(os.path.join(root, "state.db"))
-    svc = ImageService(db, root, None)
+    svc = image_service(db, root)
     kept = svc.import_tar(io.BytesIO(_tar("kept", b"1")), "kept", "1")
     # a crash mid-import: a layer registered and held only by the import's temporary holder
     orphan = svc.layers.register(io.BytesIO(_tar("orphan", b"2")), None, "tmp:crashed")
@@ -34,7 +34,7 @@ def test_restart_clears_crash_leftovers(tmp_path: object) -> None:
     db.close()
 
     db = StateDB(os.path.join(root, "state.db"))
-    svc = ImageService(db, root, None)
+    svc = image_service(db, root)
     assert os.listdir(svc.tmp_dir) == []
     assert not os.path.exists(os.path.join(svc.layers.dir, ".tmp-dead"))
     assert not os.path.exists(os.path.join(svc.blobs.dir, ".tmp-1-dead"))

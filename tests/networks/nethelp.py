@@ -13,9 +13,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from dockyard.errors import NotFound
 from dockyard.networks import netns
 from dockyard.networks.models import ContainerNetConfig
 from dockyard.networks.service import NetworkService
+from dockyard.networks.store import NetworkStore
 from dockyard.storage.db import StateDB
 from dockyard.util.ids import new_id
 
@@ -46,6 +48,37 @@ def loopback_dns_socket() -> tuple[socket.socket, str]:
     raise OSError("no free loopback address for a fake resolver")
 
 
+class RecordingContainers:
+    """The network service's ContainerDirectory for tests: no container service behind it.
+
+    ``identify`` names the containers the network store knows (unless a test sets ``known``), ``live`` is what
+    ``live_ids`` answers, and every ``settings_changed`` is recorded in ``told`` (and passed to ``listener``).
+    """
+
+    def __init__(self, db: StateDB) -> None:
+        self.store = NetworkStore(db)
+        self.live: set[str] = set()
+        self.known: dict[str, tuple[str, str]] = {}
+        self.told: list[tuple[str, dict[str, Any]]] = []
+        self.listener: Callable[[str, dict[str, Any]], None] | None = None
+
+    def live_ids(self) -> set[str]:
+        return set(self.live)
+
+    def identify(self, ref: str) -> tuple[str, str]:
+        if ref in self.known:
+            return self.known[ref]
+        for st in self.store.containers():
+            if ref in (st.container_id, st.name, "/" + st.name) or (len(ref) >= 3 and st.container_id.startswith(ref)):
+                return st.container_id, st.name
+        raise NotFound(f"No such container: {ref}")
+
+    def settings_changed(self, cid: str, settings: dict[str, Any]) -> None:
+        self.told.append((cid, settings))
+        if self.listener is not None:
+            self.listener(cid, settings)
+
+
 class Env:
     """One service with its own data root, prefix, bridge and subnet."""
 
@@ -58,12 +91,14 @@ class Env:
         self.second = random.randint(200, 250)
         self.bip = f"10.{self.second}.{self.third}.1/24"
         self.db = StateDB(os.path.join(self.tmp, "state.db"))
+        self.containers = RecordingContainers(self.db)
         self.svc = self.new_service()
         self.upstream = FakeUpstream()
         self.svc.set_dns_upstreams([("127.0.0.1", self.upstream.port)])
 
     def new_service(self) -> NetworkService:
-        return NetworkService(self.db, self.tmp, None, bridge=self.bridge, bip=self.bip, prefix=self.prefix)
+        return NetworkService(self.db, self.tmp, None, self.containers, bridge=self.bridge, bip=self.bip,
+                              prefix=self.prefix)
 
     def subnet(self, i: int) -> str:
         """A /24 for a user network, away from the default bridge's."""

@@ -214,7 +214,7 @@ def test_connect_disconnect_running_and_rm_in_use(env: Env) -> None:
     cid = a.settings["SandboxID"]
     assert a.netns_path and b.netns_path
     told: list[tuple[str, list[str]]] = []
-    env.svc.set_settings_listener(lambda c, s: told.append((c, sorted(s["Networks"]))))
+    env.containers.listener = lambda c, s: told.append((c, sorted(s["Networks"])))
     env.svc.connect("side", cid, {"Aliases": ["extra"], "IPAMConfig": {"IPv4Address": env.subnet(6)[:-4] + "50"}})
     names = [x["name"] for x in bridge.interfaces_inside(a.netns_path)]
     assert names == ["lo", "eth0", "eth1"]
@@ -345,9 +345,9 @@ def test_configured_networks_edited_before_start_and_after_stop(env: Env) -> Non
     env.svc.create("cfg", ipam_cfg={"Config": [{"Subnet": env.subnet(7)}]})
     cfg = env.cfg("c", network_mode="cfg", endpoints={"cfg": {"Aliases": ["one"]}})
     cid = cfg.container_id
-    env.svc.set_container_lookup(lambda ref: (cid, "c"))
+    env.containers.known["c"] = env.containers.known[cid] = (cid, "c")
     told: list[dict[str, Any]] = []
-    env.svc.set_settings_listener(lambda c, s: told.append(s["Networks"]))
+    env.containers.listener = lambda c, s: told.append(s["Networks"])
     made = env.svc.configure_container(cid, "cfg", cfg.endpoints)
     assert made["Networks"]["cfg"]["Aliases"] == ["one"] and made["Networks"]["cfg"]["IPAddress"] == ""
     env.svc.disconnect("cfg", cid)

@@ -1,20 +1,41 @@
-"""The services the daemon wires together and hands to every route handler."""
+"""The services the daemon wires together (``daemon/main.py``) and hands to every route module's ``register``.
+
+Every field is required and typed by the service's class, so mypy checks each route's calls; there is no
+grab-bag for optional extras: a new service gets a field here and is built in the composition root.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dockyard.api.request import Request
+    from dockyard.api.responses import Stream
+    from dockyard.build.service import BuildService
+    from dockyard.containers.execs import ExecService
+    from dockyard.containers.service import ContainerService
+    from dockyard.daemon.config import DaemonConfig
+    from dockyard.events.bus import EventBus
+    from dockyard.images.service import ImageService
+    from dockyard.networks.service import NetworkService
+    from dockyard.storage.db import StateDB
+    from dockyard.volumes.service import VolumeService
+
+# `POST /images/create?fromImage=…`: answered by the registry client when the daemon has one
+PullRoute = Callable[["Request"], "Stream"]
 
 
 @dataclass
 class Services:
-    config: Any
-    db: Any
-    events: Any
-    images: Any = None
-    snapshots: Any = None
-    containers: Any = None
-    networks: Any = None
-    volumes: Any = None
-    builds: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    config: DaemonConfig
+    db: StateDB
+    events: EventBus
+    images: ImageService
+    containers: ContainerService
+    execs: ExecService
+    networks: NetworkService
+    volumes: VolumeService
+    builds: BuildService
+    pull: PullRoute | None = None

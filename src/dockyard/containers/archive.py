@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from dockyard.errors import Forbidden, InvalidParameter, NotFound, SystemError_
+from dockyard.errors import Forbidden, InvalidParameter, NotFound
 from dockyard.storage.tarsafe import UnsafeArchive, end_of_archive, header_bytes
 from dockyard.util.tario import BlockedPath, file_entry_chunks, open_dir_path, tarinfo_from_stat
 
@@ -402,13 +402,11 @@ class CopySession:
         self.fs: ContainerFS | None = None
         try:
             snaps = containers.snapshots
-            if snaps is None:
-                raise SystemError_("snapshot service unavailable")
             running = bool(c.state.Running or c.state.Paused)
             if running:
                 self._cv.release()
                 self._locked = False
-            merged = os.path.join(snaps.dir, c.id, "merged")
+            merged = snaps.merged_path(c.id)
             if not running and not is_mountpoint(merged):
                 merged = snaps.mount(c.id)
                 self._mounted_here = True

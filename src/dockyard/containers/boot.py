@@ -25,14 +25,14 @@ def restore(svc: ContainerService) -> None:
             if shim is None:
                 log.warning("container %s lost its shim while the daemon was down", c.id)
                 with svc.cond(c):
-                    svc._undo_start(c, True, True)  # noqa: SLF001 - same package, shared cleanup
+                    svc.undo_start(c, True, True)
                     c.state.set_stopped(255, error="container's shim is gone")
                     svc.save(c)
             else:
                 if shim.pid:
                     c.state.Pid = shim.pid
                 svc.attach_shim(c, shim)
-                if shim.pid and svc.health is not None:
+                if shim.pid:
                     svc.health.watch(c)
                 continue  # an exit while down is handled by the shim's exit callback, restart policy included
         _unmount_stale(svc, c.id)
@@ -48,8 +48,6 @@ def restore(svc: ContainerService) -> None:
 
 def _unmount_stale(svc: ContainerService, cid: str) -> None:
     """A daemon killed in the middle of a start may have left the rootfs mounted."""
-    if svc.snapshots is None:
-        return
     try:
         svc.snapshots.unmount(cid)
     except Exception:  # noqa: BLE001
@@ -70,8 +68,7 @@ def shutdown(svc: ContainerService, live_restore: bool = True) -> None:
     from dockyard.containers.shim_client import stop_launchers
 
     svc.cancel_all_timers()
-    if svc.health is not None:
-        svc.health.stop_all()
+    svc.health.stop_all()
     if not live_restore:
         threads = [threading.Thread(target=_quiet_stop, args=(svc, c.id)) for c in svc.all() if c.state.Running]
         for t in threads:

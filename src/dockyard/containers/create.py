@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.containers import mounts, spec
 from dockyard.containers.state import Container, now_rfc3339
-from dockyard.errors import InvalidParameter, NotFound, SystemError_
+from dockyard.errors import InvalidParameter, NotFound
 from dockyard.util.ids import new_id, random_name
 
 if TYPE_CHECKING:
@@ -238,8 +238,6 @@ def new_record(svc: ContainerService, name: str | None, body: Any) -> Container:
     image_ref = body.get("Image") or ""
     if not image_ref:
         raise InvalidParameter("Config cannot be empty in order to create a container")
-    if svc.images is None:
-        raise SystemError_("image service unavailable")
     image = svc.images.resolve(image_ref)
     config, host_config, net_cfg = normalize(body, image.config, svc.cfg.default_runtime, svc.cfg.log_driver,
                                              svc.cfg.log_opts)

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dockyard.containers import spec as spec_mod
+from dockyard.containers.publish import publish_container_event
 from dockyard.containers.stdcopy import frame, parse_detach_keys, relay
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.runtime.errors import OCIRuntimeError
@@ -23,6 +25,10 @@ from dockyard.util.ids import new_id
 
 if TYPE_CHECKING:
     from dockyard.api.request import Hijacked
+    from dockyard.containers.directory import ContainerDirectory
+    from dockyard.containers.ports import Snapshots
+    from dockyard.containers.shim_client import ShimClient
+    from dockyard.containers.state import Container
     from dockyard.events.bus import EventBus
 
 log = logging.getLogger(__name__)
@@ -78,13 +84,12 @@ class ExecRecord:
 class ExecService:
     """Creates, starts and tracks exec instances; ``run`` is the healthcheck's one-call form."""
 
-    def __init__(self, containers: Any, events: EventBus) -> None:
+    def __init__(self, containers: ContainerDirectory, snapshots: Snapshots, events: EventBus) -> None:
         self.containers = containers
+        self.snapshots = snapshots
         self.events = events
         self._execs: dict[str, ExecRecord] = {}
         self._lock = threading.Lock()
-        if hasattr(containers, "exec_ids_lookup"):
-            containers.exec_ids_lookup = self.ids_for
 
     # -- lookups -----------------------------------------------------------------------------------
     def ids_for(self, container_id: str) -> list[str]:
@@ -102,7 +107,7 @@ class ExecService:
             raise NotFound(f"No such exec instance: {exec_id}")
         return rec
 
-    def _running_container(self, ref: str) -> Any:
+    def _running_container(self, ref: str) -> Container:
         c = self.containers.get(ref)
         st = c.state
         if st.Paused:
@@ -113,12 +118,18 @@ class ExecService:
             raise Conflict(f"container {c.id} is not running")
         return c
 
-    def _publish(self, c: Any, action: str, **attrs: str) -> None:
-        publish = getattr(self.containers, "publish", None)
-        if publish is not None:
-            publish(c, action, **attrs)
-        else:
-            self.events.publish("container", action, c.id, {"name": c.name, **attrs})
+    def _publish(self, c: Container, action: str, **attrs: str) -> None:
+        publish_container_event(self.events, c, action, **attrs)
+
+    def _process(self, c: Container, cmd: list[str], env: list[str] | None, user: str, workdir: str, tty: bool,
+                 privileged: bool) -> dict[str, Any]:
+        """The OCI process for `exec`: the container's env and caps rules, resolved in its rootfs."""
+        rootfs = self.snapshots.mount(c.id)
+        return spec_mod.process_spec(c.host_config, rootfs, list(cmd),
+                                     spec_mod.merge_env(list(c.config.get("Env") or []), list(env or [])),
+                                     user or c.config.get("User") or "", workdir or c.config.get("WorkingDir") or "/",
+                                     tty, privileged or bool(c.host_config.get("Privileged")),
+                                     c.config.get("Hostname") or "")
 
     # -- API ---------------------------------------------------------------------------------------
     def create(self, container_id_or_name: str, body: dict[str, Any]) -> str:
@@ -172,15 +183,13 @@ class ExecService:
         rec.started = True
         t0 = time.perf_counter()
         try:
-            process = self.containers.oci_process_for_exec(
-                c, rec.cmd, rec.env, rec.user, rec.workdir, rec.tty, rec.privileged
-            )
+            process = self._process(c, rec.cmd, rec.env, rec.user, rec.workdir, rec.tty, rec.privileged)
             if console_size and rec.tty and len(console_size) == 2 and all(console_size):
                 # sized before the process starts, or a quick command sees a 0x0 terminal
                 process["consoleSize"] = {"height": int(console_size[0]), "width": int(console_size[1])}
             streaming = conn is not None and not detach
             t1 = time.perf_counter()
-            pid, stream = c.shim.exec(
+            pid, stream = _shim(c).exec(
                 rec.id,
                 process,
                 rec.tty,
@@ -217,9 +226,9 @@ class ExecService:
         finally:
             conn.close()
 
-    def _watch(self, c: Any, rec: ExecRecord) -> None:
+    def _watch(self, c: Container, rec: ExecRecord) -> None:
         try:
-            code = c.shim.wait_exec(rec.id)
+            code = _shim(c).wait_exec(rec.id)
         except Exception as exc:  # noqa: BLE001 - a vanished shim means the process is gone too
             log.debug("exec %s: %s", rec.id, exc)
             code = 137
@@ -256,8 +265,8 @@ class ExecService:
             self._prune_locked()
             self._execs[rec.id] = rec
         rec.started = True
-        process = self.containers.oci_process_for_exec(c, rec.cmd, rec.env, user, "", False, False)
-        pid, stream = c.shim.exec(rec.id, process, False, stdin=False, stdout=True, stderr=True)
+        process = self._process(c, rec.cmd, rec.env, user, "", False, False)
+        pid, stream = _shim(c).exec(rec.id, process, False, stdin=False, stdout=True, stderr=True)
         rec.pid, rec.running = pid, True
         self._publish(c, "exec_start: " + " ".join(rec.cmd), execID=rec.id)
         output = bytearray()
@@ -294,7 +303,7 @@ class ExecService:
             except ProcessLookupError:
                 pass
         try:
-            code = c.shim.wait_exec(rec.id, timeout=10.0)
+            code = _shim(c).wait_exec(rec.id, timeout=10.0)
         except Exception:  # noqa: BLE001
             code = 137
         rec.exit_code, rec.running = code, False
@@ -308,6 +317,14 @@ class ExecService:
         now = time.monotonic()
         for key in [k for k, e in self._execs.items() if e.done.is_set() and now - e.finished_at > KEEP_FINISHED]:
             del self._execs[key]
+
+
+def _shim(c: Container) -> ShimClient:
+    """The container's live shim; a container that stopped in between has none (a conflict, as in docker)."""
+    shim = c.shim
+    if shim is None:
+        raise Conflict(f"container {c.id} is not running")
+    return shim
 
 
 def _exit_code_for(exc: Exception) -> int:

@@ -47,11 +47,10 @@ def _port_match(c: Container, want: str, published: bool) -> bool:
 def _ancestor_ids(svc: ContainerService, refs: list[str]) -> set[str]:
     ids: set[str] = set()
     for ref in refs:
-        if svc.images is not None:
-            try:
-                ids.add(svc.images.resolve(ref).id)
-            except Exception:  # noqa: BLE001 - an unknown image simply matches nothing
-                pass
+        try:
+            ids.add(svc.images.resolve(ref).id)
+        except Exception:  # noqa: BLE001 - an unknown image simply matches nothing
+            pass
     return ids
 
 

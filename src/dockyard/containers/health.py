@@ -16,6 +16,7 @@ from dockyard.containers.create import health_on_failure
 from dockyard.containers.state import now_rfc3339
 
 if TYPE_CHECKING:
+    from dockyard.containers.ports import ExecRunner
     from dockyard.containers.service import ContainerService
     from dockyard.containers.state import Container
 
@@ -75,8 +76,9 @@ class _Probe:
 
 
 class HealthMonitor:
-    def __init__(self, containers: ContainerService) -> None:
+    def __init__(self, containers: ContainerService, execs: ExecRunner) -> None:
         self.containers = containers
+        self.execs = execs
         self._probes: dict[str, _Probe] = {}
         self._lock = threading.Lock()
 
@@ -106,20 +108,16 @@ class HealthMonitor:
 
     def probe(self, c: Container, cmd: list[str], timeout: float, retries: int, in_start: bool,
               owner: _Probe) -> None:
-        execs = self.containers.execs
         start = now_rfc3339()
-        if execs is None:
-            code, output = -1, "healthcheck needs the exec service"
-        else:
-            try:
-                code, out = execs.run(c.id, cmd, timeout)
-                output = out[:MAX_OUTPUT].decode(errors="replace")
-                if code == -1 and not output:
-                    output = f"Health check exceeded timeout ({timeout:g}s)"
-            except TimeoutError:
-                code, output = -1, f"Health check exceeded timeout ({timeout:g}s)"
-            except Exception as e:  # noqa: BLE001 - a failing probe is a result, not a crash
-                code, output = -1, str(e)
+        try:
+            code, out = self.execs.run(c.id, cmd, timeout)
+            output = out[:MAX_OUTPUT].decode(errors="replace")
+            if code == -1 and not output:
+                output = f"Health check exceeded timeout ({timeout:g}s)"
+        except TimeoutError:
+            code, output = -1, f"Health check exceeded timeout ({timeout:g}s)"
+        except Exception as e:  # noqa: BLE001 - a failing probe is a result, not a crash
+            code, output = -1, str(e)
         if owner.stop.is_set():
             return
         entry = {"Start": start, "End": now_rfc3339(), "ExitCode": code, "Output": output}

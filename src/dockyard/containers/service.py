@@ -12,37 +12,59 @@ import shutil
 import signal as signal_mod
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from dockyard.containers import create as create_mod
 from dockyard.containers import mounts as mounts_mod
 from dockyard.containers import restart as restart_mod
 from dockyard.containers import spec as spec_mod
+from dockyard.containers.directory import ContainerDirectory
+from dockyard.containers.health import HealthMonitor
 from dockyard.containers.netglue import NetGlue
+from dockyard.containers.publish import publish_container_event
 from dockyard.containers.signals import parse_signal
 from dockyard.containers.state import Container, State, now_rfc3339, parse_rfc3339
-from dockyard.containers.store import ContainerStore
 from dockyard.errors import Conflict, InvalidParameter, NotFound, NotModified, SystemError_
 from dockyard.storage.atomic import write_json_atomic
 from dockyard.storage.trash import remove_tree, trash_dir
 from dockyard.util.ids import random_name
 
+if TYPE_CHECKING:
+    from dockyard.containers.ports import (
+        ContainerSettings,
+        ExecRunner,
+        ImageLookup,
+        ImageRecord,
+        NetworkBackend,
+        Snapshots,
+        VolumeBackend,
+    )
+    from dockyard.containers.shim_client import ExitStatus, ShimClient, ShimConfig
+    from dockyard.events.bus import EventBus
+    from dockyard.runtime.api import OCIRuntime
+
 log = logging.getLogger("dockyard.containers")
 
+
 class ContainerService:
-    def __init__(self, cfg: Any, db: Any, events: Any, images: Any = None, snapshots: Any = None,
-                 networks: Any = None, volumes: Any = None) -> None:
+    """Every collaborator is a required argument typed by the protocol it must meet (``containers/ports.py``);
+    ``daemon/main.py`` is the one place that builds and passes them."""
+
+    def __init__(self, cfg: ContainerSettings, directory: ContainerDirectory, events: EventBus,
+                 images: ImageLookup, snapshots: Snapshots, networks: NetworkBackend, volumes: VolumeBackend,
+                 execs: ExecRunner) -> None:
         self.cfg = cfg
         self.events = events
         self.images = images
         self.snapshots = snapshots
         self.volumes = volumes
-        self.store = ContainerStore(db)
+        self.execs = execs  # healthchecks probe through exec; inspect lists a container's execs
+        self.directory = directory
+        self.store = directory.store
         self.root = os.path.join(cfg.data_root, "containers")
         os.makedirs(self.root, exist_ok=True)
         self._lock = threading.RLock()
-        self._by_id: dict[str, Container] = {c.id: c for c in self.store.load_all()}
         self._clocks: dict[str, threading.Condition] = {}
         self._backoff: dict[str, restart_mod.Backoff] = {}
         self._timers: dict[str, threading.Timer] = {}
@@ -50,42 +72,15 @@ class ContainerService:
         self._removing: set[str] = set()
         self._removed = threading.Condition()
         self.net = NetGlue(networks, self)
-        self.exec_ids_lookup: Callable[[str], list[str]] | None = None
-        self.execs: Any = None  # ExecService, set by the daemon's wiring (healthchecks run through it)
-        self.health: Any = None  # HealthMonitor, wired below when healthchecks exist
-        if volumes is not None:
-            volumes.set_usage_lookup(self._volume_users)
-        if images is not None:
-            images.set_usage_lookup(self._image_users)
-            images.set_container_lookup(self._commit_lookup)
-        try:
-            from dockyard.containers.health import HealthMonitor
-
-            self.health = HealthMonitor(self)
-        except ImportError:
-            self.health = None
+        self.health = HealthMonitor(self, execs)
 
     # -- lookups -------------------------------------------------------------------------------
     def get(self, ref: str) -> Container:
         """By full ID, name (with or without "/") or unique ID prefix — docker's 404 wording otherwise."""
-        with self._lock:
-            c = self._by_id.get(ref)
-            if c is not None:
-                return c
-            name = ref.lstrip("/")
-            for c in self._by_id.values():
-                if c.name == name:
-                    return c
-            matches = [c for c in self._by_id.values() if c.id.startswith(ref)] if ref else []
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise InvalidParameter(f"multiple IDs found with provided prefix: {ref}")
-        raise NotFound(f"No such container: {ref}")
+        return self.directory.get(ref)
 
     def all(self) -> list[Container]:
-        with self._lock:
-            return list(self._by_id.values())
+        return self.directory.all()
 
     def cond(self, c: Container) -> threading.Condition:
         with self._lock:
@@ -103,34 +98,16 @@ class ContainerService:
     def runtime_root(self, runtime: str) -> str:
         return os.path.join(self.cfg.data_root, "runtime", runtime)
 
-    def runtime_for(self, c: Container) -> Any:
+    def runtime_for(self, c: Container) -> OCIRuntime:
         from dockyard.runtime.api import get_runtime
 
         return get_runtime(c.runtime, self.runtime_root(c.runtime))
 
-    def _image_users(self, image_id: str) -> list[tuple[str, bool]]:
-        return [(c.id, c.state.Running) for c in self.all() if c.image_id == image_id]
-
-    def _volume_users(self, name: str) -> list[str]:
-        users = []
-        for c in self.all():
-            for vol_name, target in mounts_mod.volume_names(c.host_config, c.config):
-                if (vol_name or c.anon_volumes.get(target, "")) == name:
-                    users.append(c.id)
-                    break
-        return users
-
-    def _commit_lookup(self, ref: str) -> tuple[str, str, dict[str, Any]]:
-        c = self.get(ref)
-        return c.id, c.image_id, dict(c.config)
-
     def live_ids(self) -> set[str]:
-        return {c.id for c in self.all() if c.state.Running or c.state.Paused}
+        return self.directory.live_ids()
 
     def publish(self, c: Container, action: str, **attrs: str) -> None:
-        base = {**(c.config.get("Labels") or {}), "image": c.image, "name": c.name}
-        base.update(attrs)
-        self.events.publish("container", action, c.id, base)
+        publish_container_event(self.events, c, action, **attrs)
 
     def save(self, c: Container) -> None:
         self.store.save(c)
@@ -151,29 +128,25 @@ class ContainerService:
                 c.name = random_name()
         try:
             os.makedirs(self.state_dir(c.id), 0o710, exist_ok=True)
-            if self.snapshots is not None:
-                self.snapshots.prepare(c.id, c.image_id)
-            if self.volumes is not None:
-                for vol_name, target in mounts_mod.volume_names(c.host_config, c.config):
-                    vname = vol_name or c.anon_volumes.get(target, "")
-                    if vname:
-                        self.volumes.ensure(vname, anonymous=not vol_name)
+            self.snapshots.prepare(c.id, c.image_id, self.images.get_by_id(c.image_id).chain_ids)
+            for vol_name, target in mounts_mod.volume_names(c.host_config, c.config):
+                vname = vol_name or c.anon_volumes.get(target, "")
+                if vname:
+                    self.volumes.ensure(vname, anonymous=not vol_name)
         except BaseException:
             self._discard(c)
             raise
-        with self._lock:
-            self._by_id[c.id] = c
+        self.directory.add(c)
         self.publish(c, "create")
         return c.id, []
 
     def _discard(self, c: Container) -> None:
         """Undo a half-made create: nothing may be left."""
         self.net.forget(c)
-        if self.snapshots is not None:
-            try:
-                self.snapshots.remove(c.id)
-            except Exception:  # noqa: BLE001
-                log.exception("cannot remove snapshot of %s", c.id)
+        try:
+            self.snapshots.remove(c.id)
+        except Exception:  # noqa: BLE001
+            log.exception("cannot remove snapshot of %s", c.id)
         shutil.rmtree(self.state_dir(c.id), ignore_errors=True)
         self.store.delete(c.id)
 
@@ -213,16 +186,13 @@ class ContainerService:
             raise InvalidParameter(refusal)
         t0 = time.perf_counter()
         try:
-            if self.snapshots is None:
-                raise SystemError_("snapshot service unavailable")
             rootfs = self.snapshots.mount(c.id)
             mounted = True
             t1 = time.perf_counter()
             net_files = self.net.prepare(c, state_dir)
             netted = True
             t2 = time.perf_counter()
-            plan = mounts_mod.plan(c.host_config, c.config, c.anon_volumes,
-                                   self.volumes.resolve_for if self.volumes is not None else None, c.id)
+            plan = mounts_mod.plan(c.host_config, c.config, c.anon_volumes, self.volumes.resolve_for, c.id)
             mounts_mod.populate_volumes(plan, rootfs)
             parent = c.host_config.get("CgroupParent") or self.cfg.cgroup_parent
             oci = spec_mod.generate(spec_mod.SpecInput(c.id, c.config, c.host_config, {}, rootfs, parent,
@@ -235,14 +205,14 @@ class ContainerService:
             log.debug("start %s: mount %.1f ms, network %.1f ms, spec %.1f ms, shim %.1f ms", c.id[:12],
                       (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3)
         except OCIRuntimeError as e:
-            self._undo_start(c, mounted, netted)
+            self.undo_start(c, mounted, netted)
             code = {"not_found": 127, "permission": 126}.get(getattr(e, "kind", "other"), 128)
             self._record_start_failure(c, code, str(e))
             if code in (126, 127):
                 raise InvalidParameter(str(e)) from None
             raise SystemError_(str(e)) from None
         except BaseException as e:
-            self._undo_start(c, mounted, netted)
+            self.undo_start(c, mounted, netted)
             if isinstance(e, (InvalidParameter, SystemError_, NotFound, Conflict)):
                 self._record_start_failure(c, 128, str(e))
             raise
@@ -251,8 +221,7 @@ class ContainerService:
         c.state.set_running(shim.pid, started_at)
         self.save(c)
         self.attach_shim(c, shim)
-        if self.health is not None:
-            self.health.watch(c)
+        self.health.watch(c)
 
     def _record_start_failure(self, c: Container, code: int, message: str) -> None:
         """Exit code and error of a failed start; a never-started container stays "created", as in docker."""
@@ -263,17 +232,18 @@ class ContainerService:
             c.state.Running = c.state.Restarting = False
         self.save(c)
 
-    def _undo_start(self, c: Container, mounted: bool, netted: bool) -> None:
+    def undo_start(self, c: Container, mounted: bool, netted: bool) -> None:
+        """Release what a start took (network, mount): a failed start, an exit, a shim lost at boot."""
         if netted:
             self.net.release(c)
-        if mounted and self.snapshots is not None:
+        if mounted:
             try:
                 self.snapshots.unmount(c.id)
             except Exception:  # noqa: BLE001
                 log.exception("cannot unmount %s", c.id)
 
     # -- exit --------------------------------------------------------------------------------------
-    def _on_exit(self, c: Container, shim: Any, status: Any) -> None:
+    def _on_exit(self, c: Container, shim: ShimClient, status: ExitStatus) -> None:
         restart_delay: float | None = None
         auto_remove = False
         cv = self.cond(c)
@@ -281,9 +251,8 @@ class ContainerService:
             if c.shim is not shim:
                 return
             c.shim = None
-            if self.health is not None:
-                self.health.unwatch(c)
-            self._undo_start(c, True, True)
+            self.health.unwatch(c)
+            self.undo_start(c, True, True)
             shim.close()
             ran_for = time.time() - parse_rfc3339(c.state.StartedAt)
             c.state.set_stopped(status.exit_code, status.oom_killed, status.finished_at)
@@ -321,7 +290,7 @@ class ContainerService:
     def _policy_restart(self, cid: str) -> None:
         with self._lock:
             self._timers.pop(cid, None)
-            c = self._by_id.get(cid)
+        c = self.directory.find(cid)
         if c is None:
             return
         cv = self.cond(c)
@@ -534,19 +503,18 @@ class ContainerService:
             t0 = time.perf_counter()
             self.net.forget(c)
             t1 = time.perf_counter()
-            if self.snapshots is not None:
-                self.snapshots.remove(c.id)
+            self.snapshots.remove(c.id)
             t2 = time.perf_counter()
             log.debug("remove %s: network %.1f ms, snapshot %.1f ms", c.id[:12], (t1 - t0) * 1e3, (t2 - t1) * 1e3)
             remove_tree(self.state_dir(c.id), trash_dir(self.cfg.data_root))
             self.store.delete(c.id)
+            self.directory.discard(c.id)
             with self._lock:
-                self._by_id.pop(c.id, None)
                 self._clocks.pop(c.id, None)
                 self._backoff.pop(c.id, None)
             c.state.Status = "removed"
             cv.notify_all()
-        if volumes and self.volumes is not None:
+        if volumes:
             for name in c.anon_volumes.values():
                 try:
                     self.volumes.remove(name)
@@ -575,7 +543,7 @@ class ContainerService:
         """Block per docker's wait conditions; returns (exit code, error message)."""
         if condition == "removed":
             with self._removed:
-                while c.id in self._by_id:
+                while self.directory.contains(c.id):
                     self._removed.wait(1.0)
                     if alive is not None and not alive():
                         break
@@ -619,12 +587,12 @@ class ContainerService:
 
         boot.shutdown(self, live_restore)
 
-    def attach_shim(self, c: Container, shim: Any) -> None:
+    def attach_shim(self, c: Container, shim: ShimClient) -> None:
         """Follow a (re)connected shim: its exit lands in _on_exit."""
         c.shim = shim
         shim.on_exit(lambda status: self._on_exit(c, shim, status))
 
-    def shim_config(self, c: Container) -> Any:
+    def shim_config(self, c: Container) -> ShimConfig:
         from dockyard.containers.shim_client import ShimConfig
 
         state_dir = self.state_dir(c.id)
@@ -643,29 +611,30 @@ class ContainerService:
         paused = sum(1 for c in cs if c.state.Paused)
         return {"total": len(cs), "running": running, "paused": paused, "stopped": len(cs) - running - paused}
 
-    def oci_process_for_exec(self, c: Container, cmd: list[str], env: list[str] | None, user: str,
-                             workdir: str, tty: bool, privileged: bool) -> dict[str, Any]:
-        """The OCI process for `exec`: the container's env and caps rules, resolved in its rootfs."""
-        rootfs = self.snapshots.mount(c.id) if self.snapshots is not None else "/"
-        return spec_mod.process_spec(c.host_config, rootfs, list(cmd),
-                                     spec_mod.merge_env(list(c.config.get("Env") or []), list(env or [])),
-                                     user or c.config.get("User") or "", workdir or c.config.get("WorkingDir") or "/",
-                                     tty, privileged or bool(c.host_config.get("Privileged")),
-                                     c.config.get("Hostname") or "")
-
     def changes(self, ref: str) -> list[dict[str, Any]]:
         c = self.get(ref)
-        if self.snapshots is None:
-            return []
         return list(self.snapshots.changes(c.id))
 
     def size(self, c: Container) -> int:
-        if self.snapshots is None:
-            return 0
         try:
             return int(self.snapshots.size(c.id))
         except Exception:  # noqa: BLE001
             return 0
+
+    def export(self, ref: str) -> Iterator[bytes]:
+        """`docker export`: the container's whole filesystem as a tar stream."""
+        return self.snapshots.export(self.get(ref).id)
+
+    def commit(self, ref: str, repo: str = "", tag: str = "", comment: str = "", author: str = "",
+               changes: list[str] | None = None, config: dict[str, Any] | None = None) -> ImageRecord:
+        """`docker commit`: the container's writable layer over its image, as a new image (and its event)."""
+        c = self.get(ref)
+        img = self.images.commit(c.id, c.image_id, dict(c.config), self.snapshots.diff_tar(c.id), repo, tag,
+                                 comment, author, changes, config)
+        tags = img.repo_tags
+        self.events.publish("container", "commit", c.id,
+                            {"comment": comment, "imageID": img.id, "imageRef": tags[0] if tags else img.id})
+        return img
 
     def df_containers(self) -> list[dict[str, Any]]:
         from dockyard.containers.views import summary
@@ -673,9 +642,8 @@ class ContainerService:
         return [summary(self, c, with_size=True) for c in self.all()]
 
     def exec_ids(self, cid: str) -> list[str]:
-        """Exec IDs of a container, asked of the exec service when it keeps them."""
-        fn = self.exec_ids_lookup
-        return list(fn(cid)) if fn is not None else []
+        """Exec IDs of a container (the exec service keeps them)."""
+        return list(self.execs.ids_for(cid))
 
 
 __all__ = ["ContainerService", "State", "parse_signal"]

@@ -8,10 +8,13 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import InvalidParameter
 from dockyard.util.humanize import human_duration
+
+if TYPE_CHECKING:
+    from dockyard.containers.shim_client import ShimClient
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -150,7 +153,7 @@ class Container:
     args: list[str] = field(default_factory=list)
     networking_config: dict[str, Any] = field(default_factory=dict)
     anon_volumes: dict[str, str] = field(default_factory=dict)  # target -> generated volume name
-    shim: Any = None  # live ShimClient while running; not persisted
+    shim: ShimClient | None = None  # live while running; not persisted
 
     @property
     def short_id(self) -> str:

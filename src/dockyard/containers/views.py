@@ -81,8 +81,6 @@ def inspect(svc: ContainerService, c: Container, size: bool = False) -> dict[str
 
 
 def _image_size(svc: ContainerService, c: Container) -> int:
-    if svc.images is None:
-        return 0
     try:
         return int(svc.images.get_by_id(c.image_id).size)
     except Exception:  # noqa: BLE001

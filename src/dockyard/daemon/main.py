@@ -11,13 +11,19 @@ import signal
 import subprocess
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard.api.context import Services
 from dockyard.api.router import Router
 from dockyard.daemon.config import ConfigError, DaemonConfig, load, tcp_address
 from dockyard.events.bus import EventBus
 from dockyard.storage.db import StateDB
+
+if TYPE_CHECKING:
+    from dockyard.build.service import BuildService
+    from dockyard.containers.service import ContainerService
+    from dockyard.images.service import ImageService
+    from dockyard.storage.snapshots import Snapshotter
 
 log = logging.getLogger("dockyard.daemon")
 
@@ -37,11 +43,16 @@ def _socket_group(name: str) -> int | None:
 
 
 def build_services(cfg: DaemonConfig) -> Services:
-    """Wire every service the API needs; each owns its tables in the one state database."""
+    """The composition root: every service built once, here, and handed what it needs as typed constructor
+    arguments (no service installs itself into another). Each owns its tables in the one state database."""
+    from dockyard.containers.directory import ContainerDirectory
     from dockyard.containers.execs import ExecService
     from dockyard.containers.service import ContainerService
+    from dockyard.containers.store import ContainerStore
     from dockyard.images.service import ImageService
     from dockyard.networks.service import NetworkService
+    from dockyard.storage.blobs import BlobStore
+    from dockyard.storage.layers import LayerStore
     from dockyard.storage.snapshots import Snapshotter
     from dockyard.volumes.service import VolumeService
 
@@ -49,45 +60,43 @@ def build_services(cfg: DaemonConfig) -> Services:
     os.makedirs(cfg.exec_root, mode=0o700, exist_ok=True)
     db = StateDB(os.path.join(cfg.data_root, "state.db"))
     events = EventBus()
-    s = Services(config=cfg, db=db, events=events)
-    s.images = ImageService(db, cfg.data_root, events)
-    s.snapshots = Snapshotter(db, cfg.data_root, s.images)
-    s.networks = NetworkService(db, cfg.data_root, events, bridge=cfg.bridge, bip=cfg.bip,
-                                prefix=cfg.resource_prefix, iptables=cfg.iptables)
-    s.volumes = VolumeService(db, cfg.data_root, events)
-    s.containers = ContainerService(cfg, db, events, images=s.images, snapshots=s.snapshots, networks=s.networks,
-                                    volumes=s.volumes)
-    execs = ExecService(s.containers, events)
-    s.extra["execs"] = execs
-    s.containers.execs = execs  # healthchecks probe through exec
-    s.containers.exec_ids_lookup = execs.ids_for
-    s.builds = _build_service(cfg, s)
-    return s
+    directory = ContainerDirectory(ContainerStore(db))  # what images, volumes and networks ask of containers
+    layers = LayerStore(db, cfg.data_root, BlobStore(cfg.data_root))  # shared by images and snapshots
+    images = ImageService(db, cfg.data_root, events, layers, directory)
+    snapshots = Snapshotter(db, cfg.data_root, layers)
+    networks = NetworkService(db, cfg.data_root, events, directory, bridge=cfg.bridge, bip=cfg.bip,
+                              prefix=cfg.resource_prefix, iptables=cfg.iptables)
+    volumes = VolumeService(db, cfg.data_root, events, directory)
+    execs = ExecService(directory, snapshots, events)
+    containers = ContainerService(cfg, directory, events, images, snapshots, networks, volumes, execs)
+    builds = _build_service(cfg, db, images, containers, snapshots)
+    return Services(config=cfg, db=db, events=events, images=images, containers=containers, execs=execs,
+                    networks=networks, volumes=volumes, builds=builds)
 
 
-def _build_service(cfg: DaemonConfig, s: Services) -> Any:
-    """The builder over the image store and the container service (its ports live in build/ports.py)."""
+def _build_service(cfg: DaemonConfig, db: StateDB, images: ImageService, containers: ContainerService,
+                   snapshots: Snapshotter) -> BuildService:
+    """The builder over the image store and the container service (its ports live in build/ports.py).
+
+    No puller yet: a base image not in the store is docker's "pull access denied" until the registry client
+    is wired here."""
     from dockyard.build.service import BuildService
     from dockyard.daemon.build_adapters import ContainerBuildRunner, ImageBuildStore
 
-    return BuildService(s.db, cfg.data_root, ImageBuildStore(s.images, s.extra.get("puller")),
-                        ContainerBuildRunner(s.containers, s.snapshots),
+    return BuildService(db, cfg.data_root, ImageBuildStore(images, None), ContainerBuildRunner(containers, snapshots),
                         keep_storage=cfg.builder_keep_storage, gc_enabled=cfg.builder_gc)
 
 
 def build_router(services: Services) -> Router:
-    """Register every route module present under dockyard.api.routes."""
+    """Register every route module under dockyard.api.routes; one that fails to import stops the start-up
+    (a typo must be an error at start, not a set of silent 404s)."""
     import dockyard.api.routes as routes_pkg
 
     router = Router()
     for info in sorted(pkgutil.iter_modules(routes_pkg.__path__), key=lambda i: i.name):
         if info.name.startswith("_"):
             continue
-        try:
-            mod = importlib.import_module(f"dockyard.api.routes.{info.name}")
-        except Exception:  # noqa: BLE001 - one broken route module must not keep the daemon down
-            log.exception("cannot load API routes %s", info.name)
-            continue
+        mod = importlib.import_module(f"dockyard.api.routes.{info.name}")
         register = getattr(mod, "register", None)
         if register is not None:
             register(router, services)
@@ -133,22 +142,22 @@ def run(cfg: DaemonConfig) -> int:
     stop = threading.Event()
     servers: list[Any] = []
     services: Services | None = None
+    # before anything listens: a SIGTERM right after the socket appears must stop the daemon cleanly
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     try:
         if cfg.cgroup_favordynmods:
             from dockyard.runtime.cgroups.tuning import favor_dynamic_modifications
 
             log.info("cgroups: %s", favor_dynamic_modifications())
         services = build_services(cfg)
-        if services.networks is not None:
-            services.networks.startup()
+        services.networks.startup()
         services.containers.restore()
         router = build_router(services)
         servers = _listen(cfg, router, services)
         for srv in servers:
             threading.Thread(target=srv.serve_forever, name=f"api-{srv.server_address}", daemon=True).start()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         log.info("API listen on %s", ", ".join(cfg.hosts))
         while not stop.wait(3600):
             pass
@@ -166,8 +175,7 @@ def run(cfg: DaemonConfig) -> int:
                     pass
         if services is not None:
             services.events.close()
-            if services.containers is not None:
-                services.containers.shutdown(live_restore=cfg.live_restore)
+            services.containers.shutdown(live_restore=cfg.live_restore)
         from dockyard.storage import trash
 
         trash.drain(5.0)  # a clean stop leaves no removed tree half-deleted (a crash's trash is emptied at start)

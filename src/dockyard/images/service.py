@@ -10,12 +10,11 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import Conflict, InvalidParameter, NotFound
-from ..storage.blobs import BlobStore
 from ..storage.db import StateDB
 from ..storage.layers import LayerStore
 from ..storage.tarsafe import ChunkReader
@@ -32,7 +31,7 @@ from .store import Image, ImageStore
 
 if TYPE_CHECKING:
     from ..events.bus import EventBus
-    from ..storage.snapshots import Snapshotter
+    from .ports import ContainerUsage
 
 # sha256 of 1024 zero bytes: the tar of an empty directory tree, which docker never stores as a layer
 EMPTY_LAYER_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
@@ -53,8 +52,6 @@ def _single_reference(refs: list[Reference]) -> bool:
     return all(r.name == tags[0].name for r in refs if r.digest)
 
 
-UsageLookup = Callable[[str], list[tuple[str, bool]]]
-ContainerLookup = Callable[[str], tuple[str, str, dict[str, Any]]]
 Progress = Callable[[dict[str, Any]], None]
 
 
@@ -87,19 +84,18 @@ def _parse_until(value: str) -> float:
 
 
 class ImageService:
-    def __init__(self, db: StateDB, data_root: str, events: EventBus | None = None) -> None:
+    def __init__(self, db: StateDB, data_root: str, events: EventBus | None, layers: LayerStore,
+                 containers: ContainerUsage) -> None:
         self.db = db
         self.data_root = data_root
         self.events = events
-        self.blobs = BlobStore(data_root)
-        self.layers = LayerStore(db, data_root, self.blobs)
+        self.layers = layers  # built by the composition root, shared with the snapshotter
+        self.blobs = layers.blobs
+        self.containers = containers
         self.store = ImageStore(db, self.blobs, self.layers)
         self.tmp_dir = os.path.join(data_root, "tmp")
         os.makedirs(self.tmp_dir, exist_ok=True)
         self._remove_leftovers()
-        self.snapshots: Snapshotter | None = None  # set by Snapshotter's constructor
-        self._usage: UsageLookup | None = None
-        self._container_lookup: ContainerLookup | None = None
 
     def _remove_leftovers(self) -> None:
         """What a crash mid-import/load left: staging dirs, half-written blobs and layers, unheld layers."""
@@ -115,25 +111,12 @@ class ImageService:
             c.execute("DELETE FROM layer_refs WHERE owner LIKE 'tmp:%'")
         self.layers.gc()
 
-    # ---------------------------------------------------------------- wiring
-    def set_usage_lookup(self, fn: UsageLookup) -> None:
-        """``fn(image_id) -> [(container_id, running)]`` for rmi's conflict checks."""
-        self._usage = fn
-
-    def set_container_lookup(self, fn: ContainerLookup) -> None:
-        """``fn(id_or_name) -> (container_id, image_id, container Config dict)`` for commit."""
-        self._container_lookup = fn
-
     def _event(self, action: str, actor: str, name: str = "") -> None:
         if self.events is not None:
             self.events.publish("image", action, actor, {"name": name or actor})
 
     def _users(self, image_id: str) -> list[tuple[str, bool]]:
-        if self._usage is not None:
-            return self._usage(image_id)
-        if self.snapshots is not None:
-            return [(cid, False) for cid in self.snapshots.users_of(image_id)]
-        return []
+        return self.containers.image_users(image_id)
 
     # ---------------------------------------------------------------- lookup
     def get_by_id(self, image_id: str) -> Image:
@@ -472,12 +455,13 @@ class ImageService:
         self._event("import", img.id, ref.familiar() if ref else img.id)
         return img
 
-    def commit(self, container: str, repo: str = "", tag: str = "", comment: str = "", author: str = "",
-               changes: list[str] | None = None, config: dict[str, Any] | None = None) -> Image:
-        """``docker commit``: the container's writable layer on top of its image, as a new image."""
-        if self._container_lookup is None or self.snapshots is None:
-            raise NotFound(f"No such container: {container}")
-        cid, image_id, ccfg = self._container_lookup(container)
+    def commit(self, cid: str, image_id: str, ccfg: dict[str, Any], diff_tar: Iterator[bytes], repo: str = "",
+               tag: str = "", comment: str = "", author: str = "", changes: list[str] | None = None,
+               config: dict[str, Any] | None = None) -> Image:
+        """``docker commit``: a container's writable layer (``diff_tar``) on top of its image, as a new image.
+
+        The container service calls this with the container's id, image and Config (it owns them).
+        """
         ref = parse_tagged(f"{repo}:{tag}" if tag else repo) if repo else None
         parent = self.store.get(image_id) if self.store.exists(image_id) else None
         base_cfg: dict[str, Any] = parent.config if parent else {"rootfs": {"diff_ids": []}, "history": []}
@@ -494,7 +478,7 @@ class ImageService:
             parent_chain = parent.chain_ids[-1] if parent and parent.chain_ids else None
             if parent_chain:
                 self.layers.hold(holder, [parent_chain])
-            diff = ChunkReader(self.snapshots.diff_tar(cid))
+            diff = ChunkReader(diff_tar)
             layer = self.layers.register(diff, parent_chain, holder)  # type: ignore[arg-type]
             empty = layer.diff_id == EMPTY_LAYER_DIFF_ID
             diff_ids = list(base_cfg.get("rootfs", {}).get("diff_ids") or [])

@@ -2,7 +2,8 @@
 
 Contract with the containers service::
 
-    svc = NetworkService(db, data_root, events, bridge="dockyard0", bip=None, prefix="dy", iptables=True)
+    svc = NetworkService(db, data_root, events, containers, bridge="dockyard0", bip=None, prefix="dy",
+                         iptables=True)
     svc.startup()                       # default bridge + user bridges, chains, reconcile after a crash
     svc.configure_container(cid, mode, endpoints)  # at create: record HostConfig.NetworkMode + EndpointsConfig
                                         # (docker's NetworkSettings.Networks); returns inspect's NetworkSettings
@@ -14,11 +15,11 @@ Contract with the containers service::
     svc.shutdown()                      # daemon stop: running containers keep their networking
     svc.destroy_all()                   # tests: remove every bridge, rule and namespace of ours
 
-Optional wiring from the daemon: ``set_live_containers(fn)`` (ids of running containers, used
-by reconcile), ``set_container_lookup(fn)`` (id or name → (id, name), for connect/disconnect
-of stopped containers) and ``set_settings_listener(fn)`` (called with (id, NetworkSettings) after
-connect/disconnect/update_ports change a container's settings, running or not; ``settings(cid)``
-reads them at any time). A container that does not run is attached at its next start to exactly
+What it asks of the containers is ``networks/ports.py``'s ``ContainerDirectory``, a required constructor
+argument: ``live_ids()`` (running containers, kept by reconcile), ``identify(ref)`` (id or name → (id, name),
+for connect/disconnect of stopped containers) and ``settings_changed(id, NetworkSettings)`` (told after
+connect/disconnect/update_ports change a container's settings, running or not; ``settings(cid)`` reads them
+at any time). A container that does not run is attached at its next start to exactly
 the networks recorded for it (configured.py): connect/disconnect before a start or while stopped
 edit that record, as in docker. Names of links, chains and namespaces all start with ``prefix`` so a
 daemon only ever touches its own.
@@ -37,7 +38,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
@@ -57,6 +57,7 @@ from dockyard.util.ids import new_id
 
 if TYPE_CHECKING:
     from dockyard.events.bus import EventBus
+    from dockyard.networks.ports import ContainerDirectory
 
 OPT_BRIDGE_NAME = "com.docker.network.bridge.name"
 OPT_MTU = "com.docker.network.driver.mtu"
@@ -68,9 +69,11 @@ def _now() -> str:
 
 
 class NetworkService(Attacher):
-    def __init__(self, db: StateDB, data_root: str, events: EventBus | None, *, bridge: str = "dockyard0",
-                 bip: str | None = None, prefix: str = "dy", iptables: bool = True) -> None:
+    def __init__(self, db: StateDB, data_root: str, events: EventBus | None, containers: ContainerDirectory, *,
+                 bridge: str = "dockyard0", bip: str | None = None, prefix: str = "dy",
+                 iptables: bool = True) -> None:
         self.db = db
+        self.containers = containers
         self.data_root = data_root
         self.events = events
         self.default_bridge = bridge
@@ -83,33 +86,16 @@ class NetworkService(Attacher):
         self.firewall = Firewall(prefix, enabled=iptables)
         self.ports = PortAllocator()
         self.dns = DNSServer(self._dns_resolve, self._dns_upstreams)
-        self._live_containers: Callable[[], set[str]] | None = None
-        self._container_lookup: Callable[[str], tuple[str, str]] | None = None
-        self._settings_listener: Callable[[str, dict[str, Any]], None] | None = None
         self._dns_override: list[tuple[str, int]] | None = None
         self._started = False
 
-    # -- wiring ---------------------------------------------------------------------------------
-
-    def set_live_containers(self, fn: Callable[[], set[str]]) -> None:
-        self._live_containers = fn
-
-    def set_container_lookup(self, fn: Callable[[str], tuple[str, str]]) -> None:
-        self._container_lookup = fn
-
-    def set_settings_listener(self, fn: Callable[[str, dict[str, Any]], None]) -> None:
-        """Told (container id, NetworkSettings) whenever connect/disconnect/update_ports change them."""
-        self._settings_listener = fn
-
     def _settings_changed(self, container_id: str) -> None:
-        if self._settings_listener is None:
-            return
         if self.store.container(container_id) is not None:
-            self._settings_listener(container_id, self.settings(container_id))
+            self.containers.settings_changed(container_id, self.settings(container_id))
             return
         stopped = self.configured_settings(container_id)
         if stopped is not None:
-            self._settings_listener(container_id, stopped)
+            self.containers.settings_changed(container_id, stopped)
 
     def set_dns_upstreams(self, servers: list[tuple[str, int]] | None) -> None:
         """Upstream resolvers for names the embedded DNS does not know (default: the host's resolv.conf)."""
@@ -206,7 +192,7 @@ class NetworkService(Attacher):
 
     def _reconcile(self) -> None:
         """Keep what belongs to live containers, remove what a crash left behind."""
-        live_ids = self._live_containers() if self._live_containers else set()
+        live_ids = self.containers.live_ids()
         in_use = netns.netns_inodes_in_use()
         keep_links: set[str] = set()
         keep_ns: set[str] = set()
@@ -258,12 +244,7 @@ class NetworkService(Attacher):
         raise NotFound(f"network {ref} not found")
 
     def _resolve_container(self, ref: str) -> tuple[str, str]:
-        if self._container_lookup is not None:
-            return self._container_lookup(ref)
-        for st in self.store.containers():
-            if ref in (st.container_id, st.name, "/" + st.name) or (len(ref) >= 3 and st.container_id.startswith(ref)):
-                return st.container_id, st.name
-        raise NotFound(f"No such container: {ref}")
+        return self.containers.identify(ref)
 
     # -- API ------------------------------------------------------------------------------------
 

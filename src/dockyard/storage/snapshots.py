@@ -18,16 +18,14 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import NotFound, SystemError_
 from ..util.mounts import is_mountpoint
 from .db import StateDB
+from .layers import LayerStore
 from .tarsafe import end_of_archive, tree_chunks
 from .trash import open_trash, remove_tree, trash_dir
-
-if TYPE_CHECKING:
-    from ..images.service import ImageService
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -86,17 +84,15 @@ def unmount(path: str) -> None:
 
 
 class Snapshotter:
-    def __init__(self, db: StateDB, data_root: str, images: ImageService) -> None:
+    def __init__(self, db: StateDB, data_root: str, layers: LayerStore) -> None:
         self.db = db
-        self.images = images
-        self.layers = images.layers
+        self.layers = layers  # the image service's layer store, handed to both by the composition root
         self.dir = os.path.join(data_root, "snapshots")
         self.trash = trash_dir(data_root)
         open_trash(self.trash)  # what a crash left in it is deleted in the background
         os.makedirs(self.dir, exist_ok=True)
         db.ensure_schema(_SCHEMA)
         self._lock = threading.Lock()
-        images.snapshots = self  # commit reads the writable layer; rmi sees which images snapshots hold
 
     def _paths(self, cid: str) -> tuple[str, str, str, str]:
         base = os.path.join(self.dir, cid)
@@ -109,16 +105,16 @@ class Snapshotter:
         chains: list[str] = json.loads(row["chains"])
         return chains
 
-    def prepare(self, cid: str, image_id: str) -> None:
-        """Create the container's writable layer over ``image_id``'s layers (no copy of image data)."""
-        img = self.images.get_by_id(image_id)
+    def prepare(self, cid: str, image_id: str, chain_ids: list[str]) -> None:
+        """Create the container's writable layer over the image's layers, ``chain_ids`` bottom first (no copy
+        of image data; the caller read them from the image, so storage needs no image service)."""
         base, upper, work, merged = self._paths(cid)
         for d in (upper, work, merged):
             os.makedirs(d, exist_ok=True)
         with self.db.tx() as c:
             c.execute("INSERT OR REPLACE INTO snapshots(cid, image_id, chains, created) VALUES (?,?,?,?)",
-                      (cid, img.id, json.dumps(img.chain_ids), time.time()))
-            self.layers.hold(f"snap:{cid}", img.chain_ids)
+                      (cid, image_id, json.dumps(list(chain_ids)), time.time()))
+            self.layers.hold(f"snap:{cid}", list(chain_ids))
 
     def image_of(self, cid: str) -> str | None:
         row = self.db.query_one("SELECT image_id FROM snapshots WHERE cid=?", (cid,))
@@ -135,6 +131,9 @@ class Snapshotter:
                 return merged
             mount_overlay(self.layers.lower_links(chains), upper, work, merged, self.layers.dir)
         return merged
+
+    def merged_path(self, cid: str) -> str:
+        return self._paths(cid)[3]
 
     def unmount(self, cid: str) -> None:
         _, _, _, merged = self._paths(cid)

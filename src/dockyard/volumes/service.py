@@ -1,7 +1,8 @@
 """Named and anonymous volumes with the `local` driver: a directory <data_root>/volumes/<name>/_data.
 
-Records live in the state database; which containers use a volume is asked of the containers service
-(set_usage_lookup) so `rm` and `prune` refuse or skip volumes in use, as docker does.
+Records live in the state database; which containers use a volume is asked of the containers (``VolumeUsers``
+of ``volumes/ports.py``, a constructor argument) so `rm` and `prune` refuse or skip volumes in use, as docker
+does.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ import os
 import re
 import shutil
 import sqlite3
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.storage.db import StateDB
+
+if TYPE_CHECKING:
+    from dockyard.events.bus import EventBus
+    from dockyard.volumes.ports import VolumeUsers
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS volumes (
@@ -28,7 +32,6 @@ CREATE TABLE IF NOT EXISTS volumes (
 );
 """
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
-UsageLookup = Callable[[str], list[str]]
 
 
 def _now() -> str:
@@ -52,17 +55,13 @@ def _label_match(labels: dict[str, str], want: str) -> bool:
 
 
 class VolumeService:
-    def __init__(self, db: StateDB, data_root: str, events: Any = None) -> None:
+    def __init__(self, db: StateDB, data_root: str, events: EventBus | None, users: VolumeUsers) -> None:
         self.db = db
         self.events = events
+        self.users = users
         self.dir = os.path.join(data_root, "volumes")
         os.makedirs(self.dir, 0o701, exist_ok=True)
         db.ensure_schema(_DDL)
-        self._usage: UsageLookup = lambda name: []
-
-    def set_usage_lookup(self, fn: UsageLookup) -> None:
-        """``fn(volume name) -> [container id]`` of containers that mount it."""
-        self._usage = fn
 
     def _publish(self, action: str, name: str, **attrs: str) -> None:
         if self.events is not None:
@@ -138,7 +137,7 @@ class VolumeService:
                 continue
             if filters.get("dangling"):
                 want = filters["dangling"][0] in ("1", "true")
-                if bool(self._usage(v["Name"])) == want:
+                if bool(self.users.volume_users(v["Name"])) == want:
                     continue
             out.append(v)
         return {"Volumes": out, "Warnings": []}
@@ -148,7 +147,7 @@ class VolumeService:
             if force:
                 return
             raise NotFound(f"get {name}: no such volume")
-        users = self._usage(name)
+        users = self.users.volume_users(name)
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
         with self.db.tx() as c:
@@ -172,7 +171,7 @@ class VolumeService:
                 continue
             if filters.get("label!") and any(x.partition("=")[0] in labels for x in filters["label!"]):
                 continue
-            if self._usage(row["name"]):
+            if self.users.volume_users(row["name"]):
                 continue
             size = _dir_size(os.path.join(self.dir, row["name"]))
             self.remove(row["name"])
@@ -184,6 +183,6 @@ class VolumeService:
         out = []
         for row in self.db.query("SELECT * FROM volumes ORDER BY name"):
             v = self._view(row)
-            v["UsageData"] = {"Size": _dir_size(v["Mountpoint"]), "RefCount": len(self._usage(v["Name"]))}
+            v["UsageData"] = {"Size": _dir_size(v["Mountpoint"]), "RefCount": len(self.users.volume_users(v["Name"]))}
             out.append(v)
         return out

@@ -21,6 +21,7 @@ from dockyard.api.responses import JSON, Empty, Stream
 from dockyard.api.router import Router
 from dockyard.build.dockerfile import ParseError
 from dockyard.build.options import BuildError, BuildOptions
+from dockyard.build.service import BuildService
 from dockyard.errors import DockyardError, InvalidParameter, NotImplementedByEngine
 from dockyard.images.reference import ReferenceError_, parse_normalized
 
@@ -114,9 +115,7 @@ def _error_obj(err: BaseException) -> dict[str, Any]:
 
 
 def register(r: Router, s: Services) -> None:
-    def builds() -> Any:
-        if s.builds is None:
-            raise NotImplementedByEngine("the builder is not available")
+    def builds() -> BuildService:
         return s.builds
 
     @r.post("/build")

@@ -31,7 +31,7 @@ def stream_content_type(req: Request, tty: bool) -> str:
 
 
 def log_driver_of(s: Services, c: Any) -> str:
-    return str((c.host_config.get("LogConfig") or {}).get("Type") or getattr(s.config, "log_driver", "json-file"))
+    return str((c.host_config.get("LogConfig") or {}).get("Type") or s.config.log_driver)
 
 
 def is_running(s: Services, cid: str) -> bool:

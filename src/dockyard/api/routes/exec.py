@@ -7,26 +7,18 @@ from dockyard.api.request import Request
 from dockyard.api.responses import JSON, Empty
 from dockyard.api.router import Router
 from dockyard.api.routes.container_io import stream_content_type
-from dockyard.containers.execs import ExecService
-
-
-def _execs(s: Services) -> ExecService:
-    svc = s.extra.get("execs")
-    if svc is None:
-        svc = s.extra["execs"] = ExecService(s.containers, s.events)
-    return svc  # type: ignore[no-any-return]
 
 
 def register(r: Router, s: Services) -> None:
     @r.post("/containers/{id}/exec")
     def create(req: Request) -> JSON:
         body = req.json({}) or {}
-        return JSON({"Id": _execs(s).create(req.params["id"], body)}, 201)
+        return JSON({"Id": s.execs.create(req.params["id"], body)}, 201)
 
     @r.post("/exec/{id}/start")
     def start(req: Request) -> Empty | None:
         body = req.json({}) or {}
-        execs = _execs(s)
+        execs = s.execs
         rec = execs.check_startable(req.params["id"])
         detach = bool(body.get("Detach"))
         tty = bool(body.get("Tty")) or rec.tty
@@ -43,9 +35,9 @@ def register(r: Router, s: Services) -> None:
 
     @r.get("/exec/{id}/json")
     def inspect(req: Request) -> JSON:
-        return JSON(_execs(s).inspect(req.params["id"]))
+        return JSON(s.execs.inspect(req.params["id"]))
 
     @r.post("/exec/{id}/resize")
     def resize(req: Request) -> Empty:
-        _execs(s).resize(req.params["id"], req.q_int("h", 0) or 0, req.q_int("w", 0) or 0)
+        s.execs.resize(req.params["id"], req.q_int("h", 0) or 0, req.q_int("w", 0) or 0)
         return Empty(200)

@@ -6,14 +6,17 @@ import json
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard.api.context import Services
 from dockyard.api.request import Request
 from dockyard.api.responses import JSON, Empty, Stream
 from dockyard.api.router import Router
-from dockyard.errors import InvalidParameter, NotFound, NotImplementedByEngine
+from dockyard.errors import InvalidParameter, NotFound
 from dockyard.images.reference import parse_tagged
+
+if TYPE_CHECKING:
+    from dockyard.images.service import ImageService
 
 
 def _vt(v: str) -> tuple[int, ...]:
@@ -91,21 +94,15 @@ def _changes(req: Request) -> list[str]:
 
 def _pause_for_commit(s: Services, container: str) -> str | None:
     """Freeze a running container while its writable layer is read (docker's ``pause=true``)."""
-    get = getattr(s.containers, "get", None)
-    if get is None:
-        return None
-    c = get(container)
-    state = getattr(c, "state", None)
-    if state is None or not state.Running or state.Paused:
+    c = s.containers.get(container)
+    if not c.state.Running or c.state.Paused:
         return None
     s.containers.pause(c.id)
-    return str(c.id)
+    return c.id
 
 
 def register(r: Router, s: Services) -> None:
-    def images() -> Any:
-        if s.images is None:
-            raise NotImplementedByEngine("image service unavailable")
+    def images() -> ImageService:
         return s.images
 
     @r.get("/images/json")
@@ -171,7 +168,7 @@ def register(r: Router, s: Services) -> None:
     def create(req: Request) -> Stream:
         src = req.q("fromSrc")
         if src is None:
-            pull = s.extra.get("pull")
+            pull = s.pull
             if pull is None:
                 name = req.q("fromImage") or ""
                 raise NotFound(f"pull access denied for {name}: this engine has no registry access "
@@ -235,27 +232,13 @@ def register(r: Router, s: Services) -> None:
         cfg = req.json(None)
         paused = _pause_for_commit(s, container) if req.q_bool("pause", True) else None
         try:
-            img = images().commit(container, req.q("repo") or "", req.q("tag") or "", req.q("comment") or "",
-                                  req.q("author") or "", _changes(req), cfg if isinstance(cfg, dict) else None)
+            img = s.containers.commit(container, req.q("repo") or "", req.q("tag") or "", req.q("comment") or "",
+                                      req.q("author") or "", _changes(req), cfg if isinstance(cfg, dict) else None)
         finally:
             if paused is not None:
                 s.containers.unpause(paused)
-        if s.events is not None:
-            cid = images()._container_lookup(container)[0] if images()._container_lookup else container
-            attrs = {"comment": req.q("comment") or "", "imageID": img.id,
-                     "imageRef": img.repo_tags[0] if img.repo_tags else img.id}
-            s.events.publish("container", "commit", cid, attrs)
         return JSON({"Id": img.id}, 201)
 
     @r.get("/containers/{id}/export")
     def export(req: Request) -> Stream:
-        svc = images()
-        if s.snapshots is None:
-            raise NotImplementedByEngine("snapshots unavailable")
-        cid = req.params["id"]
-        lookup = svc._container_lookup
-        if lookup is not None:
-            cid = lookup(cid)[0]
-        elif s.snapshots.image_of(cid) is None:
-            raise NotFound(f"No such container: {cid}")
-        return Stream(s.snapshots.export(cid), "application/x-tar")
+        return Stream(s.containers.export(req.params["id"]), "application/x-tar")

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dockyard.api.context import Services
 from dockyard.api.request import Request
 from dockyard.api.responses import JSON, Empty
 from dockyard.api.router import Router
-from dockyard.errors import InvalidParameter, NotImplementedByEngine
+from dockyard.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    from dockyard.networks.service import NetworkService
 
 
 def register(r: Router, s: Services) -> None:
-    def networks() -> Any:
-        if s.networks is None:
-            raise NotImplementedByEngine("network service unavailable")
+    def networks() -> NetworkService:
         return s.networks
 
     @r.get("/networks")

@@ -8,7 +8,6 @@ import platform
 import socket
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
 
 from dockyard import API_VERSION, MIN_API_VERSION, __version__
 from dockyard.api.context import Services
@@ -102,15 +101,11 @@ def register(r: Router, s: Services) -> None:
     @r.get("/info")
     def info(req: Request) -> JSON:
         cfg = s.config
-        counts = s.containers.counts() if s.containers is not None else {}
-        images = 0
-        if s.images is not None:
-            lister = getattr(s.images, "list", None) or getattr(s.images, "list_images", None)
-            if lister is not None:
-                try:
-                    images = len(lister())
-                except Exception:  # noqa: BLE001 - a count must never break /info
-                    images = 0
+        counts = s.containers.counts()
+        try:
+            images = len(s.images.list_images())
+        except Exception:  # noqa: BLE001 - a count must never break /info
+            images = 0
         runtimes = {"dockyard": {"path": "dockyard"}, "runc": {"path": "runc"}, "crun": {"path": "crun"}}
         uname = os.uname()
         return JSON({
@@ -160,15 +155,10 @@ def register(r: Router, s: Services) -> None:
 
     @r.get("/system/df")
     def system_df(req: Request) -> JSON:
-        images: list[Any] = []
-        df_images = getattr(s.images, "df_images", None) if s.images is not None else None
-        if df_images is not None:
-            images = df_images()
+        images = s.images.df_images()
         layers_size = sum(int(i.get("Size", 0) or 0) for i in images)
-        containers = s.containers.df_containers() if s.containers is not None else []
-        volumes: list[Any] = []
-        if s.volumes is not None and hasattr(s.volumes, "df_volumes"):
-            volumes = s.volumes.df_volumes()
-        build_cache = s.builds.df() if s.builds is not None else []
+        containers = s.containers.df_containers()
+        volumes = s.volumes.df_volumes()
+        build_cache = s.builds.df()
         return JSON({"LayersSize": layers_size, "Images": images, "Containers": containers,
                      "Volumes": volumes, "BuildCache": build_cache})

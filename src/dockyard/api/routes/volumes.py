@@ -6,14 +6,12 @@ from dockyard.api.context import Services
 from dockyard.api.request import Request
 from dockyard.api.responses import JSON, Empty
 from dockyard.api.router import Router
-from dockyard.errors import InvalidParameter, NotImplementedByEngine
+from dockyard.errors import InvalidParameter
 
 
 def register(r: Router, s: Services) -> None:
     @r.get("/volumes")
     def list_(req: Request) -> JSON:
-        if s.volumes is None:
-            return JSON({"Volumes": [], "Warnings": []})
         return JSON(s.volumes.list_volumes(req.filters()))
 
     @r.post("/volumes/create")
@@ -21,26 +19,18 @@ def register(r: Router, s: Services) -> None:
         body = req.json({}) or {}
         if not isinstance(body, dict):
             raise InvalidParameter("invalid volume create body")
-        if s.volumes is None:
-            raise NotImplementedByEngine("volumes are not available")
         return JSON(s.volumes.create(body.get("Name") or "", body.get("Driver") or "local",
                                      body.get("Labels") or {}, body.get("DriverOpts") or {}), 201)
 
     @r.get("/volumes/{name}")
     def inspect(req: Request) -> JSON:
-        if s.volumes is None:
-            raise NotImplementedByEngine("volumes are not available")
         return JSON(s.volumes.inspect(req.params["name"]))
 
     @r.delete("/volumes/{name}")
     def remove(req: Request) -> Empty:
-        if s.volumes is None:
-            raise NotImplementedByEngine("volumes are not available")
         s.volumes.remove(req.params["name"], force=req.q_bool("force"))
         return Empty(204)
 
     @r.post("/volumes/prune")
     def prune(req: Request) -> JSON:
-        if s.volumes is None:
-            return JSON({"VolumesDeleted": None, "SpaceReclaimed": 0})
         return JSON(s.volumes.prune(req.filters()))
