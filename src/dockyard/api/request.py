@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import select
 import socket
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
@@ -161,6 +162,22 @@ class Request:
             self.wants_close = True
         if self._body is None:
             self._body = b""
+
+    def body_handed_off(self) -> None:
+        """The handler passed ``body_stream()`` to a job that reads it to the end (load, import): the server
+        must not wait for the body again, and ``body()`` answers empty."""
+        self._body = b""
+
+    # -- the connection ------------------------------------------------
+    def peer_alive(self) -> bool:
+        """False once the client hung up (a handler that waits, like ``wait``, then stops early)."""
+        try:
+            r, _, _ = select.select([self._sock], [], [], 0)
+            if not r:
+                return True
+            return bool(self._sock.recv(1, socket.MSG_PEEK))
+        except (OSError, ValueError):
+            return False
 
     # -- hijack --------------------------------------------------------
     def hijack(self, content_type: str = "application/vnd.docker.raw-stream") -> Hijacked:

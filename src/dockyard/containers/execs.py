@@ -24,9 +24,8 @@ from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.util.ids import new_id
 
 if TYPE_CHECKING:
-    from dockyard.api.request import Hijacked
     from dockyard.containers.directory import ContainerDirectory
-    from dockyard.containers.ports import Snapshots
+    from dockyard.containers.ports import ClientStream, Snapshots
     from dockyard.containers.shim_client import ShimClient
     from dockyard.containers.state import Container
     from dockyard.events.bus import EventBus
@@ -174,7 +173,7 @@ class ExecService:
         self._running_container(rec.container_id)
         return rec
 
-    def start(self, exec_id: str, detach: bool, tty: bool, conn: Hijacked | None,
+    def start(self, exec_id: str, detach: bool, tty: bool, conn: ClientStream | None,
               console_size: list[int] | None = None) -> None:
         """Run the exec; with ``conn`` stream it (docker's framing unless TTY) until the process ends."""
         rec = self.check_startable(exec_id)

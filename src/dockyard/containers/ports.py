@@ -123,3 +123,13 @@ class ContainerSettings(Protocol):
     log_driver: str
     log_opts: dict[str, str]
     cgroup_parent: str
+
+
+class ClientStream(Protocol):
+    """A client's hijacked connection as attach and exec use it (the API's ``Hijacked`` implements it)."""
+
+    def recv(self, n: int = 65536) -> bytes: ...
+
+    def sendall(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...

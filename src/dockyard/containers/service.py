@@ -25,6 +25,7 @@ from dockyard.containers.netglue import NetGlue
 from dockyard.containers.publish import publish_container_event
 from dockyard.containers.signals import parse_signal
 from dockyard.containers.state import Container, State, now_rfc3339, parse_rfc3339
+from dockyard.containers.stats import stats_stream
 from dockyard.errors import Conflict, InvalidParameter, NotFound, NotModified, SystemError_
 from dockyard.storage.atomic import write_json_atomic
 from dockyard.storage.trash import remove_tree, trash_dir
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from dockyard.containers.shim_client import ExitStatus, ShimClient, ShimConfig
     from dockyard.events.bus import EventBus
     from dockyard.runtime.api import OCIRuntime
+    from dockyard.runtime.cgroups import Cgroup
 
 log = logging.getLogger("dockyard.containers")
 
@@ -217,6 +219,7 @@ class ContainerService:
                 self._record_start_failure(c, 128, str(e))
             raise
         c.mounts = plan.inspect
+        c.cgroup_path = str((oci.get("linux") or {}).get("cgroupsPath") or "")
         c.has_been_started = True
         c.state.set_running(shim.pid, started_at)
         self.save(c)
@@ -620,6 +623,29 @@ class ContainerService:
             return int(self.snapshots.size(c.id))
         except Exception:  # noqa: BLE001
             return 0
+
+    def stats(self, ref: str, stream: bool, one_shot: bool) -> Iterator[bytes]:
+        """`docker stats`: JSON samples from the container's cgroup, one or one a second while it runs."""
+        c = self.get(ref)
+        if stream and one_shot:
+            raise InvalidParameter("cannot have stream=true and one-shot=true")
+        cid, name = c.id, c.name
+        path = c.cgroup_path or f"/{(c.host_config.get('CgroupParent') or self.cfg.cgroup_parent).strip('/')}/{cid}"
+
+        def open_cg() -> Cgroup:
+            from dockyard.runtime.cgroups import open_cgroup
+
+            return open_cgroup(path, cid)
+
+        def pid() -> int:
+            found = self.directory.find(cid)
+            return int(found.state.Pid or 0) if found is not None else 0
+
+        def running() -> bool:
+            found = self.directory.find(cid)
+            return bool(found is not None and found.state.Running)
+
+        return stats_stream(open_cg, pid, cid, name, running, stream, one_shot)
 
     def export(self, ref: str) -> Iterator[bytes]:
         """`docker export`: the container's whole filesystem as a tar stream."""

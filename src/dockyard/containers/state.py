@@ -153,6 +153,7 @@ class Container:
     args: list[str] = field(default_factory=list)
     networking_config: dict[str, Any] = field(default_factory=dict)
     anon_volumes: dict[str, str] = field(default_factory=dict)  # target -> generated volume name
+    cgroup_path: str = ""  # the OCI cgroupsPath of the current/last start (stats read it; no config.json parse)
     shim: ShimClient | None = None  # live while running; not persisted
 
     @property

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import select
 from typing import Any
 
@@ -13,7 +11,6 @@ from dockyard.api.responses import Empty, Raw, Stream
 from dockyard.api.router import Router
 from dockyard.containers import logs as logmod
 from dockyard.containers.shim_client import register_attach
-from dockyard.containers.stats import stats_stream
 from dockyard.containers.stdcopy import MULTIPLEXED, RAW, parse_detach_keys, relay
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.runtime.errors import OCIRuntimeError
@@ -132,25 +129,9 @@ def register(r: Router, s: Services) -> None:
 
     @r.get("/containers/{id}/stats")
     def stats(req: Request) -> Stream | Raw:
-        c = s.containers.get(req.params["id"])
         stream = req.q_bool("stream", True)
         one_shot = req.q_bool("one-shot")
-        if stream and one_shot:
-            raise InvalidParameter("cannot have stream=true and one-shot=true")
-        cid, name = c.id, c.name
-
-        def open_cg() -> Any:
-            from dockyard.runtime.cgroups import open_cgroup
-
-            return open_cgroup(_cgroups_path(s, c), cid)
-
-        def pid() -> int:
-            try:
-                return int(s.containers.get(cid).state.Pid or 0)
-            except NotFound:
-                return 0
-
-        chunks = stats_stream(open_cg, pid, cid, name, lambda: is_running(s, cid), stream, one_shot)
+        chunks = s.containers.stats(req.params["id"], stream, one_shot)
         if not stream:
             return Raw(b"".join(chunks), "application/json")
         return Stream(chunks, "application/json")
@@ -189,14 +170,3 @@ def _open_attach(s: Services, cid: str, stdin: bool, stdout: bool, stderr: bool,
         except OCIRuntimeError:
             pending = register_attach(cid, stdin, stdout, stderr)
     return None, pending
-
-
-def _cgroups_path(s: Services, c: Any) -> str | None:
-    bundle = c.shim.cfg.bundle if c.shim is not None else s.containers.state_dir(c.id)
-    try:
-        with open(os.path.join(bundle, "config.json")) as fh:
-            path = (json.load(fh).get("linux") or {}).get("cgroupsPath")
-    except (OSError, ValueError):
-        return None
-    return str(path) if path else None
-

@@ -4,7 +4,6 @@ changes, prune — thin translations of HTTP to ContainerService calls."""
 from __future__ import annotations
 
 import json
-import select
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,20 +15,6 @@ from dockyard.containers import filters as filters_mod
 from dockyard.containers import top as top_mod
 from dockyard.containers import views
 from dockyard.errors import Conflict, InvalidParameter
-
-
-def _peer_alive(req: Request) -> bool:
-    """False once the client hung up (a waiting handler then stops)."""
-    sock = req._sock  # noqa: SLF001 - the server hands the socket to the request for exactly this
-    try:
-        r, _, _ = select.select([sock], [], [], 0)
-        if not r:
-            return True
-        import socket as _socket
-
-        return bool(sock.recv(1, _socket.MSG_PEEK))
-    except (OSError, ValueError):
-        return False
 
 
 def register(r: Router, s: Services) -> None:
@@ -96,7 +81,7 @@ def register(r: Router, s: Services) -> None:
             raise InvalidParameter(f"invalid condition: {condition!r}")
 
         def gen() -> Iterator[bytes]:
-            code, error = svc.wait(c, condition, alive=lambda: _peer_alive(req))
+            code, error = svc.wait(c, condition, alive=lambda: req.peer_alive())
             body: dict[str, Any] = {"StatusCode": code}
             body["Error"] = {"Message": error} if error else None
             yield json.dumps(body).encode() + b"\n"

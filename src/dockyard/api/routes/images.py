@@ -67,7 +67,7 @@ def _body_consumed(req: Request, stream: Any) -> None:
             pass
     except OSError:
         req.wants_close = True
-    req._body = b""
+    req.body_handed_off()
 
 
 def _bar(done: int, total: int) -> str:
@@ -195,7 +195,7 @@ def register(r: Router, s: Services) -> None:
         svc = images()
         quiet = req.q_bool("quiet")
         body = req.body_stream()
-        req._body = b""  # the job below reads it; the server must not wait for it again
+        req.body_handed_off()  # the job below reads it
 
         def job(emit: Callable[[dict[str, Any]], None]) -> None:
             def layer(short: str, done: int, total: int) -> None:
