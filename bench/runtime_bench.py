@@ -23,7 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from dockyard.runtime.linux import set_child_subreaper
+from dockyard.sys.linux import set_child_subreaper
 
 BUSYBOX = "/bin/busybox"
 

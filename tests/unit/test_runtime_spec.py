@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from dockyard.runtime import linux
 from dockyard.runtime.cli import UsageError, parse_args
 from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.runtime.lifecycle import parse_signal
 from dockyard.runtime.spec import load_bundle, parse_mount_options, resolve_in_root, validate
+from dockyard.sys import linux
 
 
 def test_mount_options_split_into_flags_propagation_and_data() -> None:

@@ -10,34 +10,35 @@ the namespace they were created in.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+import errno
 import os
 import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from dockyard.sys import linux
+from dockyard.sys.linux import CLONE_NEWNET, MNT_DETACH, MS_BIND, MS_MOVE, MS_PRIVATE
 from dockyard.util.mounts import is_mountpoint
 
 T = TypeVar("T")
 
-CLONE_NEWNET = 0x40000000
-MS_BIND = 4096
-MS_REC = 16384
-MS_PRIVATE = 1 << 18
-MNT_DETACH = 2
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-
-
-def _check(rc: int, what: str) -> None:
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
 
 def _mount(src: str, target: str, flags: int) -> None:
-    _check(_libc.mount(src.encode(), target.encode(), None, flags, None), f"mount {src} on {target}")
+    linux.mount(src, target, None, flags)
+
+
+def detach(path: str) -> None:
+    """Lazily unmount ``path``; one that is not mounted (EINVAL) or gone (ENOENT) is fine."""
+    try:
+        linux.umount2(path, MNT_DETACH)
+    except linux.SyscallError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOENT):
+            raise
+
+
+def move(src: str, target: str) -> None:
+    """Move the mount at ``src`` onto ``target`` (MS_MOVE)."""
+    linux.mount(src, target, None, MS_MOVE)
 
 
 def ensure_private_dir(path: str) -> None:
@@ -51,7 +52,7 @@ def ensure_private_dir(path: str) -> None:
 def release_private_dir(path: str) -> None:
     """Undo ``ensure_private_dir`` (tests; the daemon keeps it for live containers)."""
     if os.path.isdir(path) and is_mountpoint(path):
-        _libc.umount2(path.encode(), MNT_DETACH)
+        detach(path)
 
 
 def _in_thread(fn: Callable[[], T]) -> T:
@@ -85,7 +86,7 @@ def create_with(path: str, inside: Callable[[], T]) -> T:
 
     def make() -> T:
         nonlocal pinned
-        _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+        linux.unshare(CLONE_NEWNET)
         _mount(f"/proc/self/task/{threading.get_native_id()}/ns/net", path, MS_BIND)
         pinned = True
         return inside()
@@ -94,7 +95,7 @@ def create_with(path: str, inside: Callable[[], T]) -> T:
         return _in_thread(make)
     except BaseException:
         if pinned:
-            _libc.umount2(path.encode(), MNT_DETACH)
+            detach(path)
         os.unlink(path)
         raise
 
@@ -103,7 +104,7 @@ def remove(path: str) -> None:
     """Unpin and delete a netns file; idempotent."""
     if not os.path.exists(path) or os.path.isdir(path):
         return
-    _libc.umount2(path.encode(), MNT_DETACH)
+    detach(path)
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -123,7 +124,7 @@ def run_in(path: str, fn: Callable[[], T]) -> T:
     def enter() -> T:
         fd = os.open(path, os.O_RDONLY)
         try:
-            _check(_libc.setns(fd, CLONE_NEWNET), f"setns {path}")
+            linux.setns(fd, CLONE_NEWNET)
         finally:
             os.close(fd)
         return fn()

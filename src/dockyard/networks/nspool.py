@@ -22,7 +22,6 @@ from dockyard.networks.dns import listener_sockets
 
 log = logging.getLogger("dockyard.networks")
 
-MS_MOVE = 8192
 SPARE_PREFIX = ".spare-"
 
 
@@ -60,10 +59,11 @@ def make(path: str, want_dns: bool) -> Ready:
 def _move(src: str, target: str) -> None:
     with open(target, "x"):
         pass
-    if netns._libc.mount(src.encode(), target.encode(), None, MS_MOVE, None) != 0:
-        err = netns.ctypes.get_errno()
+    try:
+        netns.move(src, target)
+    except OSError:
         os.unlink(target)
-        raise OSError(err, f"move {src} to {target}: {os.strerror(err)}")
+        raise
     os.unlink(src)
 
 

@@ -1,16 +1,25 @@
-"""Linux capabilities: names, the host's bounding set, and the prctl/capset calls.
+"""Linux capabilities: names, the host's bounding set, and the prctl/capset calls (through ``dockyard.sys``).
 
 The container init uses these right before execve, so everything here is a
-thin ctypes wrapper with no subprocesses.  The engine uses ``normalize`` and
+thin wrapper with no subprocesses.  The engine uses ``normalize`` and
 ``host_bounding_set`` to turn ``--cap-add``/``--privileged`` into the list the
 host can actually grant (a kernel or an outer sandbox may have removed some).
 """
 
 from __future__ import annotations
 
-import ctypes
-import os
 from collections.abc import Iterable
+
+from dockyard.sys.linux import (
+    PR_CAP_AMBIENT,
+    PR_CAP_AMBIENT_CLEAR_ALL,
+    PR_CAP_AMBIENT_RAISE,
+    PR_CAPBSET_DROP,
+    PR_CAPBSET_READ,
+    PR_SET_KEEPCAPS,
+    capset,
+    prctl,
+)
 
 ALL_CAPS: list[str] = [
     "CAP_CHOWN",
@@ -75,31 +84,6 @@ DEFAULT_DOCKER_CAPS: list[str] = [
     "CAP_KILL",
     "CAP_AUDIT_WRITE",
 ]
-
-_PR_SET_KEEPCAPS = 8
-_PR_CAPBSET_READ = 23
-_PR_CAPBSET_DROP = 24
-_PR_CAP_AMBIENT = 47
-_PR_CAP_AMBIENT_RAISE = 2
-_PR_CAP_AMBIENT_CLEAR_ALL = 4
-_LINUX_CAPABILITY_VERSION_3 = 0x20080522
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-_libc.prctl.restype = ctypes.c_int
-
-
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [
-        ("effective", ctypes.c_uint32),
-        ("permitted", ctypes.c_uint32),
-        ("inheritable", ctypes.c_uint32),
-    ]
-
 
 def normalize(name: str) -> str:
     """Canonical ``CAP_X`` spelling of ``x``, ``X`` or ``CAP_X``; ``ALL`` stays ``ALL``.
@@ -178,50 +162,32 @@ def host_bounding_set() -> list[str]:
     return mask_to_names(masks.get("CapBnd", 0), last_cap())
 
 
-def _prctl(option: int, arg2: int = 0, arg3: int = 0) -> int:
-    result = _libc.prctl(option, arg2, arg3, 0, 0)
-    if result < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return int(result)
-
-
 def drop_bounding(keep: Iterable[str]) -> None:
     """Remove every capability not in ``keep`` from the bounding set (needs CAP_SETPCAP)."""
     keep_mask = names_to_mask(keep)
     for number in range(last_cap() + 1):
         if keep_mask >> number & 1:
             continue
-        if _prctl(_PR_CAPBSET_READ, number) == 1:
-            _prctl(_PR_CAPBSET_DROP, number)
+        if prctl(PR_CAPBSET_READ, number) == 1:
+            prctl(PR_CAPBSET_DROP, number)
 
 
 def set_keepcaps(on: bool) -> None:
     """Keep permitted capabilities across the setuid() that switches to the container user."""
-    _prctl(_PR_SET_KEEPCAPS, 1 if on else 0)
+    prctl(PR_SET_KEEPCAPS, 1 if on else 0)
 
 
 def set_caps(effective: Iterable[str], permitted: Iterable[str], inheritable: Iterable[str]) -> None:
     """Set the calling thread's capability sets with capset(2), version 3 (64-bit masks)."""
-    masks = [names_to_mask(s) for s in (effective, permitted, inheritable)]
-    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (_CapData * 2)()
-    for word in range(2):
-        shift = 32 * word
-        data[word].effective = masks[0] >> shift & 0xFFFFFFFF
-        data[word].permitted = masks[1] >> shift & 0xFFFFFFFF
-        data[word].inheritable = masks[2] >> shift & 0xFFFFFFFF
-    if _libc.capset(ctypes.byref(header), data) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"capset: {os.strerror(err)}")
+    capset(names_to_mask(effective), names_to_mask(permitted), names_to_mask(inheritable))
 
 
 def clear_ambient() -> None:
     """Empty the ambient set (so only what the config asks for is raised afterwards)."""
-    _prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL)
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
 
 
 def raise_ambient(names: Iterable[str]) -> None:
     """Raise each capability in the ambient set; each must be permitted and inheritable already."""
     for name in names:
-        _prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_RAISE, cap_number(name))
+        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap_number(name))

@@ -145,7 +145,7 @@ def _wait_exit(pid: int) -> int:
 
 def cmd_run(root: str, opts: Opts, pos: list[str]) -> int:
     from dockyard.runtime.create import create
-    from dockyard.runtime.linux import set_child_subreaper
+    from dockyard.sys.linux import set_child_subreaper
 
     cid = _id(pos, "run")
     detach = bool(opts.get("detach"))
@@ -204,7 +204,7 @@ def _process_from_cli(root: str, cid: str, opts: Opts, pos: list[str]) -> dict[s
 
 def cmd_exec(root: str, opts: Opts, pos: list[str]) -> int:
     from dockyard.runtime.exec import exec_process
-    from dockyard.runtime.linux import set_child_subreaper
+    from dockyard.sys.linux import set_child_subreaper
 
     cid = _id(pos, "exec")
     proc = _process_from_cli(root, cid, opts, pos)

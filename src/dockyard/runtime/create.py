@@ -32,7 +32,7 @@ def _cgroup_resources(spec: dict[str, Any]) -> dict[str, Any]:
 
 def compiled_seccomp(root: str, seccomp_cfg: dict[str, Any]) -> tuple[bytes, int]:
     """The BPF program for a profile, cached under the root: libseccomp takes ~10 ms per compile."""
-    from dockyard.runtime.linux import SECCOMP_FILTER_FLAGS
+    from dockyard.sys.linux import SECCOMP_FILTER_FLAGS
 
     uname = os.uname()
     canonical = json.dumps([seccomp_cfg, uname.release, uname.machine], sort_keys=True).encode()

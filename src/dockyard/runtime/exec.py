@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 
-from dockyard.runtime import linux, process
+from dockyard.runtime import process
 from dockyard.runtime import state as st
 from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.runtime.init import _close_extra_fds, _report_error, send
 from dockyard.runtime.spec import validate_process
+from dockyard.sys import linux
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every runtime command
 if TYPE_CHECKING:

@@ -17,8 +17,9 @@ import os
 import select
 import signal
 
-from dockyard.runtime import linux, process, rootfs
+from dockyard.runtime import process, rootfs
 from dockyard.runtime.errors import OCIRuntimeError
+from dockyard.sys import linux
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every runtime command
 if TYPE_CHECKING:

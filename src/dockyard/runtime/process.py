@@ -16,8 +16,8 @@ import stat
 
 from dockyard.runtime import caps as capmod
 from dockyard.runtime.errors import OCIRuntimeError
-from dockyard.runtime.linux import PR_SET_NO_NEW_PRIVS, prctl
 from dockyard.runtime.spec import env_to_dict
+from dockyard.sys.linux import PR_SET_NO_NEW_PRIVS, prctl
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every runtime command
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ def set_no_new_privs() -> None:
 
 def load_seccomp(program: bytes | None, flags: int) -> None:
     if program:
-        from dockyard.runtime.linux import seccomp_set_filter
+        from dockyard.sys.linux import seccomp_set_filter
 
         seccomp_set_filter(program, flags)
 

@@ -13,7 +13,8 @@ import os
 
 from dockyard.runtime import devices
 from dockyard.runtime.errors import OCIRuntimeError
-from dockyard.runtime.linux import (
+from dockyard.runtime.spec import PROPAGATION_FLAGS, parse_mount_options, resolve_in_root
+from dockyard.sys.linux import (
     MNT_DETACH,
     MS_BIND,
     MS_NODEV,
@@ -30,7 +31,6 @@ from dockyard.runtime.linux import (
     statvfs_mount_flags,
     umount2,
 )
-from dockyard.runtime.spec import PROPAGATION_FLAGS, parse_mount_options, resolve_in_root
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every runtime command
 if TYPE_CHECKING:

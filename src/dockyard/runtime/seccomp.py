@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dockyard.runtime import caps as _caps
+from dockyard.sys.linux import SyscallError, seccomp_set_filter
 
 
 class SeccompError(Exception):
@@ -57,8 +58,6 @@ _FILTER_FLAGS: dict[str, tuple[int, int]] = {
     "SECCOMP_FILTER_FLAG_SPEC_ALLOW": (_ATTR_CTL_SSB, 4),
 }
 
-_NR_SECCOMP = 317  # x86_64
-_SECCOMP_SET_MODE_FILTER = 1
 _MAX_SYSCALL_ARGS = 6
 
 # Docker profiles name arches the Go way in includes/excludes and the libseccomp way in archMap.
@@ -101,10 +100,6 @@ class _ArgCmp(ctypes.Structure):
     ]
 
 
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-
 @functools.cache
 def _lib() -> ctypes.CDLL:
     """libseccomp.so.2 with argument types declared (loaded on first use)."""
@@ -137,13 +132,6 @@ def _lib() -> ctypes.CDLL:
     lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
     lib.seccomp_export_bpf.restype = ctypes.c_int
     return lib
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall.restype = ctypes.c_long
-    return libc
 
 
 def _check(rc: int, what: str) -> None:
@@ -347,17 +335,10 @@ def load_bpf(program: bytes, flags: int = 0) -> None:
     """Install a program from ``compile_filter`` with seccomp(SECCOMP_SET_MODE_FILTER)."""
     if not program or len(program) % 8:
         raise SeccompError("seccomp program must be a non-empty array of 8-byte instructions")
-    buffer = ctypes.create_string_buffer(program, len(program))
-    prog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
-    rc = _libc().syscall(
-        ctypes.c_long(_NR_SECCOMP),
-        ctypes.c_long(_SECCOMP_SET_MODE_FILTER),
-        ctypes.c_long(flags),
-        ctypes.byref(prog),
-    )
-    if rc < 0:
-        err = ctypes.get_errno()
-        raise SeccompError(f"loading seccomp filter: {os.strerror(err)}")
+    try:
+        seccomp_set_filter(program, flags)
+    except SyscallError as exc:
+        raise SeccompError(f"loading seccomp filter: {exc.reason}") from None
 
 
 # ---------------------------------------------------------------- Docker profile form

@@ -139,7 +139,7 @@ def _oom_file(bundle: str, cid: str) -> str | None:
 
 def serve(cfg: dict[str, Any], result: socket.socket, attach_socks: list[socket.socket]) -> None:
     """Body of the forked shim process (already in its own session): start the container, become the monitor."""
-    from dockyard.runtime.linux import set_child_subreaper
+    from dockyard.sys.linux import set_child_subreaper
 
     set_child_subreaper()
     os.makedirs(cfg["state_dir"], exist_ok=True)

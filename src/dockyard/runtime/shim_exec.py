@@ -370,7 +370,7 @@ class ExecShim:
 def serve_exec(cfg: dict[str, Any], stream: socket.socket) -> None:
     """Body of the forked exec shim (already in its own session): exec the process and serve it."""
     from dockyard.runtime.api import get_runtime
-    from dockyard.runtime.linux import set_child_subreaper
+    from dockyard.sys.linux import set_child_subreaper
 
     set_child_subreaper()
     shim = ExecShim(cfg, get_runtime(cfg["runtime"], cfg["runtime_root"]))

@@ -11,7 +11,7 @@ import json
 import os
 
 from dockyard.runtime.errors import OCIRuntimeError
-from dockyard.runtime.linux import (
+from dockyard.sys.linux import (
     MS_BIND,
     MS_DIRSYNC,
     MS_LAZYTIME,

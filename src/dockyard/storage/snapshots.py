@@ -9,8 +9,7 @@ process can use (a daemon thread must not change the whole process's cwd), so /u
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+import errno
 import json
 import os
 import stat
@@ -21,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import NotFound, SystemError_
+from ..sys import linux
 from ..util.mounts import is_mountpoint
 from .db import StateDB
 from .layers import LayerStore
@@ -36,9 +36,6 @@ CREATE TABLE IF NOT EXISTS snapshots (
 );
 """
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-_MNT_DETACH = 2
 _MOUNT_DATA_MAX = 4095  # mount(2) copies one page of options, its NUL included
 
 
@@ -51,10 +48,11 @@ def mount_overlay(lowers: list[str], upper: str, work: str, merged: str, cwd: st
     opts = f"lowerdir={':'.join(os.path.join(cwd, low) for low in lowers)},upperdir={upper},workdir={work}"
     data = os.fsencode(opts)
     if len(data) <= _MOUNT_DATA_MAX:
-        if _libc.mount(b"overlay", os.fsencode(merged), b"overlay", 0, data) != 0:
-            err = ctypes.get_errno()
+        try:
+            linux.mount("overlay", merged, "overlay", 0, opts)
+        except linux.SyscallError as exc:
             raise SystemError_(f"error mounting the container's filesystem: mount overlay on {merged}: "
-                               f"{os.strerror(err)}")
+                               f"{exc.reason}") from None
         return
     opts = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}"
     res = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, merged],
@@ -75,12 +73,16 @@ def _mounted(path: str) -> bool:
 
 
 def unmount(path: str) -> None:
-    if _libc.umount2(os.fsencode(path), 0) != 0:
-        err = ctypes.get_errno()
-        if err == 16:  # EBUSY: something still has it open; detach so the dir can go
-            _libc.umount2(os.fsencode(path), _MNT_DETACH)
-        elif err not in (22, 2):  # EINVAL: not mounted; ENOENT: gone
-            raise SystemError_(f"unmount {path}: {os.strerror(err)}")
+    try:
+        linux.umount2(path, 0)
+    except linux.SyscallError as exc:
+        if exc.errno == errno.EBUSY:  # something still has it open; detach so the dir can go
+            try:
+                linux.umount2(path, linux.MNT_DETACH)
+            except linux.SyscallError as again:
+                raise SystemError_(f"unmount {path}: {again.reason}") from None
+        elif exc.errno not in (errno.EINVAL, errno.ENOENT):  # not mounted, or gone: nothing to do
+            raise SystemError_(f"unmount {path}: {exc.reason}") from None
 
 
 class Snapshotter:

@@ -10,10 +10,8 @@ option lives on the cgroup2 superblock and is global; the daemon turns it on at 
 
 from __future__ import annotations
 
-import ctypes
-import os
+from dockyard.sys import linux
 
-_MS_REMOUNT = 32
 _OPTION = "favordynmods"
 
 
@@ -39,9 +37,9 @@ def favor_dynamic_modifications() -> str:
     if _OPTION in options:
         return f"{point}: {_OPTION} already on"
     keep = [o for o in options if o not in ("rw", "ro")]
-    data = ",".join([*keep, _OPTION]).encode()
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.mount(None, point.encode(), None, _MS_REMOUNT, data) != 0:
-        err = ctypes.get_errno()
-        return f"{point}: {_OPTION} not available: {os.strerror(err)}"
+    data = ",".join([*keep, _OPTION])
+    try:
+        linux.mount(None, point, None, linux.MS_REMOUNT, data)
+    except linux.SyscallError as exc:
+        return f"{point}: {_OPTION} not available: {exc.reason}"
     return f"{point}: {_OPTION} turned on"
