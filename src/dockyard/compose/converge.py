@@ -53,6 +53,19 @@ class Converger:
         self.progress = progress
         self._image_ids: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._snapshot: dict[str, list[dict[str, Any]]] | None = None  # service → its containers, read once
+        self._fresh: dict[str, list[tuple[str, str]]] = {}  # service → (id, name) after this run converged it
+        self._waits: dict[tuple[str, str], Task[None]] = {}  # one wait per dependency and condition
+
+    def containers_of(self, service: str) -> list[dict[str, Any]]:
+        """The service's containers as they were when this run began (one list call for the project)."""
+        with self._lock:
+            if self._snapshot is None:
+                snap: dict[str, list[dict[str, Any]]] = {}
+                for c in self.engine.containers(self.project.name):
+                    snap.setdefault(c["Labels"].get(L.SERVICE, ""), []).append(c)
+                self._snapshot = snap
+            return list(self._snapshot.get(service, []))
 
     # -- networks and volumes ---------------------------------------------------------------------
     def ensure_networks(self, services: list[str]) -> None:
@@ -125,7 +138,7 @@ class Converger:
             if has_build and (opts.build is True or policy == "build"):
                 self.build(s)
                 continue
-            present = self.engine.image(ref) is not None
+            present = bool(self.image_id(ref))
             if policy == "always" and not (has_build and present):
                 self.pull(s, ref)
             elif not present:
@@ -149,10 +162,13 @@ class Converger:
         except APIError as e:
             self.progress.event("Image", ref, "Error")
             raise ComposeError(f"Error response from daemon: {e.message}", PULL_FAILURE) from None
+        self.forget_images()
         self.progress.event("Image", ref, "Pulled")
 
     def build(self, service: str) -> str:
-        return build_image(self.engine, self.project, service, self.progress)
+        iid = build_image(self.engine, self.project, service, self.progress)
+        self.forget_images()
+        return iid
 
     def forget_images(self) -> None:
         """Image IDs are looked up again (after a rebuild)."""
@@ -211,21 +227,32 @@ class Converger:
         return recreated
 
     def wait_condition(self, service: str, condition: str, required: bool = True) -> None:
+        """Block until ``service`` meets ``condition``; dependents of the same service share one wait."""
         if condition == "service_started":
             return
-        containers = self.engine.containers(self.project.name, service)
-        if not containers:
+        key = (service, condition)
+        with self._lock:
+            task = self._waits.get(key)
+            if task is None:
+                task = self._waits[key] = Task(lambda: self._wait_condition(service, condition, required))
+        task.result()
+
+    def _wait_condition(self, service: str, condition: str, required: bool) -> None:
+        targets = self._fresh.get(service)
+        if targets is None:
+            targets = [(c["Id"], c["Names"][0].lstrip("/")) for c in self.engine.containers(self.project.name,
+                                                                                             service)]
+        if not targets:
             if required:
                 raise ComposeError(f"dependency failed to start: no container of service {service!r}")
             return
-        for c in containers:
-            name = c["Names"][0].lstrip("/")
+        for cid, name in targets:
             self.progress.event("Container", name, "Waiting")
             if condition == "service_healthy":
-                self._wait_healthy(c["Id"], name)
+                self._wait_healthy(cid, name)
                 self.progress.event("Container", name, "Healthy")
             elif condition == "service_completed_successfully":
-                code = self.engine.wait(c["Id"])
+                code = self.engine.wait(cid)
                 if code != 0:
                     raise ComposeError(f'service "{service}" didn\'t complete successfully: exit {code}')
                 self.progress.event("Container", name, "Exited")
@@ -255,7 +282,7 @@ class Converger:
     def converge_service(self, s: str, opts: UpOptions, dep_recreated: bool = False) -> tuple[bool, list[str]]:
         svc = self.project.services[s]
         want = opts.scale.get(s, replicas(svc))
-        existing = self.engine.containers(self.project.name, s)
+        existing = self.containers_of(s)
         digest = L.config_hash(svc)
         ref = image_ref(self.project, s, svc)
         iid = self.image_id(ref)
@@ -268,6 +295,7 @@ class Converger:
                 continue
             by_number[n] = c
         ids: list[str] = []
+        pairs: list[tuple[str, str]] = []
         for n in range(1, want + 1):
             current = by_number.get(n)
             name = L.container_name(self.project.name, s, n)
@@ -298,12 +326,15 @@ class Converger:
                     elif opts.start:
                         self.progress.event("Container", name, "Running")
                     ids.append(cid)
+                    pairs.append((cid, name))
                     continue
             if opts.start:
                 self.progress.event("Container", name, "Starting")
                 self.engine.start(cid)
                 self.progress.event("Container", name, "Started")
             ids.append(cid)
+            pairs.append((cid, name))
+        self._fresh[s] = pairs
         return recreated, ids
 
     def create_container(self, s: str, number: int, name: str, digest: str, iid: str, announce: bool = True,
@@ -365,8 +396,9 @@ class Converger:
 
     def orphans(self) -> list[str]:
         known = set(self.project.services) | set(self.project.disabled)
-        return [c["Names"][0].lstrip("/") for c in self.engine.containers(self.project.name)
-                if c["Labels"].get(L.SERVICE) not in known]
+        self.containers_of("")
+        snap = self._snapshot or {}
+        return [c["Names"][0].lstrip("/") for s, cs in sorted(snap.items()) if s not in known for c in cs]
 
     def wait_running(self, ids: list[str], timeout: float | None) -> None:
         """--wait: every container running, and healthy where it has a healthcheck."""
