@@ -405,3 +405,66 @@ def test_docker_cli_plugin(project: Any, daemon: TestDaemon) -> None:
                        env=daemon.env, timeout=120)
     assert r.returncode == 0, r.stderr
     assert p.leftovers() == []
+
+
+def test_inspection_commands(project: Any, tmp_path: Path) -> None:
+    p = project("""\
+        services:
+          web:
+            image: busybox
+            command: ["sh", "-c", "trap 'exit 0' TERM; echo started; while true; do sleep 0.1; done"]
+          job:
+            image: busybox
+            command: ["sh", "-c", "sleep 1; exit 3"]
+        """)
+    events = subprocess.Popen([DOCKYARD, "compose", "-p", p.name, "events", "--json"], cwd=p.dir, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=p.daemon.env)
+    try:
+        time.sleep(0.5)
+        p.ok("up", "-d")
+        r = p.run("wait", "job")
+        assert (r.returncode, r.stdout.strip()) == (3, "3")  # its exit code, printed and returned
+        img = p.ok("images").stdout.splitlines()
+        assert img[0].split()[:3] == ["CONTAINER", "REPOSITORY", "TAG"] and any("busybox" in x for x in img[1:])
+        stats = p.ok("stats", "--no-stream", "web").stdout
+        assert f"{p.name}-web-1" in stats
+        (tmp_path / "in.txt").write_text("copied in\n")
+        p.ok("cp", str(tmp_path / "in.txt"), "web:/tmp/in.txt")
+        assert p.ok("exec", "-T", "web", "cat", "/tmp/in.txt").stdout == "copied in\n"
+        p.ok("cp", "web:/tmp/in.txt", str(tmp_path / "out.txt"))
+        assert (tmp_path / "out.txt").read_text() == "copied in\n"
+        assert "Docker Compose version" in p.ok("version").stdout
+        ls = json.loads(p.ok("ls", "--format", "json").stdout)
+        assert any(x["Name"] == p.name and x["Status"].startswith(("exited", "running")) for x in ls)
+    finally:
+        events.terminate()
+        out, _ = events.communicate(timeout=10)
+    kinds = [(e["service"], e["action"]) for e in map(json.loads, out.splitlines())]
+    assert ("web", "create") in kinds and ("web", "start") in kinds and ("job", "die") in kinds, kinds
+
+
+def test_watch_syncs_files(project: Any) -> None:
+    p = project("""\
+        services:
+          web:
+            image: busybox
+            command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
+            develop:
+              watch:
+                - action: sync
+                  path: ./src
+                  target: /app
+        """)
+    (p.dir / "src").mkdir()
+    (p.dir / "src" / "a.txt").write_text("one\n")
+    w = subprocess.Popen([DOCKYARD, "compose", "-p", p.name, "watch"], cwd=p.dir, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=p.daemon.env)
+    try:
+        wait_for(lambda: p.containers(all_=False), timeout=30)
+        time.sleep(1.0)
+        (p.dir / "src" / "a.txt").write_text("two\n")
+        wait_for(lambda: p.run("exec", "-T", "web", "cat", "/app/a.txt").stdout == "two\n", timeout=20,
+                 interval=0.3)
+    finally:
+        w.terminate()
+        w.communicate(timeout=10)

@@ -63,6 +63,7 @@ def _sync(ctx: Context, project: Any, rule: dict[str, Any], changed: list[str]) 
     if not rule.get("target"):
         return
     buf = io.BytesIO()
+    dirs: set[str] = set()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for p in changed:
             if not os.path.exists(p):
@@ -70,6 +71,15 @@ def _sync(ctx: Context, project: Any, rule: dict[str, Any], changed: list[str]) 
             rel = os.path.relpath(p, rule["path"]) if os.path.isdir(rule["path"]) else os.path.basename(p)
             arc = os.path.join(str(rule["target"]).lstrip("/"), rel) if os.path.isdir(rule["path"]) \
                 else str(rule["target"]).lstrip("/")
+            parts = arc.split("/")
+            for i in range(1, len(parts)):
+                d = "/".join(parts[:i])
+                if d not in dirs:
+                    dirs.add(d)
+                    info = tarfile.TarInfo(d)
+                    info.type = tarfile.DIRTYPE
+                    info.mode = 0o755
+                    tar.addfile(info)
             tar.add(p, arcname=arc)
     for c in ctx.engine.containers(project.name, rule["service"], all_=False):
         ctx.engine.put_archive(c["Id"], "/", buf.getvalue())
