@@ -99,6 +99,10 @@ def test_two_tier_built_app(builder: TestDaemon, app: tuple[Path, str]) -> None:
     r = compose(builder, root, name, "exec", "-T", "web", "sh", "-c", "ls /www; ls / | grep -c secret || true")
     assert r.stdout.split()[0] == "index.html"
     assert compose(builder, root, name, "ps", "-a", "--services").stdout.split() == ["client", "web"]
+    r = compose(builder, root, name, "up", "-d", "--scale", "client=2", "client")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: compose(builder, root, name, "logs", "--index", "2", "client").stdout.count("built hello") == 1,
+             timeout=20)
     # a change in the build: up --build rebuilds and recreates web only
     before = {c["Names"][0]: c["Id"] for c in json.loads(
         builder.api("GET", "/containers/json?all=1")[2])}

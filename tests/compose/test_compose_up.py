@@ -353,7 +353,7 @@ def test_profiles_include_extends_and_override(project: Any) -> None:
             labels: {tier: base}
           child:
             extends: base
-            labels: {tier: child}
+            labels: {tier: child, from_env: "${FROM_DOTENV:?set in .env}"}
           dbg:
             image: busybox
             command: [sleep, "1000"]
@@ -361,10 +361,15 @@ def test_profiles_include_extends_and_override(project: Any) -> None:
         """)
     (p.dir / "extra.yaml").write_text("services:\n  inc:\n    image: busybox\n    command: [sleep, '1000']\n")
     (p.dir / "compose.override.yaml").write_text("services:\n  base:\n    labels: {extra: 'yes'}\n")
+    r = p.run("up", "-d")
+    assert r.returncode == 15 and "required variable FROM_DOTENV is missing a value: set in .env" in r.stderr
+    assert p.leftovers() == []
+    (p.dir / ".env").write_text("FROM_DOTENV=dotenv-value\n")
     p.ok("up", "-d")
     svc = {c["Labels"]["com.docker.compose.service"]: c["Labels"] for c in p.containers()}
     assert set(svc) == {"base", "child", "inc"}
     assert svc["base"]["extra"] == "yes" and svc["child"]["tier"] == "child"
+    assert svc["child"]["from_env"] == "dotenv-value"
     p.ok("--profile", "debug", "up", "-d")
     assert "dbg" in {c["Labels"]["com.docker.compose.service"] for c in p.containers()}
     r = p.ok("down")
