@@ -40,8 +40,8 @@ fi
 # Byte-compile the package: with PYTHONDONTWRITEBYTECODE set, every start of the CLI, the daemon and the
 # shim launcher would otherwise compile the sources again (tens of milliseconds per command).
 .venv/bin/python -m compileall -q src >/dev/null
-# the per-container monitor is a small C program, built from src/dockyard/runtime/native
-.venv/bin/python -m dockyard.runtime.monitor >/dev/null
+# the per-container monitor is a small C program, built from src/dockyard/runtime/shim/native
+.venv/bin/python -m dockyard.runtime.shim.monitor >/dev/null
 # the Debian tini package ships a static build we bind-mount as the container's init
 [ -x /usr/bin/tini-static ] || { echo "setup: tini-static missing" >&2; exit 1; }
 echo "setup: ok ($(.venv/bin/python --version))"

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.containers.logs import LogQuery, read_logs
-from dockyard.runtime.monitor import monitor_binary
+from dockyard.runtime.shim.monitor import monitor_binary
 from helpers.logwriter import LogWriter
 
 PYTHON = sys.executable

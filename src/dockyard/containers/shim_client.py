@@ -1,6 +1,6 @@
 """The daemon's handle on a container's shim: launch, reconnect, exit callback, signal, attach, exec.
 
-Shims are forked by a pre-warmed launcher process (``runtime/shim_launcher``)
+Shims are forked by a pre-warmed launcher process (``runtime/shim/launcher``)
 that the daemon starts on first use, one per data root; a container's shim
 becomes the native monitor once the container runs, and every exec gets an
 exec shim of its own from the same launcher.  Every request to a running shim
@@ -28,8 +28,8 @@ from dockyard.runtime.errors import OCIRuntimeError
 
 if TYPE_CHECKING:
     from dockyard.runtime.api import OCIRuntime
-from dockyard.runtime.shim import EXIT_NAME, LOG_NAME, PID_NAME, SOCKET_NAME
-from dockyard.runtime.shim_exec import exec_names
+from dockyard.runtime.shim.exec import exec_names
+from dockyard.runtime.shim.start import EXIT_NAME, LOG_NAME, PID_NAME, SOCKET_NAME
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class _Launcher:
 
     def _start(self) -> None:
         if not self.monitor:
-            from dockyard.runtime.monitor import monitor_binary
+            from dockyard.runtime.shim.monitor import monitor_binary
 
             self.monitor = monitor_binary()
         self._start_launcher()
@@ -84,7 +84,7 @@ class _Launcher:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with theirs:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "dockyard.runtime.shim_launcher", str(theirs.fileno()), self.data_root],
+                [sys.executable, "-m", "dockyard.runtime.shim.launcher", str(theirs.fileno()), self.data_root],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -468,7 +468,7 @@ class ShimClient:
         self._call({"cmd": "resize", "h": height, "w": width})
 
     def attach(self, stdin: bool, stdout: bool, stderr: bool, logs: bool = False) -> socket.socket:
-        """A stream socket to the running container (see the module doc of dockyard.runtime.shim).
+        """A stream socket to the running container (see the module doc of dockyard.runtime.shim.start).
 
         With ``logs`` the stream first replays the log (as docker's attach?logs=1
         does), then goes live.

@@ -4,7 +4,7 @@ The Python shim starts a container and then execs ``dockyard-monitor``, which
 serves the init for the rest of its life in a fraction of a Python process's
 memory.  The binary is built next to its sources (``runtime/native``) and
 rebuilt whenever a source is newer, under a file lock so concurrent daemons
-do not race.  ``python -m dockyard.runtime.monitor`` builds it and prints the path.
+do not race.  ``python -m dockyard.runtime.shim.monitor`` builds it and prints the path.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ import socket
 
 from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.runtime.logformat import rotation_limits
-from dockyard.runtime.shim_proc import Proc, bind_relative, spawn_with_stdio
+from dockyard.runtime.shim.proc import Proc, bind_relative, spawn_with_stdio
 
 TYPE_CHECKING = False  # typing costs import time and shared memory in every shim
 if TYPE_CHECKING:

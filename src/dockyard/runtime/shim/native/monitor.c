@@ -5,7 +5,7 @@
  * to attached clients), feeds its stdin, answers attach/wait/resize/status on shim.sock, reaps it (it is the
  * subreaper), drains the output, writes exit.json and exits. One thread around poll(); everything
  * non-blocking; buffers exist only while bytes are queued. Exec'd processes are not ours: each has an exec
- * shim (dockyard/runtime/shim_exec.py) that serves its stdio the same way. */
+ * shim (dockyard/runtime/shim/exec.py) that serves its stdio the same way. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

@@ -32,7 +32,7 @@ import termios
 import time
 
 from dockyard.runtime.errors import OCIRuntimeError
-from dockyard.runtime.shim_proc import Client, Proc, bind_relative, close_fd, frame, spawn_with_stdio
+from dockyard.runtime.shim.proc import Client, Proc, bind_relative, close_fd, frame, spawn_with_stdio
 
 TYPE_CHECKING = False  # typing costs import time and shared memory in every shim
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ stream socket.  The shim is forked into its own session (setsid), so no
 signal for the daemon's process group reaches it; the launcher ends with the
 daemon (EOF on the channel, or its parent changed), the shims do not.
 
-Usage: ``python -m dockyard.runtime.shim_launcher CHANNEL_FD DATA_ROOT`` (the
+Usage: ``python -m dockyard.runtime.shim.launcher CHANNEL_FD DATA_ROOT`` (the
 data root is only on the command line so a test harness can find the
 processes of one daemon).
 """
@@ -33,8 +33,8 @@ def _warm() -> None:
     """Import what a shim needs before forking, so every shim shares it."""
     import dockyard.runtime.api  # noqa: F401
     import dockyard.runtime.cgroups  # noqa: F401
-    import dockyard.runtime.shim  # noqa: F401
-    import dockyard.runtime.shim_exec  # noqa: F401
+    import dockyard.runtime.shim.exec  # noqa: F401
+    import dockyard.runtime.shim.start  # noqa: F401
 
     try:  # parse the host's cgroup mounts once here, not in every shim's exit path
         dockyard.runtime.cgroups.open_cgroup("/dockyard-prewarm/none", "none")
@@ -54,11 +54,11 @@ def _serve(msg: bytes, fds: list[int]) -> None:
         s.set_inheritable(False)
     cfg = json.loads(msg)
     if cfg.get("kind") == "exec":
-        from dockyard.runtime.shim_exec import serve_exec
+        from dockyard.runtime.shim.exec import serve_exec
 
         serve_exec(cfg, socks[0])
     else:
-        from dockyard.runtime.shim import serve
+        from dockyard.runtime.shim.start import serve
 
         serve(cfg, socks[0], socks[1:])
 
