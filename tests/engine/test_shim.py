@@ -362,3 +362,58 @@ def test_native_monitor_serves_the_init_and_exec_shims_the_execs(harness: Harnes
     assert exit_of(client).exit_code == 137
     with pytest.raises(OCIRuntimeError, match="not running"):
         client.signal(signal.SIGKILL)
+
+
+@pytest.mark.parametrize("server", ["monitor", "exec"])
+def test_protocol_commands_against_the_monitor_and_an_exec_shim(harness: Harness, server: str) -> None:
+    """attach/wait/resize/status spoken raw (protocol.py's framing) to the C monitor and to an exec shim."""
+    from dockyard.runtime.shim import protocol
+
+    cfg = harness.config(["sh"], tty=True, open_stdin=True)
+    pending = shim_client.register_attach(cfg.container_id, True, True, True)
+    client = ShimClient.launch(cfg)
+    init_stream = pending.wait(5)
+    assert init_stream is not None
+    if server == "monitor":
+        sock_name, pid = protocol.SOCKET_NAME, client.pid
+        stream = init_stream
+    else:
+        proc = {"args": ["sh"], "env": ["PATH=/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "terminal": True}
+        pid, stream = client.exec("proto1", proc, tty=True, stdin=True, stdout=True, stderr=True)
+        sock_name = protocol.exec_names("proto1")[0]
+
+    def call(cmd: dict[str, Any]) -> dict[str, Any] | None:
+        s = protocol.connect(cfg.state_dir, sock_name)
+        try:
+            return protocol.request(s, cmd)
+        finally:
+            s.close()
+
+    assert call({"cmd": protocol.STATUS}) == {"ok": True, "pid": pid, "running": True,
+                                               **({"execs": {}} if server == "monitor" else {})}
+    assert call({"cmd": protocol.RESIZE, "h": 21, "w": 77}) == {"ok": True}
+    stream.sendall(b"stty size\n")
+    seen, stream_deadline = b"", time.monotonic() + 10
+    stream.settimeout(10)
+    while b"21 77" not in seen and time.monotonic() < stream_deadline:
+        seen += stream.recv(4096)
+    assert b"21 77" in seen
+    reply = call({"cmd": protocol.ATTACH, "stdin": False, "stdout": True, "stderr": True})
+    if protocol.ATTACH in protocol.SERVED_BY[server]:
+        assert reply is not None and reply["ok"] is True and reply["log_size"] >= 0
+    else:
+        assert reply == {"ok": False, "error": "unknown command 'attach'"}
+    assert call({"cmd": "nonsense"}) == {"ok": False, "error": "unknown command 'nonsense'"}
+    waiter = protocol.connect(cfg.state_dir, sock_name)
+    waiter.sendall(protocol.encode({"cmd": protocol.WAIT}))  # answered only once the process exits
+    stream.sendall(b"exit 7\n")
+    done = json.loads(protocol.read_line(waiter))
+    waiter.close()
+    assert done["exit_code"] == 7
+    if server == "monitor":
+        assert done["oom_killed"] is False and done["finished_at"]
+        assert exit_of(client).exit_code == 7
+    else:
+        assert client.wait_exec("proto1", 5) == 7
+        client.signal(signal.SIGKILL)
+        assert exit_of(client).exit_code == 137

@@ -299,17 +299,9 @@ class HijackedSocket:
 
 def iter_multiplexed(chunks: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:
     """Split docker's 8-byte framed stream into (stream, payload): 0 stdin, 1 stdout, 2 stderr."""
-    buf = b""
-    for piece in chunks:
-        buf += piece
-        while len(buf) >= 8:
-            size = int.from_bytes(buf[4:8], "big")
-            if len(buf) < 8 + size:
-                break
-            yield buf[0], buf[8: 8 + size]
-            buf = buf[8 + size:]
-    if buf:
-        yield 1, buf
+    from dockyard.util.stdcopy import iter_frames
+
+    return iter_frames(chunks)
 
 
 class APIClient:

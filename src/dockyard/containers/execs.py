@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.containers import spec as spec_mod
 from dockyard.containers.publish import publish_container_event
-from dockyard.containers.stdcopy import frame, parse_detach_keys, relay
+from dockyard.containers.stdcopy import parse_detach_keys, relay
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.util.ids import new_id
+from dockyard.util.stdcopy import Demuxer, frame
 
 if TYPE_CHECKING:
     from dockyard.containers.directory import ContainerDirectory
@@ -271,7 +272,7 @@ class ExecService:
         output = bytearray()
         deadline = time.monotonic() + timeout
         timed_out = False
-        pending = bytearray()
+        pending = Demuxer()
         try:
             while True:
                 left = deadline - time.monotonic()
@@ -286,14 +287,9 @@ class ExecService:
                     break
                 if not data:
                     break
-                pending += data
-                while len(pending) >= 8:
-                    size = int.from_bytes(pending[4:8], "big")
-                    if len(pending) < 8 + size:
-                        break
+                for _sid, payload in pending.feed(data):
                     if len(output) < HEALTH_OUTPUT_MAX:
-                        output += pending[8 : 8 + size]
-                    del pending[: 8 + size]
+                        output += payload
         finally:
             stream.close()
         if timed_out:

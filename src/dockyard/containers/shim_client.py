@@ -28,8 +28,8 @@ from dockyard.runtime.errors import OCIRuntimeError
 
 if TYPE_CHECKING:
     from dockyard.runtime.api import OCIRuntime
-from dockyard.runtime.shim.exec import exec_names
-from dockyard.runtime.shim.start import EXIT_NAME, LOG_NAME, PID_NAME, SOCKET_NAME
+from dockyard.runtime.shim import protocol
+from dockyard.runtime.shim.protocol import EXIT_NAME, LOG_NAME, PID_NAME, SOCKET_NAME, exec_names
 
 log = logging.getLogger(__name__)
 
@@ -204,41 +204,16 @@ def _take_pending(container_id: str) -> list[PendingAttach]:
 
 # -- talking to a shim ----------------------------------------------------------------------------
 def _connect(state_dir: str, timeout: float | None = 10.0, name: str = SOCKET_NAME) -> socket.socket:
-    dirfd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
-        try:
-            sock.connect(f"/proc/self/fd/{dirfd}/{name}")
-        except OSError:
-            sock.close()
-            raise
-        return sock
-    finally:
-        os.close(dirfd)
+    return protocol.connect(state_dir, name, timeout)
 
 
-def _read_line(sock: socket.socket) -> bytes:
-    """One reply line, read byte by byte so nothing of a following stream is consumed."""
-    out = bytearray()
-    while True:
-        b = sock.recv(1)
-        if not b:
-            break
-        if b == b"\n":
-            break
-        out += b
-        if len(out) > 1 << 20:
-            break
-    return bytes(out)
+_read_line = protocol.read_line
 
 
 def _request(sock: socket.socket, cmd: dict[str, Any]) -> dict[str, Any]:
-    sock.sendall(json.dumps(cmd).encode() + b"\n")
-    line = _read_line(sock)
-    if not line:
+    reply = protocol.request(sock, cmd)
+    if reply is None:
         raise ShimError("the container's shim closed the connection")
-    reply: dict[str, Any] = json.loads(line)
     return reply
 
 

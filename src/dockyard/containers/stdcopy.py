@@ -1,60 +1,31 @@
-"""Docker's multiplexed stream framing (stdcopy), and the relay between a client and a container stream.
+"""The relay between a hijacked client connection and a container stream, and docker's detach keys.
 
-Non-TTY streams carry an 8-byte header per chunk.
-
-Header: stream id (0 stdin, 1 stdout, 2 stderr, 3 systemerr), three zero
-bytes, payload length as a big-endian uint32.
+Docker's stdcopy framing these streams carry is ``util/stdcopy.py``.
 """
 
 from __future__ import annotations
 
 import socket
-import struct
 import threading
-from collections.abc import Iterator
 from typing import Protocol
 
-STDIN, STDOUT, STDERR, SYSTEMERR = 0, 1, 2, 3
-HEADER = struct.Struct(">BxxxI")
-STREAMS = {"stdin": STDIN, "stdout": STDOUT, "stderr": STDERR}
-MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
-RAW = "application/vnd.docker.raw-stream"
+from dockyard.util.stdcopy import (
+    HEADER,
+    MULTIPLEXED,
+    RAW,
+    STDERR,
+    STDIN,
+    STDOUT,
+    STREAMS,
+    SYSTEMERR,
+    Demuxer,
+    demux_all,
+    frame,
+)
 
-
-def frame(stream: int | str, data: bytes) -> bytes:
-    """One framed chunk for ``stream`` (an id or "stdout"/"stderr")."""
-    sid = STREAMS[stream] if isinstance(stream, str) else stream
-    return HEADER.pack(sid, len(data)) + data
-
-
-class Demuxer:
-    """Incremental parser: feed bytes as they come, get (stream id, payload) back."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-
-    def feed(self, data: bytes) -> Iterator[tuple[int, bytes]]:
-        self._buf += data
-        while len(self._buf) >= HEADER.size:
-            sid, size = HEADER.unpack_from(self._buf)
-            if len(self._buf) < HEADER.size + size:
-                break
-            payload = bytes(self._buf[HEADER.size : HEADER.size + size])
-            del self._buf[: HEADER.size + size]
-            yield sid, payload
-
-    @property
-    def pending(self) -> int:
-        """Bytes of an incomplete frame still buffered."""
-        return len(self._buf)
-
-
-def demux_all(data: bytes) -> dict[int, bytes]:
-    """Split a complete framed buffer into per-stream bytes (tests and small replies)."""
-    out: dict[int, bytes] = {STDOUT: b"", STDERR: b""}
-    for sid, payload in Demuxer().feed(data):
-        out[sid] = out.get(sid, b"") + payload
-    return out
+# the framing itself lives in util/stdcopy.py; re-exported for the daemon's users of this module
+__all__ = ["HEADER", "MULTIPLEXED", "RAW", "STDERR", "STDIN", "STDOUT", "STREAMS", "SYSTEMERR", "Conn", "Demuxer",
+           "EscapeFilter", "demux_all", "frame", "parse_detach_keys", "relay"]
 
 
 # -- relaying a hijacked client connection to a container stream ---------------------------------------

@@ -11,6 +11,7 @@ import select
 import sys
 
 from dockyard.client.api_client import HijackedSocket
+from dockyard.util.stdcopy import STDERR, Demuxer
 
 TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ def pump(conn: HijackedSocket, tty: bool, stdin: bool, detach_keys: bytes | None
     ofd = sys.stdout.fileno() if out_fd is None else out_fd
     efd = sys.stderr.fileno() if err_fd is None else err_fd
     sock_fd = conn.fileno()
-    frame = b""
+    demux = Demuxer()
     held = b""  # a prefix of the detach sequence typed so far
     reading_stdin = in_fd >= 0
     while True:
@@ -152,13 +153,8 @@ def pump(conn: HijackedSocket, tty: bool, stdin: bool, detach_keys: bytes | None
             if tty:
                 _write_all(ofd, data)
                 continue
-            frame += data
-            while len(frame) >= 8:
-                size = int.from_bytes(frame[4:8], "big")
-                if len(frame) < 8 + size:
-                    break
-                _write_all(efd if frame[0] == 2 else ofd, frame[8: 8 + size])
-                frame = frame[8 + size:]
+            for sid, payload in demux.feed(data):
+                _write_all(efd if sid == STDERR else ofd, payload)
 
 
 def _drain(conn: HijackedSocket, timeout: float) -> None:

@@ -5,11 +5,7 @@ serves only the init.  Each exec gets this short-lived Python process instead,
 forked from the daemon's pre-warmed launcher into its own session: it is the
 exec'd process's subreaper, so it alone learns the exit status, it relays the
 process's stdio over the stream socket the daemon handed it, and it answers on
-``exec-<id>.sock`` in the container's state dir::
-
-    {"cmd": "wait"}                  -> {"exit_code": n}, once the process exited and its output was delivered
-    {"cmd": "resize", "h": n, "w": n} -> {"ok": true}  (tty only)
-    {"cmd": "status"}                -> {"ok": true, "pid": n, "running": b}
+``exec-<id>.sock`` in the container's state dir: wait, resize and status of ``protocol.py``.
 
 The first line on the stream socket is ``{"ok": true, "pid": n}`` (or the
 error), then the stream: docker's 8-byte multiplexed frames unless the process
@@ -33,6 +29,7 @@ import time
 
 from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.runtime.shim.proc import Client, Proc, bind_relative, close_fd, frame, spawn_with_stdio
+from dockyard.runtime.shim.protocol import RESIZE, STATUS, WAIT, exec_names
 
 TYPE_CHECKING = False  # typing costs import time and shared memory in every shim
 if TYPE_CHECKING:
@@ -42,11 +39,6 @@ if TYPE_CHECKING:
 
 HIGH_WATER = 1 << 20  # stop reading a producer while a consumer has this much queued
 FLUSH_BEFORE_QUIT = 5.0  # seconds given to slow readers before the shim exits
-
-
-def exec_names(exec_id: str) -> tuple[str, str]:
-    """(socket, exit file) of an exec, relative to the container's state dir."""
-    return f"exec-{exec_id[:12]}.sock", f"exec-{exec_id[:12]}.json"
 
 
 class ExecShim:
@@ -122,19 +114,19 @@ class ExecShim:
         name = cmd.get("cmd")
         proc = self.proc
         try:
-            if name == "wait":
+            if name == WAIT:
                 if self.finished:
                     client.reply({"exit_code": proc.exit_code}, close=True)
                 else:
                     proc.waiters.append(client)
                     client.reading = False
-            elif name == "resize":
+            elif name == RESIZE:
                 if proc.master is None:
                     raise OCIRuntimeError("no tty to resize", "state")
                 winsize = struct.pack("HHHH", int(cmd["h"]), int(cmd["w"]), 0, 0)
                 fcntl.ioctl(proc.master, termios.TIOCSWINSZ, winsize)
                 client.reply({"ok": True}, close=True)
-            elif name == "status":
+            elif name == STATUS:
                 client.reply({"ok": True, "pid": proc.pid, "running": proc.exit_code is None}, close=True)
             else:
                 client.reply({"ok": False, "error": f"unknown command {name!r}"}, close=True)

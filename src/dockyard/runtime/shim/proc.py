@@ -8,21 +8,16 @@ from __future__ import annotations
 import json
 import os
 import socket
-import struct
 
 from dockyard.runtime.errors import OCIRuntimeError
+from dockyard.util.stdcopy import frame
 
 TYPE_CHECKING = False  # typing costs import time and shared memory in every shim
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2}
-
-
-def frame(stream: str, data: bytes) -> bytes:
-    """Docker's stdcopy header: stream id, three zero bytes, big-endian length."""
-    return struct.pack(">BxxxI", STREAM_IDS[stream], len(data)) + data
+__all__ = ["frame"]  # docker's stdcopy framing, from util/stdcopy.py, for the shims
 
 
 def set_nonblocking(fd: int) -> None:

@@ -7,8 +7,8 @@ loaded: it binds ``shim.sock`` in the container's state dir, runs the runtime's
 create + start with the container's stdio ends, reports the init's pid to the
 daemon, and then execs ``dockyard-monitor`` (``native/monitor.c``) with those
 fds.  The monitor is the init's subreaper for the rest of its life: it writes
-the log, serves attach/wait/resize/status on ``shim.sock`` (one JSON line per
-connection), reaps the init and records ``exit.json``.  A few hundred KiB of
+the log, serves attach/wait/resize/status on ``shim.sock`` (``protocol.py``),
+reaps the init and records ``exit.json``.  A few hundred KiB of
 C instead of a forked interpreter keeps an idle container cheap.
 
 Exec'd processes are served by exec shims (``shim_exec``); signals and the
@@ -25,6 +25,7 @@ import socket
 from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.runtime.logformat import rotation_limits
 from dockyard.runtime.shim.proc import Proc, bind_relative, spawn_with_stdio
+from dockyard.runtime.shim.protocol import EXIT_NAME, LOG_NAME, PID_NAME, SOCKET_NAME
 
 TYPE_CHECKING = False  # typing costs import time and shared memory in every shim
 if TYPE_CHECKING:
@@ -32,10 +33,6 @@ if TYPE_CHECKING:
 
     from dockyard.runtime.api import OCIRuntime
 
-SOCKET_NAME = "shim.sock"
-PID_NAME = "shim.pid"
-EXIT_NAME = "exit.json"
-LOG_NAME = "shim.log"
 
 
 class ContainerStart:
