@@ -57,23 +57,25 @@ class APIHandler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json",
               headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self._common_headers()
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        if status != 304 and status != 204:
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
+        """A whole answer. Head and body leave in one write (one syscall, the client wakes once), built here
+        rather than in the base handler's private header buffer."""
         with_body = bool(body) and self.command != "HEAD" and status not in (204, 304)
+        self.log_request(status)
         if self.request_version == "HTTP/0.9":  # no head at all
             if with_body:
                 self.wfile.write(body)
             return
-        # head and body leave in one write: one syscall, and the client wakes once
-        self._headers_buffer.append(b"\r\n")  # type: ignore[attr-defined]
-        if with_body:
-            self._headers_buffer.append(body)  # type: ignore[attr-defined]
-        self.flush_headers()
+        phrase = self.responses.get(status, ("",))[0]
+        fields = [("Server", self.version_string()), ("Date", self.date_time_string()),
+                  ("Api-Version", API_VERSION), ("Docker-Experimental", "false"), ("Ostype", "linux"),
+                  *(headers or {}).items()]
+        if status != 304 and status != 204:
+            fields += [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        for k, v in fields:
+            if k.lower() == "connection" and v.lower() == "close":
+                self.close_connection = True
+        head = f"{self.protocol_version} {status} {phrase}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields)
+        self.wfile.write(head.encode("latin-1", "strict") + b"\r\n" + (body if with_body else b""))
 
     def _send_stream(self, resp: Stream) -> None:
         self.send_response(resp.status)
@@ -167,6 +169,7 @@ class APIHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _dispatch  # noqa: N815
 
 
+_HANDSHAKE_SECONDS = 10.0  # a TLS client that has not finished its handshake by then is dropped
 _IDLE_WORKERS = 8  # connection threads kept waiting for the next connection
 _IDLE_SECONDS = 30.0
 
@@ -251,13 +254,19 @@ class TLSAPIServer(APIServerMixin, socketserver.ThreadingMixIn, socketserver.TCP
         self.ssl_context = ssl_context
         socketserver.TCPServer.__init__(self, addr, APIHandler)
 
-    def get_request(self) -> tuple[socket.socket, Any]:
-        conn, addr = self.socket.accept()
-        if self.ssl_context is not None:
-            conn.settimeout(10)
-            conn = self.ssl_context.wrap_socket(conn, server_side=True)
-            conn.settimeout(None)
-        return conn, addr
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """The TLS handshake runs here, on the connection's own thread: a client slow to shake hands delays
+        only itself, never the accept loop and every connection behind it."""
+        if self.ssl_context is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(_HANDSHAKE_SECONDS)
+        tls = self.ssl_context.wrap_socket(request, server_side=True)  # takes over the socket's fd
+        try:
+            tls.settimeout(None)
+            super().finish_request(tls, client_address)
+        finally:
+            self.shutdown_request(tls)
 
 
 def make_tls_context(cert: str, key: str, ca: str | None, verify: bool) -> ssl.SSLContext:
