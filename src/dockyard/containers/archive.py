@@ -5,7 +5,7 @@ Every lookup walks the container's filesystem one component at a time from direc
 container's root for absolute targets, so no path — nor a symlink a process in the container swaps in while we
 work — can lead outside the container. Bind mounts and volumes are crossed to their host source, as docker's
 daemon does by mounting them for the copy. An uploaded archive is spooled and checked whole before anything is
-written (containers/archive_extract.py).
+written (containers/archive_extract.py, which builds on this module; this one does not import it).
 """
 
 from __future__ import annotations
@@ -19,11 +19,15 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
-from dockyard.errors import Forbidden, InvalidParameter, NotFound
+from dockyard.errors import InvalidParameter, NotFound
 from dockyard.storage.tarsafe import UnsafeArchive, end_of_archive, header_bytes
 from dockyard.util.tario import BlockedPath, file_entry_chunks, open_dir_path, tarinfo_from_stat
+
+if TYPE_CHECKING:
+    from dockyard.containers.service import ContainerService
+    from dockyard.containers.state import Container
 
 MAX_LINKS = 255
 
@@ -239,7 +243,7 @@ class ContainerFS:
         return out
 
 
-def _not_found(cp: ContainerPath, ref: str) -> NotFound:
+def not_found(cp: ContainerPath, ref: str) -> NotFound:
     return NotFound(f"Could not find the file {cp.given} in container {ref}")
 
 
@@ -251,7 +255,7 @@ def locate(fs: ContainerFS, cp: ContainerPath, ref: str) -> tuple[list[str], os.
     try:
         st = fs.lstat(parts)
     except FileNotFoundError:
-        raise _not_found(cp, ref) from None
+        raise not_found(cp, ref) from None
     except NotADirectoryError:
         st = None
     if st is None or (cp.base in ("", ".") and not stat.S_ISDIR(st.st_mode)):
@@ -390,7 +394,7 @@ class CopySession:
     its rootfs unmounted under it; ``close`` unmounts what was mounted here and releases the lock.
     """
 
-    def __init__(self, containers: Any, c: Any) -> None:
+    def __init__(self, containers: ContainerService, c: Container) -> None:
         from dockyard.util.mounts import is_mountpoint
 
         self.containers = containers
@@ -458,7 +462,7 @@ class ArchiveStream:
         self.session.close()
 
 
-def stat_container_path(containers: Any, ref: str, path: str) -> PathStat:
+def stat_container_path(containers: ContainerService, ref: str, path: str) -> PathStat:
     """HEAD /containers/{id}/archive."""
     c = containers.get(ref)
     cp = parse_container_path(path)
@@ -470,7 +474,7 @@ def stat_container_path(containers: Any, ref: str, path: str) -> PathStat:
         session.close()
 
 
-def archive_container_path(containers: Any, ref: str, path: str) -> tuple[PathStat, ArchiveStream]:
+def archive_container_path(containers: ContainerService, ref: str, path: str) -> tuple[PathStat, ArchiveStream]:
     """GET /containers/{id}/archive: the stat and the tar stream (which owns the session until closed)."""
     c = containers.get(ref)
     cp = parse_container_path(path)
@@ -485,44 +489,3 @@ def archive_container_path(containers: Any, ref: str, path: str) -> tuple[PathSt
         session.close()
         raise
     return pstat, stream
-
-
-def extract_to_container(containers: Any, ref: str, path: str, body: IO[bytes], spool_dir: str,
-                         no_overwrite_dir_non_dir: bool, copy_uid_gid: bool) -> None:
-    """PUT /containers/{id}/archive: unpack a tar into the directory ``path`` of the container."""
-    c = containers.get(ref)
-    cp = parse_container_path(path)
-    from dockyard.containers.archive_extract import open_upload
-
-    with open_upload(body, spool_dir) as spool:
-        session = CopySession(containers, c)
-        try:
-            fs = session.fs
-            assert fs is not None
-            dest = fs.resolve(cp.dir_parts + ([cp.base] if cp.base not in ("", ".") else []))
-            try:
-                st = fs.lstat(dest)
-            except FileNotFoundError:
-                raise _not_found(cp, ref) from None
-            except NotADirectoryError:
-                raise InvalidParameter("extraction point is not a directory") from None
-            if not stat.S_ISDIR(st.st_mode):
-                raise InvalidParameter("extraction point is not a directory")
-            if not fs.writable(dest):
-                in_volume = any(dest[: len(k)] == list(k) for k in fs.mounts)
-                if in_volume:
-                    raise InvalidParameter("mounted volume is marked read-only")
-                raise Forbidden("container rootfs is marked read-only")
-            from dockyard.containers.archive_extract import ExtractOptions, extract
-
-            opts = ExtractOptions(no_overwrite_dir_non_dir)
-            user = c.config.get("User") or ""
-            if copy_uid_gid and user:
-                from dockyard.containers.users import resolve_user
-
-                uid, gid, _ = resolve_user(fs.rootfs, user)
-                opts.chown = (uid, gid)
-            extract(fs, dest, spool, opts)
-        finally:
-            session.close()
-    containers.publish(c, "extract-to-dir")

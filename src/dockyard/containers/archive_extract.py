@@ -17,9 +17,9 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from dockyard.containers.archive import ContainerFS
+from dockyard.containers.archive import ContainerFS, CopySession, not_found, parse_container_path
 from dockyard.errors import Forbidden, InvalidParameter, SystemError_
 from dockyard.storage.tarsafe import UnsafeArchive, clean_entry, decompressed
 from dockyard.util.tario import (
@@ -29,6 +29,9 @@ from dockyard.util.tario import (
     make_special,
     remove_existing,
 )
+
+if TYPE_CHECKING:
+    from dockyard.containers.service import ContainerService
 
 
 def open_upload(stream: IO[bytes], spool_dir: str) -> IO[bytes]:
@@ -194,3 +197,40 @@ def extract(fs: ContainerFS, dest: list[str], spool: IO[bytes], opts: ExtractOpt
         if e.errno in (errno.EROFS,):
             raise Forbidden("container rootfs is marked read-only") from None
         raise SystemError_(f"extracting the archive failed: {e}") from None
+
+
+def extract_to_container(containers: ContainerService, ref: str, path: str, body: IO[bytes], spool_dir: str,
+                         no_overwrite_dir_non_dir: bool, copy_uid_gid: bool) -> None:
+    """PUT /containers/{id}/archive: unpack a tar into the directory ``path`` of the container."""
+    c = containers.get(ref)
+    cp = parse_container_path(path)
+    with open_upload(body, spool_dir) as spool:
+        session = CopySession(containers, c)
+        try:
+            fs = session.fs
+            assert fs is not None
+            dest = fs.resolve(cp.dir_parts + ([cp.base] if cp.base not in ("", ".") else []))
+            try:
+                st = fs.lstat(dest)
+            except FileNotFoundError:
+                raise not_found(cp, ref) from None
+            except NotADirectoryError:
+                raise InvalidParameter("extraction point is not a directory") from None
+            if not stat.S_ISDIR(st.st_mode):
+                raise InvalidParameter("extraction point is not a directory")
+            if not fs.writable(dest):
+                in_volume = any(dest[: len(k)] == list(k) for k in fs.mounts)
+                if in_volume:
+                    raise InvalidParameter("mounted volume is marked read-only")
+                raise Forbidden("container rootfs is marked read-only")
+            opts = ExtractOptions(no_overwrite_dir_non_dir)
+            user = c.config.get("User") or ""
+            if copy_uid_gid and user:
+                from dockyard.containers.users import resolve_user
+
+                uid, gid, _ = resolve_user(fs.rootfs, user)
+                opts.chown = (uid, gid)
+            extract(fs, dest, spool, opts)
+        finally:
+            session.close()
+    containers.publish(c, "extract-to-dir")

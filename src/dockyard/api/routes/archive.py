@@ -6,7 +6,7 @@ from dockyard.api.context import Services
 from dockyard.api.request import Request
 from dockyard.api.responses import Empty, Stream
 from dockyard.api.router import Router
-from dockyard.containers import archive
+from dockyard.containers import archive, archive_extract
 from dockyard.errors import InvalidParameter
 
 STAT_HEADER = "X-Docker-Container-Path-Stat"
@@ -33,7 +33,7 @@ def register(r: Router, s: Services) -> None:
     @r.put("/containers/{id}/archive")
     def put_archive(req: Request) -> Empty:
         path = _path(req)
-        archive.extract_to_container(s.containers, req.params["id"], path, req.body_stream(),
+        archive_extract.extract_to_container(s.containers, req.params["id"], path, req.body_stream(),
                                      s.config.data_root, req.q_bool("noOverwriteDirNonDir"),
                                      req.q_bool("copyUIDGID"))
         return Empty(200)
