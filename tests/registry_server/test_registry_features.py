@@ -169,6 +169,19 @@ def test_bearer_tokens(registry_factory: Factory, work_dir: str) -> None:
     a = reg.request("GET", f"/v2/a/b/blobs/{sha(b'x')}", headers={"Authorization": "Bearer " + forged})
     assert a.status == 401 and 'error="invalid_token"' in a.headers["www-authenticate"]
     assert reg.request("GET", f"/v2/a/b/blobs/{sha(b'x')}", headers=bearer).body == b"x"
+    # the OAuth2 password grant (POST)
+    form = "grant_type=password&username=alice&password=s3cret&service=svc&scope=repository:a/b:pull&client_id=t"
+    a = reg.request("POST", "/token", form.encode(), {"Content-Type": "application/x-www-form-urlencoded"})
+    assert a.status == 200 and a.json()["scope"] == "repository:a/b:pull"
+    pulled = reg.request("GET", f"/v2/a/b/blobs/{sha(b'x')}",
+                         headers={"Authorization": "Bearer " + a.json()["access_token"]})
+    assert pulled.body == b"x"
+    a = reg.request("POST", "/token", form.replace("s3cret", "nope").encode(),
+                    {"Content-Type": "application/x-www-form-urlencoded"})
+    assert a.status == 401
+    a = reg.request("POST", "/token", b"grant_type=refresh_token&refresh_token=x",
+                    {"Content-Type": "application/x-www-form-urlencoded"})
+    assert a.status == 400 and a.json()["error"] == "unsupported_grant_type"
 
 
 def test_concurrent_push_of_the_same_blob(registry: RegistryProcess) -> None:
@@ -209,3 +222,25 @@ def test_cli_usage_and_bad_flags(work_dir: str) -> None:
     p = subprocess.run([DOCKYARD, "registry", "serve", "--root", work_dir, "--token-realm", "http://x/t"],
                        capture_output=True, text=True)
     assert p.returncode == 1 and "Bearer auth needs" in p.stderr
+
+
+def test_access_rules_with_basic_auth(registry_factory: Factory, work_dir: str) -> None:
+    htp = os.path.join(work_dir, "htpasswd")
+    write_htpasswd(htp, {"alice": "s3cret", "bob": "pw"})
+    cfg = os.path.join(work_dir, "acl.yml")
+    with open(cfg, "w") as f:
+        f.write(f"""auth:
+  htpasswd: {{path: {htp}}}
+  access:
+    - {{account: alice, name: "*", actions: ["*"]}}
+    - {{account: bob, name: "shared/*", actions: [pull]}}
+""")
+    reg = registry_factory("--config", cfg)
+    reg.auth = basic("alice", "s3cret")
+    reg.push_image("shared/app", "v1")
+    bob = {"Authorization": basic("bob", "pw")}
+    assert reg.request("GET", "/v2/shared/app/manifests/v1", headers=bob).status == 200
+    a = reg.request("POST", "/v2/shared/app/blobs/uploads/", headers=bob)
+    assert a.status == 403 and a.code() == "DENIED"
+    a = reg.request("GET", "/v2/private/app/tags/list", headers=bob)
+    assert a.status == 403 and a.code() == "DENIED"

@@ -191,8 +191,15 @@ class RegistryApp:
     def _dispatch(self, req: _Req) -> Response:
         path, m = req.path, req.method
         if self.settings.token_path and path == self.settings.token_path and self.auth.token is not None:
+            if m == "POST":  # OAuth2 password grant (docker's token spec, "oauth")
+                form = parse_qs(req.input.read(1 << 16).decode(errors="replace"))
+                if form.get("grant_type", [""])[0] != "password":
+                    return _json({"error": "unsupported_grant_type"}, 400)
+                creds = (form.get("username", [""])[0], form.get("password", [""])[0])
+                tok = self.auth.issue_for(creds, form.get("service", [""])[0], form.get("scope", []))
+                return _json({**tok, "scope": " ".join(form.get("scope", []))})
             if m != "GET":
-                raise RegistryError("UNSUPPORTED", "the token endpoint answers GET")
+                raise RegistryError("UNSUPPORTED", "the token endpoint answers GET and POST")
             tok = self.auth.issue(req.header("Authorization"), req.q("service") or "", req.query.get("scope", []))
             return _json(tok)
         if path in ("/v2", "/v2/"):

@@ -226,6 +226,9 @@ class Authenticator:
             return ""
         creds = basic_credentials(authorization)
         if creds and self.htpasswd.check(*creds):
+            if scope is not None and self.policy.rules and self.policy.granted(creds[0], scope) != scope.actions:
+                raise RegistryError("DENIED", "requested access to the resource is denied",
+                                    [{"Type": scope.type, "Name": scope.name, "Action": a} for a in scope.actions])
             return creds[0]
         raise RegistryError("UNAUTHORIZED", "authentication required",
                             headers=[("WWW-Authenticate", f'Basic realm="{self.basic_realm}"')])
@@ -262,16 +265,20 @@ class Authenticator:
 
     def issue(self, authorization: str | None, service: str, scopes: list[str]) -> dict[str, Any]:
         """The token endpoint: checks the user (anonymous when no credentials), grants what the rules allow."""
+        creds = basic_credentials(authorization)
+        if creds is None and authorization:
+            raise RegistryError("UNAUTHORIZED", "authentication required")
+        return self.issue_for(creds, service, scopes)
+
+    def issue_for(self, creds: tuple[str, str] | None, service: str, scopes: list[str]) -> dict[str, Any]:
+        """A token for ``creds`` (None: anonymous); also the OAuth2 password grant's answer."""
         assert self.token is not None
         account = ""
-        creds = basic_credentials(authorization)
         if creds is not None:
             if self.htpasswd is None or not self.htpasswd.check(*creds):
                 raise RegistryError("UNAUTHORIZED", "authentication required",
                                     headers=[("WWW-Authenticate", f'Basic realm="{self.basic_realm}"')])
             account = creds[0]
-        elif authorization:
-            raise RegistryError("UNAUTHORIZED", "authentication required")
         if service and service != self.token.service:
             raise RegistryError("DENIED", f"unknown service {service!r}")
         access = []

@@ -2,7 +2,8 @@
 
 Flags given on the command line win over the file. Keys read from the file: ``http.addr``,
 ``http.tls.{certificate,key,clientcas}``, ``http.headers``, ``auth.htpasswd.{path,realm}``,
-``auth.token.{realm,service,issuer,key,rootcertbundle,expiration,access}``,
+``auth.token.{realm,service,issuer,key,rootcertbundle,expiration,access}`` (``access``: rules of account, name
+pattern and actions, also accepted as ``auth.access`` for Basic auth, where a refusal is 403 DENIED),
 ``storage.filesystem.rootdirectory``, ``storage.delete.enabled``, ``storage.maintenance.readonly.enabled``,
 ``storage.maintenance.uploadpurging.{age,interval}``, ``proxy.{remoteurl,username,password}``, ``log.level``
 and our own ``http.ratelimit.{rate,burst}``.
@@ -115,6 +116,8 @@ def load_file(path: str, o: ServeOptions) -> None:
         if tok.get("expiration") is not None:
             o.token_expiration = int(parse_duration(tok["expiration"]))
         o.token_access = list(tok.get("access") or [])
+    if isinstance(_get(doc, "auth", "access"), list):  # ours: the same rules for Basic auth
+        o.token_access = list(_get(doc, "auth", "access"))
     o.root = _get(doc, "storage", "filesystem", "rootdirectory") or o.root
     o.delete_enabled = bool(_get(doc, "storage", "delete", "enabled")) or o.delete_enabled
     o.read_only = bool(_get(doc, "storage", "maintenance", "readonly", "enabled")) or o.read_only
