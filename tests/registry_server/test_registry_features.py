@@ -244,3 +244,27 @@ def test_access_rules_with_basic_auth(registry_factory: Factory, work_dir: str) 
     assert a.status == 403 and a.code() == "DENIED"
     a = reg.request("GET", "/v2/private/app/tags/list", headers=bob)
     assert a.status == 403 and a.code() == "DENIED"
+
+
+def test_tls_from_config(registry_factory: Factory, work_dir: str) -> None:
+    import ssl
+
+    from regserver import make_tls
+
+    tls = make_tls(os.path.join(work_dir, "tls"))
+    cfg = os.path.join(work_dir, "tls.yml")
+    with open(cfg, "w") as f:
+        f.write(f"http:\n  tls:\n    certificate: {tls.cert}\n    key: {tls.key}\n    clientcas: [{tls.ca}]\n")
+    reg = registry_factory("--config", cfg, start=False)
+    reg.scheme = "https"
+    ctx = ssl.create_default_context(cafile=tls.ca)
+    ctx.load_cert_chain(tls.client_cert, tls.client_key)
+    reg.ssl_context = ctx
+    reg.start()
+    assert reg.scheme == "https" and reg.request("GET", "/v2/").status == 200
+    reg.ssl_context = ssl.create_default_context(cafile=tls.ca)  # no client certificate: refused
+    try:
+        status = reg.request("GET", "/v2/").status
+    except (ssl.SSLError, ConnectionError):
+        status = 0
+    assert status == 0
