@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -52,8 +53,10 @@ def test_one_gigabyte_blob_streams(registry: RegistryProcess) -> None:
     n = GB // len(PIECE)
     digest = _digest(n)
     assert registry.proc is not None
-    workers = _workers(registry.proc.pid)
-    assert workers
+    deadline = time.monotonic() + 20
+    while len(workers := _workers(registry.proc.pid)) < 2 and time.monotonic() < deadline:  # the default: 2
+        time.sleep(0.1)
+    assert len(workers) == 2, workers
     # chunked: one PATCH streaming the whole GB without Content-Length, then the closing PUT
     loc = registry.request("POST", "/v2/big/blob/blobs/uploads/").headers["location"]
     c = registry.conn()
