@@ -16,6 +16,7 @@ from dockyard.client.api_client import APIClient, APIError, DaemonUnreachable
 from dockyard.compose.engine import Engine
 from dockyard.compose.errors import SYNTAX_FAILURE, ComposeError
 from dockyard.compose.loader import LoadOptions, load_project
+from dockyard.compose.progress import Progress
 from dockyard.compose.project import Project
 
 _GLOBAL_VALUED = {"-f": "files", "--file": "files", "-p": "project_name", "--project-name": "project_name",
@@ -54,6 +55,10 @@ class Context:
         if no_color or self.ansi == "never" or os.environ.get("NO_COLOR"):
             return False
         return self.ansi == "always" or self.out.isatty()
+
+    def progress(self, quiet: bool = False) -> Progress:
+        """Where the command reports its steps (nothing with ``--progress quiet`` or a command's -q)."""
+        return Progress(self.err, quiet=quiet or self.progress_mode == "quiet")
 
     def warn(self, text: str) -> None:
         self.err.write(f"WARN[0000] {text}\n")

@@ -17,7 +17,6 @@ from dockyard.compose.converge import Converger, UpOptions
 from dockyard.compose.errors import ComposeError
 from dockyard.compose.logs import LogPrinter
 from dockyard.compose.normalize import parse_port, parse_volume
-from dockyard.compose.progress import Progress
 from dockyard.compose.streams import RawTerminal, pump
 
 TYPE_CHECKING = False
@@ -106,7 +105,7 @@ def run_run(args: Any, ctx: Context) -> int:
 
     project = ctx.project([args.service])
     svc = dict(project.service(args.service))
-    progress = Progress(ctx.err, quiet=args.quiet)
+    progress = ctx.progress(args.quiet)
     conv = Converger(ctx.engine, project, progress)
     deps = [] if args.no_deps else [d for d in project.with_dependencies([args.service]) if d != args.service]
     opts = UpOptions(build=True if args.build else None, pull=args.pull)

@@ -344,13 +344,13 @@ def configure_version(p: argparse.ArgumentParser) -> None:
 
 
 def run_version(args: Any, ctx: Context) -> int:
+    """The Compose v2 release whose behaviour this follows (tools compare it), and dockyard's own version."""
     if args.short:
-        ctx.out.write(f"{__version__}\n")
+        ctx.out.write(f"{L.COMPOSE_VERSION}\n")
     elif args.format == "json":
-        ctx.out.write(json.dumps({"version": f"v{__version__}"}) + "\n")
+        ctx.out.write(json.dumps({"version": f"v{L.COMPOSE_VERSION}", "dockyard": __version__}) + "\n")
     else:
-        ctx.out.write(f"Docker Compose version v{__version__} (dockyard compose, following Compose "
-                      f"v{L.COMPOSE_VERSION})\n")
+        ctx.out.write(f"Docker Compose version v{L.COMPOSE_VERSION} (dockyard compose {__version__})\n")
     return 0
 
 

@@ -92,7 +92,7 @@ def _converge(ctx: Context, args: Any, start: bool) -> tuple[Converger, list[str
         project.service(args.exit_code_from)
     targets = list(args.services) or list(project.services)
     services = targets if args.no_deps else project.with_dependencies(targets)
-    progress = Progress(ctx.err)
+    progress = ctx.progress()
     conv = Converger(ctx.engine, project, progress)
     opts = _up_options(args, start)
     for s in opts.scale:
@@ -296,7 +296,7 @@ def _stop_remove(ctx: Context, ref: ProjectRef, containers: list[dict[str, Any]]
 def run_down(args: Any, ctx: Context) -> int:
     ref = project_ref(ctx)
     engine = ctx.engine
-    progress = Progress(ctx.err)
+    progress = ctx.progress()
     all_cs = engine.containers(ref.name, oneoff=None)
     known = ref.known_services()
     chosen = set(args.services)
@@ -372,7 +372,7 @@ def _selected(ctx: Context, ref: ProjectRef, services: list[str], all_: bool = T
 
 def run_start(args: Any, ctx: Context) -> int:
     ref = project_ref(ctx)
-    progress = Progress(ctx.err)
+    progress = ctx.progress()
     cs = _selected(ctx, ref, args.services)
     if not cs:
         raise ComposeError("service " + (args.services[0] if args.services else "") +
@@ -394,7 +394,7 @@ def run_start(args: Any, ctx: Context) -> int:
 
 def run_stop(args: Any, ctx: Context) -> int:
     ref = project_ref(ctx)
-    _stop_remove(ctx, ref, _selected(ctx, ref, args.services), Progress(ctx.err), args.timeout, remove=False)
+    _stop_remove(ctx, ref, _selected(ctx, ref, args.services), ctx.progress(), args.timeout, remove=False)
     return 0
 
 
@@ -405,7 +405,7 @@ def configure_restart(p: argparse.ArgumentParser) -> None:
 
 def run_restart(args: Any, ctx: Context) -> int:
     ref = project_ref(ctx)
-    progress = Progress(ctx.err)
+    progress = ctx.progress()
     cs = _selected(ctx, ref, args.services)
 
     def one(c: dict[str, Any]) -> None:
@@ -425,7 +425,7 @@ def configure_kill(p: argparse.ArgumentParser) -> None:
 
 def run_kill(args: Any, ctx: Context) -> int:
     ref = project_ref(ctx)
-    progress = Progress(ctx.err)
+    progress = ctx.progress()
     for c in _selected(ctx, ref, args.services, all_=False):
         progress.event("Container", _name(c), "Killing")
         ctx.engine.kill(c["Id"], args.signal)
@@ -435,7 +435,7 @@ def run_kill(args: Any, ctx: Context) -> int:
 
 def run_pause(args: Any, ctx: Context) -> int:
     ref = project_ref(ctx)
-    progress = Progress(ctx.err)
+    progress = ctx.progress()
     for c in _selected(ctx, ref, args.services, all_=False):
         if c.get("State") == "paused":
             continue
@@ -447,7 +447,7 @@ def run_pause(args: Any, ctx: Context) -> int:
 
 def run_unpause(args: Any, ctx: Context) -> int:
     ref = project_ref(ctx)
-    progress = Progress(ctx.err)
+    progress = ctx.progress()
     for c in _selected(ctx, ref, args.services):
         if c.get("State") != "paused":
             continue
@@ -466,7 +466,7 @@ def configure_rm(p: argparse.ArgumentParser) -> None:
 
 def run_rm(args: Any, ctx: Context) -> int:
     ref = project_ref(ctx)
-    progress = Progress(ctx.err)
+    progress = ctx.progress()
     cs = _selected(ctx, ref, args.services)
     if args.stop:
         _stop_remove(ctx, ref, cs, progress, None, remove=False)
@@ -515,7 +515,7 @@ def run_build(args: Any, ctx: Context) -> int:
     names = args.services or sorted(project.services)
     if args.with_dependencies:
         names = project.with_dependencies(names)
-    progress = Progress(ctx.err, quiet=args.quiet)
+    progress = ctx.progress(args.quiet)
     for s in names:
         svc = project.service(s)
         if not svc.get("build"):
@@ -543,7 +543,7 @@ def run_pull(args: Any, ctx: Context) -> int:
     names = args.services or sorted(project.services)
     if args.include_deps:
         names = project.with_dependencies(names)
-    progress = Progress(ctx.err, quiet=args.quiet)
+    progress = ctx.progress(args.quiet)
     conv = Converger(ctx.engine, project, progress)
     failed = None
     for s in names:
@@ -593,7 +593,7 @@ def run_push(args: Any, ctx: Context) -> int:
     names = args.services or sorted(project.services)
     if args.include_deps:
         names = project.with_dependencies(names)
-    progress = Progress(ctx.err, quiet=args.quiet)
+    progress = ctx.progress(args.quiet)
     for s in names:
         svc = project.service(s)
         if not svc.get("image"):

@@ -20,7 +20,10 @@ from dockyard.compose.errors import SYNTAX_FAILURE, ComposeError
 
 
 def metadata() -> str:
-    return json.dumps({"SchemaVersion": "0.1.0", "Vendor": "Dockyard", "Version": f"v{__version__}",
+    from dockyard.compose.labels import COMPOSE_VERSION
+
+    return json.dumps({"SchemaVersion": "0.1.0", "Vendor": "Dockyard",
+                       "Version": f"v{COMPOSE_VERSION} (dockyard {__version__})",
                        "ShortDescription": "Docker Compose (dockyard compose)",
                        "URL": "https://github.com/compose-spec/compose-spec"})
 

@@ -17,7 +17,6 @@ from typing import Any
 from dockyard.compose.converge import Converger, UpOptions
 from dockyard.compose.errors import ComposeError
 from dockyard.compose.normalize import resolve_path
-from dockyard.compose.progress import Progress
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -92,7 +91,7 @@ def run_watch(args: Any, ctx: Context) -> int:
     if not active:
         raise ComposeError("none of the selected services is configured for watch, consider setting a "
                            "'develop' section")
-    progress = Progress(ctx.err, quiet=args.quiet)
+    progress = ctx.progress(args.quiet)
     conv = Converger(ctx.engine, project, progress)
     if not args.no_up:
         opts = UpOptions()
