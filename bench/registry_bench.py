@@ -2,8 +2,10 @@
 
 Both servers get the same content (pushed over HTTP): a 200 MB incompressible blob, and an image whose one
 gzip layer holds 5000 small files. Then, at 1, 8 and 32 concurrent clients and with the same clients for both:
-  - 200 MB blob: that many `curl` processes each download the blob (aggregate MB/s);
-  - 5000-file image: that many `skopeo copy docker://… dir:` pulls of the whole image (images/s, MB/s);
+  - 200 MB blob: that many `curl` processes each download the blob (8 times in a row for one client, twice
+    for four…; aggregate MB/s);
+  - 5000-file image: that many clients each running `skopeo copy docker://… dir:` pulls of the whole image
+    (16 in a row for one client…; images/s);
   - small manifests: ApacheBench (`ab -k`) GETs of a manifest by tag (requests/s).
 Each figure is the best of ``--rounds`` runs, the two servers taking turns. Our server runs with its defaults (2 workers × 32 threads) and the rate limiter on, set high enough not to
 refuse the load generator. Run as root (ports on 127.0.0.1 only):
@@ -142,20 +144,27 @@ def parallel(n: int, argv: Callable[[int], list[str]]) -> float:
 
 
 def bench_blob(port: int, digest: str, size: int, n: int) -> float:
+    """``n`` curl processes, each downloading the blob ``max(1, 8 // n)`` times in a row."""
     url = f"http://127.0.0.1:{port}/v2/{REPO}/blobs/{digest}"
-    t = parallel(n, lambda i: ["curl", "-sf", "-o", "/dev/null", url])
-    return n * size / t / 1e6
+    k = max(1, 8 // n)
+    t = parallel(n, lambda i: ["curl", "-sf"] + ["-o", "/dev/null", url] * k)
+    return n * k * size / t / 1e6
 
 
 def bench_image(port: int, n: int, size: int, tmp: str) -> tuple[float, float]:
+    """``n`` clients, each pulling the image with skopeo ``max(1, 16 // n)`` times in a row."""
+    k = max(1, 16 // n)
     dests = [os.path.join(tmp, f"pull{i}") for i in range(n)]
+
+    def client(i: int) -> list[str]:
+        pull = (f"skopeo --insecure-policy copy -q --src-tls-verify=false docker://127.0.0.1:{port}/{REPO}:small "
+                f"dir:{dests[i]} && rm -rf {dests[i]}")
+        return ["sh", "-ec", f"for i in $(seq {k}); do {pull}; done"]
+
+    t = parallel(n, client)
     for d in dests:
         shutil.rmtree(d, ignore_errors=True)
-    t = parallel(n, lambda i: ["skopeo", "--insecure-policy", "copy", "-q", "--src-tls-verify=false",
-                               f"docker://127.0.0.1:{port}/{REPO}:small", f"dir:{dests[i]}"])
-    for d in dests:
-        shutil.rmtree(d, ignore_errors=True)
-    return n / t, n * size / t / 1e6
+    return n * k / t, n * k * size / t / 1e6
 
 
 def bench_manifest(port: int, n: int, seconds: int) -> float:
@@ -174,7 +183,7 @@ def main() -> int:
     ap.add_argument("--small-files", type=int, default=5000)
     ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--seconds", type=int, default=4, help="how long ab GETs manifests per measurement")
-    ap.add_argument("--rounds", type=int, default=2, help="measurements per figure (the best one counts)")
+    ap.add_argument("--rounds", type=int, default=3, help="measurements per figure (the best one counts)")
     a = ap.parse_args()
     clients = [int(x) for x in a.clients.split(",")]
     tmp = tempfile.mkdtemp(prefix="dyregbench", dir="/var/tmp")

@@ -149,11 +149,12 @@ class RegistryApp:
                                     headers=[("Retry-After", str(max(1, int(wait + 0.999))))])
             resp = self._dispatch(req)
         except RegistryError as e:
-            resp = Response(e.status, [("Content-Type", "application/json"), *e.headers], e.body() if req.method != "HEAD" else b"")
+            resp = Response(e.status, [("Content-Type", "application/json; charset=utf-8"), *e.headers],
+                            e.body() if req.method != "HEAD" else b"")
         except Exception:
             log.exception("%s %s failed", req.method, req.path)
             err = RegistryError("UNAVAILABLE", "internal server error")
-            resp = Response(500, [("Content-Type", "application/json")], err.body())
+            resp = Response(500, [("Content-Type", "application/json; charset=utf-8")], err.body())
         headers = [("Docker-Distribution-API-Version", "registry/2.0"), *self.settings.headers, *resp.headers]
         if resp.stream is None and not any(k.lower() == "content-length" for k, _ in headers):
             headers.append(("Content-Length", str(len(resp.body))))
