@@ -3,7 +3,8 @@
 Dockerfile: FROM busybox, COPY of a 5000-file, 50 MB context, two RUN steps, ENV and CMD. Timed with the dockyard
 CLI (context read in place), the docker CLI against dockyard (tar upload, classic protocol), and, where dockerd is
 installed, a private real dockerd (bench/engine_dockerd.py) with the classic builder and with BuildKit through
-Debian's 20.10 CLI (/usr/bin/docker, DOCKER_BUILDKIT=1). Cold means: no cache for this Dockerfile (the image and
+Debian's 20.10 CLI (/usr/bin/docker, DOCKER_BUILDKIT=1). Every build runs with --network none (the private
+dockerd has no bridge). Cold means: no cache for this Dockerfile (the image and
 the cache are pruned before each cold run); busybox is present everywhere.
 
     bench/run.sh build            (or: .venv/bin/python bench/build_bench.py [--rounds N])
@@ -78,11 +79,11 @@ def main() -> int:
                 d.api("POST", "/build/prune?all=1")
 
             def dy_cli() -> subprocess.CompletedProcess[str]:
-                return d.cli("build", "-q", "-t", "bench/build", ctx)
+                return d.cli("build", "-q", "--network", "none", "-t", "bench/build", ctx)
 
             def dk_cli() -> subprocess.CompletedProcess[str]:
                 env = dict(d.env, DOCKER_BUILDKIT="0")
-                return subprocess.run([DOCKER_CLI, "build", "-q", "-t", "bench/build", ctx], capture_output=True,
+                return subprocess.run([DOCKER_CLI, "build", "-q", "--network", "none", "-t", "bench/build", ctx], capture_output=True,
                                       text=True, env=env)
 
             for name, fn in (("dockyard build (context in place)", dy_cli),
@@ -93,6 +94,7 @@ def main() -> int:
                     colds.append(timed(fn))
                     warms.append(min(timed(fn) for _ in range(3)))
                 rows.append((name, statistics.median(colds), statistics.median(warms)))
+                print(f"{name:46} cold {rows[-1][1]:.2f}s  no-change {rows[-1][2]:.3f}s", flush=True)
             if DOCKERD:
                 real = PrivateDockerd().start()
                 _s, _h, archive = d.api("GET", "/images/get?names=busybox:latest", timeout=120)
@@ -103,7 +105,7 @@ def main() -> int:
                 for name, cli, bk in variants:
                     def real_build(cli: str = cli, bk: str = bk) -> subprocess.CompletedProcess[bytes]:
                         env = dict(real.env, DOCKER_BUILDKIT=bk)  # type: ignore[union-attr]
-                        return subprocess.run([cli, "build", "-q", "-t", "bench/build", ctx], capture_output=True,
+                        return subprocess.run([cli, "build", "-q", "--network", "none", "-t", "bench/build", ctx], capture_output=True,
                                               env=env, timeout=600)
 
                     colds, warms = [], []
@@ -114,6 +116,7 @@ def main() -> int:
                         colds.append(timed(real_build))
                         warms.append(min(timed(real_build) for _ in range(3)))
                     rows.append((name, statistics.median(colds), statistics.median(warms)))
+                    print(f"{name:46} cold {rows[-1][1]:.2f}s  no-change {rows[-1][2]:.3f}s", flush=True)
         finally:
             if real is not None:
                 left = real.stop()

@@ -135,3 +135,13 @@ def test_cache_survives_daemon_restart(dy: TestDaemon, ctxdir: str) -> None:
     dy.restart()
     code, out, _ = build(dy, ctxdir, "-t", "bt/restart")
     assert code == 0 and out.count("Using cache") == 2 and "Running in" not in out
+
+
+def test_cache_from_limits_reuse_to_those_images(dy: TestDaemon, ctxdir: str) -> None:
+    write(ctxdir, {"Dockerfile": "FROM busybox\nRUN echo cachefrom > /c\n"})
+    code, out, _ = build(dy, ctxdir, "-t", "bt/cachefrom")
+    assert code == 0
+    code, out, _ = build(dy, ctxdir, "--cache-from", "busybox:latest")
+    assert code == 0 and "Using cache" not in out  # busybox does not lead to the cached RUN step
+    code, out, _ = build(dy, ctxdir, "--cache-from", "bt/cachefrom")
+    assert code == 0 and "Using cache" in out

@@ -203,3 +203,44 @@ def test_build_cache_in_df_and_prune(dy: TestDaemon, ctxdir: str) -> None:
     left = [i for i in chain if dy.api_json("GET", f"/images/{i}/json")[0] == 200]
     assert [dy.api_json("GET", f"/images/{i}/json")[1]["Id"] for i in left] == [busybox], \
         "pruning the cache removes the images only the cache held"
+
+
+def _tar_of(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, text in files.items():
+            data = text.encode()
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_build_cancel_stops_the_running_step(dy: TestDaemon) -> None:
+    import json
+
+    from helpers.daemon import _UnixHTTPConnection
+
+    before = {c["Id"] for c in dy.api_json("GET", "/containers/json?all=1")[1]}
+    conn = _UnixHTTPConnection(dy.socket, timeout=60)
+    body = _tar_of({"Dockerfile": "FROM busybox\nRUN echo started && sleep 60\n"})
+    conn.request("POST", "/v1.47/build?buildid=cancel-me&t=ft/cancelled", body=body,
+                 headers={"Content-Type": "application/x-tar"})
+    resp = conn.getresponse()
+    assert resp.status == 200
+    seen = b""
+    while b"started" not in seen:
+        line = resp.readline()
+        assert line, seen
+        seen += line
+    t0 = time.monotonic()
+    status, _, _ = dy.api("POST", "/build/cancel?id=cancel-me")
+    assert status == 200
+    rest = resp.read()
+    conn.close()
+    assert time.monotonic() - t0 < 15
+    last = json.loads(rest.strip().splitlines()[-1])
+    assert last.get("error") == "context canceled"
+    assert dy.api_json("GET", "/images/ft/cancelled/json")[0] == 404
+    assert {c["Id"] for c in dy.api_json("GET", "/containers/json?all=1")[1]} == before
+    assert dy.api("POST", "/build/cancel?id=cancel-me")[0] == 404

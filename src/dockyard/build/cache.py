@@ -63,6 +63,10 @@ class BuildCache:
                       (time.time(), key))
         return str(row["image_id"])
 
+    def peek(self, key: str) -> str | None:
+        row = self.db.query_one("SELECT image_id FROM build_cache WHERE key=?", (key,))
+        return str(row["image_id"]) if row else None
+
     def put(self, key: str, image_id: str, parent: str, kind: str, description: str, size: int) -> None:
         now = time.time()
         with self.db.tx() as c:
@@ -78,6 +82,16 @@ class BuildCache:
         rows = self.db.query("SELECT * FROM build_cache ORDER BY last_used DESC")
         return [CacheRecord(r["key"], r["image_id"], r["parent"], r["kind"], r["description"], int(r["size"]),
                             float(r["created"]), float(r["last_used"]), int(r["usage_count"])) for r in rows]
+
+    def lineage(self, image_id: str) -> set[str]:
+        """``image_id`` and every image the cache records as a step before it."""
+        seen: set[str] = set()
+        cur = image_id
+        while cur and cur not in seen:
+            seen.add(cur)
+            row = self.db.query_one("SELECT parent FROM build_cache WHERE image_id=? LIMIT 1", (cur,))
+            cur = str(row["parent"]) if row else ""
+        return seen
 
     def total_size(self) -> int:
         row = self.db.query_one("SELECT COALESCE(SUM(size),0) AS s FROM build_cache")

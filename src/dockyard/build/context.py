@@ -13,7 +13,6 @@ import hashlib
 import os
 import posixpath
 import stat
-import tarfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,8 +27,20 @@ _digest_lock = threading.Lock()
 _digests: dict[tuple[int, int, int, int, int], str] = {}
 
 
+def _key(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def remember_digest(st: os.stat_result, digest: str) -> None:
+    """A digest computed while the file was written (an unpacked upload)."""
+    with _digest_lock:
+        if len(_digests) > 500_000:
+            _digests.clear()
+        _digests[_key(st)] = digest
+
+
 def file_digest(path: str, st: os.stat_result) -> str:
-    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    key = _key(st)
     with _digest_lock:
         got = _digests.get(key)
     if got is not None:
@@ -59,35 +70,16 @@ class SourceError(InvalidParameter):
     pass
 
 
-class _EndPadded:
-    """A tar stream completed with zero blocks at its end: the docker CLI's context with an extra Dockerfile
-    (``-f`` outside the context) ends right after the last member's data, which Go's reader accepts."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
-        self.count = 0
-        self.tail = -1
-
-    def read(self, n: int = -1) -> bytes:
-        if self.tail < 0:
-            data = self.raw.read(n)
-            if data:
-                self.count += len(data)
-                return data
-            self.tail = (-self.count) % 512 + 1024
-        k = self.tail if n < 0 else min(n, self.tail)
-        self.tail -= k
-        return b"\0" * k
-
-
 def unpack_tar(stream: IO[bytes], dest: str, preserve: bool = False) -> None:
     """Unpack an uploaded context (plain, gzip, bzip2 or xz) into ``dest`` without following any symlink.
 
+    Regular files are hashed as they are written, so the cache's checksum of the context costs no second read.
     ``preserve``: keep the members' owners and mtimes (ADD of a local archive), not only their modes."""
+    from .tarstream import TarFormatError, TarReader
+
     raw = decompressed(stream)
-    head = getattr(raw, "peek", None)
     fileobj: IO[bytes] = raw
-    if head is not None:
+    if getattr(raw, "peek", None) is not None:
         magic = raw.peek(6)
         if magic.startswith(b"BZh"):
             import bz2
@@ -98,63 +90,81 @@ def unpack_tar(stream: IO[bytes], dest: str, preserve: bool = False) -> None:
 
             fileobj = lzma.LZMAFile(raw)  # type: ignore[arg-type]
     root_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
-    dirs: list[tuple[str, tarfile.TarInfo]] = []
+    dir_fds: dict[str, int] = {}
+    dirs: list[tuple[str, int, int]] = []  # (rel, mode, mtime): modes applied last, deepest first
+
+    def parent_fd(parts: list[str]) -> int:
+        key = "/".join(parts)
+        fd = dir_fds.get(key)
+        if fd is None:
+            if len(dir_fds) > 512:
+                for old in dir_fds.values():
+                    os.close(old)
+                dir_fds.clear()
+            fd = dir_fds[key] = open_dir_path(root_fd, parts, create=True)
+        return fd
+
+    reader = TarReader(fileobj)
     try:
-        with tarfile.open(fileobj=_EndPadded(fileobj), mode="r|") as tf:  # type: ignore[call-overload]
-            for ti in tf:
-                name = posixpath.normpath(ti.name.lstrip("/"))
-                parts = [p for p in name.split("/") if p not in ("", ".")]
-                if not parts or ".." in parts:
-                    continue
-                parent = open_dir_path(root_fd, parts[:-1], create=True)
+        for m in reader:
+            parts = [p for p in posixpath.normpath(m.name.lstrip("/")).split("/") if p not in ("", ".")]
+            if not parts or ".." in parts:
+                continue
+            parent = parent_fd(parts[:-1])
+            base = parts[-1]
+            if m.type == b"5":
                 try:
-                    base = parts[-1]
-                    if ti.isdir():
-                        try:
-                            os.mkdir(base, 0o755, dir_fd=parent)
-                        except FileExistsError:
-                            pass
-                        dirs.append(("/".join(parts), ti))
-                    elif ti.isreg():
-                        _remove(parent, base)
-                        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600,
-                                     dir_fd=parent)
-                        try:
-                            src = tf.extractfile(ti)
-                            while src is not None and (chunk := src.read(1 << 20)):
-                                os.write(fd, chunk)
-                            os.fchmod(fd, ti.mode & 0o7777)
-                        finally:
-                            os.close(fd)
-                    elif ti.issym():
-                        _remove(parent, base)
-                        os.symlink(ti.linkname, base, dir_fd=parent)
-                    elif ti.islnk():
-                        target = [p for p in posixpath.normpath(ti.linkname.lstrip("/")).split("/") if p]
-                        if ".." in target or not target:
-                            continue
-                        _remove(parent, base)
-                        tdir = open_dir_path(root_fd, target[:-1])
-                        try:
-                            os.link(target[-1], base, src_dir_fd=tdir, dst_dir_fd=parent, follow_symlinks=False)
-                        finally:
-                            os.close(tdir)
-                    if preserve and (ti.isreg() or ti.issym() or ti.isdir()):
-                        os.chown(base, ti.uid, ti.gid, dir_fd=parent, follow_symlinks=False)
-                        if not ti.issym():
-                            os.utime(base, (ti.mtime, ti.mtime), dir_fd=parent)
+                    os.mkdir(base, 0o755, dir_fd=parent)
+                except FileExistsError:
+                    pass
+                dirs.append(("/".join(parts), m.mode, m.mtime))
+            elif m.type in (b"0", b"7"):
+                try:
+                    fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                 0o600, dir_fd=parent)
+                except FileExistsError:
+                    _remove(parent, base)
+                    dir_fds.pop("/".join(parts), None)
+                    fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                 0o600, dir_fd=parent)
+                try:
+                    h = hashlib.sha256()
+                    while chunk := reader.read(1 << 20):
+                        h.update(chunk)
+                        os.write(fd, chunk)
+                    os.fchmod(fd, m.mode)
+                    if preserve:
+                        os.fchown(fd, m.uid, m.gid)
+                        os.utime(fd, (m.mtime, m.mtime))
+                    remember_digest(os.fstat(fd), h.hexdigest())
                 finally:
-                    os.close(parent)
-        for rel, ti in reversed(dirs):
-            try:
-                os.chmod(os.path.join(dest, rel), ti.mode & 0o7777, follow_symlinks=False)
+                    os.close(fd)
+            elif m.type == b"2":
+                _remove(parent, base)
+                os.symlink(m.linkname, base, dir_fd=parent)
                 if preserve:
-                    os.utime(os.path.join(dest, rel), (ti.mtime, ti.mtime), follow_symlinks=False)
+                    os.chown(base, m.uid, m.gid, dir_fd=parent, follow_symlinks=False)
+            elif m.type == b"1":
+                target = [p for p in posixpath.normpath(m.linkname.lstrip("/")).split("/") if p]
+                if ".." in target or not target:
+                    continue
+                _remove(parent, base)
+                tdir = parent_fd(target[:-1])
+                os.link(target[-1], base, src_dir_fd=tdir, dst_dir_fd=parent, follow_symlinks=False)
+            if preserve and m.type == b"5":
+                os.chown(base, m.uid, m.gid, dir_fd=parent, follow_symlinks=False)
+        for rel, mode, mtime in reversed(dirs):
+            try:
+                os.chmod(os.path.join(dest, rel), mode, follow_symlinks=False)
+                if preserve:
+                    os.utime(os.path.join(dest, rel), (mtime, mtime), follow_symlinks=False)
             except OSError:
                 pass
-    except tarfile.TarError as e:
+    except TarFormatError as e:
         raise InvalidParameter(f"failed to read the build context: {e}") from None
     finally:
+        for fd in dir_fds.values():
+            os.close(fd)
         os.close(root_fd)
 
 

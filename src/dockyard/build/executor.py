@@ -143,6 +143,7 @@ class StageBuilder:
         self.fetch_dir = os.path.join(work_dir, "fetched")
         self.cache_mount_root = cache_mount_root
         self.cached_so_far = True  # docker stops probing the cache after the first miss
+        self.cache_sources: set[str] | None = None  # images ``cachefrom`` allows (None: every cached step)
 
     # ------------------------------------------------------------------ environment
     def arg_env(self, st: State) -> dict[str, str]:
@@ -179,8 +180,9 @@ class StageBuilder:
     def _commit_meta(self, st: State, summary: str, mutate: Callable[[dict[str, Any]], None],
                      extra_key: Any = None) -> None:
         """A metadata-only step: same layers, new config, an ``empty_layer`` history entry."""
-        created_by = f"/bin/sh -c #(nop)  {summary}"
-        key = cache_key(st.image_id or "scratch", "meta", summary, extra_key)
+        prefix = " ".join(st.shell)
+        created_by = f"{prefix} #(nop)  {summary}"
+        key = cache_key(st.image_id or "scratch", "meta", summary, extra_key, st.shell)
         if self._try_cache(st, key):
             return
         cfg = copy.deepcopy(st.config)
@@ -188,7 +190,7 @@ class StageBuilder:
         mutate(cc)
         cc["Image"] = st.image_id
         ccc = copy.deepcopy(cc)
-        ccc["Cmd"] = ["/bin/sh", "-c", "#(nop) ", summary]
+        ccc["Cmd"] = [*st.shell, "#(nop) ", summary]
         self._finish(st, cfg, ccc, created_by, None, key, "meta", summary, empty=True)
 
     def _finish(self, st: State, cfg: dict[str, Any], container_config: dict[str, Any], created_by: str,
@@ -219,7 +221,11 @@ class StageBuilder:
         size = 0
         if not empty and st.layer_dirs:
             size = _tree_size(st.layer_dirs[-1])
-        self.cache.put(key, new_id, parent_id, kind, description, size)
+        kept = self.cache.peek(key)
+        if kept is None or kept == new_id or not self.images.exists(kept):
+            self.cache.put(key, new_id, parent_id, kind, description, size)
+        # else: an equivalent image is cached already (a --no-cache or --cache-from rebuild); it stays the one
+        # later builds reuse, so the images it leads to keep working as cache sources
         if announce:
             self.emit(f" ---> {new_id.split(':', 1)[1][:12]}\n")
         return new_id
@@ -245,7 +251,8 @@ class StageBuilder:
         return False
 
     def _cache_allowed(self, image_id: str) -> bool:
-        return True
+        """With ``cachefrom``, only steps that lead to one of those images are reused (docker's rule)."""
+        return self.cache_sources is None or image_id in self.cache_sources
 
     # -- metadata instructions ------------------------------------------------------------------------
     def do_env(self, st: State, node: Node) -> None:
@@ -330,7 +337,7 @@ class StageBuilder:
                 exposed[s] = {}
             cc["ExposedPorts"] = exposed
 
-        self._commit_meta(st, "EXPOSE " + " ".join(ports), mutate)
+        self._commit_meta(st, "EXPOSE " + " ".join(sorted(ports)), mutate)
 
     def do_volume(self, st: State, node: Node) -> None:
         if node.exec_form is not None:
@@ -376,8 +383,8 @@ class StageBuilder:
         def mutate(cc: dict[str, Any]) -> None:
             cc["Shell"] = shell
 
+        st.shell = shell  # docker's history line for SHELL already uses the new shell
         self._commit_meta(st, f"SHELL [{' '.join(shell)}]", mutate)
-        st.shell = shell
 
     def do_onbuild(self, st: State, node: Node) -> None:
         trigger = node.args.strip()
@@ -418,7 +425,7 @@ class StageBuilder:
                 if r:
                     hc["Retries"] = r
         summary = "HEALTHCHECK &{" + go_quote_list(hc["Test"]) + " " + " ".join(
-            f'"{go_duration(hc.get(k, 0))}"' for k in ("Interval", "Timeout", "StartPeriod", "StartInterval")) \
+            f'"{go_duration(hc.get(k, 0))}"' for k in ("Interval", "Timeout", "StartPeriod")) \
             + f" '\\x{hc.get('Retries', 0):02x}'" + "}"
 
         def mutate(cc: dict[str, Any]) -> None:
@@ -453,30 +460,21 @@ class StageBuilder:
             wd = posixpath.join(st.cc.get("WorkingDir") or "/", wd)
         wd = posixpath.normpath(wd)
         fs = ImageFS(st.layer_dirs)
-        if fs.is_dir(wd):
-            def mutate(cc: dict[str, Any]) -> None:
-                cc["WorkingDir"] = wd
-
-            self._commit_meta(st, f"WORKDIR {wd}", mutate)
-            return
         summary = f"WORKDIR {wd}"
-        key = cache_key(st.image_id or "scratch", "workdir", wd)
+        key = cache_key(st.image_id or "scratch", "workdir", wd, st.shell)
         if self._try_cache(st, key):
             return
-        lb = LayerBuilder()
-        uid, gid = self._user_ids(st, fs)
-        self._ancestors(lb, fs, fs.resolve(wd).lstrip("/") + "/x", (uid, gid))
+        lb = LayerBuilder()  # docker commits WORKDIR as a layer: the directory when it is new, else nothing
+        if not fs.is_dir(wd):
+            self._ancestors(lb, fs, fs.resolve(wd).lstrip("/") + "/x", (0, 0))
         cfg = copy.deepcopy(st.config)
         cfg.setdefault("config", empty_container_config())["WorkingDir"] = wd
         cfg["config"]["Image"] = st.image_id
         ccc = copy.deepcopy(cfg["config"])
-        ccc["Cmd"] = ["/bin/sh", "-c", "#(nop) ", summary]
-        self._finish(st, cfg, ccc, f"/bin/sh -c #(nop)  {summary}", lb.chunks(), key, "workdir", summary,
+        prefix = " ".join(st.shell)
+        ccc["Cmd"] = [*st.shell, f"#(nop) {summary}"]
+        self._finish(st, cfg, ccc, f"{prefix} #(nop) {summary}", lb.chunks(), key, "workdir", summary,
                      empty=False)
-
-    @staticmethod
-    def _user_ids(st: State, fs: ImageFS) -> tuple[int, int]:
-        return 0, 0
 
     # -- RUN -------------------------------------------------------------------------------------------
     def do_run(self, st: State, node: Node) -> None:
@@ -551,7 +549,7 @@ class StageBuilder:
                 raise BuildError(str(e)) from None
             finally:
                 done.set()
-            self.check_cancel_after(cid, remove)
+            self.check_cancel()
             if code != 0:
                 if self.opts.forcerm:
                     remove()
@@ -577,10 +575,6 @@ class StageBuilder:
             if self.opts.rm or self.opts.forcerm:
                 remove()
             raise
-
-    def check_cancel_after(self, cid: str, remove: Callable[[], None]) -> None:
-        if self.cancel.is_set():
-            raise BuildCancelled()
 
 
     def _kill_on_cancel(self, cid: str) -> None:
@@ -671,11 +665,12 @@ class StageBuilder:
                 digest_parts.append(self.ctx.checksum(ctx_srcs) if ctx_srcs else "")
             else:
                 digest_parts.append(self._image_checksum([src for _, src, _d in items if src is not None]))
-            summary_kind = "dir" if any(src is not None and src.is_dir for _, src, _d in items) else "file"
+            summary_kind = "multi" if len(items) > 1 else \
+                ("dir" if any(src is not None and src.is_dir for _, src, _d in items) else "file")
             key_parts = [what, raw_srcs, dest_abs, chown, flags.get("chmod"), from_ref, excludes, parents,
                          digest_parts, checksum]
             key = cache_key(st.image_id or "scratch", "copy", key_parts)
-            description = f"{what} {summary_kind}:{_sha(json.dumps(digest_parts).encode())} in {dest_abs} "
+            description = f"{what} {summary_kind}:{_sha(json.dumps(digest_parts).encode())} in {dest} "
             if self._try_cache(st, key):
                 return
             lb = LayerBuilder()
@@ -728,14 +723,13 @@ class StageBuilder:
                         if src.path.startswith(self.fetch_dir) and add:
                             ent.mode = chmod if chmod is not None else 0o600
                         lb.add(ent)
-            summary = f"{what} {summary_kind}:{_sha(json.dumps(digest_parts).encode())} in {dest_abs} "
             cfg = copy.deepcopy(st.config)
             cc = cfg.setdefault("config", empty_container_config())
             cc["Image"] = st.image_id
             ccc = copy.deepcopy(cc)
-            ccc["Cmd"] = ["/bin/sh", "-c", f"#(nop) {summary}"]
-            self._finish(st, cfg, ccc, f"/bin/sh -c #(nop) {summary}", lb.chunks(), key, "copy", description,
-                         empty=False)
+            ccc["Cmd"] = [*st.shell, f"#(nop) {description}"]
+            self._finish(st, cfg, ccc, f"{' '.join(st.shell)} #(nop) {description}", lb.chunks(), key, "copy",
+                         description, empty=False)
         finally:
             for d in tmp_dirs:
                 shutil.rmtree(d, ignore_errors=True)

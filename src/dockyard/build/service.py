@@ -380,6 +380,14 @@ class BuildService:
         sb = StageBuilder(images=self.images, containers=self.containers, cache=self.cache, ctx=ctx, opts=opts,
                           escape=escape, meta_args=meta, used_args=used, stage_results=lookup_stage, emit=out,
                           cancel=cancel, work_dir=work, cache_mount_root=self.cache_mount_root)
+        if opts.cachefrom:
+            allowed: set[str] = set()
+            for ref in opts.cachefrom:
+                try:
+                    allowed |= self.cache.lineage(self.images.lookup(ref).id)
+                except DockyardError:
+                    continue  # docker ignores a cache source it cannot find
+            sb.cache_sources = allowed
         triggers = list(st.cc.get("OnBuild") or [])
         if triggers:
             self._onbuild(sb, st, triggers, out)
