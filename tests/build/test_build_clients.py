@@ -133,3 +133,20 @@ def test_docker_py_build_error_raises(dy: TestDaemon) -> None:
     with pytest.raises(docker.errors.BuildError) as e:
         client.images.build(fileobj=ctx, custom_context=True, encoding="gzip", forcerm=True)
     assert "The command '/bin/sh -c exit 7' returned a non-zero code: 7" in str(e.value)
+
+
+def test_docker_cli_rebuild_sees_changed_and_removed_files(dy: TestDaemon, ctxdir: str) -> None:
+    """Uploads of the same build reuse the earlier unpacked copy: what changed or went must show."""
+    write(ctxdir, {"Dockerfile": "FROM busybox\nCOPY . /ctx\n", "same.txt": "same\n", "edit.txt": "aaaa\n",
+                   "gone.txt": "gone\n"})
+    r = docker_build(dy, "-t", "dk/reuse", ctxdir)
+    assert r.returncode == 0, r.stderr
+    r = docker_build(dy, "-t", "dk/reuse", ctxdir)
+    assert r.stdout.count("Using cache") == 1
+    write(ctxdir, {"edit.txt": "bbbb\n"})  # same size, new content
+    os.unlink(os.path.join(ctxdir, "gone.txt"))
+    os.chmod(os.path.join(ctxdir, "same.txt"), 0o600)
+    r = docker_build(dy, "-t", "dk/reuse", ctxdir)
+    assert r.returncode == 0 and "Using cache" not in r.stdout, r.stdout
+    out = dy.cli("run", "--rm", "dk/reuse", "sh", "-c", "cat /ctx/edit.txt; ls /ctx; stat -c %a /ctx/same.txt").stdout
+    assert out == "bbbb\nDockerfile\nedit.txt\nsame.txt\n600\n"

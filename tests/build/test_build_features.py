@@ -244,3 +244,50 @@ def test_build_cancel_stops_the_running_step(dy: TestDaemon) -> None:
     assert dy.api_json("GET", "/images/ft/cancelled/json")[0] == 404
     assert {c["Id"] for c in dy.api_json("GET", "/containers/json?all=1")[1]} == before
     assert dy.api("POST", "/build/cancel?id=cancel-me")[0] == 404
+
+
+class _FileHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def file_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(directory served, its http://127.0.0.1:PORT URL)."""
+    import functools
+
+    root = str(tmp_path_factory.mktemp("www"))
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_FileHandler, directory=root))
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield root, f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_remote_tar_and_git_contexts(dy: TestDaemon, file_server: tuple[str, str]) -> None:
+    import subprocess
+
+    root, url = file_server
+    with open(os.path.join(root, "ctx.tar"), "wb") as f:
+        f.write(_tar_of({"Dockerfile": "FROM busybox\nCOPY msg /msg\n", "msg": "remote tar\n"}))
+    r = dy.cli("build", "-t", "ft/remote-tar", f"{url}/ctx.tar")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert run_out(dy, "ft/remote-tar", "cat", "/msg") == "remote tar\n"
+    work = os.path.join(root, "work")
+    os.makedirs(os.path.join(work, "sub"))
+    write(work, {"sub/Dockerfile": "FROM busybox\nCOPY note /note\n", "sub/note": "from git\n"})
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for cmd in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "ctx"]):
+        subprocess.run([*git, *cmd], cwd=work, check=True, capture_output=True)
+    subprocess.run(["git", "clone", "-q", "--bare", work, os.path.join(root, "repo.git")], check=True)
+    subprocess.run(["git", "update-server-info"], cwd=os.path.join(root, "repo.git"), check=True)
+    r = dy.cli("build", "-t", "ft/remote-git", f"{url}/repo.git#main:sub")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert run_out(dy, "ft/remote-git", "cat", "/note") == "from git\n"
+
+
+def test_squash_needs_experimental(dy: TestDaemon, ctxdir: str) -> None:
+    write(ctxdir, {"Dockerfile": "FROM busybox\n"})
+    r = dy.cli("build", "--squash", ctxdir)
+    assert r.returncode == 1 and "squash is only supported with experimental mode" in r.stderr

@@ -16,7 +16,7 @@ import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from ..errors import InvalidParameter
 from ..storage.tarsafe import decompressed
@@ -70,11 +70,14 @@ class SourceError(InvalidParameter):
     pass
 
 
-def unpack_tar(stream: IO[bytes], dest: str, preserve: bool = False) -> None:
+def unpack_tar(stream: IO[bytes], dest: str, preserve: bool = False, reuse: bool = False) -> None:
     """Unpack an uploaded context (plain, gzip, bzip2 or xz) into ``dest`` without following any symlink.
 
     Regular files are hashed as they are written, so the cache's checksum of the context costs no second read.
-    ``preserve``: keep the members' owners and mtimes (ADD of a local archive), not only their modes."""
+    ``preserve``: keep the members' owners and mtimes (ADD of a local archive), not only their modes.
+    ``reuse``: ``dest`` holds an earlier upload of (probably) the same context; a file whose content and mode
+    are unchanged is left alone instead of written again, and whatever the new tar lacks is removed, so a
+    no-change rebuild through the docker CLI writes nothing."""
     from .tarstream import TarFormatError, TarReader
 
     raw = decompressed(stream)
@@ -105,6 +108,7 @@ def unpack_tar(stream: IO[bytes], dest: str, preserve: bool = False) -> None:
         return fd
 
     reader = TarReader(fileobj)
+    seen: set[str] = set()
     try:
         for m in reader:
             parts = [p for p in posixpath.normpath(m.name.lstrip("/")).split("/") if p not in ("", ".")]
@@ -112,6 +116,11 @@ def unpack_tar(stream: IO[bytes], dest: str, preserve: bool = False) -> None:
                 continue
             parent = parent_fd(parts[:-1])
             base = parts[-1]
+            if reuse:
+                for k in range(1, len(parts) + 1):
+                    seen.add("/".join(parts[:k]))
+                if m.type in (b"0", b"7") and _reuse_file(reader, parent, base, m):
+                    continue
             if m.type == b"5":
                 try:
                     os.mkdir(base, 0o755, dir_fd=parent)
@@ -160,12 +169,66 @@ def unpack_tar(stream: IO[bytes], dest: str, preserve: bool = False) -> None:
                     os.utime(os.path.join(dest, rel), (mtime, mtime), follow_symlinks=False)
             except OSError:
                 pass
+        if reuse:
+            _remove_unseen(dest, seen)
     except TarFormatError as e:
         raise InvalidParameter(f"failed to read the build context: {e}") from None
     finally:
         for fd in dir_fds.values():
             os.close(fd)
         os.close(root_fd)
+
+
+_SMALL = 8 << 20
+
+
+def _reuse_file(reader: Any, parent: int, base: str, m: Any) -> bool:
+    """Handle a file member against the earlier upload's copy: True when done here (content compared in memory,
+    written only if it differs, mode fixed); False for the ordinary path (new, large or not a regular file)."""
+    try:
+        st = os.stat(base, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_size != m.size or m.size > _SMALL:
+        return False
+    path = f"/proc/self/fd/{parent}/{base}"
+    old = file_digest(path, st)
+    data = bytearray()
+    while chunk := reader.read(1 << 20):
+        data += chunk
+    if hashlib.sha256(data).hexdigest() != old:
+        os.unlink(base, dir_fd=parent)  # rewritten from the bytes already read
+        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                     dir_fd=parent)
+        try:
+            os.write(fd, data)
+            os.fchmod(fd, m.mode)
+            remember_digest(os.fstat(fd), hashlib.sha256(data).hexdigest())
+        finally:
+            os.close(fd)
+        return True
+    if stat.S_IMODE(st.st_mode) != m.mode:
+        os.chmod(base, m.mode, dir_fd=parent, follow_symlinks=False)
+        remember_digest(os.stat(base, dir_fd=parent, follow_symlinks=False), old)
+    return True
+
+
+def _remove_unseen(dest: str, seen: set[str]) -> None:
+    for dirpath, dirnames, filenames in os.walk(dest, topdown=True):
+        rel_dir = os.path.relpath(dirpath, dest)
+        for name in list(dirnames) + filenames:
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            if rel in seen:
+                continue
+            full = os.path.join(dirpath, name)
+            if os.path.isdir(full) and not os.path.islink(full):
+                import shutil
+
+                shutil.rmtree(full, ignore_errors=True)
+                if name in dirnames:
+                    dirnames.remove(name)
+            else:
+                os.unlink(full)
 
 
 def _remove(dfd: int, name: str) -> None:

@@ -33,6 +33,7 @@ from .shell_words import Lexer, ShellWordError
 log = logging.getLogger("dockyard.build")
 Emit = Callable[[dict[str, Any]], None]
 DEFAULT_KEEP_STORAGE = 20 * 1000 ** 3  # dockerd's builder GC default (20 GB)
+_SLOTS = 4  # uploaded contexts kept for the next upload of the same build
 
 
 def _platform_args(platform: str) -> dict[str, str | None]:
@@ -66,6 +67,8 @@ class BuildService:
         self.root = os.path.join(data_root, "build")
         self.tmp_root = os.path.join(self.root, "tmp")
         self.cache_mount_root = os.path.join(self.root, "cache-mounts")
+        self.contexts_root = os.path.join(self.root, "contexts")
+        os.makedirs(self.contexts_root, exist_ok=True)
         os.makedirs(self.tmp_root, exist_ok=True)
         os.makedirs(self.cache_mount_root, exist_ok=True)
         for name in os.listdir(self.tmp_root):  # what a crash mid-build left
@@ -97,9 +100,17 @@ class BuildService:
         with self._lock:
             self._cancels[build_id] = cancel
         work = self.new_work_dir()
+        locks: list[int] = []
         try:
             root = context_dir
-            if not root:
+            if not root and tar is not None and not remote:
+                root, slot_lock = self._context_slot(opts)
+                if slot_lock is not None:
+                    locks.append(slot_lock)
+                    unpack_tar(tar, root, reuse=True)
+                else:
+                    unpack_tar(tar, root)
+            elif not root:
                 root = os.path.join(work, "context")
                 os.makedirs(root)
                 if remote:
@@ -112,7 +123,56 @@ class BuildService:
         finally:
             with self._lock:
                 self._cancels.pop(build_id, None)
+            for fd in locks:
+                os.close(fd)  # releases the context slot's lock
             shutil.rmtree(work, ignore_errors=True)
+
+    def _context_slot(self, opts: BuildOptions) -> tuple[str, int | None]:
+        """Where an uploaded context is unpacked: the slot of the last upload with the same tags and Dockerfile
+        (kept between builds, so unchanged files are not written again), or a fresh directory when that slot is
+        busy. At most ``_SLOTS`` slots are kept, the least recently used go first."""
+        import fcntl
+        import hashlib
+        import json
+
+        df = "" if (opts.dockerfile or "").startswith(".dockerfile.") else opts.dockerfile
+        key = hashlib.sha256(json.dumps([sorted(opts.tags), df]).encode()).hexdigest()[:24]
+        root = os.path.join(self.contexts_root, key)
+        fd = os.open(root + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            fresh = os.path.join(self.new_work_dir(), "context")
+            os.makedirs(fresh)
+            return fresh, None
+        os.makedirs(root, exist_ok=True)
+        os.utime(root + ".lock")
+        self._evict_slots(keep=key)
+        return root, fd
+
+    def _evict_slots(self, keep: str = "", limit: int | None = None) -> None:
+        import fcntl
+
+        limit = _SLOTS if limit is None else limit
+        locks = sorted((n for n in os.listdir(self.contexts_root) if n.endswith(".lock")),
+                       key=lambda n: os.stat(os.path.join(self.contexts_root, n)).st_mtime, reverse=True)
+        for name in locks[limit:]:
+            key = name[:-5]
+            if key == keep:
+                continue
+            path = os.path.join(self.contexts_root, name)
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue  # in use by a running build
+            try:
+                shutil.rmtree(os.path.join(self.contexts_root, key), ignore_errors=True)
+                os.unlink(path)
+            finally:
+                os.close(fd)
 
     def _fetch_remote(self, remote: str, root: str, opts: BuildOptions) -> None:
         """A git repository (cloned) or a URL of a tar or a Dockerfile (downloaded)."""
@@ -125,10 +185,13 @@ class BuildService:
             url, _, frag = remote.partition("#")
             ref, _, sub = frag.partition(":")
             clone = os.path.join(os.path.dirname(root), "git")
-            cmd = ["git", "clone", "--recurse-submodules", "--depth", "1"]
+            cmd = ["git", "clone", "-q", "--recurse-submodules"]
             if ref:
                 cmd += ["--branch", ref]
-            r = subprocess.run([*cmd, url, clone], capture_output=True, text=True)
+            r = subprocess.run([*cmd, "--depth", "1", url, clone], capture_output=True, text=True)
+            if r.returncode != 0:  # a server without shallow fetches (dumb http): a full clone, as docker retries
+                shutil.rmtree(clone, ignore_errors=True)
+                r = subprocess.run([*cmd, url, clone], capture_output=True, text=True)
             if r.returncode != 0:
                 raise BuildError(f"unable to prepare context: unable to 'git clone' to temporary context "
                                  f"directory: error fetching: {r.stderr.strip()}")
@@ -506,7 +569,8 @@ class BuildService:
                     reclaimed += freed
                     candidates.discard(image_id)
                     progress = True
-        del all_
+        if all_ or not filters:
+            self._evict_slots(limit=0)  # the kept uploads go with the cache
         return {"CachesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     def gc(self) -> None:

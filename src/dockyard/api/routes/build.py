@@ -92,6 +92,8 @@ def _options(req: Request) -> BuildOptions:
             secrets = {str(k): base64.b64decode(v) for k, v in raw.items()}
         except (ValueError, binascii.Error, AttributeError):
             raise InvalidParameter("invalid build secrets header") from None
+    if req.q_bool("squash"):
+        raise InvalidParameter("squash is only supported with experimental mode")
     rm = req.q("rm")
     network = req.q("networkmode") or "default"
     return BuildOptions(
