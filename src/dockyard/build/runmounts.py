@@ -191,9 +191,9 @@ class RunMounts:
             os.chown(tmp, m.uid, m.gid)
             if m.from_:
                 src = self.b._from_fs(m.from_)
-                from .executor import _copy_out
+                from .copy_step import copy_out
 
-                _copy_out(src, m.source or "/", os.path.join(tmp, "seed"))
+                copy_out(src, m.source or "/", os.path.join(tmp, "seed"))
                 for name_ in os.listdir(os.path.join(tmp, "seed")):
                     os.rename(os.path.join(tmp, "seed", name_), os.path.join(tmp, name_))
                 os.rmdir(os.path.join(tmp, "seed"))
