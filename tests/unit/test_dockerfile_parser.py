@@ -118,3 +118,17 @@ def test_substitution_errors_and_words() -> None:
 ])
 def test_dockerignore(patterns: list[str], path: str, excluded: bool) -> None:
     assert IgnoreMatcher(patterns).excluded(path) is excluded
+
+
+def test_daemon_json_builder_gc(tmp_path: object) -> None:
+    import json
+    import os
+
+    from dockyard.daemon.config import load
+
+    path = os.path.join(str(tmp_path), "daemon.json")
+    with open(path, "w") as f:
+        json.dump({"builder": {"gc": {"enabled": False, "defaultKeepStorage": "2GB"}}}, f)
+    cfg = load(["--config-file", path])
+    assert cfg.builder_gc is False and cfg.builder_keep_storage == 2_000_000_000
+    assert load([]).builder_keep_storage == 20_000_000_000
