@@ -572,13 +572,15 @@ class StageBuilder:
 
 
     def _kill_on_cancel(self, cid: str) -> None:
+        """Kill the step's container once the build is cancelled; again until it is gone (a kill can land in the
+        moment between the process starting and the container being recorded as running)."""
         while not self._done.is_set():
             if self.cancel.wait(0.2):
                 try:
                     self.containers.kill(cid)
                 except DockyardError:
                     pass
-                return
+                self._done.wait(0.5)
 
     # -- COPY / ADD ------------------------------------------------------------------------------------
     def do_copy(self, st: State, node: Node) -> None:
