@@ -49,6 +49,8 @@ def test_gc_spares_a_push_in_progress(registry: RegistryProcess) -> None:
     # the blobs are uploaded, the manifest is not yet: gc with the default grace keeps them
     r = gc(registry.root)
     assert r.returncode == 0 and "0 blobs eligible" in r.stdout, r.stdout
+    r = gc(registry.root, "--dry-run", "--grace", "0s")  # without the grace they would go
+    assert "2 blobs eligible" in r.stdout, r.stdout
     from regserver import image_manifest
 
     _, a = registry.push_manifest("gc/busy", "v1", image_manifest(cd, len(config), ld, len(layer)))
