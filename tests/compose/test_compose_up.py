@@ -413,8 +413,13 @@ def test_docker_cli_plugin(project: Any, daemon: TestDaemon) -> None:
 
 
 def test_inspection_commands(project: Any, tmp_path: Path) -> None:
-    p = project("""\
+    custom = "dyc-custom-" + secrets.token_hex(3)
+    p = project(f"""\
         services:
+          named:
+            image: busybox
+            container_name: {custom}
+            command: [sleep, "1000"]
           web:
             image: busybox
             command: ["sh", "-c", "trap 'exit 0' TERM; echo started; while true; do sleep 0.1; done"]
@@ -427,6 +432,8 @@ def test_inspection_commands(project: Any, tmp_path: Path) -> None:
     try:
         time.sleep(0.5)
         p.ok("up", "-d")
+        assert f"/{custom}" in {c["Names"][0] for c in p.containers()}
+        assert p.ok("exec", "-T", "named", "hostname").stdout.strip()
         r = p.run("wait", "job")
         assert (r.returncode, r.stdout.strip()) == (3, "3")  # its exit code, printed and returned
         img = p.ok("images").stdout.splitlines()

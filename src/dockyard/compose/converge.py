@@ -282,6 +282,9 @@ class Converger:
     def converge_service(self, s: str, opts: UpOptions, dep_recreated: bool = False) -> tuple[bool, list[str]]:
         svc = self.project.services[s]
         want = opts.scale.get(s, replicas(svc))
+        if svc.get("container_name") and want > 1:
+            raise ComposeError(f'services.{s}: can\'t set container_name and {s} as container name must be '
+                               "unique: invalid compose project")
         existing = self.containers_of(s)
         digest = L.config_hash(svc)
         ref = image_ref(self.project, s, svc)
@@ -298,7 +301,7 @@ class Converger:
         pairs: list[tuple[str, str]] = []
         for n in range(1, want + 1):
             current = by_number.get(n)
-            name = L.container_name(self.project.name, s, n)
+            name = str(svc.get("container_name") or L.container_name(self.project.name, s, n))
             if current is None:
                 cid = self.create_container(s, n, name, digest, iid)
                 recreated = True
@@ -368,7 +371,8 @@ class Converger:
         cs = self.engine.containers(self.project.name, service)
         if cs:
             return str(cs[0]["Names"][0].lstrip("/"))
-        return L.container_name(self.project.name, service, 1)
+        svc = self.project.services.get(service) or {}
+        return str(svc.get("container_name") or L.container_name(self.project.name, service, 1))
 
     def _stop_remove(self, c: dict[str, Any], timeout: int | None, quiet: bool = False,
                      keep_anon: bool = True) -> None:
