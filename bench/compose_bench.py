@@ -5,7 +5,8 @@ depend on them with `condition: service_healthy`. Timed, round-robin over the sa
   - dockyard compose against a dockyard daemon,
   - docker-compose 1.29 against the same dockyard daemon,
   - docker-compose 1.29 against a private real dockerd, where one is installed (bench/engine_dockerd.py).
-Printed: the median wall time of each step per tool, and the targets (up -d at least 5x faster than
+Printed: the median wall time of each step per tool with the median CPU time of the client process (which
+a loaded host changes far less than wall time), and the targets (up -d at least 5x faster than
 docker-compose 1.29 on dockerd; a no-change up -d in at most 0.3 s).
 
     .venv/bin/python bench/compose_bench.py [--rounds N]
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -47,12 +49,19 @@ def project_yaml() -> str:
     return "\n".join(lines) + "\n"
 
 
-def timed(argv: list[str], cwd: str, env: dict[str, str]) -> float:
+CPU: dict[str, list[float]] = {}  # "tool/step" -> the client's CPU seconds (user + sys) per run
+
+
+def timed(argv: list[str], cwd: str, env: dict[str, str], key: str = "") -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     r = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     dt = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    if key:
+        CPU.setdefault(key, []).append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return dt
 
 
@@ -95,9 +104,9 @@ def main() -> int:
         for _ in range(args.rounds):
             for name, (argv, env) in tools.items():
                 r = results.setdefault(name, {"up -d": [], "no-change up -d": [], "down": []})
-                r["up -d"].append(timed(argv + ["up", "-d"], proj, env))
-                r["no-change up -d"].append(timed(argv + ["up", "-d"], proj, env))
-                r["down"].append(timed(argv + ["down", "-t", "1"], proj, env))
+                r["up -d"].append(timed(argv + ["up", "-d"], proj, env, f"{name}/up -d"))
+                r["no-change up -d"].append(timed(argv + ["up", "-d"], proj, env, f"{name}/no-change up -d"))
+                r["down"].append(timed(argv + ["down", "-t", "1"], proj, env, f"{name}/down"))
     finally:
         for argv, env in tools.values():
             subprocess.run(argv + ["down", "-t", "1"], cwd=proj, env=env, capture_output=True, timeout=300)
@@ -114,6 +123,9 @@ def main() -> int:
         med[name] = {k: statistics.median(v) for k, v in r.items()}
         m = med[name]
         print(f"{name:34} {m['up -d']:8.3f}s {m['no-change up -d']:15.3f}s {m['down']:8.3f}s")
+        cpu = {k: statistics.median(CPU.get(f"{name}/{k}") or [0.0]) for k in m}
+        print(f"{'  client CPU (user+sys)':34} {cpu['up -d']:8.3f}s {cpu['no-change up -d']:15.3f}s "
+              f"{cpu['down']:8.3f}s")
     ours = med.get("dockyard compose -> dockyard")
     ref = med.get("docker-compose 1.29 -> dockerd")
     if ours and ref:
