@@ -12,7 +12,6 @@ from typing import Any
 
 from dockyard.client.api_client import APIError
 from dockyard.compose import labels as L
-from dockyard.compose.build import build_image
 from dockyard.compose.context import ProjectRef, project_ref
 from dockyard.compose.converge import Converger, UpOptions
 from dockyard.compose.convert import image_ref
@@ -515,6 +514,8 @@ def run_build(args: Any, ctx: Context) -> int:
     names = args.services or sorted(project.services)
     if args.with_dependencies:
         names = project.with_dependencies(names)
+    from dockyard.compose.build import build_image
+
     progress = ctx.progress(args.quiet)
     for s in names:
         svc = project.service(s)

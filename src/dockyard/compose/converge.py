@@ -9,15 +9,12 @@ a failing ``up`` leaves, ``down`` removes.
 
 from __future__ import annotations
 
-import io
-import tarfile
 import threading
 import time
 from typing import Any
 
 from dockyard.client.api_client import APIError, Conflict
 from dockyard.compose import labels as L
-from dockyard.compose.build import build_image
 from dockyard.compose.convert import create_body, duration_ns, image_ref, replicas, secret_files
 from dockyard.compose.engine import Engine
 from dockyard.compose.errors import PULL_FAILURE, ComposeError
@@ -166,6 +163,8 @@ class Converger:
         self.progress.event("Image", ref, "Pulled")
 
     def build(self, service: str) -> str:
+        from dockyard.compose.build import build_image  # tar and tempfile only when something is built
+
         iid = build_image(self.engine, self.project, service, self.progress)
         self.forget_images()
         return iid
@@ -433,6 +432,9 @@ def _stop_timeout(c: dict[str, Any]) -> int | None:
 
 
 def _tar_of(files: list[tuple[str, bytes, int]]) -> bytes:
+    import io
+    import tarfile
+
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         dirs: set[str] = set()

@@ -8,7 +8,6 @@ depends_on and profiles (changing those alone recreates nothing).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -41,12 +40,21 @@ def default_image_name(project: str, service: str) -> str:
     return f"{project}-{service}"
 
 
+def sha256_hex(data: bytes) -> str:
+    """sha256 by the interpreter's built-in module (hashlib's OpenSSL costs milliseconds to load)."""
+    try:
+        from _sha256 import sha256
+    except ImportError:  # interpreters that only ship hashlib's
+        from hashlib import sha256
+    return sha256(data).hexdigest()
+
+
 def config_hash(service: dict[str, Any]) -> str:
     o = {k: v for k, v in service.items() if k not in ("build", "pull_policy", "scale", "depends_on", "profiles")}
     if isinstance(o.get("deploy"), dict):
         o["deploy"] = {k: v for k, v in o["deploy"].items() if k != "replicas"}
     data = json.dumps(o, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(data.encode()).hexdigest()
+    return sha256_hex(data.encode())
 
 
 def depends_on_label(service: dict[str, Any]) -> str:

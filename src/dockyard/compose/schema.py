@@ -82,12 +82,11 @@ def _cache_dir() -> str:
 
 
 def _fingerprint(document: dict[str, Any]) -> str:
-    import hashlib
+    from dockyard.compose.labels import sha256_hex
 
-    with open(_SCHEMA_PATH, "rb") as f:
-        schema_digest = hashlib.sha256(f.read()).hexdigest()
+    st = os.stat(_SCHEMA_PATH)  # another schema (size or time) is another key
     data = json.dumps(document, sort_keys=True, separators=(",", ":"), default=repr)
-    return hashlib.sha256((schema_digest + data).encode()).hexdigest()
+    return sha256_hex(f"{st.st_size}:{st.st_mtime_ns}:{data}".encode())
 
 
 def validate(document: dict[str, Any], source: str) -> None:
@@ -95,7 +94,7 @@ def validate(document: dict[str, Any], source: str) -> None:
 
     Importing jsonschema and compiling the schema costs a few hundred milliseconds, more than everything
     else a no-change ``up`` does; so a document once found valid is remembered by the digest of its
-    content and of the schema (a marker file in the user's cache), and the same content is not checked
+    content and of the schema file (a marker file in the user's cache), and the same content is not checked
     again. Invalid documents are never remembered.
     """
     marker = os.path.join(_cache_dir(), _fingerprint(document))
