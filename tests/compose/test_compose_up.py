@@ -81,6 +81,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_subnet() -> str:
+    """A 10.1xx.y.0/24 no route of the host uses (other test daemons' bridges take 10.2xx)."""
+    routes = subprocess.run(["ip", "-o", "-4", "route"], capture_output=True, text=True).stdout
+    for _ in range(100):
+        net = f"10.{150 + secrets.randbelow(50)}.{secrets.randbelow(256)}."
+        if net not in routes:
+            return net + "0/24"
+    raise RuntimeError("no free subnet")
+
+
 def fetch(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
         return str(r.read().decode())
@@ -275,8 +285,7 @@ def test_attached_up_prefixes_and_exit_code_from(project: Any) -> None:
 
 def test_secrets_configs_static_ip_and_run(project: Any, tmp_path: Path) -> None:
     (tmp_path / "token.txt").write_text("s3cret\n")
-    third = secrets.randbelow(200) + 20
-    subnet = f"172.{third}.{secrets.randbelow(250)}.0/24"
+    subnet = free_subnet()
     addr = subnet.replace(".0/24", ".42")
     p = project(f"""\
         services:
