@@ -126,7 +126,7 @@ class TokenServer:
     when ``anonymous_pull``. Tokens are ES256 JWTs the registry verifies by ``kid``."""
 
     def __init__(self, directory: str, users: dict[str, str], service: str = "test-registry",
-                 expires_in: int = 300, anonymous_pull: bool = False) -> None:
+                 expires_in: int = 300, anonymous_pull: bool = False, exp_skew: int = 0) -> None:
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
@@ -137,6 +137,9 @@ class TokenServer:
         self.issuer = "dockyard-test-issuer"
         self.expires_in = expires_in
         self.anonymous_pull = anonymous_pull
+        # distribution accepts a token up to 60 s past its ``exp`` (clock-skew leeway): skew=60 makes a token
+        # really stop working after ``expires_in`` seconds
+        self.exp_skew = exp_skew
         self.issued: list[dict[str, Any]] = []  # one entry per token handed out: user, scopes, grant
         self.refresh_tokens: dict[str, str] = {}
         self.refuse = False  # answer 401 to everything (a token server that turned hostile)
@@ -180,7 +183,7 @@ class TokenServer:
                 access.append({"type": parts[0], "name": ":".join(parts[1:-1]), "actions": actions})
         now = int(time.time())
         header = {"typ": "JWT", "alg": "ES256", "kid": self.kid}
-        claims = {"iss": self.issuer, "sub": subject, "aud": self.service, "exp": now + expires_in,
+        claims = {"iss": self.issuer, "sub": subject, "aud": self.service, "exp": now + expires_in - self.exp_skew,
                   "nbf": now - 10, "iat": now, "jti": os.urandom(8).hex(), "access": access}
         signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
         der = self.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
@@ -257,7 +260,8 @@ class Registry:
     """One ``docker-registry serve`` process on 127.0.0.1:<free port>."""
 
     def __init__(self, tmp: str, mode: str = "http", users: dict[str, str] | None = None,
-                 token_expires_in: int = 300, anonymous_pull: bool = False, client_ca: bool = False) -> None:
+                 token_expires_in: int = 300, anonymous_pull: bool = False, client_ca: bool = False,
+                 token_exp_skew: int = 0) -> None:
         if mode not in ("http", "tls", "basic", "token"):
             raise ValueError(f"unknown registry mode {mode!r}")
         self.mode = mode
@@ -275,6 +279,7 @@ class Registry:
         self.client_cert: tuple[str, str] | None = None
         self._token_expires_in = token_expires_in
         self._anonymous_pull = anonymous_pull
+        self._token_exp_skew = token_exp_skew
 
     @property
     def scheme(self) -> str:
@@ -289,6 +294,8 @@ class Registry:
                  "  filesystem:", f"    rootdirectory: {self.root}", "  delete:", "    enabled: true",
                  "  maintenance:", "    uploadpurging:", "      enabled: false", "http:",
                  f"  addr: 127.0.0.1:{self.port}", "  headers:", "    X-Content-Type-Options: [nosniff]"]
+        # foreign (non-distributable) layers may name http(s) URLs, so tests can serve them from loopback
+        lines = ["validation:", "  manifests:", "    urls:", "      allow:", "        - ^https?://", *lines]
         if self.mode == "tls":
             assert self.ca is not None
             cert, key = self.ca.issue(f"server-{self.port}", dns=["localhost"], ips=["127.0.0.1"])
@@ -314,7 +321,8 @@ class Registry:
             self.ca = CertAuthority(os.path.join(self.dir, "ca"))
         if self.mode == "token" and self.tokens is None:
             self.tokens = TokenServer(os.path.join(self.dir, "token"), self.users,
-                                      expires_in=self._token_expires_in, anonymous_pull=self._anonymous_pull)
+                                      expires_in=self._token_expires_in, anonymous_pull=self._anonymous_pull,
+                                      exp_skew=self._token_exp_skew)
         for _attempt in range(5):
             self.port = free_port()
             self.host = f"127.0.0.1:{self.port}"
@@ -431,3 +439,203 @@ def running_registry(tmp: str, mode: str = "http", **kw: Any) -> Iterator[Regist
         yield reg
     finally:
         reg.stop()
+
+
+# -- images made for a registry -----------------------------------------------------------------------------
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+def busybox_layer() -> bytes:
+    """A tar of a runnable root: Debian's static busybox as /bin/busybox, /bin/sh and /bin/cat linking to it."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        d = tarfile.TarInfo("bin")
+        d.type = tarfile.DIRTYPE
+        d.mode = 0o755
+        tf.addfile(d)
+        with open("/bin/busybox", "rb") as f:
+            data = f.read()
+        ti = tarfile.TarInfo("bin/busybox")
+        ti.size = len(data)
+        ti.mode = 0o755
+        tf.addfile(ti, io.BytesIO(data))
+        for name in ("sh", "cat", "ls", "echo"):
+            ln = tarfile.TarInfo(f"bin/{name}")
+            ln.type = tarfile.SYMTYPE
+            ln.linkname = "busybox"
+            tf.addfile(ln)
+    return buf.getvalue()
+
+
+def files_layer(files: dict[str, bytes]) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in files.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            ti.mode = 0o644
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def image_config(diff_ids: list[str], arch: str = "amd64", cmd: list[str] | None = None) -> bytes:
+    cfg = {"architecture": arch, "os": "linux", "created": "2024-01-01T00:00:00Z",
+           "config": {"Cmd": cmd or ["sh"], "Env": ["PATH=/bin"]},
+           "rootfs": {"type": "layers", "diff_ids": diff_ids},
+           "history": [{"created": "2024-01-01T00:00:00Z", "created_by": f"layer {i}"} for i in range(len(diff_ids))]}
+    return json.dumps(cfg, sort_keys=True).encode()
+
+
+def seed_image(reg: Registry, repo: str, tag: str, layer_tars: list[bytes], arch: str = "amd64",
+               cmd: list[str] | None = None) -> dict[str, Any]:
+    """Push an image made of ``layer_tars`` (gzipped here) straight through the registry protocol; returns
+    its digests: ``manifest``, ``config`` (the image ID), ``layers`` (compressed), ``diff_ids``."""
+    import gzip
+
+    compressed = [gzip.compress(t, compresslevel=1, mtime=0) for t in layer_tars]
+    diff_ids = ["sha256:" + hashlib.sha256(t).hexdigest() for t in layer_tars]
+    layer_digests = [reg.put_blob(repo, c) for c in compressed]
+    cfg = image_config(diff_ids, arch, cmd)
+    cfg_digest = reg.put_blob(repo, cfg)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+        "config": {"mediaType": DOCKER_CONFIG, "digest": cfg_digest, "size": len(cfg)},
+        "layers": [{"mediaType": DOCKER_LAYER, "digest": d, "size": len(c)}
+                   for d, c in zip(layer_digests, compressed, strict=True)]}, indent=3).encode()
+    digest = reg.put_manifest(repo, tag, manifest, DOCKER_MANIFEST)
+    return {"manifest": digest or "sha256:" + hashlib.sha256(manifest).hexdigest(), "config": cfg_digest,
+            "layers": layer_digests, "diff_ids": diff_ids, "manifest_bytes": manifest, "size": len(manifest),
+            "compressed": compressed}
+
+
+def seed_index(reg: Registry, repo: str, tag: str, per_arch: dict[str, list[bytes]]) -> dict[str, Any]:
+    """An OCI index over one image per architecture (each also pushed under ``tag-ARCH``)."""
+    entries = []
+    out: dict[str, Any] = {}
+    for arch, tars in per_arch.items():
+        img = seed_image(reg, repo, f"{tag}-{arch}", tars, arch=arch)
+        out[arch] = img
+        entries.append({"mediaType": DOCKER_MANIFEST, "digest": img["manifest"], "size": img["size"],
+                        "platform": {"architecture": arch, "os": "linux"}})
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).encode()
+    out["index"] = reg.put_manifest(repo, tag, index, OCI_INDEX) or "sha256:" + hashlib.sha256(index).hexdigest()
+    return out
+
+
+# -- a fault-injecting proxy ---------------------------------------------------------------------------------
+class FaultProxy:
+    """A loopback TCP proxy in front of a registry that can cut or slow the responses to requests whose path
+    contains ``match``: ``cuts`` connections are closed after ``cut_after`` response bytes; ``rate`` (bytes/s)
+    throttles matching responses. ``requests`` records every request head it forwarded."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.match = ""
+        self.cut_after = 0
+        self.cuts = 0
+        self.rate = 0
+        self.requests: list[str] = []
+        self._lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.host = f"127.0.0.1:{self.port}"
+        self._closed = False
+        self._conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._closed = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        for c in list(self._conns):
+            try:
+                c.close()
+            except OSError:
+                pass
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            self._conns += [client, upstream]
+            state: dict[str, Any] = {"matching": False, "sent": 0}
+            threading.Thread(target=self._up, args=(client, upstream, state), daemon=True).start()
+            threading.Thread(target=self._down, args=(upstream, client, state), daemon=True).start()
+
+    def _up(self, client: socket.socket, upstream: socket.socket, state: dict[str, Any]) -> None:
+        f = client.makefile("rb")
+        try:
+            while True:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    line = f.readline()
+                    if not line:
+                        raise EOFError
+                    head += line
+                text = head.decode("latin-1")
+                with self._lock:
+                    self.requests.append(text)
+                    state["matching"] = bool(self.match) and self.match in text.split("\r\n", 1)[0]
+                    state["sent"] = 0
+                upstream.sendall(head)
+                length = 0
+                for h in text.split("\r\n")[1:]:
+                    if h.lower().startswith("content-length:"):
+                        length = int(h.split(":", 1)[1])
+                while length > 0:
+                    chunk = f.read(min(length, 65536))
+                    if not chunk:
+                        raise EOFError
+                    upstream.sendall(chunk)
+                    length -= len(chunk)
+        except (EOFError, OSError, ValueError):
+            for s in (client, upstream):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def _down(self, upstream: socket.socket, client: socket.socket, state: dict[str, Any]) -> None:
+        try:
+            while True:
+                data = upstream.recv(16384)
+                if not data:
+                    break
+                if state["matching"]:
+                    if self.rate:
+                        time.sleep(len(data) / self.rate)
+                    with self._lock:
+                        cut = self.cuts > 0 and state["sent"] + len(data) > self.cut_after
+                        if cut:
+                            self.cuts -= 1
+                    if cut:
+                        keep = max(0, self.cut_after - state["sent"])
+                        client.sendall(data[:keep])
+                        break
+                    state["sent"] += len(data)
+                client.sendall(data)
+        except OSError:
+            pass
+        for s in (client, upstream):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass

@@ -70,7 +70,8 @@ def _router() -> Router:
 def sock_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     path = str(tmp_path_factory.mktemp("api") / "s.sock")
     srv = UnixAPIServer(path, _router(), Services(config=None, db=None, events=None, images=None, containers=None,  # type: ignore[arg-type]
-                                                  execs=None, networks=None, volumes=None, builds=None))
+                                                  execs=None, networks=None, volumes=None, builds=None,
+                        distribution=None))
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
     yield path

@@ -30,7 +30,8 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, 
         return JSON({"ok": True}, headers={"X-Test": "1"})
 
     services = Services(config=None, db=None, events=None, images=None, containers=None,  # type: ignore[arg-type]
-                        execs=None, networks=None, volumes=None, builds=None)
+                        execs=None, networks=None, volumes=None, builds=None,
+                        distribution=None)
     srv = TLSAPIServer(("127.0.0.1", 0), r, services, make_tls_context(cert, key, ca.cert_path, verify=False))
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()

@@ -29,7 +29,8 @@ def test_a_route_module_that_fails_to_import_stops_the_start_up(monkeypatch: pyt
 
     monkeypatch.setattr(daemon_main.importlib, "import_module", broken)
     services = Services(config=None, db=None, events=None, images=None, containers=None,  # type: ignore[arg-type]
-                        execs=None, networks=None, volumes=None, builds=None)
+                        execs=None, networks=None, volumes=None, builds=None,
+                        distribution=None)
     with pytest.raises(SyntaxError, match="volumes.py"):
         daemon_main.build_router(services)
 

@@ -6,26 +6,20 @@ grab-bag for optional extras: a new service gets a field here and is built in th
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dockyard.api.request import Request
-    from dockyard.api.responses import Stream
     from dockyard.build.service import BuildService
     from dockyard.containers.execs import ExecService
     from dockyard.containers.service import ContainerService
     from dockyard.daemon.config import DaemonConfig
+    from dockyard.distribution.service import DistributionService
     from dockyard.events.bus import EventBus
     from dockyard.images.service import ImageService
     from dockyard.networks.service import NetworkService
     from dockyard.storage.db import StateDB
     from dockyard.volumes.service import VolumeService
-
-# `POST /images/create?fromImage=…`: answered by the registry client when the daemon has one
-PullRoute = Callable[["Request"], "Stream"]
-
 
 @dataclass
 class Services:
@@ -38,4 +32,4 @@ class Services:
     networks: NetworkService
     volumes: VolumeService
     builds: BuildService
-    pull: PullRoute | None = None
+    distribution: DistributionService  # the registry client: pull, push, /auth, search, distribution inspect

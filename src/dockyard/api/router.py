@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from urllib.parse import unquote
 
 _PARAM = re.compile(r"\{(\w+)(:path)?\}")
 
@@ -49,6 +50,8 @@ class Router:
             if not mt:
                 continue
             if m == method or (method == "HEAD" and m == "GET"):
-                return fn, mt.groupdict(), True
+                # path parameters arrive percent-encoded when a client quotes an image name
+                # (``127.0.0.1%3A5000%2Fteam%2Fapp``); dockerd's router decodes them, so do we
+                return fn, {k: unquote(v) if "%" in v else v for k, v in mt.groupdict().items()}, True
             other = True
         return None, {}, other

@@ -61,6 +61,14 @@ COMMANDS: dict[str, str] = {
     "image build": "build",
     "builder build": "build",
     "builder prune": "build:prune",
+    # registries (cli/commands/distribution.py)
+    "pull": "distribution:pull",
+    "image pull": "distribution:pull",
+    "push": "distribution:push",
+    "image push": "distribution:push",
+    "login": "distribution:login",
+    "logout": "distribution:logout",
+    "search": "distribution:search",
     # networks (cli/commands/networks.py)
     "network create": "networks:create",
     "network ls": "networks:ls",

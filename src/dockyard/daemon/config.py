@@ -50,6 +50,12 @@ class DaemonConfig:
     cgroup_favordynmods: bool = True
     builder_gc: bool = True  # daemon.json "builder": {"gc": {"enabled": …, "defaultKeepStorage": "20GB"}}
     builder_keep_storage: int = 20 * 1000 ** 3
+    insecure_registries: list[str] = field(default_factory=list)
+    registry_mirrors: list[str] = field(default_factory=list)
+    registry_certs_dirs: list[str] = field(default_factory=lambda: ["/etc/dockyard/certs.d", "/etc/docker/certs.d"])
+    max_concurrent_downloads: int = 3
+    max_concurrent_uploads: int = 5
+    max_download_attempts: int = 5
 
 
 def _bool(v: str) -> bool:
@@ -87,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-D", "--debug", action="store_true")
     p.add_argument("--cgroup-favordynmods", type=_bool, nargs="?", const=True,
                    help="turn on cgroup2's favordynmods (faster container start; default true)")
+    p.add_argument("--insecure-registry", action="append", dest="insecure_registries_flag", default=[],
+                   help="a registry (host[:port] or CIDR) reached over plain http or without verifying its certificate")
+    p.add_argument("--registry-mirror", action="append", dest="registry_mirrors_flag", default=[])
+    p.add_argument("--registry-certs-dir", action="append", dest="registry_certs_dirs_flag", default=[],
+                   help="a certs.d directory (HOST:PORT/ca.crt, client.cert, client.key); replaces the defaults "
+                        "/etc/dockyard/certs.d and /etc/docker/certs.d")
+    p.add_argument("--max-concurrent-downloads", type=int)
+    p.add_argument("--max-concurrent-uploads", type=int)
+    p.add_argument("--max-download-attempts", type=int)
     p.add_argument("--resource-prefix", help="prefix of every network link and firewall chain this daemon makes")
     return p
 
@@ -98,6 +113,9 @@ _FILE_KEYS = {
     "cgroup-parent": "cgroup_parent", "iptables": "iptables", "live-restore": "live_restore", "tls": "tls",
     "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
     "group": "group", "cgroup-favordynmods": "cgroup_favordynmods",
+    "insecure-registries": "insecure_registries", "registry-mirrors": "registry_mirrors",
+    "max-concurrent-downloads": "max_concurrent_downloads", "max-concurrent-uploads": "max_concurrent_uploads",
+    "max-download-attempts": "max_download_attempts",
 }
 
 
@@ -153,7 +171,10 @@ def load(argv: list[str]) -> DaemonConfig:
               "cgroup_parent": args.cgroup_parent, "iptables": args.iptables, "live_restore": args.live_restore,
               "tls": args.tls, "tlsverify": args.tlsverify, "tlscacert": args.tlscacert,
               "tlscert": args.tlscert, "tlskey": args.tlskey, "group": args.group,
-              "resource_prefix": args.resource_prefix, "cgroup_favordynmods": args.cgroup_favordynmods}
+              "resource_prefix": args.resource_prefix, "cgroup_favordynmods": args.cgroup_favordynmods,
+              "max_concurrent_downloads": args.max_concurrent_downloads,
+              "max_concurrent_uploads": args.max_concurrent_uploads,
+              "max_download_attempts": args.max_download_attempts}
     for attr, value in simple.items():
         if value is not None:
             setattr(cfg, attr, value)
@@ -162,6 +183,11 @@ def load(argv: list[str]) -> DaemonConfig:
     for opt in args.log_opt_list:
         k, _, v = opt.partition("=")
         cfg.log_opts[k] = v
+    cfg.insecure_registries = [*cfg.insecure_registries, *args.insecure_registries_flag]
+    cfg.registry_mirrors = [*cfg.registry_mirrors, *args.registry_mirrors_flag]
+    if args.registry_certs_dirs_flag:
+        cfg.registry_certs_dirs = list(args.registry_certs_dirs_flag)
+    _validate_registry(cfg)
     if args.no_live_restore:
         cfg.live_restore = False
     cfg.insecure_tcp = bool(args.insecure_tcp)
@@ -173,6 +199,20 @@ def load(argv: list[str]) -> DaemonConfig:
     cfg.exec_root = os.path.abspath(cfg.exec_root)
     validate_hosts(cfg)
     return cfg
+
+
+def _validate_registry(cfg: DaemonConfig) -> None:
+    """dockerd's checks of the registry options (its messages), so a bad daemon.json stops the start."""
+    for m in cfg.registry_mirrors:
+        if not isinstance(m, str) or not m.startswith(("http://", "https://")):
+            raise ConfigError(f"invalid mirror: unsupported scheme {m!r} (use http:// or https://)")
+    for r in cfg.insecure_registries:
+        if not isinstance(r, str) or "://" in r:
+            raise ConfigError(f"insecure registry {r} should not contain '://'")
+    for key in ("max_concurrent_downloads", "max_concurrent_uploads", "max_download_attempts"):
+        v = getattr(cfg, key)
+        if not isinstance(v, int) or v < 1:
+            raise ConfigError(f"invalid {key.replace('_', '-')} value: {v!r} (must be 1 or more)")
 
 
 def validate_hosts(cfg: DaemonConfig) -> None:

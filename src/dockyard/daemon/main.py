@@ -22,7 +22,9 @@ from dockyard.storage.db import StateDB
 if TYPE_CHECKING:
     from dockyard.build.service import BuildService
     from dockyard.containers.service import ContainerService
+    from dockyard.distribution.service import DistributionService
     from dockyard.images.service import ImageService
+    from dockyard.storage.layers import LayerStore
     from dockyard.storage.snapshots import Snapshotter
 
 log = logging.getLogger("dockyard.daemon")
@@ -69,22 +71,37 @@ def build_services(cfg: DaemonConfig) -> Services:
     volumes = VolumeService(db, cfg.data_root, events, directory)
     execs = ExecService(directory, snapshots, events)
     containers = ContainerService(cfg, directory, events, images, snapshots, networks, volumes, execs)
-    builds = _build_service(cfg, db, images, containers, snapshots)
+    distribution = _distribution(cfg, db, images, layers, events)
+    builds = _build_service(cfg, db, images, containers, snapshots, distribution)
     return Services(config=cfg, db=db, events=events, images=images, containers=containers, execs=execs,
-                    networks=networks, volumes=volumes, builds=builds)
+                    networks=networks, volumes=volumes, builds=builds, distribution=distribution)
 
 
 def _build_service(cfg: DaemonConfig, db: StateDB, images: ImageService, containers: ContainerService,
-                   snapshots: Snapshotter) -> BuildService:
-    """The builder over the image store and the container service (its ports live in build/ports.py).
-
-    No puller yet: a base image not in the store is docker's "pull access denied" until the registry client
-    is wired here."""
+                   snapshots: Snapshotter, distribution: DistributionService) -> BuildService:
+    """The builder over the image store and the container service (its ports live in build/ports.py); a base
+    image not in the store is pulled through the registry client."""
     from dockyard.build.service import BuildService
     from dockyard.daemon.build_adapters import ContainerBuildRunner, ImageBuildStore
 
-    return BuildService(db, cfg.data_root, ImageBuildStore(images, None), ContainerBuildRunner(containers, snapshots),
+    return BuildService(db, cfg.data_root, ImageBuildStore(images, distribution.pull_for_build),
+                        ContainerBuildRunner(containers, snapshots),
                         keep_storage=cfg.builder_keep_storage, gc_enabled=cfg.builder_gc)
+
+
+def _distribution(cfg: DaemonConfig, db: StateDB, images: ImageService, layers: LayerStore,
+                  events: EventBus) -> DistributionService:
+    """The registry client over the image records, the shared layer store and its blobs."""
+    from dockyard.distribution.metadata import BlobMetadata
+    from dockyard.distribution.service import DistributionService
+    from dockyard.distribution.transport import RegistrySettings
+
+    settings = RegistrySettings(insecure_registries=list(cfg.insecure_registries), mirrors=list(cfg.registry_mirrors),
+                                certs_dirs=list(cfg.registry_certs_dirs),
+                                max_concurrent_downloads=cfg.max_concurrent_downloads,
+                                max_concurrent_uploads=cfg.max_concurrent_uploads,
+                                max_download_attempts=cfg.max_download_attempts)
+    return DistributionService(settings, images.store, layers, layers.blobs, images, BlobMetadata(db), events)
 
 
 def build_router(services: Services) -> Router:

@@ -96,6 +96,13 @@ class ImageStore:
         row = self.db.query_one("SELECT image_id FROM image_refs WHERE ref=?", (str(ref),))
         return row["image_id"] if row else None
 
+    def tags_of(self, name: str) -> list[str]:
+        """The tags of the repository ``name`` (normalised, ``domain/path``), for ``push`` of every tag."""
+        prefix = name + ":"
+        rows = self.db.query("SELECT ref FROM image_refs WHERE is_digest=0 AND substr(ref, 1, ?)=? ORDER BY ref",
+                             (len(prefix), prefix))
+        return [r["ref"][len(prefix):] for r in rows if "/" not in r["ref"][len(prefix):]]
+
     def create(self, config_bytes: bytes, parent: str = "") -> Image:
         """Store the config blob and the image row; the image holds its layers (which must exist)."""
         digest = self.blobs.put_bytes(config_bytes)

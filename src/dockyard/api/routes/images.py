@@ -12,7 +12,7 @@ from dockyard.api.context import Services
 from dockyard.api.request import Request
 from dockyard.api.responses import JSON, Empty, Stream
 from dockyard.api.router import Router
-from dockyard.errors import InvalidParameter, NotFound
+from dockyard.errors import InvalidParameter
 from dockyard.images.reference import parse_tagged
 
 if TYPE_CHECKING:
@@ -168,15 +168,13 @@ def register(r: Router, s: Services) -> None:
     def create(req: Request) -> Stream:
         src = req.q("fromSrc")
         if src is None:
-            pull = s.pull
-            if pull is None:
-                name = req.q("fromImage") or ""
-                raise NotFound(f"pull access denied for {name}: this engine has no registry access "
-                               "(build base images with 'dockyard image bootstrap')")
-            result: Stream = pull(req)
-            return result
+            from dockyard.api.routes.distribution import pull_stream
+
+            return pull_stream(req, s)
         if src != "-":
-            raise InvalidParameter("only importing from the request body (fromSrc=-) is supported")
+            from dockyard.api.routes.distribution import import_url_stream
+
+            return import_url_stream(req, s, src, _changes(req))
         repo, tag = req.q("repo") or "", req.q("tag") or ""
         if repo:
             parse_tagged(f"{repo}:{tag}" if tag else repo)  # refuse bad names before reading the body

@@ -75,8 +75,10 @@ def run_import(args: argparse.Namespace, ctx: CLIContext) -> int:
     if args.file == "-":
         src: IO[bytes] = sys.stdin.buffer
         close = False
-    elif "://" in args.file:
-        raise CLIError("importing from a URL is not supported; download the file and import it")
+    elif args.file.startswith(("http://", "https://")):
+        query["fromSrc"] = args.file  # the daemon downloads it (docker import URL)
+        _print_messages(ctx, ctx.client.stream_json("POST", "/images/create", query))
+        return 0
     else:
         try:
             src = open(args.file, "rb")  # noqa: SIM115 - closed below
