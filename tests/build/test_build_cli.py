@@ -58,6 +58,8 @@ def test_basic_build_stream_and_config(dy: TestDaemon, ctxdir: str) -> None:
     assert code == 0, (out, err)
     assert "Step 1/12 : FROM busybox" in out and "Step 5/12 : RUN echo built-$A > /built && cat hello.txt" in out
     assert " ---> Running in " in out and "Removing intermediate container " in out
+    env_step = out.split("Step 2/12 : ")[1].split("Step 3/12")[0].splitlines()
+    assert env_step[1].startswith(" ---> Running in ") and env_step[2].startswith("Removing intermediate container")
     assert "hello from the context" in out
     assert "Successfully built " in out and "Successfully tagged bt/basic:1" in out
     img = inspect(dy, "bt/basic:1")

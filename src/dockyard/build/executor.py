@@ -185,7 +185,38 @@ class StageBuilder:
         cc["Image"] = st.image_id
         ccc = copy.deepcopy(cc)
         ccc["Cmd"] = [*st.shell, "#(nop) ", summary]
-        self._finish(st, cfg, ccc, created_by, None, key, "meta", summary, empty=True)
+        self._committed_in_container(st, ccc, lambda cid: self._finish(
+            st, cfg, ccc, created_by, None, key, "meta", summary, empty=True, container_id=cid, announce=False))
+
+    def _committed_in_container(self, st: State, ccc: dict[str, Any], commit: Callable[[str], str]) -> None:
+        """docker's way with a metadata step (and WORKDIR): a container is created (never started) from the
+        parent with the ``#(nop)`` command, the commit names it, and it is removed unless ``rm=false``."""
+        cid = ""
+        if st.image_id:
+            req = RunRequest(image_id=st.image_id, cmd=list(ccc.get("Cmd") or []), env=list(ccc.get("Env") or []),
+                             workdir="", user="", network_mode="none", binds=[], tmpfs={}, resources={},
+                             extra_hosts=[], labels={})
+            try:
+                cid = self.containers.create(req)
+            except DockyardError as e:
+                raise BuildError(str(e)) from None
+            self.emit(f" ---> Running in {cid[:12]}\n")
+        try:
+            new_id = commit(cid)
+        except BaseException:
+            if cid and self.opts.forcerm:
+                self._remove_container(cid)
+            raise
+        if cid and (self.opts.rm or self.opts.forcerm):
+            self._remove_container(cid)
+            self.emit(f"Removing intermediate container {cid[:12]}\n")
+        self.emit(f" ---> {new_id.split(':', 1)[1][:12]}\n")
+
+    def _remove_container(self, cid: str) -> None:
+        try:
+            self.containers.remove(cid)
+        except DockyardError:
+            pass
 
     def _finish(self, st: State, cfg: dict[str, Any], container_config: dict[str, Any], created_by: str,
                 layer: Iterator[bytes] | None, key: str, kind: str, description: str, empty: bool,
@@ -467,8 +498,9 @@ class StageBuilder:
         ccc = copy.deepcopy(cfg["config"])
         prefix = " ".join(st.shell)
         ccc["Cmd"] = [*st.shell, f"#(nop) {summary}"]
-        self._finish(st, cfg, ccc, f"{prefix} #(nop) {summary}", lb.chunks(), key, "workdir", summary,
-                     empty=False)
+        self._committed_in_container(st, ccc, lambda cid: self._finish(
+            st, cfg, ccc, f"{prefix} #(nop) {summary}", lb.chunks(), key, "workdir", summary, empty=False,
+            container_id=cid, announce=False))
 
     # -- RUN -------------------------------------------------------------------------------------------
     def do_run(self, st: State, node: Node) -> None:
