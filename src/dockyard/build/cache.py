@@ -55,13 +55,17 @@ class BuildCache:
         db.ensure_schema(_SCHEMA)
 
     def get(self, key: str) -> str | None:
+        """The image cached for ``key``; the use is recorded by ``touch`` (one write for a whole build)."""
         row = self.db.query_one("SELECT image_id FROM build_cache WHERE key=?", (key,))
-        if row is None:
-            return None
+        return str(row["image_id"]) if row else None
+
+    def touch(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        now = time.time()
         with self.db.tx() as c:
-            c.execute("UPDATE build_cache SET last_used=?, usage_count=usage_count+1 WHERE key=?",
-                      (time.time(), key))
-        return str(row["image_id"])
+            c.executemany("UPDATE build_cache SET last_used=?, usage_count=usage_count+1 WHERE key=?",
+                          [(now, k) for k in keys])
 
     def peek(self, key: str) -> str | None:
         row = self.db.query_one("SELECT image_id FROM build_cache WHERE key=?", (key,))

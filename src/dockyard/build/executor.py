@@ -138,6 +138,7 @@ class StageBuilder:
         self.cache_mount_root = cache_mount_root
         self.cached_so_far = True  # docker stops probing the cache after the first miss
         self.cache_sources: set[str] | None = None  # images ``cachefrom`` allows (None: every cached step)
+        self.used_keys: list[str] = []  # cache hits, recorded as used when the stage ends
 
     # ------------------------------------------------------------------ environment
     def arg_env(self, st: State) -> dict[str, str]:
@@ -266,6 +267,7 @@ class StageBuilder:
             return False
         hit = self.cache.get(key)
         if hit is not None and self.images.exists(hit) and self._cache_allowed(hit):
+            self.used_keys.append(key)
             self._adopt(st, hit)
             self.emit(" ---> Using cache\n")
             self.emit(f" ---> {hit.split(':', 1)[1][:12]}\n")

@@ -465,6 +465,7 @@ class BuildService:
             from .dockerfile import parse as parse_df
 
             sb.step(st, parse_df(line).nodes[0])
+        self.cache.touch(sb.used_keys)
         if not st.image_id:
             raise BuildError("No image was generated. Is your Dockerfile empty?")
         return StageResult(st.image_id, st.config, st.layer_dirs)
