@@ -291,3 +291,22 @@ def test_squash_needs_experimental(dy: TestDaemon, ctxdir: str) -> None:
     write(ctxdir, {"Dockerfile": "FROM busybox\n"})
     r = dy.cli("build", "--squash", ctxdir)
     assert r.returncode == 1 and "squash is only supported with experimental mode" in r.stderr
+
+
+def test_run_reaches_a_container_on_a_user_network(dy: TestDaemon, ctxdir: str) -> None:
+    net = "ftnet" + os.urandom(3).hex()
+    assert dy.cli("network", "create", net).returncode == 0
+    try:
+        r = dy.cli("run", "-d", "--name", f"{net}-web", "--network", net, "busybox", "sh", "-c",
+                   "mkdir /www && echo served-to-build > /www/index.html && exec httpd -f -p 80 -h /www")
+        assert r.returncode == 0, r.stderr
+        write(ctxdir, {"Dockerfile": f"FROM busybox\nRUN for i in $(seq 1 50); do "
+                                     f"wget -q -O /got http://{net}-web/ && break; sleep 0.2; done; cat /got\n"})
+        out = ok_build(dy, ctxdir, "--network", net, "-t", "ft/net")
+        assert "served-to-build" in out
+        write(ctxdir, {"Dockerfile": "FROM busybox\nRUN --network=none ip -o link | grep -v ' lo' | wc -l\n"})
+        out = ok_build(dy, ctxdir, "--no-cache")
+        assert "\n0\n" in out  # only loopback with RUN --network=none
+    finally:
+        dy.cli("rm", "-f", f"{net}-web")
+        dy.cli("network", "rm", net)
