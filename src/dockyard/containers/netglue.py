@@ -14,8 +14,8 @@ from dockyard.errors import InvalidParameter, NotFound
 from dockyard.networks.models import ContainerNetConfig
 
 if TYPE_CHECKING:
+    from dockyard.containers.directory import ContainerDirectory
     from dockyard.containers.ports import NetworkBackend
-    from dockyard.containers.service import ContainerService
     from dockyard.containers.state import Container
 
 log = logging.getLogger("dockyard.containers")
@@ -27,7 +27,7 @@ class NetGlue:
     ``networks`` is required (a daemon always has one; tests pass a double): nothing here probes for methods.
     """
 
-    def __init__(self, networks: NetworkBackend, containers: ContainerService) -> None:
+    def __init__(self, networks: NetworkBackend, containers: ContainerDirectory) -> None:
         self.networks = networks
         self.containers = containers
 

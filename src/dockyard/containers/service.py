@@ -73,7 +73,7 @@ class ContainerService:
         self._stopping: set[str] = set()
         self._removing: set[str] = set()
         self._removed = threading.Condition()
-        self.net = NetGlue(networks, self)
+        self.net = NetGlue(networks, directory)
         self.health = HealthMonitor(self, execs)
 
     # -- lookups -------------------------------------------------------------------------------

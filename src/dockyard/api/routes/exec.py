@@ -2,23 +2,45 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Protocol
+
 from dockyard.api.context import Services
 from dockyard.api.request import Request
 from dockyard.api.responses import JSON, Empty
 from dockyard.api.router import Router
 from dockyard.api.routes.container_io import stream_content_type
 
+if TYPE_CHECKING:
+    from dockyard.containers.execs import ExecRecord
+    from dockyard.containers.ports import ClientStream
+
+
+class ExecCalls(Protocol):
+    """The calls these routes make (the exec service implements them; mypy checks it in ``register``)."""
+
+    def create(self, container_id_or_name: str, body: dict[str, Any]) -> str: ...
+
+    def check_startable(self, exec_id: str) -> ExecRecord: ...
+
+    def start(self, exec_id: str, detach: bool, tty: bool, conn: ClientStream | None,
+              console_size: list[int] | None = None) -> None: ...
+
+    def inspect(self, exec_id: str) -> dict[str, Any]: ...
+
+    def resize(self, exec_id: str, h: int, w: int) -> None: ...
+
 
 def register(r: Router, s: Services) -> None:
+    execs: ExecCalls = s.execs
+
     @r.post("/containers/{id}/exec")
     def create(req: Request) -> JSON:
         body = req.json({}) or {}
-        return JSON({"Id": s.execs.create(req.params["id"], body)}, 201)
+        return JSON({"Id": execs.create(req.params["id"], body)}, 201)
 
     @r.post("/exec/{id}/start")
     def start(req: Request) -> Empty | None:
         body = req.json({}) or {}
-        execs = s.execs
         rec = execs.check_startable(req.params["id"])
         detach = bool(body.get("Detach"))
         tty = bool(body.get("Tty")) or rec.tty
@@ -35,9 +57,9 @@ def register(r: Router, s: Services) -> None:
 
     @r.get("/exec/{id}/json")
     def inspect(req: Request) -> JSON:
-        return JSON(s.execs.inspect(req.params["id"]))
+        return JSON(execs.inspect(req.params["id"]))
 
     @r.post("/exec/{id}/resize")
     def resize(req: Request) -> Empty:
-        s.execs.resize(req.params["id"], req.q_int("h", 0) or 0, req.q_int("w", 0) or 0)
+        execs.resize(req.params["id"], req.q_int("h", 0) or 0, req.q_int("w", 0) or 0)
         return Empty(200)
