@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from dockyard.api.context import Services
 from dockyard.api.request import Request
@@ -10,13 +10,33 @@ from dockyard.api.responses import JSON, Empty
 from dockyard.api.router import Router
 from dockyard.errors import InvalidParameter
 
-if TYPE_CHECKING:
-    from dockyard.networks.service import NetworkService
+
+class NetworkCalls(Protocol):
+    """The calls these routes make (the network service implements them; mypy checks it in ``register``)."""
+
+    def list(self, filters: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
+    def inspect(self, ref: str, *, verbose: bool = False) -> dict[str, Any]: ...
+
+    def create(self, name: str, driver: str = "bridge", *, internal: bool = False, attachable: bool = False,
+               ipam_cfg: dict[str, Any] | None = None, options: dict[str, str] | None = None,
+               labels: dict[str, str] | None = None, enable_ipv6: bool = False,
+               check_duplicate: bool = True) -> dict[str, str]: ...
+
+    def remove(self, ref: str) -> None: ...
+
+    def connect(self, net_ref: str, container_ref: str, endpoint_cfg: dict[str, Any] | None = None) -> None: ...
+
+    def disconnect(self, net_ref: str, container_ref: str, force: bool = False) -> None: ...
+
+    def prune(self, filters: dict[str, Any] | None = None) -> dict[str, Any]: ...
 
 
 def register(r: Router, s: Services) -> None:
-    def networks() -> NetworkService:
-        return s.networks
+    calls: NetworkCalls = s.networks
+
+    def networks() -> NetworkCalls:
+        return calls
 
     @r.get("/networks")
     def list_networks(req: Request) -> JSON:
