@@ -208,7 +208,7 @@ class ContainerService:
                       (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3)
         except OCIRuntimeError as e:
             self.undo_start(c, mounted, netted)
-            code = {"not_found": 127, "permission": 126}.get(getattr(e, "kind", "other"), 128)
+            code = {"not_found": 127, "permission": 126}.get(e.kind, 128)
             self._record_start_failure(c, code, str(e))
             if code in (126, 127):
                 raise InvalidParameter(str(e)) from None
