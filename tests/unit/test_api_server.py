@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -67,16 +68,21 @@ def _router() -> Router:
 
 
 @pytest.fixture(scope="module")
-def sock_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UnixAPIServer]:
     path = str(tmp_path_factory.mktemp("api") / "s.sock")
     srv = UnixAPIServer(path, _router(), Services(config=None, db=None, events=None, images=None, containers=None,  # type: ignore[arg-type]
                                                   execs=None, networks=None, volumes=None, builds=None,
                         distribution=None))
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
-    yield path
+    yield srv
     srv.shutdown()
     srv.server_close()
+
+
+@pytest.fixture(scope="module")
+def sock_path(server: UnixAPIServer) -> str:
+    return str(server.server_address)
 
 
 def _raw(path: str, data: bytes) -> bytes:
@@ -176,8 +182,15 @@ def test_hijack_upgrades_and_streams(sock_path: str) -> None:
     assert out.endswith(b"\r\n\r\nHELLO")
 
 
-def test_connection_threads_wait_for_the_next_connection(sock_path: str) -> None:
-    names = {json.loads(_req(sock_path, "GET", "/whoami")[2])["thread"] for _ in range(20)}
+def test_connection_threads_wait_for_the_next_connection(server: UnixAPIServer, sock_path: str) -> None:
+    names = set()
+    for _ in range(20):
+        waiting = max(server._idle, 1)
+        names.add(json.loads(_req(sock_path, "GET", "/whoami")[2])["thread"])
+        # the reply reaches the client a moment before its thread is back to waiting: let it get there
+        deadline = time.monotonic() + 5
+        while server._idle < waiting and time.monotonic() < deadline:
+            time.sleep(0.001)
     assert len(names) <= 2  # one waiting thread serves one connection after the other
 
 
