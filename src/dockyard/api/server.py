@@ -17,7 +17,7 @@ import ssl
 import threading
 import traceback
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, Protocol
 
 from dockyard import API_VERSION, MIN_API_VERSION, __version__
 from dockyard.api.context import Services
@@ -28,6 +28,12 @@ from dockyard.api.router import Router
 
 log = logging.getLogger("dockyard.api")
 _VERSIONED = re.compile(r"^/v(\d+\.\d+)(/.*)$")
+
+
+class RequestGate(Protocol):
+    """Admits a request before routing, or gives the answer refusing it (access control, api/auth_hook.py)."""
+
+    def admit(self, req: Request) -> JSON | None: ...
 
 
 def _vtuple(v: str) -> tuple[int, ...]:
@@ -121,6 +127,12 @@ class APIHandler(BaseHTTPRequestHandler):
         handler, params, exists = self.server.router.match(self.command, path)
         req = Request(self.command, path, query, self.headers, self.rfile, self.connection,  # type: ignore[arg-type]
                       self.server.services, version)
+        if self.server.gate is not None:
+            refusal = self.server.gate.admit(req)
+            if refusal is not None:
+                req.drain()
+                self._send(refusal.status, json.dumps(refusal.body).encode() + b"\n", headers=refusal.headers)
+                return
         if handler is None:
             req.drain()
             if exists:
@@ -180,6 +192,7 @@ class APIServerMixin:
 
     router: Router
     services: Services
+    gate: RequestGate | None = None
     daemon_threads = True
     allow_reuse_address = True
     _pool_lock: threading.Lock
@@ -229,11 +242,12 @@ class APIServerMixin:
 
 class UnixAPIServer(APIServerMixin, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def __init__(self, path: str, router: Router, services: Services, mode: int = 0o660,
-                 group: int | None = None) -> None:
+                 group: int | None = None, gate: RequestGate | None = None) -> None:
         if os.path.exists(path):
             os.unlink(path)
         self.router = router
         self.services = services
+        self.gate = gate
         socketserver.UnixStreamServer.__init__(self, path, APIHandler)
         os.chmod(path, mode)
         if group is not None:
@@ -248,9 +262,10 @@ class TLSAPIServer(APIServerMixin, socketserver.ThreadingMixIn, socketserver.TCP
     """TCP with TLS; client certificates are verified against the CA unless verification is off."""
 
     def __init__(self, addr: tuple[str, int], router: Router, services: Services,
-                 ssl_context: ssl.SSLContext | None) -> None:
+                 ssl_context: ssl.SSLContext | None, gate: RequestGate | None = None) -> None:
         self.router = router
         self.services = services
+        self.gate = gate
         self.ssl_context = ssl_context
         socketserver.TCPServer.__init__(self, addr, APIHandler)
 

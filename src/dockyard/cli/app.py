@@ -95,8 +95,37 @@ class CLIContext:
             if g.get("tlscacert"):
                 cert_path = os.path.dirname(str(g["tlscacert"]))
             self._client = APIClient(self.host, tls=tls or None,
-                                     tls_verify=True if g.get("tlsverify") else None, cert_path=cert_path)
+                                     tls_verify=True if g.get("tlsverify") else None, cert_path=cert_path,
+                                     headers=self.request_headers())
         return self._client
+
+    @property
+    def config_dir(self) -> str:
+        """docker's client config directory: --config, else DOCKER_CONFIG, else ~/.docker."""
+        return str(self.global_opts.get("config") or os.environ.get("DOCKER_CONFIG")
+                   or os.path.join(os.path.expanduser("~"), ".docker"))
+
+    def request_headers(self) -> dict[str, str]:
+        """Headers for every request: the config file's HttpHeaders (as the docker CLI sends them), with
+        --token or DOCKYARD_TOKEN as the bearer token over them."""
+        headers: dict[str, str] = {}
+        path = os.path.join(self.config_dir, "config.json")
+        if os.path.exists(path):
+            from dockyard.util import cjson
+
+            try:
+                with open(path, "rb") as f:
+                    conf = cjson.loads(f.read())
+                fixed = conf.get("HttpHeaders") if isinstance(conf, dict) else None
+                if isinstance(fixed, dict):
+                    headers.update({str(k): str(v) for k, v in fixed.items()})
+            except (OSError, ValueError):
+                pass
+        token = self.global_opts.get("token") or os.environ.get("DOCKYARD_TOKEN")
+        if token:
+            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
 
 
 _parser_class: Any = None

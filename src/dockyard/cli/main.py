@@ -30,7 +30,7 @@ def _split_globals(argv: list[str]) -> tuple[dict[str, str | bool], list[str]]:
     i = 0
     with_value = {"-H": "host", "--host": "host", "--config": "config", "-l": "log_level",
                   "--log-level": "log_level", "--tlscacert": "tlscacert", "--tlscert": "tlscert",
-                  "--tlskey": "tlskey", "-c": "context", "--context": "context"}
+                  "--tlskey": "tlskey", "-c": "context", "--context": "context", "--token": "token"}
     flags = {"-D": "debug", "--debug": "debug", "--tls": "tls", "--tlsverify": "tlsverify"}
     while i < len(argv):
         a = argv[i]

@@ -87,6 +87,11 @@ COMMANDS: dict[str, str] = {
     "events": "system:events",
     "system df": "system:df",
     "system prune": "system:prune",
+    # access control (cli/commands/auth.py)
+    "auth login": "auth:login",
+    "auth client": "auth:client",
+    "auth revoke": "auth:revoke",
+    "auth policy": "auth:policy",
 }
 
 # docker's short aliases: `dockyard ps` == `dockyard container ls`, etc.
@@ -101,4 +106,4 @@ ALIASES: dict[str, str] = {
 }
 
 # Two-word command groups (`dockyard image ls`); a group word alone prints its help.
-GROUPS = ("container", "image", "network", "volume", "system", "builder", "compose", "registry")
+GROUPS = ("container", "image", "network", "volume", "system", "builder", "compose", "registry", "auth")

@@ -308,7 +308,8 @@ class APIClient:
     """Engine API calls against ``host`` (unix://path, tcp://h:p, or https when TLS is configured)."""
 
     def __init__(self, host: str | None = None, tls: bool | None = None, tls_verify: bool | None = None,
-                 cert_path: str | None = None, version: str | None = None, timeout: float | None = None) -> None:
+                 cert_path: str | None = None, version: str | None = None, timeout: float | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         self.host = host or os.environ.get("DOCKYARD_HOST") or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
         if tls_verify is None:
             tls_verify = bool(os.environ.get("DOCKER_TLS_VERIFY"))
@@ -319,6 +320,7 @@ class APIClient:
         self._version = version or os.environ.get("DOCKER_API_VERSION") or None
         self._ssl_ctx: Any = None
         self.server_headers: dict[str, str] = {}
+        self.headers = dict(headers or {})  # sent on every request (docker's HttpHeaders, a bearer token)
 
     # -- connection ------------------------------------------------------------------------------
     def _connect(self) -> socket.socket:
@@ -402,6 +404,8 @@ class APIClient:
             hdrs["Upgrade"] = "tcp"
         else:
             hdrs["Connection"] = "close"
+        if self.headers:
+            hdrs.update(self.headers)
         if headers:
             hdrs.update(headers)
         if payload is not None:

@@ -56,6 +56,19 @@ class DaemonConfig:
     max_concurrent_downloads: int = 3
     max_concurrent_uploads: int = 5
     max_download_attempts: int = 5
+    # access control (docs/auth.md): on when a clients file or an external issuer's JWKS is given
+    auth_clients: str | None = None
+    auth_policy: str | None = None
+    auth_allow_socket: bool = True
+    auth_issuer: str | None = None
+    auth_jwks: str | None = None
+    auth_audience: str | None = None
+    auth_token_host: str | None = None
+    auth_token_ttl: int = 3600
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.auth_clients or self.auth_jwks)
 
 
 def _bool(v: str) -> bool:
@@ -103,6 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-concurrent-uploads", type=int)
     p.add_argument("--max-download-attempts", type=int)
     p.add_argument("--resource-prefix", help="prefix of every network link and firewall chain this daemon makes")
+    p.add_argument("--auth-clients", help="OAuth2 clients file: turns on bearer tokens for the API")
+    p.add_argument("--auth-policy", help="policy file of what non-admin clients may create (default: built in)")
+    p.add_argument("--auth-allow-socket", type=_bool, nargs="?", const=True,
+                   help="the unix socket's file permissions are its only check (default true)")
+    p.add_argument("--auth-issuer", help="also accept tokens of this external OAuth2/OIDC issuer")
+    p.add_argument("--auth-jwks", help="the external issuer's keys (JWKS file, verified offline)")
+    p.add_argument("--auth-audience", help="the audience the external issuer's tokens must name")
+    p.add_argument("--auth-token-host", help="serve POST /token on this address (default: the API's)")
+    p.add_argument("--auth-token-ttl", type=int, help="lifetime of issued tokens in seconds (default 3600)")
     return p
 
 
@@ -141,6 +163,20 @@ def _human_size(text: str) -> int:
     return int(float(m.group(1)) * 1000 ** power)
 
 
+_AUTH_KEYS = {"clients": "auth_clients", "policy": "auth_policy", "allow-socket": "auth_allow_socket",
+              "issuer": "auth_issuer", "jwks": "auth_jwks", "audience": "auth_audience",
+              "token-host": "auth_token_host", "token-ttl": "auth_token_ttl"}
+
+
+def _auth_from_file(cfg: DaemonConfig, value: Any, path: str) -> None:
+    if not isinstance(value, dict):
+        raise ConfigError(f"unable to configure the daemon with file {path}: 'auth' must be an object")
+    for key, v in value.items():
+        if key not in _AUTH_KEYS:
+            raise ConfigError(f"unable to configure the daemon with file {path}: unknown auth key {key!r}")
+        setattr(cfg, _AUTH_KEYS[key], v)
+
+
 def load(argv: list[str]) -> DaemonConfig:
     """Parse flags, read daemon.json (explicit --config-file must exist), validate hosts and TLS."""
     args = build_parser().parse_args(argv)
@@ -156,6 +192,9 @@ def load(argv: list[str]) -> DaemonConfig:
             raise ConfigError(f"unable to configure the daemon with file {path}: not a JSON object")
         _builder_gc(cfg, data.get("builder"))
         for key, value in data.items():
+            if key == "auth":
+                _auth_from_file(cfg, value, path)
+                continue
             attr = _FILE_KEYS.get(key)
             if attr is None:
                 continue  # dockerd-only keys (storage-opts, registry-mirrors, …) are ignored
@@ -174,7 +213,11 @@ def load(argv: list[str]) -> DaemonConfig:
               "resource_prefix": args.resource_prefix, "cgroup_favordynmods": args.cgroup_favordynmods,
               "max_concurrent_downloads": args.max_concurrent_downloads,
               "max_concurrent_uploads": args.max_concurrent_uploads,
-              "max_download_attempts": args.max_download_attempts}
+              "max_download_attempts": args.max_download_attempts,
+              "auth_clients": args.auth_clients, "auth_policy": args.auth_policy,
+              "auth_allow_socket": args.auth_allow_socket, "auth_issuer": args.auth_issuer,
+              "auth_jwks": args.auth_jwks, "auth_audience": args.auth_audience,
+              "auth_token_host": args.auth_token_host, "auth_token_ttl": args.auth_token_ttl}
     for attr, value in simple.items():
         if value is not None:
             setattr(cfg, attr, value)
@@ -198,6 +241,7 @@ def load(argv: list[str]) -> DaemonConfig:
     cfg.data_root = os.path.abspath(cfg.data_root)
     cfg.exec_root = os.path.abspath(cfg.exec_root)
     validate_hosts(cfg)
+    validate_auth(cfg)
     return cfg
 
 
@@ -213,6 +257,50 @@ def _validate_registry(cfg: DaemonConfig) -> None:
         v = getattr(cfg, key)
         if not isinstance(v, int) or v < 1:
             raise ConfigError(f"invalid {key.replace('_', '-')} value: {v!r} (must be 1 or more)")
+
+
+def is_loopback(host: str) -> bool:
+    """A tcp:// address bound to the loopback interface only (plain TCP is allowed there when auth is on)."""
+    import ipaddress
+
+    addr = tcp_address(host)[0]
+    if addr == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_auth(cfg: DaemonConfig) -> None:
+    if not cfg.auth_enabled:
+        if cfg.auth_issuer or cfg.auth_token_host or cfg.auth_policy:
+            raise ConfigError("--auth-issuer, --auth-policy and --auth-token-host need --auth-clients or --auth-jwks")
+        return
+    for attr in ("auth_clients", "auth_policy", "auth_jwks"):
+        if isinstance(getattr(cfg, attr), str):
+            setattr(cfg, attr, os.path.abspath(getattr(cfg, attr)))
+    if bool(cfg.auth_issuer) != bool(cfg.auth_jwks):
+        raise ConfigError("--auth-issuer and --auth-jwks go together")
+    if cfg.auth_jwks and not cfg.auth_audience:
+        raise ConfigError("--auth-jwks needs --auth-audience (the audience the issuer's tokens must name)")
+    if not isinstance(cfg.auth_token_ttl, int) or isinstance(cfg.auth_token_ttl, bool) or cfg.auth_token_ttl <= 0:
+        raise ConfigError("--auth-token-ttl must be a positive number of seconds")
+    if not isinstance(cfg.auth_allow_socket, bool):
+        raise ConfigError("auth allow-socket must be true or false")
+    for f in (cfg.auth_clients, cfg.auth_policy, cfg.auth_jwks):
+        if f is not None and not os.path.isfile(f):
+            raise ConfigError(f"auth: {f}: no such file")
+    tcp = [h for h in cfg.hosts if h.startswith("tcp://")]
+    if cfg.auth_token_host:
+        if not cfg.auth_token_host.startswith("tcp://") or not cfg.auth_token_host.rpartition(":")[2].isdigit():
+            raise ConfigError(f"invalid --auth-token-host {cfg.auth_token_host!r}: expected tcp://ADDR:PORT")
+        tcp.append(cfg.auth_token_host)
+    if not (cfg.tls or cfg.tlsverify):
+        for h in tcp:
+            if not is_loopback(h):
+                raise ConfigError(f"refusing to listen on {h} without TLS: with access control on, plain TCP is "
+                                  "allowed on loopback addresses only (tokens must not cross a network in clear)")
 
 
 def validate_hosts(cfg: DaemonConfig) -> None:
@@ -232,7 +320,7 @@ def validate_hosts(cfg: DaemonConfig) -> None:
                     raise ConfigError("TLS needs --tlscert and --tlskey")
                 if cfg.tlsverify and not cfg.tlscacert:
                     raise ConfigError("--tlsverify needs --tlscacert")
-            elif not cfg.insecure_tcp:
+            elif not cfg.insecure_tcp and not (cfg.auth_enabled and is_loopback(h)):
                 raise ConfigError(f"refusing to listen on {h} without TLS: use --tlsverify --tlscacert --tlscert "
                                   "--tlskey, or --insecure-tcp if you really want an unauthenticated root shell "
                                   "on the network")

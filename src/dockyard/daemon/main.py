@@ -120,10 +120,49 @@ def build_router(services: Services) -> Router:
     return router
 
 
-def _listen(cfg: DaemonConfig, router: Router, services: Services) -> list[Any]:
+def build_auth(cfg: DaemonConfig, router: Router) -> tuple[Any, Any, Router | None]:
+    """Access control when configured: (the auth service, the API's request gate, the token listener's router).
+
+    The token endpoint joins the API's routes unless it has an address of its own."""
+    if not cfg.auth_enabled:
+        return None, None, None
+    from dockyard.api.auth_hook import OPEN_PATHS, BearerGate
+    from dockyard.api.auth_routes import TOKEN_PATH, register_admin, register_token
+    from dockyard.auth.clients import ClientsFileError
+    from dockyard.auth.policy import PolicyError
+    from dockyard.auth.service import AuthService, AuthSettings
+
+    settings = AuthSettings(data_root=cfg.data_root, clients_file=cfg.auth_clients, policy_file=cfg.auth_policy,
+                            external_issuer=cfg.auth_issuer, jwks_file=cfg.auth_jwks,
+                            external_audience=cfg.auth_audience, token_ttl=cfg.auth_token_ttl)
+    try:
+        auth = AuthService(settings)
+    except (ClientsFileError, PolicyError, ValueError) as e:
+        raise ConfigError(f"auth: {e}") from None
+    register_admin(router, auth)
+    token_router: Router | None = None
+    open_paths = OPEN_PATHS
+    if cfg.auth_token_host:
+        token_router = Router()
+        register_token(token_router, auth)
+    else:
+        register_token(router, auth)
+        open_paths = OPEN_PATHS | {TOKEN_PATH}
+    return auth, BearerGate(auth, open_paths), token_router
+
+
+def _listen(cfg: DaemonConfig, router: Router, services: Services, gate: Any = None,
+            token_router: Router | None = None) -> list[Any]:
     from dockyard.api.server import TLSAPIServer, UnixAPIServer, make_tls_context
 
     servers: list[Any] = []
+    ctx = None
+    if cfg.tls or cfg.tlsverify:
+        ctx = make_tls_context(cfg.tlscert or "", cfg.tlskey or "", cfg.tlscacert, cfg.tlsverify)
+    if token_router is not None and cfg.auth_token_host:
+        # the token endpoint's clients authenticate in the request: no client certificate asked for
+        token_ctx = make_tls_context(cfg.tlscert or "", cfg.tlskey or "", None, False) if ctx else None
+        servers.append(TLSAPIServer(tcp_address(cfg.auth_token_host), token_router, services, token_ctx))
     gid: int | None = None
     for h in cfg.hosts:
         if h.startswith("unix://"):
@@ -131,12 +170,10 @@ def _listen(cfg: DaemonConfig, router: Router, services: Services) -> list[Any]:
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             if gid is None:
                 gid = _socket_group(cfg.group)
-            servers.append(UnixAPIServer(path, router, services, mode=0o660, group=gid))
+            servers.append(UnixAPIServer(path, router, services, mode=0o660, group=gid,
+                                         gate=None if cfg.auth_allow_socket else gate))
         else:
-            ctx = None
-            if cfg.tls or cfg.tlsverify:
-                ctx = make_tls_context(cfg.tlscert or "", cfg.tlskey or "", cfg.tlscacert, cfg.tlsverify)
-            servers.append(TLSAPIServer(tcp_address(h), router, services, ctx))
+            servers.append(TLSAPIServer(tcp_address(h), router, services, ctx, gate=gate))
     return servers
 
 
@@ -172,7 +209,10 @@ def run(cfg: DaemonConfig) -> int:
         services.networks.startup()
         services.containers.restore()
         router = build_router(services)
-        servers = _listen(cfg, router, services)
+        auth, gate, token_router = build_auth(cfg, router)
+        servers = _listen(cfg, router, services, gate, token_router)
+        if auth is not None:
+            signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=auth.reload, daemon=True).start())
         for srv in servers:
             threading.Thread(target=srv.serve_forever, name=f"api-{srv.server_address}", daemon=True).start()
         log.info("API listen on %s", ", ".join(cfg.hosts))

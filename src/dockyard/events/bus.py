@@ -12,6 +12,8 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
+from dockyard.events.origin import CLIENT_ATTRIBUTE, request_client
+
 _HISTORY = 1024
 
 
@@ -58,6 +60,9 @@ class EventBus:
             "time": now // 1_000_000_000,
             "timeNano": now,
         }
+        client = request_client.get()
+        if client is not None:  # a token client's request caused it (audit)
+            ev["Actor"]["Attributes"][CLIENT_ATTRIBUTE] = client
         if type_ == "container":  # legacy fields old clients read
             ev["status"] = action
             ev["id"] = actor_id

@@ -1,0 +1,226 @@
+"""`dockyard auth …`: obtain a token (login), manage the clients file, revoke tokens, show the policy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from urllib.parse import quote, urlsplit
+
+from dockyard.cli.app import CLIContext, CLIError
+from dockyard.client.api_client import APIClient, APIError, DaemonUnreachable
+
+DEFAULT_CLIENTS_FILE = "/etc/dockyard/auth-clients.yaml"
+
+# -- login --------------------------------------------------------------------------------------------
+
+
+def configure_login(p: argparse.ArgumentParser) -> None:
+    p.usage = "dockyard auth login --client-id ID --client-secret-stdin [OPTIONS]"
+    p.add_argument("--client-id", required=True)
+    p.add_argument("--client-secret-stdin", action="store_true", help="read the client secret from stdin")
+    p.add_argument("--scope", default="", help="ask for fewer scopes than the client has (space-separated)")
+    p.add_argument("--token-url", default="", help="the token endpoint (default: the daemon's /token)")
+
+
+def _token_client(ctx: CLIContext, url: str) -> APIClient:
+    if not url:
+        return APIClient(ctx.host, tls=bool(ctx.global_opts.get("tls") or ctx.global_opts.get("tlsverify")) or None)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CLIError(f"invalid token URL {url!r}: expected http(s)://HOST:PORT/PATH")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return APIClient(f"tcp://{host}:{port}", tls=parts.scheme == "https")
+
+
+def run_login(ns: argparse.Namespace, ctx: CLIContext) -> int:
+    if not ns.client_secret_stdin:
+        raise CLIError("give the client secret on stdin with --client-secret-stdin", 125)
+    secret = ctx.stdin.read().rstrip("\r\n")
+    if not secret:
+        raise CLIError("Error: client secret is empty (read from stdin)")
+    form = f"grant_type=client_credentials&client_id={quote(ns.client_id, safe='')}" \
+           f"&client_secret={quote(secret, safe='')}"
+    if ns.scope:
+        form += f"&scope={quote(ns.scope, safe='')}"
+    client = _token_client(ctx, ns.token_url)
+    path = urlsplit(ns.token_url).path or "/token" if ns.token_url else "/token"
+    resp = client._raw("POST", path, body=form.encode(), versioned=False,
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    data = resp.data
+    try:
+        doc = json.loads(data) if data.strip() else {}
+    except ValueError:
+        doc = {}
+    if resp.status != 200 or not isinstance(doc, dict) or "access_token" not in doc:
+        reason = doc.get("error_description") or doc.get("error") if isinstance(doc, dict) else None
+        raise CLIError(f"Error response from token endpoint: {reason or data[:200].decode(errors='replace')}"
+                       f" ({resp.status})")
+    _store_token(ctx.config_dir, str(doc["access_token"]))
+    ctx.out.write(f"Login Succeeded (scope {doc.get('scope', '')}, expires in {doc.get('expires_in', '?')}s)\n")
+    return 0
+
+
+def _store_token(config_dir: str, token: str) -> None:
+    """The token goes into the config's HttpHeaders, where both dockyard and the docker CLI send it from."""
+    from dockyard.storage.atomic import write_atomic
+
+    path = os.path.join(config_dir, "config.json")
+    conf: dict[str, object] = {}
+    try:
+        with open(path) as f:
+            loaded = json.load(f)
+        if isinstance(loaded, dict):
+            conf = loaded
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError) as e:
+        raise CLIError(f"cannot read {path}: {e}") from None
+    headers = conf.get("HttpHeaders")
+    headers = dict(headers) if isinstance(headers, dict) else {}
+    headers = {k: v for k, v in headers.items() if str(k).lower() != "authorization"}
+    headers["Authorization"] = f"Bearer {token}"
+    conf["HttpHeaders"] = headers
+    os.makedirs(config_dir, mode=0o700, exist_ok=True)
+    write_atomic(path, (json.dumps(conf, indent="\t") + "\n").encode(), mode=0o600)
+
+
+# -- client add|rm|ls ------------------------------------------------------------------------------------
+
+
+def configure_client(p: argparse.ArgumentParser) -> None:
+    p.usage = "dockyard auth client add|rm|ls [OPTIONS]"
+    sub = p.add_subparsers(dest="action", metavar="add|rm|ls")
+    sub.required = True
+    for name in ("add", "rm", "ls"):
+        sp = sub.add_parser(name, prog=f"dockyard auth client {name}")
+        sp.add_argument("--file", default=os.environ.get("DOCKYARD_AUTH_CLIENTS", DEFAULT_CLIENTS_FILE),
+                        help="the clients file the daemon reads (--auth-clients)")
+        if name == "add":
+            sp.add_argument("id")
+            sp.add_argument("--scope", action="append", default=[], help="a scope the client may ask for")
+            sp.add_argument("--secret-stdin", action="store_true", help="read the secret from stdin")
+            sp.add_argument("--token-ttl", type=int, default=None, help="lifetime of its tokens in seconds")
+            sp.add_argument("--cost", type=int, default=12, help="bcrypt cost (default 12)")
+        elif name == "rm":
+            sp.add_argument("ids", nargs="+")
+        else:
+            sp.add_argument("-q", "--quiet", action="store_true")
+
+
+def _reload_daemon(ctx: CLIContext) -> None:
+    """Ask the daemon to read the clients file again (it also does on SIGHUP); quiet if it cannot."""
+    try:
+        ctx.client.post("/dockyard/auth/reload")
+    except (APIError, DaemonUnreachable, OSError):
+        pass
+
+
+def run_client(ns: argparse.Namespace, ctx: CLIContext) -> int:
+    from dockyard.auth import clients as clients_mod
+    from dockyard.auth.scopes import SCOPES
+
+    try:
+        current = clients_mod.read(ns.file)
+    except clients_mod.ClientsFileError as e:
+        raise CLIError(f"Error: {e}") from None
+    if ns.action == "ls":
+        if ns.quiet:
+            ctx.out.write("".join(f"{cid}\n" for cid in sorted(current)))
+            return 0
+        rows = [("CLIENT ID", "SCOPES", "TOKEN TTL")]
+        rows += [(c.id, ",".join(sorted(c.scopes)), str(c.token_ttl or "default"))
+                 for c in sorted(current.values(), key=lambda c: c.id)]
+        width = [max(len(r[i]) for r in rows) for i in range(2)]
+        for r in rows:
+            ctx.out.write(f"{r[0].ljust(width[0])}   {r[1].ljust(width[1])}   {r[2]}\n".rstrip() + "\n")
+        return 0
+    if ns.action == "rm":
+        missing = [cid for cid in ns.ids if cid not in current]
+        for cid in ns.ids:
+            current.pop(cid, None)
+        clients_mod.write(ns.file, current)
+        _reload_daemon(ctx)
+        for cid in ns.ids:
+            if cid not in missing:
+                ctx.out.write(f"{cid}\n")
+        for cid in missing:
+            ctx.err.write(f"Error: no such client: {cid}\n")
+        return 1 if missing else 0
+    # add
+    if not clients_mod.valid_id(ns.id):
+        raise CLIError(f"Error: invalid client id {ns.id!r}: letters, digits and ._@- only", 125)
+    wanted = frozenset(s for arg in ns.scope for s in arg.replace(",", " ").split())
+    if not wanted:
+        raise CLIError("Error: a client needs at least one --scope "
+                       f"({', '.join(SCOPES)})", 125)
+    bad = sorted(wanted - set(SCOPES))
+    if bad:
+        raise CLIError(f"Error: unknown scope {bad[0]!r} (known: {', '.join(SCOPES)})", 125)
+    if ns.token_ttl is not None and ns.token_ttl <= 0:
+        raise CLIError("Error: --token-ttl must be a positive number of seconds", 125)
+    if not 4 <= ns.cost <= 16:
+        raise CLIError("Error: --cost must be between 4 and 16", 125)
+    if ns.id in current:
+        raise CLIError(f"Error: client {ns.id} already exists")
+    generated = None
+    if ns.secret_stdin:
+        secret = ctx.stdin.read().rstrip("\r\n")
+        if not secret:
+            raise CLIError("Error: secret is empty (read from stdin)")
+    else:
+        import secrets
+
+        secret = generated = secrets.token_urlsafe(32)
+    current[ns.id] = clients_mod.Client(ns.id, clients_mod.hash_secret(secret, ns.cost).encode(), wanted,
+                                        ns.token_ttl)
+    clients_mod.write(ns.file, current)
+    _reload_daemon(ctx)
+    ctx.out.write(f"{ns.id}\n")
+    if generated:
+        ctx.out.write(f"client secret (shown once): {generated}\n")
+    return 0
+
+
+# -- revoke -----------------------------------------------------------------------------------------------
+
+
+def configure_revoke(p: argparse.ArgumentParser) -> None:
+    p.usage = "dockyard auth revoke JTI|CLIENT [JTI|CLIENT...]"
+    p.add_argument("targets", nargs="+", metavar="JTI|CLIENT")
+
+
+def run_revoke(ns: argparse.Namespace, ctx: CLIContext) -> int:
+    failed = 0
+    for target in ns.targets:
+        try:
+            doc = ctx.client.post("/dockyard/auth/revoke", {"target": target})
+            ctx.out.write(f"{doc.get('ID', target)}\n")
+        except APIError as e:
+            failed += 1
+            ctx.err.write(f"Error response from daemon: {e.message}\n")
+    return 1 if failed else 0
+
+
+# -- policy show ------------------------------------------------------------------------------------------
+
+
+def configure_policy(p: argparse.ArgumentParser) -> None:
+    p.usage = "dockyard auth policy show [--format json]"
+    p.add_argument("action", choices=["show"])
+    p.add_argument("-f", "--format", default="", help="'json' for the rules as JSON")
+
+
+def run_policy(ns: argparse.Namespace, ctx: CLIContext) -> int:
+    doc = ctx.client.get("/dockyard/auth/policy") or {}
+    if ns.format == "json":
+        ctx.out.write(json.dumps(doc) + "\n")
+        return 0
+    import yaml
+
+    ctx.out.write(f"# {doc.get('Source', '')}\n")
+    ctx.out.write(yaml.safe_dump({"rules": doc.get("Rules", [])}, sort_keys=False, default_flow_style=None,
+                                 width=sys.maxsize))
+    return 0
