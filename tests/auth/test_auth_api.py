@@ -204,6 +204,11 @@ def test_policy_show(authd: AuthDaemon) -> None:
     for rule in ("privileged", "cap-add", "host-bind", "network-host", "pid-host", "devices",
                  "security-opt-unconfined"):
         assert f"name: {rule}" in r.stdout, rule
+    from dockyard.auth import policy
+
+    shown = policy.parse(r.stdout, "shown")  # the output is a policy file again, the same rules
+    assert [x.name for x in shown.rules] == [x.name for x in policy.load(None).rules]
+    assert shown.describe() == policy.load(None).describe()
     r = authd.d.cli("auth", "policy", "show", "--format", "json")
     assert json.loads(r.stdout)["Rules"][0]["name"] == "privileged"
     # over TCP it needs a token; any valid one may read it, only admin may change auth state

@@ -197,7 +197,8 @@ class Policy:
                 r.check(body)
 
     def describe(self) -> list[dict[str, Any]]:
-        return [dict(r.raw, request=r.on) for r in self.rules]
+        return [{"name": r.name, "request": r.on, **{k: v for k, v in r.raw.items() if k not in ("name", "request")}}
+                for r in self.rules]
 
 
 def parse(text: str, source: str) -> Policy:

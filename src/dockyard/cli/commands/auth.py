@@ -220,7 +220,8 @@ def run_policy(ns: argparse.Namespace, ctx: CLIContext) -> int:
         return 0
     import yaml
 
-    ctx.out.write(f"# {doc.get('Source', '')}\n")
-    ctx.out.write(yaml.safe_dump({"rules": doc.get("Rules", [])}, sort_keys=False, default_flow_style=None,
-                                 width=sys.maxsize))
+    ctx.out.write(f"# {doc.get('Source', '')}\nrules:\n")
+    for rule in doc.get("Rules", []):  # one rule a line, in the file's own syntax
+        line = yaml.safe_dump(rule, sort_keys=False, default_flow_style=True, width=sys.maxsize).strip()
+        ctx.out.write(f"  - {line}\n")
     return 0
