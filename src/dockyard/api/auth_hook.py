@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from dockyard.api.request import Request
 from dockyard.api.responses import JSON
 from dockyard.auth.service import Claims, Denied, InvalidToken
-from dockyard.errors import DockyardError, Forbidden, Unauthorized
+from dockyard.errors import DockyardError, Unauthorized
 from dockyard.events.origin import request_client
 
 log = logging.getLogger("dockyard.audit")
@@ -69,7 +69,7 @@ class BearerGate:
             self._authority.authorize(claims, req.method, req.path, body)
         except Denied as e:
             log.warning("denied: client=%s %s %s: %s", claims.sub, req.method, req.path, e)
-            return JSON({"message": str(e)}, Forbidden.status,
+            return JSON({"message": str(e)}, e.status,
                         {"WWW-Authenticate": 'Bearer realm="dockyard", error="insufficient_scope"'})
         request_client.set(claims.sub)
         if req.method not in ("GET", "HEAD"):

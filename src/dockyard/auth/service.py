@@ -17,6 +17,7 @@ from dockyard.auth import keys, policy, scopes, token_endpoint
 from dockyard.auth.clients import Client, ClientRegistry
 from dockyard.auth.revocations import Revocations
 from dockyard.auth.tokens import JWKS, Claims, InvalidToken, TokenIssuer, TokenVerifier
+from dockyard.errors import Forbidden
 
 log = logging.getLogger("dockyard.auth")
 MAX_TTL = 30 * 86400
@@ -34,7 +35,7 @@ class AuthSettings:
     token_ttl: int = 3600
 
 
-class Denied(Exception):
+class Denied(Forbidden):
     """A request the scopes or the policy refuse (HTTP 403)."""
 
 

@@ -21,13 +21,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from dockyard.auth import keys
 from dockyard.auth import scopes as scope_mod
 from dockyard.auth.revocations import Revocations
+from dockyard.errors import Unauthorized
 
 LOCAL_ISSUER = "dockyard"
 _EXTERNAL_ALGS = ["ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "EdDSA"]
 _CACHE_SIZE = 4096
 
 
-class InvalidToken(Exception):
+class InvalidToken(Unauthorized):
     """Why a bearer token is refused; the text goes into the 401's error_description."""
 
 
