@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from dockyard.api.errors import http_status
 from dockyard.api.request import Request
 from dockyard.api.responses import JSON
 from dockyard.auth.service import Claims, Denied, InvalidToken
-from dockyard.errors import DockyardError, Unauthorized
+from dockyard.errors import DockyardError
 from dockyard.events.origin import request_client
 
 log = logging.getLogger("dockyard.audit")
@@ -31,11 +32,10 @@ def _quoted(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', "'")
 
 
-def _unauthorized(error: str | None, description: str) -> JSON:
-    challenge = 'Bearer realm="dockyard"'
-    if error:
-        challenge += f', error="{error}", error_description="{_quoted(description)}"'
-    return JSON({"message": description}, Unauthorized.status, {"WWW-Authenticate": challenge})
+def _unauthorized(error: str, description: str) -> JSON:
+    challenge = f'Bearer realm="dockyard", error="{error}", error_description="{_quoted(description)}"'
+    return JSON({"message": description}, http_status(InvalidToken(description)) or 401,
+                {"WWW-Authenticate": challenge})
 
 
 class BearerGate:
@@ -69,7 +69,7 @@ class BearerGate:
             self._authority.authorize(claims, req.method, req.path, body)
         except Denied as e:
             log.warning("denied: client=%s %s %s: %s", claims.sub, req.method, req.path, e)
-            return JSON({"message": str(e)}, e.status,
+            return JSON({"message": str(e)}, http_status(e) or 403,
                         {"WWW-Authenticate": 'Bearer realm="dockyard", error="insufficient_scope"'})
         request_client.set(claims.sub)
         if req.method not in ("GET", "HEAD"):

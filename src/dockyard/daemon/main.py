@@ -20,6 +20,8 @@ from dockyard.events.bus import EventBus
 from dockyard.storage.db import StateDB
 
 if TYPE_CHECKING:
+    from dockyard.api.auth_hook import BearerGate
+    from dockyard.auth.service import AuthService
     from dockyard.build.service import BuildService
     from dockyard.containers.service import ContainerService
     from dockyard.distribution.service import DistributionService
@@ -120,7 +122,7 @@ def build_router(services: Services) -> Router:
     return router
 
 
-def build_auth(cfg: DaemonConfig, router: Router) -> tuple[Any, Any, Router | None]:
+def build_auth(cfg: DaemonConfig, router: Router) -> tuple[AuthService | None, BearerGate | None, Router | None]:
     """Access control when configured: (the auth service, the API's request gate, the token listener's router).
 
     The token endpoint joins the API's routes unless it has an address of its own."""
@@ -151,7 +153,7 @@ def build_auth(cfg: DaemonConfig, router: Router) -> tuple[Any, Any, Router | No
     return auth, BearerGate(auth, open_paths), token_router
 
 
-def _listen(cfg: DaemonConfig, router: Router, services: Services, gate: Any = None,
+def _listen(cfg: DaemonConfig, router: Router, services: Services, gate: BearerGate | None = None,
             token_router: Router | None = None) -> list[Any]:
     from dockyard.api.server import TLSAPIServer, UnixAPIServer, make_tls_context
 
