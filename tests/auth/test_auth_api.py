@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from auth.authd import EXT_AUDIENCE, AuthDaemon
+from auth.authd import CLIENTS, EXT_AUDIENCE, AuthDaemon
 from auth.tokenkit import ExternalIssuer, basic, resigned_with_other_key, unsigned_copy, write_clients
 from helpers.daemon import wait_for
 
@@ -217,52 +217,59 @@ def test_policy_show(authd: AuthDaemon) -> None:
     assert authd.bearer("POST", "/dockyard/auth/revoke?target=root", authd.token("ci"))[0] == 403
 
 
-def test_clients_file_cli_and_sighup(authd: AuthDaemon) -> None:
-    env = {**authd.d.env, "DOCKYARD_AUTH_CLIENTS": authd.clients_file}
-    import subprocess
-
-    from helpers.daemon import DOCKYARD
-
-    def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run([DOCKYARD, *args], input=stdin, capture_output=True, text=True, env=env, timeout=60)
-
+def test_clients_cli_and_sighup(authd: AuthDaemon) -> None:
+    cli = authd.d.cli  # over the unix socket: file permissions only
     r = cli("auth", "client", "add", "deployer", "--scope", "read,volumes", "--secret-stdin", "--cost", "4",
-            stdin="dep-secret\n")
+            input="dep-secret\n")
     assert r.returncode == 0 and r.stdout == "deployer\n", r.stderr
+    with open(authd.clients_file) as f:
+        on_disk = f.read()
+    assert "deployer" in on_disk and "dep-secret" not in on_disk and "$2b$04$" in on_disk
+    assert oct(os.stat(authd.clients_file).st_mode & 0o777) == "0o600"
     r = cli("auth", "client", "ls")
     assert r.returncode == 0
     assert [ln.split()[:2] for ln in r.stdout.splitlines()][1:] == [
         ["ci", "containers,read"], ["deployer", "read,volumes"], ["ro", "read"], ["root", "admin"],
         ["short", "containers,read"]]
-    assert cli("auth", "client", "add", "deployer", "--scope", "read").returncode == 1
-    assert cli("auth", "client", "add", "x y", "--scope", "read").returncode == 125
-    assert cli("auth", "client", "add", "z", "--scope", "root").returncode == 125
-    # the CLI asked the daemon to reload: the new client gets a token right away
+    r = cli("auth", "client", "add", "deployer", "--scope", "read")
+    assert r.returncode == 1 and "client deployer already exists" in r.stderr
+    r = cli("auth", "client", "add", "x y", "--scope", "read")
+    assert r.returncode == 1 and "invalid client id" in r.stderr
+    r = cli("auth", "client", "add", "z", "--scope", "root")
+    assert r.returncode == 1 and "unknown scope 'root'" in r.stderr
+    assert cli("auth", "client", "add", "z").returncode == 1
+    # the daemon serves the change at once
     form = {"grant_type": "client_credentials", "client_id": "deployer", "client_secret": "dep-secret"}
     status, doc = authd.token_response(form)
     assert status == 200 and doc["scope"] == "read volumes"
     assert authd.bearer("POST", "/volumes/create", doc["access_token"], {"Name": "depvol"})[0] == 201
     assert authd.bearer("DELETE", "/volumes/depvol", doc["access_token"])[0] == 204
+    # managing clients over TCP needs admin
+    assert authd.bearer("GET", "/dockyard/auth/clients", doc["access_token"])[0] == 200
+    assert authd.bearer("POST", "/dockyard/auth/clients", doc["access_token"],
+                        {"ID": "evil", "Scopes": ["admin"]})[0] == 403
+    assert authd.bearer("DELETE", "/dockyard/auth/clients/root", doc["access_token"])[0] == 403
     # a generated secret is shown once
     r = cli("auth", "client", "add", "gen", "--scope", "read", "--cost", "4")
     assert r.returncode == 0 and "client secret (shown once): " in r.stdout
     secret = r.stdout.split("(shown once): ")[1].strip()
     assert authd.token_response({**form, "client_id": "gen", "client_secret": secret})[0] == 200
+    r = cli("auth", "client", "rm", "gen", "nobody")
+    assert r.returncode == 1 and r.stdout == "gen\n" and "no such client: nobody" in r.stderr
+    assert authd.token_response({**form, "client_id": "gen", "client_secret": secret})[0] == 401
     # edits by hand take effect on SIGHUP
-    write_clients(authd.clients_file, {k: v for k, v in __import__("auth.authd").authd.CLIENTS.items()})
+    write_clients(authd.clients_file, CLIENTS)  # type: ignore[arg-type]
     assert authd.token_response(form)[0] == 200
     assert authd.d.proc is not None
     os.kill(authd.d.proc.pid, signal.SIGHUP)
     wait_for(lambda: authd.token_response(form)[0] == 401, 10)
-    r = cli("auth", "client", "rm", "nobody")
-    assert r.returncode == 1 and "no such client: nobody" in r.stderr
     # a broken file on SIGHUP keeps the last good one
     with open(authd.clients_file, "a") as f:
         f.write("  broken: {secret: plain}\n")
     os.kill(authd.d.proc.pid, signal.SIGHUP)
     wait_for(lambda: "clients file not reloaded" in authd.d.log_tail(50), 10)
     assert authd.token("ci")
-    write_clients(authd.clients_file, __import__("auth.authd").authd.CLIENTS)
+    write_clients(authd.clients_file, CLIENTS)  # type: ignore[arg-type]
     os.kill(authd.d.proc.pid, signal.SIGHUP)
 
 

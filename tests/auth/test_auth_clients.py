@@ -145,3 +145,21 @@ def test_token_endpoint_on_its_own_port(strict: AuthDaemon) -> None:
     r = strict.d.cli("-H", strict.tcp_host, "auth", "login", "--client-id", "ci", "--client-secret-stdin",
                      "--token-url", f"http://127.0.0.1:{strict.token_port}/token", input="ci-secret")
     assert r.returncode == 0, r.stderr
+
+
+def test_first_client_on_a_fresh_daemon() -> None:
+    """No clients file yet: the daemon starts, refuses every token request, and serves the first client added."""
+    a = AuthDaemon()
+    os.unlink(a.clients_file)
+    try:
+        a.start()
+        form = {"grant_type": "client_credentials", "client_id": "first", "client_secret": "first-secret"}
+        assert a.token_response(form)[0] == 401
+        r = a.d.cli("auth", "client", "add", "first", "--scope", "read", "--secret-stdin", "--cost", "4",
+                    input="first-secret")
+        assert r.returncode == 0, r.stderr
+        status, doc = a.token_response(form)
+        assert status == 200 and doc["scope"] == "read"
+        assert os.path.exists(a.clients_file)
+    finally:
+        finish_daemon(a.d)

@@ -46,7 +46,8 @@ def test_daemon_json_auth_keys(tmp_path: Any, clients: str) -> None:
 
 @pytest.mark.parametrize("argv,message", [
     (["--auth-issuer", "https://i"], "need --auth-clients or --auth-jwks"),
-    (["--auth-clients", "/nonexistent/clients.yaml"], "no such file"),
+    (["--auth-clients", "/nonexistent/clients.yaml"], "no such directory"),
+    (["--auth-clients", "{c}", "--auth-policy", "/nonexistent.yaml"], "no such file"),
     (["--auth-clients", "{c}", "--auth-jwks", "{c}"], "go together"),
     (["--auth-clients", "{c}", "--auth-jwks", "{c}", "--auth-issuer", "https://i"], "needs --auth-audience"),
     (["--auth-clients", "{c}", "--auth-token-ttl", "0"], "positive"),

@@ -238,7 +238,21 @@ DENIED_BODIES = [
     ("devices", {"HostConfig": {"Devices": [{"PathOnHost": "/dev/sda", "PathInContainer": "/dev/sda"}]}}),
     ("security-opt-unconfined", {"HostConfig": {"SecurityOpt": ["seccomp=unconfined"]}}),
     ("security-opt-unconfined", {"HostConfig": {"SecurityOpt": ["no-new-privileges", "apparmor:unconfined"]}}),
+    ("cgroup-parent", {"HostConfig": {"CgroupParent": "/"}}),
 ]
+
+
+def test_build_policy_reads_the_query(svc: AuthService) -> None:
+    import jwt as pyjwt
+
+    now = int(time.time())
+    tok = pyjwt.encode({"iss": "dockyard", "sub": "b", "aud": "dockyard", "iat": now, "exp": now + 60,
+                        "jti": "b" * 32, "scope": "images"}, svc._issuer._key, algorithm="ES256")
+    claims = svc.authenticate(tok)
+    assert not svc.reads_body("POST", "/build")
+    svc.authorize(claims, "POST", "/build", None, {"t": "x", "networkmode": "default"})
+    with pytest.raises(Denied, match="policy rule build-network-host"):
+        svc.authorize(claims, "POST", "/build", None, {"t": "x", "networkmode": "host"})
 
 
 @pytest.mark.parametrize("rule,body", DENIED_BODIES)

@@ -24,7 +24,8 @@ OPEN_PATHS = frozenset({"/_ping", "/version"})
 
 class TokenAuthority(Protocol):
     def authenticate(self, token: str) -> Claims: ...
-    def authorize(self, claims: Claims, method: str, path: str, body: Any = None) -> None: ...
+    def authorize(self, claims: Claims, method: str, path: str, body: Any = None,
+                  query: dict[str, str] | None = None) -> None: ...
     def reads_body(self, method: str, path: str) -> bool: ...
 
 
@@ -66,7 +67,8 @@ class BearerGate:
             except DockyardError:
                 body = None  # the handler answers the malformed body itself
         try:
-            self._authority.authorize(claims, req.method, req.path, body)
+            self._authority.authorize(claims, req.method, req.path, body,
+                                      {k: v[-1] for k, v in req.query.items() if v})
         except Denied as e:
             log.warning("denied: client=%s %s %s: %s", claims.sub, req.method, req.path, e)
             return JSON({"message": str(e)}, http_status(e) or 403,

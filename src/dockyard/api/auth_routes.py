@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from dockyard.api.request import Request
-from dockyard.api.responses import JSON, Raw
+from dockyard.api.responses import JSON, Empty, Raw
 from dockyard.api.router import Router
 from dockyard.auth.token_endpoint import TokenAnswer
 from dockyard.errors import InvalidParameter
@@ -23,6 +23,10 @@ class TokenService(Protocol):
 
 class AuthAdmin(TokenService, Protocol):
     def revoke(self, target: str) -> dict[str, Any]: ...
+    def clients_list(self) -> list[dict[str, Any]]: ...
+    def client_add(self, client_id: str, secret: str | None, wanted: list[str], token_ttl: int | None = None,
+                   cost: int = 12) -> dict[str, Any]: ...
+    def client_remove(self, client_id: str) -> None: ...
     def reload(self) -> None: ...
     def describe_policy(self) -> dict[str, Any]: ...
 
@@ -46,6 +50,26 @@ def register_admin(r: Router, admin: AuthAdmin) -> None:
         if not target.strip():
             raise InvalidParameter("revoke needs a token id (jti) or a client id")
         return JSON(admin.revoke(target.strip()))
+
+    @r.get("/dockyard/auth/clients")
+    def clients(req: Request) -> JSON:
+        return JSON(admin.clients_list())
+
+    @r.post("/dockyard/auth/clients")
+    def client_add(req: Request) -> JSON:
+        body = req.json({})
+        if not isinstance(body, dict) or not isinstance(body.get("ID"), str):
+            raise InvalidParameter("a client needs an ID")
+        wanted = body.get("Scopes") or []
+        if not isinstance(wanted, list) or not all(isinstance(x, str) for x in wanted):
+            raise InvalidParameter("Scopes must be a list of scope names")
+        return JSON(admin.client_add(body["ID"], body.get("Secret"), wanted, body.get("TokenTTL"),
+                                     body.get("Cost", 12)), 201)
+
+    @r.delete("/dockyard/auth/clients/{id}")
+    def client_remove(req: Request) -> Empty:
+        admin.client_remove(req.params["id"])
+        return Empty()
 
     @r.post("/dockyard/auth/reload")
     def reload(req: Request) -> JSON:

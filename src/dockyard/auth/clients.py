@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import bcrypt
@@ -113,6 +114,20 @@ class ClientRegistry:
         with self._lock:
             self._clients = fresh
         return len(fresh)
+
+    def edit(self, change: Callable[[dict[str, Client]], None]) -> None:
+        """Apply ``change`` to the file as it is now (hand edits not yet reloaded included), write it whole,
+        and serve the result."""
+        if not self.path:
+            raise ClientsFileError("the daemon has no clients file (--auth-clients)")
+        with self._lock:
+            current = read(self.path)
+            change(current)
+            write(self.path, current)
+            self._clients = current
+
+    def all(self) -> list[Client]:
+        return sorted(self._clients.values(), key=lambda c: c.id)
 
     def get(self, client_id: str) -> Client | None:
         return self._clients.get(client_id)

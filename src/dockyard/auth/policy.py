@@ -5,11 +5,11 @@ when the field holds a listed value (`deny`), holds anything at all (`deny_set`)
 (`deny_match`), or names a host path outside the listed ones (`allow_paths`). The first rule that denies
 names itself in the 403. Field paths are dotted (`HostConfig.Privileged`); `[]` walks a list and
 `[Type=bind]` walks only the list's items whose `Type` is `bind`. Keys match case-insensitively, as the
-Engine API's JSON decoding does.
+Engine API's JSON decoding does. A build's fields are its query parameters (`networkmode`), never its context.
 
     rules:
       - name: privileged
-        request: container-create       # container-create (default), container-update, exec-create
+        request: container-create       # container-create (default), container-update, exec-create, build
         field: HostConfig.Privileged
         deny: [true]
       - name: host-bind
@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-KINDS = ("container-create", "container-update", "exec-create")
+KINDS = ("container-create", "container-update", "exec-create", "build")
 _OPS = ("deny", "deny_set", "deny_match", "allow_paths")
 _STEP = re.compile(r"^([^.\[\]]+)(\[(?:([^=\]]+)=([^\]]*))?\])?$")
 
@@ -44,6 +44,7 @@ rules:
   - {name: ipc-host, field: HostConfig.IpcMode, deny: [host]}
   - {name: uts-host, field: HostConfig.UTSMode, deny: [host]}
   - {name: userns-host, field: HostConfig.UsernsMode, deny: [host]}
+  - {name: cgroup-parent, field: HostConfig.CgroupParent, deny_set: true}
   - {name: devices, field: HostConfig.Devices, deny_set: true}
   - {name: device-requests, field: HostConfig.DeviceRequests, deny_set: true}
   - {name: device-cgroup-rules, field: HostConfig.DeviceCgroupRules, deny_set: true}
@@ -53,6 +54,7 @@ rules:
   - {name: update-devices, request: container-update, field: Devices, deny_set: true}
   - {name: update-device-cgroup-rules, request: container-update, field: DeviceCgroupRules, deny_set: true}
   - {name: exec-privileged, request: exec-create, field: Privileged, deny: [true]}
+  - {name: build-network-host, request: build, field: networkmode, deny: [host]}
 """
 
 
@@ -226,11 +228,13 @@ def load(path: str | None) -> Policy:
 
 
 def kind_of(method: str, path: str) -> str | None:
-    """Which request bodies the policy reads: container create and update, exec create."""
+    """Which requests the policy reads: container create and update, exec create (bodies), build (query)."""
     if method != "POST":
         return None
     if path == "/containers/create":
         return "container-create"
+    if path == "/build":
+        return "build"
     parts = path.strip("/").split("/")
     if len(parts) == 3 and parts[0] == "containers":
         return {"update": "container-update", "exec": "exec-create"}.get(parts[2])

@@ -288,9 +288,12 @@ def validate_auth(cfg: DaemonConfig) -> None:
         raise ConfigError("--auth-token-ttl must be a positive number of seconds")
     if not isinstance(cfg.auth_allow_socket, bool):
         raise ConfigError("auth allow-socket must be true or false")
-    for f in (cfg.auth_clients, cfg.auth_policy, cfg.auth_jwks):
+    for f in (cfg.auth_policy, cfg.auth_jwks):
         if f is not None and not os.path.isfile(f):
             raise ConfigError(f"auth: {f}: no such file")
+    # the clients file may be missing (no clients yet: `dockyard auth client add` makes it), its directory not
+    if cfg.auth_clients and not os.path.isdir(os.path.dirname(cfg.auth_clients)):
+        raise ConfigError(f"auth: {os.path.dirname(cfg.auth_clients)}: no such directory")
     tcp = [h for h in cfg.hosts if h.startswith("tcp://")]
     if cfg.auth_token_host:
         if not cfg.auth_token_host.startswith("tcp://") or not cfg.auth_token_host.rpartition(":")[2].isdigit():

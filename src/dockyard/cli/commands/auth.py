@@ -9,9 +9,7 @@ import sys
 from urllib.parse import quote, urlsplit
 
 from dockyard.cli.app import CLIContext, CLIError
-from dockyard.client.api_client import APIClient, APIError, DaemonUnreachable
-
-DEFAULT_CLIENTS_FILE = "/etc/dockyard/auth-clients.yaml"
+from dockyard.client.api_client import APIClient, APIError
 
 # -- login --------------------------------------------------------------------------------------------
 
@@ -64,9 +62,8 @@ def run_login(ns: argparse.Namespace, ctx: CLIContext) -> int:
 
 
 def _store_token(config_dir: str, token: str) -> None:
-    """The token goes into the config's HttpHeaders, where both dockyard and the docker CLI send it from."""
-    from dockyard.storage.atomic import write_atomic
-
+    """The token goes into the config's HttpHeaders, where both dockyard and the docker CLI send it from
+    (written beside and renamed over, mode 0600: a token is a credential)."""
     path = os.path.join(config_dir, "config.json")
     conf: dict[str, object] = {}
     try:
@@ -84,7 +81,13 @@ def _store_token(config_dir: str, token: str) -> None:
     headers["Authorization"] = f"Bearer {token}"
     conf["HttpHeaders"] = headers
     os.makedirs(config_dir, mode=0o700, exist_ok=True)
-    write_atomic(path, (json.dumps(conf, indent="\t") + "\n").encode(), mode=0o600)
+    tmp = f"{path}.tmp{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(conf, indent="\t") + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 # -- client add|rm|ls ------------------------------------------------------------------------------------
@@ -94,93 +97,53 @@ def configure_client(p: argparse.ArgumentParser) -> None:
     p.usage = "dockyard auth client add|rm|ls [OPTIONS]"
     sub = p.add_subparsers(dest="action", metavar="add|rm|ls")
     sub.required = True
-    for name in ("add", "rm", "ls"):
-        sp = sub.add_parser(name, prog=f"dockyard auth client {name}")
-        sp.add_argument("--file", default=os.environ.get("DOCKYARD_AUTH_CLIENTS", DEFAULT_CLIENTS_FILE),
-                        help="the clients file the daemon reads (--auth-clients)")
-        if name == "add":
-            sp.add_argument("id")
-            sp.add_argument("--scope", action="append", default=[], help="a scope the client may ask for")
-            sp.add_argument("--secret-stdin", action="store_true", help="read the secret from stdin")
-            sp.add_argument("--token-ttl", type=int, default=None, help="lifetime of its tokens in seconds")
-            sp.add_argument("--cost", type=int, default=12, help="bcrypt cost (default 12)")
-        elif name == "rm":
-            sp.add_argument("ids", nargs="+")
-        else:
-            sp.add_argument("-q", "--quiet", action="store_true")
-
-
-def _reload_daemon(ctx: CLIContext) -> None:
-    """Ask the daemon to read the clients file again (it also does on SIGHUP); quiet if it cannot."""
-    try:
-        ctx.client.post("/dockyard/auth/reload")
-    except (APIError, DaemonUnreachable, OSError):
-        pass
+    add = sub.add_parser("add", prog="dockyard auth client add")
+    add.add_argument("id")
+    add.add_argument("--scope", action="append", default=[], help="a scope the client may ask for")
+    add.add_argument("--secret-stdin", action="store_true", help="read the secret from stdin (else one is made)")
+    add.add_argument("--token-ttl", type=int, default=None, help="lifetime of its tokens in seconds")
+    add.add_argument("--cost", type=int, default=12, help="bcrypt cost (default 12)")
+    rm = sub.add_parser("rm", prog="dockyard auth client rm")
+    rm.add_argument("ids", nargs="+")
+    ls = sub.add_parser("ls", prog="dockyard auth client ls")
+    ls.add_argument("-q", "--quiet", action="store_true")
 
 
 def run_client(ns: argparse.Namespace, ctx: CLIContext) -> int:
-    from dockyard.auth import clients as clients_mod
-    from dockyard.auth.scopes import SCOPES
-
-    try:
-        current = clients_mod.read(ns.file)
-    except clients_mod.ClientsFileError as e:
-        raise CLIError(f"Error: {e}") from None
+    """The daemon edits its clients file (--auth-clients): it hashes the secret and serves the change at once."""
     if ns.action == "ls":
+        rows = ctx.client.get("/dockyard/auth/clients") or []
         if ns.quiet:
-            ctx.out.write("".join(f"{cid}\n" for cid in sorted(current)))
+            ctx.out.write("".join(f"{c['ID']}\n" for c in rows))
             return 0
-        rows = [("CLIENT ID", "SCOPES", "TOKEN TTL")]
-        rows += [(c.id, ",".join(sorted(c.scopes)), str(c.token_ttl or "default"))
-                 for c in sorted(current.values(), key=lambda c: c.id)]
-        width = [max(len(r[i]) for r in rows) for i in range(2)]
-        for r in rows:
-            ctx.out.write(f"{r[0].ljust(width[0])}   {r[1].ljust(width[1])}   {r[2]}\n".rstrip() + "\n")
+        table = [("CLIENT ID", "SCOPES", "TOKEN TTL")]
+        table += [(c["ID"], ",".join(c["Scopes"]), str(c.get("TokenTTL") or "default")) for c in rows]
+        width = [max(len(r[i]) for r in table) for i in range(2)]
+        for r in table:
+            ctx.out.write(f"{r[0].ljust(width[0])}   {r[1].ljust(width[1])}   {r[2]}\n")
         return 0
     if ns.action == "rm":
-        missing = [cid for cid in ns.ids if cid not in current]
+        failed = 0
         for cid in ns.ids:
-            current.pop(cid, None)
-        clients_mod.write(ns.file, current)
-        _reload_daemon(ctx)
-        for cid in ns.ids:
-            if cid not in missing:
+            try:
+                ctx.client.delete(f"/dockyard/auth/clients/{quote(cid, safe='')}")
                 ctx.out.write(f"{cid}\n")
-        for cid in missing:
-            ctx.err.write(f"Error: no such client: {cid}\n")
-        return 1 if missing else 0
-    # add
-    if not clients_mod.valid_id(ns.id):
-        raise CLIError(f"Error: invalid client id {ns.id!r}: letters, digits and ._@- only", 125)
-    wanted = frozenset(s for arg in ns.scope for s in arg.replace(",", " ").split())
-    if not wanted:
-        raise CLIError("Error: a client needs at least one --scope "
-                       f"({', '.join(SCOPES)})", 125)
-    bad = sorted(wanted - set(SCOPES))
-    if bad:
-        raise CLIError(f"Error: unknown scope {bad[0]!r} (known: {', '.join(SCOPES)})", 125)
-    if ns.token_ttl is not None and ns.token_ttl <= 0:
-        raise CLIError("Error: --token-ttl must be a positive number of seconds", 125)
-    if not 4 <= ns.cost <= 16:
-        raise CLIError("Error: --cost must be between 4 and 16", 125)
-    if ns.id in current:
-        raise CLIError(f"Error: client {ns.id} already exists")
-    generated = None
+            except APIError as e:
+                failed += 1
+                ctx.err.write(f"Error response from daemon: {e.message}\n")
+        return 1 if failed else 0
+    wanted = sorted({s for arg in ns.scope for s in arg.replace(",", " ").split()})
+    secret = None
     if ns.secret_stdin:
         secret = ctx.stdin.read().rstrip("\r\n")
         if not secret:
             raise CLIError("Error: secret is empty (read from stdin)")
-    else:
-        import secrets
-
-        secret = generated = secrets.token_urlsafe(32)
-    current[ns.id] = clients_mod.Client(ns.id, clients_mod.hash_secret(secret, ns.cost).encode(), wanted,
-                                        ns.token_ttl)
-    clients_mod.write(ns.file, current)
-    _reload_daemon(ctx)
-    ctx.out.write(f"{ns.id}\n")
-    if generated:
-        ctx.out.write(f"client secret (shown once): {generated}\n")
+    body = {"ID": ns.id, "Scopes": wanted, "TokenTTL": ns.token_ttl, "Cost": ns.cost,
+            **({"Secret": secret} if secret else {})}
+    doc = ctx.client.post("/dockyard/auth/clients", None, body) or {}
+    ctx.out.write(f"{doc.get('ID', ns.id)}\n")
+    if doc.get("Secret"):
+        ctx.out.write(f"client secret (shown once): {doc['Secret']}\n")
     return 0
 
 
