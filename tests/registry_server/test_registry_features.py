@@ -38,7 +38,7 @@ def test_rate_limit_on_by_default_and_configurable(registry_factory: Factory) ->
     # the default limit (500/s, bursts of 1000) lets a burst of ordinary requests through
     assert all(reg.request("GET", "/v2/").status == 200 for _ in range(50))
     reg = registry_factory("--rate-limit", "2")  # bursts of 4
-    statuses = [reg.request("GET", "/v2/") for _ in range(10)]
+    statuses = [reg.request("GET", "/v2/") for _ in range(20)]
     limited = [a for a in statuses if a.status == 429]
     assert limited, [a.status for a in statuses]
     assert limited[0].code() == "TOOMANYREQUESTS" and int(limited[0].headers["retry-after"]) >= 1
