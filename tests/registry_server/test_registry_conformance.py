@@ -68,6 +68,11 @@ WORKFLOWS: dict[str, list[Step]] = {
              want_headers={"Docker-Content-Digest": sha(MANIFEST), "Content-Length": str(len(MANIFEST))}),
         Step("GET", f"/v2/test/repo/manifests/{sha(MANIFEST)}", 200, want_body=MANIFEST),
         Step("GET", "/v2/test/repo/manifests/nope", 404, want_code="MANIFEST_UNKNOWN"),
+        # a client that lists only docker's manifest type is not sent an OCI manifest
+        Step("GET", "/v2/test/repo/manifests/v1", 404, headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+             want_code="MANIFEST_UNKNOWN"),
+        Step("GET", "/v2/test/repo/manifests/v1", 200, headers={"Accept": f"application/json, {OCI};q=0.9"},
+             want_body=MANIFEST, ours_only=True),  # distribution 2.8 reads only the first of a comma list
         Step("GET", f"/v2/test/repo/manifests/{ZERO}", 404, want_code="MANIFEST_UNKNOWN"),
         Step("GET", f"/v2/test/repo/blobs/{sha(LAYER)}", 200, want_body=LAYER,
              want_headers={"Docker-Content-Digest": sha(LAYER), "Content-Length": str(len(LAYER)),

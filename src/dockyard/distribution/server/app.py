@@ -259,6 +259,7 @@ class RegistryApp:
                         or not self.proxy.fetch_manifest(name, ref)):
                     raise
                 digest, media_type = self.store.resolve(name, ref)
+            _check_accept(req.header("Accept"), media_type)
             path = self.store.manifest_path(digest)
             with open(path, "rb") as f:
                 body = f.read() if m == "GET" else b""
@@ -403,6 +404,19 @@ class RegistryApp:
                    for r in names[:n]]
         return _json({"num_pages": 1, "num_results": len(results), "page": 1, "page_size": n, "query": q,
                       "results": results})
+
+
+def _check_accept(accept: str | None, media_type: str) -> None:
+    """distribution's rule: a client that lists the manifest types it accepts, without the OCI ones, is not sent
+    an OCI manifest or index it could not read (no Accept, or ``*/*``, takes anything)."""
+    if not accept or media_type not in (protocol.OCI_MANIFEST, protocol.OCI_INDEX):
+        return
+    types = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    if media_type in types or "*/*" in types or "application/*" in types:
+        return
+    if media_type == protocol.OCI_MANIFEST:
+        raise RegistryError("MANIFEST_UNKNOWN", "OCI manifest found, but accept header does not support OCI manifests")
+    raise RegistryError("MANIFEST_UNKNOWN", "OCI index found, but accept header does not support OCI indexes")
 
 
 def _drain(f: IO[bytes], limit: int) -> None:
