@@ -1,4 +1,5 @@
-"""Our daemon, driven by the docker CLI, pushes to and pulls from our registry with Basic and Bearer auth.
+"""Our daemon, driven by the docker CLI, pushes to and pulls from our registry with Basic and Bearer auth, and
+`docker search` finds its repositories.
 
 Needs the engine's registry client; until the daemon can pull, the test skips and says so.
 """
@@ -58,3 +59,30 @@ def test_docker_cli_push_pull(daemon: Any, busybox_image: str, registry_factory:
     r = docker("run", "--rm", ref, "echo", "from our registry")
     assert r.returncode == 0 and r.stdout == "from our registry\n", r.stderr
     docker("rmi", ref)
+
+
+def test_docker_search_against_our_registry(daemon: Any, registry_factory: Callable[..., RegistryProcess],
+                                           work_dir: str) -> None:
+    if not _engine_has_registry_client(daemon):
+        pytest.skip("the engine has no registry client yet: docker search through the daemon cannot run")
+    htp = os.path.join(work_dir, "htpasswd")
+    write_htpasswd(htp, {"alice": "s3cret"})
+    reg = registry_factory("--htpasswd", htp)
+    from regserver import basic
+
+    reg.auth = basic("alice", "s3cret")
+    for repo in ("library/busybox", "team/busybox-tools", "library/debian"):
+        reg.push_image(repo, "v1")
+    env = {**daemon.env, "DOCKER_CONFIG": os.path.join(work_dir, "docker-config")}
+    from helpers.daemon import DOCKER
+
+    def docker(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([DOCKER, *args], input=input, capture_output=True, text=True, env=env, timeout=120)
+
+    r = docker("login", "-u", "alice", "--password-stdin", reg.addr, input="s3cret\n")
+    assert r.returncode == 0, r.stderr
+    r = docker("search", "--format", "{{.Name}}", f"{reg.addr}/busybox")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["library/busybox", "team/busybox-tools"]
+    r = docker("search", "--limit", "1", "--format", "{{.Name}}", f"{reg.addr}/library")
+    assert r.returncode == 0 and len(r.stdout.split()) == 1, r.stdout + r.stderr
