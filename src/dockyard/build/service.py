@@ -493,15 +493,11 @@ class BuildService:
             from .ports import BaseImage
 
             return base_state(BaseImage(res.image_id, res.config, res.layer_dirs, []))
-        if opts.pull:
+        if opts.pull:  # docker's --pull: always ask the registry; a failed pull fails the build
             try:
                 self.images.pull(base, opts.auth, lambda m: out(_progress_text(m)))
             except DockyardError as e:
-                try:
-                    img = self.images.lookup(base)
-                except DockyardError:
-                    raise BuildError(str(e)) from None
-                return base_state(img)
+                raise BuildError(str(e)) from None
         try:
             img = self.images.lookup(base)
         except NotFound:
