@@ -132,8 +132,11 @@ def test_multistage_target_and_copy_from(dy: TestDaemon, ctxdir: str) -> None:
 
 def test_cache_survives_daemon_restart(dy: TestDaemon, ctxdir: str) -> None:
     write(ctxdir, {"Dockerfile": "FROM busybox\nRUN echo restart > /r\nCMD [\"cat\", \"/r\"]\n"})
-    code, out, _ = build(dy, ctxdir, "-t", "bt/restart")
+    iid = os.path.join(ctxdir, "iid")
+    code, out, _ = build(dy, ctxdir, "-t", "bt/restart", "--iidfile", iid)
     assert code == 0
+    with open(iid) as f:
+        assert f.read() == inspect(dy, "bt/restart")["Id"]
     dy.restart()
     code, out, _ = build(dy, ctxdir, "-t", "bt/restart")
     assert code == 0 and out.count("Using cache") == 2 and "Running in" not in out
