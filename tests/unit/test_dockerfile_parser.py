@@ -132,3 +132,12 @@ def test_daemon_json_builder_gc(tmp_path: object) -> None:
     cfg = load(["--config-file", path])
     assert cfg.builder_gc is False and cfg.builder_keep_storage == 2_000_000_000
     assert load([]).builder_keep_storage == 20_000_000_000
+
+
+@pytest.mark.parametrize("raw,expected", [(None, False), ("", False), ("0", False), ("False", False),
+                                          ("false", False), ("no", False), ("None", False), ("1", True),
+                                          ("True", True), ("yes", True)])
+def test_build_query_booleans_as_dockerd_reads_them(raw: str | None, expected: bool) -> None:
+    from dockyard.api.routes.build import _bool_value
+
+    assert _bool_value(raw) is expected  # docker-py sends pull=False, compose rm=True

@@ -50,6 +50,13 @@ def _size(req: Request, name: str) -> int:
         raise InvalidParameter(f"invalid {name}: {v}") from None
 
 
+def _bool_value(raw: str | None, default: bool = False) -> bool:
+    """dockerd's ``BoolValue``: anything but "", "0", "no", "false", "none" (any case) is true."""
+    if raw is None:
+        return default
+    return raw.strip().lower() not in ("", "0", "no", "false", "none")
+
+
 def _options(req: Request) -> BuildOptions:
     tags = [t for t in req.q_all("t") if t]
     for t in tags:
@@ -92,18 +99,18 @@ def _options(req: Request) -> BuildOptions:
             secrets = {str(k): base64.b64decode(v) for k, v in raw.items()}
         except (ValueError, binascii.Error, AttributeError):
             raise InvalidParameter("invalid build secrets header") from None
-    if req.q_bool("squash"):
+    if _bool_value(req.q("squash")):
         raise InvalidParameter("squash is only supported with experimental mode")
     rm = req.q("rm")
     network = req.q("networkmode") or "default"
     return BuildOptions(
         tags=tags, dockerfile=req.q("dockerfile") or "Dockerfile",
         buildargs={str(k): (None if v is None else str(v)) for k, v in buildargs.items()},
-        nocache=req.q_bool("nocache"), pull=bool(req.q("pull")) and req.q("pull") not in ("0", "false"),
-        rm=rm is None or rm in ("1", "true", "True"), forcerm=req.q_bool("forcerm"), quiet=req.q_bool("q"),
+        nocache=_bool_value(req.q("nocache")), pull=_bool_value(req.q("pull")), rm=_bool_value(rm, True),
+        forcerm=_bool_value(req.q("forcerm")), quiet=_bool_value(req.q("q")),
         cachefrom=[str(c) for c in cachefrom], labels={str(k): str(v) for k, v in labels.items()},
         target=req.q("target") or "", network_mode=network, extra_hosts=extra_hosts, resources=resources,
-        platform=req.q("platform") or "", squash=req.q_bool("squash"), secrets=secrets, auth=auth,
+        platform=req.q("platform") or "", squash=False, secrets=secrets, auth=auth,
         build_id=req.q("buildid") or "")
 
 
