@@ -4,7 +4,8 @@ The project: ten busybox httpd services on one network; two of them have healthc
 depend on them with `condition: service_healthy`. Timed, round-robin over the same rounds:
   - dockyard compose against a dockyard daemon,
   - docker-compose 1.29 against the same dockyard daemon,
-  - docker-compose 1.29 against a private real dockerd, where one is installed (bench/engine_dockerd.py).
+  - docker-compose 1.29 against a private real dockerd, where one is installed (bench/engine_dockerd.py),
+    and dockyard compose against that dockerd too (it is a client of any Engine API).
 Printed: the median wall time of each step per tool with the median CPU time of the client process (which
 a loaded host changes far less than wall time), and the targets (up -d at least 5x faster than
 docker-compose 1.29 on dockerd; a no-change up -d in at most 0.3 s).
@@ -92,6 +93,7 @@ def main() -> int:
                 _s, _h, archive = d.api("GET", "/images/get?names=busybox:latest", timeout=120)
                 real.load(archive)
                 tools["docker-compose 1.29 -> dockerd"] = ([V1, "-p", "benchreal"], real.env)
+                tools["dockyard compose -> dockerd"] = ([DOCKYARD, "compose", "-p", "benchdyreal"], real.env)
             except RuntimeError as e:
                 notes.append(f"dockerd could not be started: {str(e).splitlines()[0]}")
                 real = None
