@@ -173,7 +173,8 @@ def test_second_up_changes_nothing_and_a_change_recreates_only_that(project: Any
           c:
             image: busybox
             command: [sleep, "1000"]
-            depends_on: [a]
+            depends_on:
+              a: {condition: service_started, restart: true}
         """)
     p.ok("up", "-d")
     before = {c["Names"][0]: c["Id"] for c in p.containers()}
@@ -197,6 +198,15 @@ def test_second_up_changes_nothing_and_a_change_recreates_only_that(project: Any
     assert {c["Names"][0]: c["State"] for c in p.containers()}[f"/{p.name}-a-1"] == "paused"
     p.ok("unpause", "a")
     p.ok("restart", "-t", "1", "b")
+
+    def started(svc: str) -> str:
+        c = [c for c in p.containers() if c["Labels"]["com.docker.compose.service"] == svc][0]
+        return str(p.daemon.api_json("GET", f"/containers/{c['Id']}/json")[1]["State"]["StartedAt"])
+
+    c_before = started("c")
+    r = p.ok("restart", "-t", "1", "a")
+    assert f"Container {p.name}-c-1  Restarting" in r.stderr  # it depends on a with restart: true
+    assert started("c") != c_before
     p.ok("kill", "c")
     p.ok("rm", "-f", "c")
     assert f"/{p.name}-c-1" not in {c["Names"][0] for c in p.containers()}

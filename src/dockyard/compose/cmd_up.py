@@ -403,9 +403,16 @@ def configure_restart(p: argparse.ArgumentParser) -> None:
 
 
 def run_restart(args: Any, ctx: Context) -> int:
+    """Restart the services' containers, and (unless --no-deps) those depending on them with restart: true."""
     ref = project_ref(ctx)
     progress = ctx.progress()
-    cs = _selected(ctx, ref, args.services)
+    names = list(args.services)
+    if names and ref.project is not None and not args.no_deps:
+        for s, svc in ref.project.services.items():
+            if s not in names and any((spec or {}).get("restart") and dep in names
+                                      for dep, spec in (svc.get("depends_on") or {}).items()):
+                names.append(s)
+    cs = _selected(ctx, ref, names)
 
     def one(c: dict[str, Any]) -> None:
         progress.event("Container", _name(c), "Restarting")
