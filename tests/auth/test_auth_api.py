@@ -308,3 +308,21 @@ def test_token_endpoint_fuzz(authd: AuthDaemon, seed: int) -> None:
                                  {"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 400 and json.loads(data)["error"] == "invalid_request"
     assert authd.http("GET", "/token")[0] in (401, 405)
+
+
+def test_build_under_the_policy(authd: AuthDaemon) -> None:
+    """An `images` token (here an external issuer's) builds, but not with the host's network."""
+    from helpers.tarballs import tar_bytes
+
+    tok = authd.ext.token("builder", "images", EXT_AUDIENCE)
+    context = tar_bytes(("Dockerfile", b"FROM busybox\nRUN true\n"))
+    hdrs = {"Authorization": f"Bearer {tok}", "Content-Type": "application/x-tar"}
+    status, _, data = authd.http("POST", "/build?t=auth-host-net:1&networkmode=host", context, hdrs)
+    assert status == 403 and b"policy rule build-network-host" in data, data
+    assert authd.d.api("GET", "/images/auth-host-net:1/json")[0] == 404
+    status, _, data = authd.http("POST", "/build?t=auth-ok:1", context, hdrs)
+    assert status == 200 and b"error" not in data.lower(), data
+    assert authd.d.api("GET", "/images/auth-ok:1/json")[0] == 200
+    assert authd.bearer("DELETE", "/images/auth-ok:1", tok)[0] == 200
+    # the token's scope gives no containers
+    assert authd.bearer("POST", "/containers/create", tok, CREATE)[0] == 403
