@@ -7,6 +7,7 @@ make sense for dockerd (storage-opts, registry mirrors…) are accepted and igno
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 DEFAULT_CONFIG_FILE = "/etc/dockyard/daemon.json"
 DEFAULT_SOCKET = "unix:///run/dockyard.sock"
 DEFAULT_LOG_OPTS = {"max-size": "10m", "max-file": "3"}
+DEFAULT_DATA_ROOT = "/var/lib/dockyard"
 RUNTIMES = ("dockyard", "runc", "crun")
 
 
@@ -24,11 +26,11 @@ class ConfigError(Exception):
 
 @dataclass
 class DaemonConfig:
-    data_root: str = "/var/lib/dockyard"
+    data_root: str = DEFAULT_DATA_ROOT
     exec_root: str = "/run/dockyard"
     hosts: list[str] = field(default_factory=lambda: [DEFAULT_SOCKET])
     pidfile: str = "/run/dockyard.pid"
-    bridge: str = "dockyard0"
+    bridge: str = ""  # "" until load(): default_bridge(data root)
     bip: str | None = None
     default_runtime: str = "dockyard"
     runtimes: dict[str, Any] = field(default_factory=dict)
@@ -45,7 +47,7 @@ class DaemonConfig:
     tlskey: str | None = None
     insecure_tcp: bool = False
     group: str = "dockyard"
-    resource_prefix: str = "dy"
+    resource_prefix: str = ""  # "" until load(): default_prefix(data root)
     config_file: str | None = None
     cgroup_favordynmods: bool = True
     builder_gc: bool = True  # daemon.json "builder": {"gc": {"enabled": …, "defaultKeepStorage": "20GB"}}
@@ -115,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-concurrent-downloads", type=int)
     p.add_argument("--max-concurrent-uploads", type=int)
     p.add_argument("--max-download-attempts", type=int)
-    p.add_argument("--resource-prefix", help="prefix of every network link and firewall chain this daemon makes")
+    p.add_argument("--resource-prefix", help="prefix of every network link and firewall chain this daemon makes "
+                                             "(default: derived from the data root)")
     p.add_argument("--auth-clients", help="OAuth2 clients file: turns on bearer tokens for the API")
     p.add_argument("--auth-policy", help="policy file of what non-admin clients may create (default: built in)")
     p.add_argument("--auth-allow-socket", type=_bool, nargs="?", const=True,
@@ -138,6 +141,7 @@ _FILE_KEYS = {
     "insecure-registries": "insecure_registries", "registry-mirrors": "registry_mirrors",
     "max-concurrent-downloads": "max_concurrent_downloads", "max-concurrent-uploads": "max_concurrent_uploads",
     "max-download-attempts": "max_download_attempts",
+    "resource-prefix": "resource_prefix",
 }
 
 
@@ -175,6 +179,23 @@ def _auth_from_file(cfg: DaemonConfig, value: Any, path: str) -> None:
         if key not in _AUTH_KEYS:
             raise ConfigError(f"unable to configure the daemon with file {path}: unknown auth key {key!r}")
         setattr(cfg, _AUTH_KEYS[key], v)
+
+
+def default_prefix(data_root: str) -> str:
+    """The resource prefix of a daemon on ``data_root``: ``dy`` for the default root, else ``dy`` and four hex
+    digits of the root's hash, so two daemons on one host never name a link or chain alike, and one daemon
+    finds its own again after every restart."""
+    root = os.path.abspath(data_root)
+    if root == DEFAULT_DATA_ROOT:
+        return "dy"
+    return "dy" + hashlib.sha256(root.encode()).hexdigest()[:4]
+
+
+def default_bridge(data_root: str) -> str:
+    """The default bridge's name: ``dockyard0`` for the default root, else named after the resource prefix."""
+    if os.path.abspath(data_root) == DEFAULT_DATA_ROOT:
+        return "dockyard0"
+    return default_prefix(data_root) + "0"
 
 
 def load(argv: list[str]) -> DaemonConfig:
@@ -240,6 +261,10 @@ def load(argv: list[str]) -> DaemonConfig:
         raise ConfigError(f"logging driver {cfg.log_driver!r} is not supported")
     cfg.data_root = os.path.abspath(cfg.data_root)
     cfg.exec_root = os.path.abspath(cfg.exec_root)
+    cfg.resource_prefix = cfg.resource_prefix or default_prefix(cfg.data_root)
+    cfg.bridge = cfg.bridge or default_bridge(cfg.data_root)
+    if not (cfg.resource_prefix.isalnum() and cfg.resource_prefix.isascii() and len(cfg.resource_prefix) <= 8):
+        raise ConfigError(f"invalid resource prefix {cfg.resource_prefix!r}: up to 8 letters or digits")
     validate_hosts(cfg)
     validate_auth(cfg)
     return cfg

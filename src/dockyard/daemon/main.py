@@ -194,6 +194,10 @@ def _write_pidfile(path: str) -> None:
 
 
 def run(cfg: DaemonConfig) -> int:
+    from dockyard.daemon.hostlock import claim_daemon
+
+    os.makedirs(cfg.data_root, mode=0o711, exist_ok=True)
+    locks = claim_daemon(cfg.data_root, cfg.resource_prefix, cfg.bridge)  # held until this process ends
     _write_pidfile(cfg.pidfile)
     stop = threading.Event()
     servers: list[Any] = []
@@ -242,6 +246,7 @@ def run(cfg: DaemonConfig) -> int:
             os.unlink(cfg.pidfile)
         except OSError:
             pass
+        locks.release()
 
 
 def main(argv: list[str]) -> int:
