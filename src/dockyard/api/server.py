@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 
 from dockyard import API_VERSION, MIN_API_VERSION, __version__
+from dockyard.api.bodycheck import BodyRejected, RequestLimits
 from dockyard.api.context import Services
 from dockyard.api.errors import error_message, http_status
 from dockyard.api.request import Request
@@ -124,9 +125,14 @@ class APIHandler(BaseHTTPRequestHandler):
                                                  f"version is {MIN_API_VERSION}, please upgrade your client to a "
                                                  "newer version"))
                 return
+        limits = self.server.limits
+        if sum(len(k) + len(v) + 4 for k, v in self.headers.items()) > limits.max_header_bytes:
+            self.close_connection = True
+            self._send(431, _error_body(431, "Request Header Fields Too Large"))
+            return
         handler, params, exists = self.server.router.match(self.command, path)
         req = Request(self.command, path, query, self.headers, self.rfile, self.connection,  # type: ignore[arg-type]
-                      self.server.services, version)
+                      self.server.services, version, limits)
         if self.server.gate is not None:
             refusal = self.server.gate.admit(req)
             if refusal is not None:
@@ -143,6 +149,13 @@ class APIHandler(BaseHTTPRequestHandler):
         req.params = params
         try:
             resp = handler(req)
+        except BodyRejected as e:
+            # the rest of a refused body is read and dropped (so the client, still sending, reads the answer),
+            # up to a bound past which the connection is closed instead
+            if not req.discard(_DISCARD_MAX):
+                self.close_connection = True
+            self._send(e.status, _error_body(e.status, str(e)))
+            return
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
             return
@@ -182,6 +195,7 @@ class APIHandler(BaseHTTPRequestHandler):
 
 
 _HANDSHAKE_SECONDS = 10.0  # a TLS client that has not finished its handshake by then is dropped
+_DISCARD_MAX = 256 << 20  # bytes of a refused body read and dropped before the connection is closed instead
 _IDLE_WORKERS = 8  # connection threads kept waiting for the next connection
 _IDLE_SECONDS = 30.0
 
@@ -193,6 +207,7 @@ class APIServerMixin:
     router: Router
     services: Services
     gate: RequestGate | None = None
+    limits: RequestLimits = RequestLimits()
     daemon_threads = True
     allow_reuse_address = True
     _pool_lock: threading.Lock
@@ -242,12 +257,14 @@ class APIServerMixin:
 
 class UnixAPIServer(APIServerMixin, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def __init__(self, path: str, router: Router, services: Services, mode: int = 0o660,
-                 group: int | None = None, gate: RequestGate | None = None) -> None:
+                 group: int | None = None, gate: RequestGate | None = None,
+                 limits: RequestLimits | None = None) -> None:
         if os.path.exists(path):
             os.unlink(path)
         self.router = router
         self.services = services
         self.gate = gate
+        self.limits = limits or RequestLimits()
         socketserver.UnixStreamServer.__init__(self, path, APIHandler)
         os.chmod(path, mode)
         if group is not None:
@@ -262,10 +279,12 @@ class TLSAPIServer(APIServerMixin, socketserver.ThreadingMixIn, socketserver.TCP
     """TCP with TLS; client certificates are verified against the CA unless verification is off."""
 
     def __init__(self, addr: tuple[str, int], router: Router, services: Services,
-                 ssl_context: ssl.SSLContext | None, gate: RequestGate | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None, gate: RequestGate | None = None,
+                 limits: RequestLimits | None = None) -> None:
         self.router = router
         self.services = services
         self.gate = gate
+        self.limits = limits or RequestLimits()
         self.ssl_context = ssl_context
         socketserver.TCPServer.__init__(self, addr, APIHandler)
 

@@ -71,6 +71,11 @@ class DaemonConfig:
     @property
     def auth_enabled(self) -> bool:
         return bool(self.auth_clients or self.auth_jwks)
+    max_json_body: int = 1 << 20  # request bounds, see api/bodycheck.py
+    max_header_bytes: int = 64 << 10
+    max_json_depth: int = 100
+    max_labels: int = 1000
+    max_label_bytes: int = 64 << 10
 
 
 def _bool(v: str) -> bool:
@@ -142,7 +147,10 @@ _FILE_KEYS = {
     "max-concurrent-downloads": "max_concurrent_downloads", "max-concurrent-uploads": "max_concurrent_uploads",
     "max-download-attempts": "max_download_attempts",
     "resource-prefix": "resource_prefix",
+    "max-json-body": "max_json_body", "max-header-bytes": "max_header_bytes", "max-json-depth": "max_json_depth",
+    "max-labels": "max_labels", "max-label-bytes": "max_label_bytes",
 }
+_POSITIVE_INTS = ("max_json_body", "max_header_bytes", "max_json_depth", "max_labels", "max_label_bytes")
 
 
 def _builder_gc(cfg: DaemonConfig, builder: Any) -> None:
@@ -261,6 +269,10 @@ def load(argv: list[str]) -> DaemonConfig:
         raise ConfigError(f"logging driver {cfg.log_driver!r} is not supported")
     cfg.data_root = os.path.abspath(cfg.data_root)
     cfg.exec_root = os.path.abspath(cfg.exec_root)
+    for attr in _POSITIVE_INTS:
+        value = getattr(cfg, attr)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ConfigError(f"invalid value for {attr.replace('_', '-')}: {value!r} (a positive integer)")
     cfg.resource_prefix = cfg.resource_prefix or default_prefix(cfg.data_root)
     cfg.bridge = cfg.bridge or default_bridge(cfg.data_root)
     if not (cfg.resource_prefix.isalnum() and cfg.resource_prefix.isascii() and len(cfg.resource_prefix) <= 8):

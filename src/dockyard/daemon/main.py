@@ -155,8 +155,12 @@ def build_auth(cfg: DaemonConfig, router: Router) -> tuple[AuthService | None, B
 
 def _listen(cfg: DaemonConfig, router: Router, services: Services, gate: BearerGate | None = None,
             token_router: Router | None = None) -> list[Any]:
+    from dockyard.api.bodycheck import RequestLimits
     from dockyard.api.server import TLSAPIServer, UnixAPIServer, make_tls_context
 
+    limits = RequestLimits(max_json_body=cfg.max_json_body, max_header_bytes=cfg.max_header_bytes,
+                           max_json_depth=cfg.max_json_depth, max_labels=cfg.max_labels,
+                           max_label_bytes=cfg.max_label_bytes)
     servers: list[Any] = []
     ctx = None
     if cfg.tls or cfg.tlsverify:
@@ -173,9 +177,9 @@ def _listen(cfg: DaemonConfig, router: Router, services: Services, gate: BearerG
             if gid is None:
                 gid = _socket_group(cfg.group)
             servers.append(UnixAPIServer(path, router, services, mode=0o660, group=gid,
-                                         gate=None if cfg.auth_allow_socket else gate))
+                                         gate=None if cfg.auth_allow_socket else gate, limits=limits))
         else:
-            servers.append(TLSAPIServer(tcp_address(h), router, services, ctx, gate=gate))
+            servers.append(TLSAPIServer(tcp_address(h), router, services, ctx, gate=gate, limits=limits))
     return servers
 
 

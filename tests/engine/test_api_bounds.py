@@ -1,0 +1,138 @@
+"""Bounded requests and typed bodies, end to end: wrong JSON types answer 400 in moby's wording and change
+nothing; too large, too deep or too labelled bodies answer 413/400 and cost the daemon no lasting memory; the
+bounds are daemon.json settings; streamed bodies (image load) stay unbounded."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+from helpers.daemon import TestDaemon, finish_daemon
+
+
+@pytest.fixture(scope="module")
+def d(daemon: TestDaemon, busybox_image: str) -> Iterator[TestDaemon]:
+    yield daemon
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _message(body: bytes) -> str:
+    return str(json.loads(body)["message"])
+
+
+def test_wrong_types_are_400_and_change_nothing(d: TestDaemon) -> None:
+    assert d.api("POST", "/networks/create", {"Name": "typed"})[0] == 201
+    p = d.docker("run", "-d", "--name", "typed1", "busybox", "sleep", "600")
+    assert p.returncode == 0, p.stderr
+    try:
+        status, _, body = d.api("POST", "/networks/typed/connect", {"Container": "typed1", "EndpointConfig": 7})
+        assert status == 400, body
+        assert _message(body) == ("json: cannot unmarshal number into Go struct field "
+                                  "NetworkConnectRequest.EndpointConfig of type EndpointSettings")
+        for bad in ({"Container": "typed1", "Force": "yes"}, {"Container": ["typed1"]}, "typed1"):
+            status, _, body = d.api("POST", "/networks/bridge/disconnect", bad)
+            assert status == 400 and "NetworkDisconnectRequest" in _message(body), body
+        for raw in (b'"sh"', b"true", b"[1]"):
+            status, _, body = d.api("POST", "/containers/typed1/exec", raw)
+            assert status == 400, body
+            assert _message(body).startswith("json: cannot unmarshal ") and "ExecConfig" in _message(body)
+        status, _, body = d.api("POST", "/containers/create?name=typed2", {"Image": "busybox", "Env": "A=1"})
+        assert status == 400 and "ContainerCreateRequest.Env of type []string" in _message(body)
+        assert d.api("GET", "/containers/typed2/json")[0] == 404
+        nets = json.loads(d.api("GET", "/containers/typed1/json")[2])["NetworkSettings"]["Networks"]
+        assert list(nets) == ["bridge"]  # neither the refused connect nor the refused disconnects did anything
+        assert json.loads(d.api("GET", "/networks/typed")[2])["Containers"] == {}
+        # the same request with the right types works
+        assert d.api("POST", "/networks/typed/connect", {"Container": "typed1", "EndpointConfig": {}})[0] == 200
+    finally:
+        d.docker("rm", "-f", "typed1")
+        d.docker("network", "rm", "typed")
+
+
+def test_large_deep_and_labelled_bodies_refused(d: TestDaemon) -> None:
+    assert d.proc is not None
+    before = _rss_kib(d.proc.pid)
+    big = json.dumps({"Image": "busybox", "Labels": {"a": "x" * (10 << 20)}}).encode()
+    status, _, body = d.api("POST", "/containers/create", big)
+    assert status == 413 and "request body too large" in _message(body)
+    many = json.dumps({"Image": "busybox", "Labels": {f"l{i}": "v" for i in range(600_000)}}).encode()
+    status, _, body = d.api("POST", "/containers/create", many)
+    assert status == 413, body
+    status, _, body = d.api("POST", "/containers/create", b"[" * 200_000 + b"]" * 200_000)
+    assert status == 400 and "nesting depth exceeds the limit of 100" in _message(body)
+    status, _, body = d.api("POST", "/volumes/create", {"Labels": {f"l{i}": "v" for i in range(1001)}})
+    assert status == 400 and _message(body) == "too many labels: 1001 (the limit is 1000)"
+    status, _, body = d.api("GET", "/_ping", headers={"X-Big": "h" * (70 << 10)})
+    assert status == 431
+    assert _rss_kib(d.proc.pid) - before < 30 << 10, "a refused body left the daemon bigger"
+    assert d.api("GET", "/_ping")[0] == 200
+    # a refused body read on the same connection: the next request on it is served
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(d.socket)
+    try:
+        payload = b"x" * (2 << 20)
+        s.sendall(b"POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(payload) + payload +
+                  b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")
+        got = b""
+        while b"OK" not in got.split(b"413", 1)[-1]:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        assert got.startswith(b"HTTP/1.1 413") and b"HTTP/1.1 200" in got
+    finally:
+        s.close()
+
+
+def test_cli_sees_the_label_bound(d: TestDaemon) -> None:
+    labels = [a for i in range(1001) for a in ("-l", f"k{i}=v")]
+    p = d.docker("run", "--rm", *labels, "busybox", "true")
+    assert p.returncode == 125 and "too many labels: 1001 (the limit is 1000)" in p.stderr, p.stderr
+    p = d.cli("create", *labels, "busybox", "true")
+    assert p.returncode == 125 and "too many labels: 1001" in p.stderr, p.stderr
+
+
+def test_bounds_from_daemon_json(busybox_tar: str) -> None:
+    tmp = tempfile.mkdtemp(prefix="dyt", dir="/tmp")
+    cfg = os.path.join(tmp, "daemon.json")
+    with open(cfg, "w") as f:
+        json.dump({"max-json-body": 4096, "max-labels": 3, "max-json-depth": 8}, f)
+    daemon = TestDaemon(["--config-file", cfg], tmp=tmp).start()
+    try:
+        daemon.load_busybox(busybox_tar)  # a streamed body far over max-json-body is still taken whole
+        assert daemon.api("GET", "/images/busybox:latest/json")[0] == 200
+        status, _, body = daemon.api("POST", "/containers/create", {"Image": "busybox", "Env": ["A=" + "x" * 5000]})
+        assert status == 413 and "the limit for a JSON body is 4096" in _message(body)
+        status, _, body = daemon.api("POST", "/containers/create", {"Image": "busybox", "Labels": dict.fromkeys("abcd", "")})
+        assert status == 400 and "(the limit is 3)" in _message(body)
+        status, _, body = daemon.api("POST", "/containers/create", {"Image": "busybox", "Cmd": [[[[[[[[["x"]]]]]]]]]})
+        assert status == 400 and "limit of 8" in _message(body)
+        assert daemon.api("POST", "/containers/create", {"Image": "busybox", "Labels": {"a": "b"}})[0] == 201
+    finally:
+        finish_daemon(daemon)
+
+
+def test_bad_bound_in_daemon_json_refused() -> None:
+    tmp = tempfile.mkdtemp(prefix="dyt", dir="/tmp")
+    cfg = os.path.join(tmp, "daemon.json")
+    with open(cfg, "w") as f:
+        json.dump({"max-labels": "many"}, f)
+    daemon = TestDaemon(["--config-file", cfg], tmp=tmp)
+    try:
+        with pytest.raises(RuntimeError, match="invalid value for max-labels: 'many'"):
+            daemon.start(timeout=10)
+    finally:
+        daemon.remove_tmp()
