@@ -17,8 +17,10 @@ log = logging.getLogger("dockyard.containers")
 
 def restore(svc: ContainerService) -> None:
     """Reconnect to live shims, record exits that happened while down, start containers that should run."""
+    from dockyard.containers.recovery import finish_interrupted
     from dockyard.containers.shim_client import ShimClient, prewarm
 
+    finish_interrupted(svc)
     for c in svc.all():
         if c.state.Running or c.state.Paused:
             shim = ShimClient.connect(svc.shim_config(c))

@@ -29,6 +29,7 @@ from dockyard.containers.stats import stats_stream
 from dockyard.errors import Conflict, InvalidParameter, NotFound, NotModified, SystemError_
 from dockyard.storage.atomic import write_json_atomic
 from dockyard.storage.trash import remove_tree, trash_dir
+from dockyard.util import failpoint
 from dockyard.util.ids import random_name
 
 if TYPE_CHECKING:
@@ -128,6 +129,7 @@ class ContainerService:
                     self.net.forget(c)
                     raise
                 c.name = random_name()
+        failpoint.hit("container.create.recorded")  # restore finishes the create (containers/recovery.py)
         try:
             os.makedirs(self.state_dir(c.id), 0o710, exist_ok=True)
             self.snapshots.prepare(c.id, c.image_id, self.images.get_by_id(c.image_id).chain_ids)
@@ -190,9 +192,11 @@ class ContainerService:
         try:
             rootfs = self.snapshots.mount(c.id)
             mounted = True
+            failpoint.hit("container.start.mounted")
             t1 = time.perf_counter()
             net_files = self.net.prepare(c, state_dir)
             netted = True
+            failpoint.hit("container.start.networked")
             t2 = time.perf_counter()
             plan = mounts_mod.plan(c.host_config, c.config, c.anon_volumes, self.volumes.resolve_for, c.id)
             mounts_mod.populate_volumes(plan, rootfs)
@@ -200,9 +204,11 @@ class ContainerService:
             oci = spec_mod.generate(spec_mod.SpecInput(c.id, c.config, c.host_config, {}, rootfs, parent,
                                                        net_files, plan))
             write_json_atomic(os.path.join(state_dir, "config.json"), oci, durable=False)  # rebuilt each start
+            failpoint.hit("container.start.spec-written")
             t3 = time.perf_counter()
             started_at = now_rfc3339()
             shim = ShimClient.launch(self.shim_config(c))
+            failpoint.hit("container.start.shim-launched")  # restore adopts it (containers/recovery.py)
             t4 = time.perf_counter()
             log.debug("start %s: mount %.1f ms, network %.1f ms, spec %.1f ms, shim %.1f ms", c.id[:12],
                       (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3)
@@ -503,8 +509,10 @@ class ContainerService:
         cv = self.cond(c)
         with cv:
             c.state.Status = "removing"
+            self.save(c)  # a crash from here on: restore finishes the removal (containers/recovery.py)
             t0 = time.perf_counter()
             self.net.forget(c)
+            failpoint.hit("container.remove.network-released")
             t1 = time.perf_counter()
             self.snapshots.remove(c.id)
             t2 = time.perf_counter()
@@ -580,6 +588,12 @@ class ContainerService:
         return []
 
     # -- boot and shutdown (containers/boot.py) -----------------------------------------------------
+    def settle(self) -> None:
+        """Before the network's start-up reconcile: adopt, or kill and clean, what crashed starts left."""
+        from dockyard.containers import recovery
+
+        recovery.settle_interrupted(self)
+
     def restore(self) -> None:
         from dockyard.containers import boot
 

@@ -557,6 +557,21 @@ class ShimClient:
             _raise_for(_request(sock, {"cmd": "resize", "h": height, "w": width}))
 
 
+def probe_status(state_dir: str, timeout: float = 1.0) -> dict[str, Any] | None:
+    """The ``status`` answer of the shim serving ``state_dir`` (its init's pid, running or not), or None when no
+    shim answers within ``timeout`` (none there, or one still busy with the runtime's create)."""
+    try:
+        sock = _connect(state_dir, timeout)
+    except OSError:
+        return None
+    with sock:
+        try:
+            reply = _request(sock, {"cmd": "status"})
+        except (OSError, ShimError, ValueError):
+            return None
+    return reply if reply.get("ok") else None
+
+
 def shim_pid(state_dir: str) -> int | None:
     """Pid of the shim serving ``state_dir`` (for cleanup tooling), if it runs."""
     try:

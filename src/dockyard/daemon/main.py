@@ -216,6 +216,7 @@ def run(cfg: DaemonConfig) -> int:
 
             log.info("cgroups: %s", favor_dynamic_modifications())
         services = build_services(cfg)
+        services.containers.settle()  # crashed starts adopted or cleaned before the network reconcile
         services.networks.startup()
         services.containers.restore()
         router = build_router(services)

@@ -25,6 +25,7 @@ from dockyard.networks.models import (
 )
 from dockyard.networks.portmap import parse_port_key, parse_publish, requests_from, settings_ports
 from dockyard.networks.store import ContainerState
+from dockyard.util import failpoint
 from dockyard.util.ids import new_id
 
 if TYPE_CHECKING:
@@ -233,6 +234,7 @@ class Attacher(Configured):
                           ifname=f"eth{len(existing)}", aliases=aliases, static_ip=requested,
                           dns_names=list(dict.fromkeys(dns_names)))
             self.store.put_endpoint(ep)
+        failpoint.hit("network.endpoint.recorded")  # restart rolls back: no link, no endpoint
         try:
             self.netlink.attach(net.bridge, ep.host_veth, st.netns_path, ep.ifname, ip, pool.prefixlen,
                                 None if net.internal else net.gateway, ep.mac,
@@ -273,6 +275,35 @@ class Attacher(Configured):
         self.firewall.remove_ports(st.container_id, net.bridge, net.subnet, ep.ip,
                                    [(p.proto, p.host_ip, p.host_port, p.container_port) for p in ports])
 
+    def _recover_endpoints(self, st: ContainerState, links_now: set[str]) -> None:
+        """After a crash, make a live container's endpoints and its configured networks agree, by its links:
+        an endpoint whose host veth exists is connected (a connect or a disconnect that a crash cut short is
+        rolled forward or back to it), one without is not (its record and interface go)."""
+        changed = False
+        for ep in self.store.endpoints(container_id=st.container_id):
+            net = self.store.network(ep.network_id)
+            if net is None or ep.host_veth not in links_now:
+                if st.netns_path:
+                    try:
+                        links.remove_inside(st.netns_path, ep.ifname)
+                    except OSError:
+                        pass
+                self.store.delete_endpoint(ep.network_id, st.container_id)
+                if net is not None:
+                    self._forget_network(st.container_id, net)
+                changed = True
+                continue
+            conf = self.store.configured(st.container_id)
+            if conf is None or net.id not in conf.ids():
+                ecfg: dict[str, Any] = {"Aliases": list(ep.aliases)}
+                if ep.static_ip:
+                    ecfg["IPAMConfig"] = {"IPv4Address": ep.ip}
+                self._remember(st.container_id, net, ecfg)
+                changed = True
+        if changed:
+            self._write_files(st, fresh=False)
+        self._settings_changed(st.container_id)  # the container's record shows what the network's says
+
     def _restore_container(self, st: ContainerState) -> None:
         """After a daemon restart: hold the ports again, re-add rules and the DNS listener."""
         if st.ports:
@@ -310,6 +341,7 @@ class Attacher(Configured):
         if self.store.endpoints(network_id=net.id, container_id=cid):
             raise Forbidden(f"endpoint with name {st.name} already exists in network {net.name}")
         self._attach_endpoint(st, net, ecfg)
+        failpoint.hit("network.connect.attached")  # restart rolls forward: the link is there, so it is connected
         self._remember(cid, net, ecfg)
         if not net.builtin:
             assert st.netns_path
@@ -331,6 +363,7 @@ class Attacher(Configured):
                 raise Forbidden("container cannot be disconnected from host network or connected to host network")
             raise Forbidden(f"container {cid} is not connected to network {net.name}")
         self._forget_network(cid, net)
+        failpoint.hit("network.disconnect.forgotten")  # restart rolls back: the link is there, so still connected
         ep = eps[0]
         if ep.network_id == st.primary_network and st.ports:
             self._unprogram_ports(st, eps)
@@ -343,6 +376,7 @@ class Attacher(Configured):
             except OSError:
                 pass
         self.netlink.delete_link(ep.host_veth)
+        failpoint.hit("network.disconnect.unlinked")  # restart rolls forward: no link, so disconnected
         self.store.delete_endpoint(net.id, cid)
         if not self._user_networks(cid):
             self.dns.remove_listener(cid)

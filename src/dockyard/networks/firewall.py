@@ -149,6 +149,27 @@ class Firewall:
             with self._lock:
                 self._delete_tagged(_tag_net(network_id))
 
+    def keep_only_networks(self, network_ids: list[str]) -> None:
+        """Delete every network rule of ours whose network is not in ``network_ids`` (one iptables-save per
+        table, one iptables-restore for what goes)."""
+        if not self.enabled:
+            return
+        known = {_tag_net(n) for n in network_ids}
+        ours = {chain for _table, chain in self._chains}
+        with self._lock:
+            doomed: dict[str, list[str]] = {}
+            for table in ("filter", "nat"):
+                p = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True)
+                for ln in p.stdout.splitlines():
+                    parts = ln.split()
+                    if len(parts) < 2 or parts[0] != "-A" or parts[1] not in ours or "--comment" not in parts:
+                        continue
+                    tag = parts[parts.index("--comment") + 1].strip('"')
+                    if tag.startswith("n") and tag not in known:
+                        doomed.setdefault(table, []).append("-D" + ln[2:])
+            if doomed:
+                self._restore_tables(doomed)
+
     # -- published ports ------------------------------------------------------------------------
 
     def _port_rules(self, container_id: str, bridge: str, subnet: str, container_ip: str,

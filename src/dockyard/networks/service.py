@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,7 @@ from dockyard.networks.portmap import PortAllocator
 from dockyard.networks.store import NetworkStore
 from dockyard.networks.views import matches_filters, network_json, normalize_filters
 from dockyard.storage.db import StateDB
+from dockyard.util import failpoint
 from dockyard.util.ids import new_id
 
 if TYPE_CHECKING:
@@ -88,6 +90,9 @@ class NetworkService(Attacher):
         self.dns = DNSServer(self._dns_resolve, self._dns_upstreams)
         self._dns_override: list[tuple[str, int]] | None = None
         self._started = False
+        # create, remove and prune of networks one at a time: a prune must never remove a network a create is
+        # still bringing up (its bridge and rules would outlive the record)
+        self._nets_lock = threading.RLock()
 
     def _settings_changed(self, container_id: str) -> None:
         if self.store.container(container_id) is not None:
@@ -194,6 +199,7 @@ class NetworkService(Attacher):
         """Keep what belongs to live containers, remove what a crash left behind."""
         live_ids = self.containers.live_ids()
         in_use = netns.netns_inodes_in_use()
+        links_now = set(self.netlink.link_names())
         keep_links: set[str] = set()
         keep_ns: set[str] = set()
         for st in self.store.containers():
@@ -210,6 +216,7 @@ class NetworkService(Attacher):
                 continue
             if st.netns_path:
                 keep_ns.add(os.path.basename(st.netns_path))
+            self._recover_endpoints(st, links_now)
             self._restore_container(st)
             keep_links |= {ep.host_veth for ep in self.store.endpoints(container_id=st.container_id)}
         bridges = {n.bridge for n in self.store.networks() if n.is_bridge}
@@ -262,6 +269,12 @@ class NetworkService(Attacher):
             raise NotFound(f'plugin "{driver}" not found')
         if enable_ipv6:
             raise InvalidParameter("IPv6 networks are not supported by this engine")
+        with self._nets_lock:
+            return self._create_locked(name, internal=internal, attachable=attachable, ipam_cfg=ipam_cfg,
+                                       options=options, labels=labels)
+
+    def _create_locked(self, name: str, *, internal: bool, attachable: bool, ipam_cfg: dict[str, Any] | None,
+                       options: dict[str, str] | None, labels: dict[str, str] | None) -> dict[str, str]:
         if any(n.name == name for n in self.store.networks()):
             raise Conflict(f"network with name {name} already exists")
         ipam_cfg = ipam_cfg or {}
@@ -288,6 +301,7 @@ class NetworkService(Attacher):
                             options=options, ipam_options=dict(ipam_cfg.get("Options") or {}),
                             ipam_driver=ipam_cfg.get("Driver") or "default", user_subnet=bool(configs))
         self.store.put_network(net)
+        failpoint.hit("network.create.recorded")  # restart brings every recorded network up
         try:
             self._bring_up(net)
         except BaseException:
@@ -312,6 +326,10 @@ class NetworkService(Attacher):
         return out
 
     def remove(self, ref: str) -> None:
+        with self._nets_lock:
+            self._remove_locked(ref)
+
+    def _remove_locked(self, ref: str) -> None:
         net = self._find(ref)
         if net.builtin:
             raise Forbidden(f"{net.name} is a pre-defined network and cannot be removed")
@@ -321,9 +339,14 @@ class NetworkService(Attacher):
         self.firewall.remove_network(net.id)
         self.netlink.delete_link(net.bridge)
         self.store.delete_network(net.id)
+        self.firewall.keep_only_networks([n.id for n in self.store.networks()])  # every rule has its network
         self._publish("destroy", net)
 
     def prune(self, filters: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self._nets_lock:
+            return self._prune_locked(filters)
+
+    def _prune_locked(self, filters: dict[str, Any] | None) -> dict[str, Any]:
         flt = normalize_filters(filters)
         used = {ep.network_id for ep in self.store.endpoints()} | self.store.configured_networks()
         deleted = []

@@ -118,6 +118,10 @@ class Snapshotter:
                       (cid, image_id, json.dumps(list(chain_ids)), time.time()))
             self.layers.hold(f"snap:{cid}", list(chain_ids))
 
+    def ids(self) -> list[str]:
+        """Every container id with a snapshot (start-up recovery compares them with the container records)."""
+        return [r["cid"] for r in self.db.query("SELECT cid FROM snapshots", ())]
+
     def image_of(self, cid: str) -> str | None:
         row = self.db.query_one("SELECT image_id FROM snapshots WHERE cid=?", (cid,))
         return row["image_id"] if row else None
