@@ -76,6 +76,7 @@ class DaemonConfig:
     max_json_depth: int = 100
     max_labels: int = 1000
     max_label_bytes: int = 64 << 10
+    firewall_check_interval: int = 60  # seconds between checks that our iptables chains and rules are intact
 
 
 def _bool(v: str) -> bool:
@@ -149,6 +150,7 @@ _FILE_KEYS = {
     "resource-prefix": "resource_prefix",
     "max-json-body": "max_json_body", "max-header-bytes": "max_header_bytes", "max-json-depth": "max_json_depth",
     "max-labels": "max_labels", "max-label-bytes": "max_label_bytes",
+    "firewall-check-interval": "firewall_check_interval",
 }
 _POSITIVE_INTS = ("max_json_body", "max_header_bytes", "max_json_depth", "max_labels", "max_label_bytes")
 

@@ -69,7 +69,8 @@ def build_services(cfg: DaemonConfig) -> Services:
     images = ImageService(db, cfg.data_root, events, layers, directory)
     snapshots = Snapshotter(db, cfg.data_root, layers)
     networks = NetworkService(db, cfg.data_root, events, directory, bridge=cfg.bridge, bip=cfg.bip,
-                              prefix=cfg.resource_prefix, iptables=cfg.iptables)
+                              prefix=cfg.resource_prefix, iptables=cfg.iptables,
+                              firewall_check_interval=cfg.firewall_check_interval)
     volumes = VolumeService(db, cfg.data_root, events, directory)
     execs = ExecService(directory, snapshots, events)
     containers = ContainerService(cfg, directory, events, images, snapshots, networks, volumes, execs)

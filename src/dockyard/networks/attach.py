@@ -12,10 +12,11 @@ import socket
 import threading
 from typing import TYPE_CHECKING, Any
 
-from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound, SystemError_
 from dockyard.networks import bridge as links
 from dockyard.networks import etcfiles, ipam, netns, rtnl
 from dockyard.networks.configured import Configured, requested_address
+from dockyard.networks.firewall import FirewallError
 from dockyard.networks.models import (
     ContainerNetConfig,
     ContainerNetwork,
@@ -56,6 +57,10 @@ class Attacher(Configured):
     nspool: NamespacePool
     netns_dir: str
     prefix: str
+    _fw_lock: threading.RLock
+
+    def heal_firewall(self) -> bool:
+        raise NotImplementedError
 
     def _find(self, ref: str) -> NetworkRecord:
         raise NotImplementedError
@@ -134,8 +139,9 @@ class Attacher(Configured):
         if reqs and not primary.internal:
             ep0 = self.store.endpoints(network_id=primary.id, container_id=st.container_id)[0]
             st.ports = self.ports.reserve(st.container_id, reqs, f"{st.name} ({ep0.endpoint_id})")
-            self.store.put_container(st)
-            self._program_ports(st)
+            with self._fw_lock:  # the record and the rules change together for the firewall check
+                self.store.put_container(st)
+                self._program_ports(st)
 
     def _prepare_shared(self, cfg: ContainerNetConfig, st: ContainerState,
                         other_ref: str) -> ContainerNetwork:
@@ -171,14 +177,15 @@ class Attacher(Configured):
         st = self.store.container(container_id)
         self.dns.remove_listener(container_id)
         eps = self.store.endpoints(container_id=container_id)
-        if st is not None and st.ports:
-            self._unprogram_ports(st, eps)
-        self.ports.release(container_id)
-        ns_path = st.netns_path if st is not None and st.mode in ("bridge", "none") else None
-        netns.remove(ns_path or os.path.join(self.netns_dir, container_id))
-        for ep in eps:
-            self.netlink.delete_link_later(ep.host_veth, ep.network_id, ep.ip)
-        self.store.delete_container_all(container_id)
+        with self._fw_lock:  # the rules and the record go together for the firewall check
+            if st is not None and st.ports:
+                self._unprogram_ports(st, eps)
+            self.ports.release(container_id)
+            ns_path = st.netns_path if st is not None and st.mode in ("bridge", "none") else None
+            netns.remove(ns_path or os.path.join(self.netns_dir, container_id))
+            for ep in eps:
+                self.netlink.delete_link_later(ep.host_veth, ep.network_id, ep.ip)
+            self.store.delete_container_all(container_id)
         for ep in eps:
             net = self.store.network(ep.network_id)
             if net is not None:
@@ -254,12 +261,24 @@ class Attacher(Configured):
         return out
 
     def _program_ports(self, st: ContainerState) -> None:
+        """Add the rules of the container's published ports; when iptables refuses them (our chains flushed or
+        deleted under us), rebuild the firewall from the records (which hold these ports already) instead."""
         eps = self.store.endpoints(network_id=st.primary_network, container_id=st.container_id)
         net = self.store.network(st.primary_network)
         if not eps or net is None or not st.ports:
             return
-        self.firewall.add_ports(st.container_id, net.bridge, net.subnet, eps[0].ip,
-                                [(p.proto, p.host_ip, p.host_port, p.container_port) for p in st.ports])
+        with self._fw_lock:
+            try:
+                self.firewall.add_ports(st.container_id, net.bridge, net.subnet, eps[0].ip,
+                                        [(p.proto, p.host_ip, p.host_port, p.container_port) for p in st.ports])
+                return
+            except FirewallError as e:
+                error = e
+            if not self.heal_firewall():
+                shown = ", ".join(f"{p.host_port}/{p.proto}" for p in st.ports)
+                raise SystemError_(f"driver failed programming external connectivity on endpoint {st.name} "
+                                   f"({eps[0].endpoint_id}): cannot program the firewall rules of port(s) "
+                                   f"{shown}: {error}") from None
 
     def _unprogram_ports(self, st: ContainerState, eps: list[Endpoint] | None = None,
                          ports: list[PortMapping] | None = None) -> None:
@@ -415,11 +434,12 @@ class Attacher(Configured):
         added = self.ports.reserve(container_id, reqs, f"{st.name} ({eps[0].endpoint_id if eps else ''})")
         if doomed:
             self.ports.release(container_id, only=doomed)
-        if st.ports:
-            self._unprogram_ports(st)
-        st.ports = [p for p in st.ports if p not in doomed] + added
-        self.store.put_container(st)
-        self._program_ports(st)
+        with self._fw_lock:
+            if st.ports:
+                self._unprogram_ports(st)
+            st.ports = [p for p in st.ports if p not in doomed] + added
+            self.store.put_container(st)
+            self._program_ports(st)
         self._settings_changed(container_id)
         return self.settings(container_id)
 

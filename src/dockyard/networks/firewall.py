@@ -15,10 +15,18 @@ still held by a bound socket in the daemon so host programs cannot take it.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import threading
+from collections import Counter
 
 from dockyard.errors import SystemError_
+
+log = logging.getLogger("dockyard.networks")
+
+
+class FirewallError(SystemError_):
+    """iptables refused our rules; the message names what failed, iptables' own output goes to the log."""
 
 
 def _tag_net(network_id: str) -> str:
@@ -53,7 +61,9 @@ class Firewall:
     def _ipt(self, table: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         p = subprocess.run(["iptables", "-w", "-t", table, *args], capture_output=True, text=True)
         if check and p.returncode != 0:
-            raise SystemError_(f"iptables -t {table} {' '.join(args)}: {p.stderr.strip()}")
+            log.warning("iptables -t %s %s: %s", table, " ".join(args), p.stderr.strip())
+            raise FirewallError(f"iptables refused a change to chain {args[1] if len(args) > 1 else '?'} "
+                                f"of table {table}")
         return p
 
     def _restore(self, table: str, lines: list[str]) -> None:
@@ -66,7 +76,9 @@ class Firewall:
             return
         p = subprocess.run(["iptables-restore", "-w", "--noflush"], input=script, capture_output=True, text=True)
         if p.returncode != 0:
-            raise SystemError_(f"iptables-restore: {p.stderr.strip()}")
+            log.warning("iptables-restore of %s rules failed: %s", "/".join(tables), p.stderr.strip())
+            raise FirewallError(f"iptables did not take the {'/'.join(t for t, ln in tables.items() if ln)} "
+                                "rules (a chain of ours may be missing)")
 
     def _chain_rules(self, table: str, chain: str) -> list[str]:
         p = self._ipt(table, "-S", chain, check=False)
@@ -121,6 +133,13 @@ class Firewall:
         set_route_localnet(bridge)
         if not self.enabled:
             return
+        filt, nat = self._network_rules(network_id, bridge, subnet, internal)
+        with self._lock:
+            self._restore("filter", filt)
+            self._restore("nat", nat)
+
+    def _network_rules(self, network_id: str, bridge: str, subnet: str, internal: bool) -> tuple[list[str], list[str]]:
+        """The (filter, nat) rule lines of one network."""
         c = ["-m", "comment", "--comment", _tag_net(network_id)]
         cs = " ".join(c)
         filt = [
@@ -140,9 +159,60 @@ class Firewall:
             f"-A {self.fwd} -i {bridge} -j ACCEPT {cs}",
             f"-A {self.fwd} -o {bridge} -j DROP {cs}",
         ]
-        with self._lock:
-            self._restore("filter", filt)
-            self._restore("nat", nat)
+        return filt, nat
+
+    def expected_counts(self, networks: list[tuple[str, str, str, bool]],
+                        containers: list[tuple[str, str, str, str, list[tuple[str, str, int, int]]]]) -> Counter[str]:
+        """How many rules each tag should have: ``networks`` as (id, bridge, subnet, internal), ``containers``
+        as (id, bridge, subnet, ip, ports)."""
+        want: Counter[str] = Counter()
+        for net_id, bridge, subnet, internal in networks:
+            filt, nat = self._network_rules(net_id, bridge, subnet, internal)
+            want[_tag_net(net_id)] += len(filt) + len(nat)
+        for cid, bridge, subnet, ip, ports in containers:
+            nat, filt = self._port_rules(cid, bridge, subnet, ip, ports)
+            want[_tag_ctr(cid)] += len(nat) + len(filt)
+        return want
+
+    def missing(self, want: Counter[str]) -> list[str]:
+        """What of ours is not on the host as it should be (empty: intact), from one iptables-save.
+
+        Chains, the jumps into them, the two rules every FWD chain starts with, and the number of rules of each
+        network and container (``want``, from expected_counts); rules of anything not in ``want`` count too."""
+        if not self.enabled:
+            return []
+        p = subprocess.run(["iptables-save"], capture_output=True, text=True)
+        table = ""
+        chains: set[tuple[str, str]] = set()
+        rules: list[tuple[str, list[str]]] = []
+        for ln in p.stdout.splitlines():
+            if ln.startswith("*"):
+                table = ln[1:].strip()
+            elif ln.startswith(":"):
+                chains.add((table, ln[1:].split()[0]))
+            elif ln.startswith("-A "):
+                rules.append((table, ln.split()))
+        out = [f"chain {chain} ({table})" for table, chain in self._chains if (table, chain) not in chains]
+        for table, chain, rule in self._jumps:
+            if not any(t == table and parts[1] == chain and parts[-2:] == ["-j", rule[-1]]
+                       for t, parts in rules):
+                out.append(f"the jump from {chain} to {rule[-1]} ({table})")
+        ours = {chain for _t, chain in self._chains}
+        have: Counter[str] = Counter()
+        base = 0
+        for _t, parts in rules:
+            if parts[1] not in ours:
+                continue
+            if "--comment" in parts:
+                have[parts[parts.index("--comment") + 1].strip('"')] += 1
+            elif parts[1] == self.fwd:
+                base += 1
+        if base != 2:
+            out.append(f"the rules that start {self.fwd}")
+        for tag in set(want) | set(have):
+            if want.get(tag, 0) != have.get(tag, 0):
+                out.append(f"rules of {'network' if tag.startswith('n') else 'container'} {tag[1:]}")
+        return out
 
     def remove_network(self, network_id: str) -> None:
         if self.enabled:

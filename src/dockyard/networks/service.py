@@ -36,18 +36,19 @@ measures it.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound, SystemError_
 from dockyard.networks import ipam, netns
 from dockyard.networks.attach import Attacher
 from dockyard.networks.bridge import Netlink, link_name
 from dockyard.networks.dns import DNSServer
 from dockyard.networks.etcfiles import read_host_resolv
-from dockyard.networks.firewall import Firewall
+from dockyard.networks.firewall import Firewall, FirewallError
 from dockyard.networks.models import NetworkRecord
 from dockyard.networks.nspool import NamespacePool
 from dockyard.networks.portmap import PortAllocator
@@ -61,6 +62,8 @@ if TYPE_CHECKING:
     from dockyard.events.bus import EventBus
     from dockyard.networks.ports import ContainerDirectory
 
+log = logging.getLogger("dockyard.networks")
+
 OPT_BRIDGE_NAME = "com.docker.network.bridge.name"
 OPT_MTU = "com.docker.network.driver.mtu"
 
@@ -73,7 +76,7 @@ def _now() -> str:
 class NetworkService(Attacher):
     def __init__(self, db: StateDB, data_root: str, events: EventBus | None, containers: ContainerDirectory, *,
                  bridge: str = "dockyard0", bip: str | None = None, prefix: str = "dy",
-                 iptables: bool = True) -> None:
+                 iptables: bool = True, firewall_check_interval: float = 60.0) -> None:
         self.db = db
         self.containers = containers
         self.data_root = data_root
@@ -93,6 +96,10 @@ class NetworkService(Attacher):
         # create, remove and prune of networks one at a time: a prune must never remove a network a create is
         # still bringing up (its bridge and rules would outlive the record)
         self._nets_lock = threading.RLock()
+        self._fw_lock = threading.RLock()  # port rules vs. a firewall rebuild (heal_firewall)
+        self._check_interval = firewall_check_interval
+        self._check_stop = threading.Event()
+        self._checker: threading.Thread | None = None
 
     def _settings_changed(self, container_id: str) -> None:
         if self.store.container(container_id) is not None:
@@ -128,11 +135,19 @@ class NetworkService(Attacher):
         self._reconcile()
         self.nspool.start()
         self._started = True
+        if self.firewall.enabled and self._check_interval > 0:
+            self._check_stop.clear()
+            self._checker = threading.Thread(target=self._check_loop, name="firewall-check", daemon=True)
+            self._checker.start()
 
     def shutdown(self) -> None:
         """Stop serving. With containers still running their links, rules and namespaces stay (live
         restore); with none left, bridges and chains go too so a stopped daemon leaves the host clean."""
         self.nspool.stop()
+        self._check_stop.set()
+        if self._checker is not None:
+            self._checker.join(10)
+            self._checker = None
         if self._started:
             self.dns.stop()
             self.dns = DNSServer(self._dns_resolve, self._dns_upstreams)
@@ -192,8 +207,58 @@ class NetworkService(Attacher):
     def _bring_up(self, net: NetworkRecord) -> None:
         prefixlen = ipaddress.IPv4Network(net.subnet).prefixlen
         self.netlink.ensure_bridge(net.bridge, net.gateway, prefixlen, int(net.options.get(OPT_MTU, "1500")))
-        self.firewall.remove_network(net.id)
-        self.firewall.add_network(net.id, net.bridge, net.subnet, net.internal)
+        with self._fw_lock:
+            self.firewall.remove_network(net.id)
+            try:
+                self.firewall.add_network(net.id, net.bridge, net.subnet, net.internal)
+            except FirewallError as e:
+                if not self._started or not self.heal_firewall():  # the rebuild adds this recorded network too
+                    raise SystemError_(f"cannot program the firewall rules of network {net.name}: {e}") from None
+
+    # -- firewall healing ------------------------------------------------------------------------
+
+    def _firewall_want(self) -> Any:
+        nets = [(n.id, n.bridge, n.subnet, n.internal) for n in self.store.networks() if n.is_bridge]
+        ctrs = []
+        for st in self.store.containers():
+            if not st.ports:
+                continue
+            eps = self.store.endpoints(network_id=st.primary_network, container_id=st.container_id)
+            net = self.store.network(st.primary_network)
+            if eps and net is not None:
+                ctrs.append((st.container_id, net.bridge, net.subnet, eps[0].ip,
+                             [(p.proto, p.host_ip, p.host_port, p.container_port) for p in st.ports]))
+        return self.firewall.expected_counts(nets, ctrs)
+
+    def heal_firewall(self) -> bool:
+        """Rebuild our chains and rules from the records when the host lost some of them (a firewall reload,
+        ``iptables -F``, another tool), as dockerd does after a firewalld reload. True when it had to."""
+        if not self.firewall.enabled:
+            return False
+        with self._nets_lock, self._fw_lock:
+            missing = self.firewall.missing(self._firewall_want())
+            if not missing:
+                return False
+            log.warning("firewall: %s missing or changed; re-creating our chains and rules", ", ".join(missing))
+            self.firewall.setup()
+            for net in self.store.networks():
+                if net.is_bridge:
+                    self.firewall.add_network(net.id, net.bridge, net.subnet, net.internal)
+            for st in self.store.containers():
+                eps = self.store.endpoints(network_id=st.primary_network, container_id=st.container_id)
+                primary = self.store.network(st.primary_network)
+                if st.ports and eps and primary is not None:
+                    self.firewall.add_ports(st.container_id, primary.bridge, primary.subnet, eps[0].ip,
+                                            [(p.proto, p.host_ip, p.host_port, p.container_port) for p in st.ports])
+            return True
+
+    def _check_loop(self) -> None:
+        """The cheap periodic check: one iptables-save per interval, a rebuild only when something is off."""
+        while not self._check_stop.wait(self._check_interval):
+            try:
+                self.heal_firewall()
+            except Exception:  # noqa: BLE001 - the next round tries again
+                log.exception("firewall check failed")
 
     def _reconcile(self) -> None:
         """Keep what belongs to live containers, remove what a crash left behind."""
