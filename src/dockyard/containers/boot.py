@@ -42,10 +42,39 @@ def restore(svc: ContainerService) -> None:
                                                              c.has_been_started, c.manually_stopped):
             c.state.Restarting = False
             threading.Thread(target=_boot_start, args=(svc, c.id), daemon=True).start()
+    if not svc.cfg.live_restore:
+        _stop_after_crash(svc)
     try:
         prewarm(svc.cfg.data_root)
     except Exception:  # noqa: BLE001 - the first start will try again
         log.exception("cannot pre-warm the shim launcher")
+
+
+def _stop_after_crash(svc: ContainerService) -> None:
+    """Without live restore, containers a crashed daemon left running are stopped at restore, as dockerd does
+    (its stop signal, then SIGKILL after the stop timeout), then started again where their restart policy says
+    so; each on its own thread, so start-up does not wait for their stop timeouts."""
+    for c in svc.all():
+        if c.state.Running and c.shim is not None:
+            log.info("live restore is off: stopping %s, left running by a daemon that did not stop cleanly", c.id)
+            threading.Thread(target=_stop_then_policy, args=(svc, c.id), daemon=True).start()
+
+
+def _stop_then_policy(svc: ContainerService, cid: str) -> None:
+    try:
+        c = svc.get(cid)
+        with svc._lock:  # noqa: SLF001 - same package: the exit handler must not apply the policy itself
+            svc._stopping.add(cid)  # noqa: SLF001
+        try:
+            svc._stop_running(c, None, None)  # noqa: SLF001
+        finally:
+            with svc._lock:  # noqa: SLF001
+                svc._stopping.discard(cid)  # noqa: SLF001
+        if restart_mod.start_at_boot(c.host_config.get("RestartPolicy") or {}, c.has_been_started,
+                                     c.manually_stopped):
+            svc.start(cid)
+    except Exception:  # noqa: BLE001
+        log.exception("stop after a crash of %s failed", cid)
 
 
 def _unmount_stale(svc: ContainerService, cid: str) -> None:
