@@ -139,9 +139,9 @@ def test_resolve_user(tmp_path: os.PathLike) -> None:
         f.write("root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n")
     with open(os.path.join(root, "etc/group"), "w") as f:
         f.write("root:x:0:\napp:x:1000:\nextra:x:2000:app\n")
-    assert resolve_user(root, "", []) == (0, 0, [])
-    assert resolve_user(root, "app", []) == (1000, 1000, [2000])
-    assert resolve_user(root, "app:root", []) == (1000, 0, [])
-    assert resolve_user(root, "4242", ["extra"]) == (4242, 0, [2000])
+    assert resolve_user(root, "", []) == (0, 0, [0])  # docker: the primary gid leads the additional gids
+    assert resolve_user(root, "app", []) == (1000, 1000, [1000, 2000])
+    assert resolve_user(root, "app:root", []) == (1000, 0, [0])  # explicit group: no /etc/group memberships
+    assert resolve_user(root, "4242", ["extra"]) == (4242, 0, [0, 2000])
     with pytest.raises(InvalidParameter, match="unable to find user nobody2: no matching entries in passwd file"):
         resolve_user(root, "nobody2", [])

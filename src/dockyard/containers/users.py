@@ -25,7 +25,7 @@ def _lookup_group(groups: list[list[str]], spec: str) -> int:
 
 
 def resolve_user(rootfs: str, user: str, group_add: list[str] | None = None) -> tuple[int, int, list[int]]:
-    """(uid, gid, additional gids) for "name", "uid", "name:group" or "uid:gid" — docker's wording on failure."""
+    """(uid, gid, additional gids) for "name", "uid", "name:group" or "uid:gid" — docker's resolution and wording."""
     name, _, group = (user or "").partition(":")
     passwd = _read_db(rootfs, "/etc/passwd")
     groups = _read_db(rootfs, "/etc/group")
@@ -43,10 +43,12 @@ def resolve_user(rootfs: str, user: str, group_add: list[str] | None = None) -> 
         username = entry[0] if entry else "root"
     if group:
         gid = _lookup_group(groups, group)
-    extra: list[int] = []
+    # docker's additional gids: the primary group first, then (implicit form only) every group of the image's
+    # /etc/group that lists the user, then --group-add; so root in a default container has "Groups: 0"
+    extra: list[int] = [gid]
     if username and not group:
         for g in groups:
-            if len(g) >= 4 and username in g[3].split(",") and int(g[2]) != gid:
+            if len(g) >= 4 and username in g[3].split(",") and int(g[2]) not in extra:
                 extra.append(int(g[2]))
     for g_spec in group_add or []:
         gid_extra = _lookup_group(groups, g_spec)
