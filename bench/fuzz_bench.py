@@ -1,0 +1,148 @@
+"""API fuzz benchmark: schemathesis against a private daemon, from the Engine API's swagger document.
+
+Starts a private dockyard daemon (tests/helpers/daemon.py) that also listens on a loopback TCP port, runs
+``schemathesis run`` over every operation that stays on this machine (no pull/push/login/search/distribution,
+no swarm, plugins or session, no builds that could fetch a remote context, no endless streams) for a bounded
+time, then prints the requests sent, their status classes and every 5xx by endpoint, whether the daemon
+survived, and what the crash bench's consistency checker finds afterwards (records against the host).
+
+schemathesis lives in its own venv (``.venv-fuzz`` at the top of the repo, made on first use from PyPI), so the
+engine's dependencies stay as they are.
+
+    python bench/fuzz_bench.py [--max-time 150] [--workers 2] [--seed N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from urllib.parse import urlsplit
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "tests"))
+sys.path.insert(0, HERE)
+
+from crash_bench import Bench  # noqa: E402
+
+from helpers.daemon import TestDaemon, finish_daemon  # noqa: E402
+
+SPEC_CANDIDATES = [os.path.join(REPO, "..", "..", "shared", "specs", "docker-engine-api-v1.47.yaml"),
+                   "/work/shared/specs/docker-engine-api-v1.47.yaml"]
+FUZZ_VENV = os.path.join(REPO, ".venv-fuzz")
+SCHEMATHESIS = "schemathesis>=4,<5"
+# operations that reach outside this machine, hang by design, or belong to features dockyard leaves out
+EXCLUDE_PATHS = (r"^/(swarm|services|tasks|secrets|configs|nodes|plugins|session|distribution|auth|events)"
+                 r"|^/images/(create|search|[^/]+/push)$|^/build|/attach(/ws)?$")
+
+
+def ensure_venv() -> str:
+    exe = os.path.join(FUZZ_VENV, "bin", "schemathesis")
+    if not os.path.exists(exe):
+        subprocess.run(["/usr/bin/python3", "-m", "venv", FUZZ_VENV], check=True)
+        subprocess.run([os.path.join(FUZZ_VENV, "bin", "pip"), "install", "-q", SCHEMATHESIS], check=True)
+    return exe
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = int(s.getsockname()[1])
+    s.close()
+    return port
+
+
+def templates(spec_path: str) -> list[tuple[re.Pattern[str], str]]:
+    import yaml
+
+    with open(spec_path) as f:
+        paths = yaml.safe_load(f)["paths"]
+    out = []
+    for p in paths:
+        out.append((re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", p) + "$"), p))
+    out.sort(key=lambda t: t[1].count("{"))  # literal paths before templated ones
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--max-time", type=int, default=150)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=None)
+    args = ap.parse_args()
+    spec = next((p for p in SPEC_CANDIDATES if os.path.exists(p)), None)
+    if spec is None:
+        print("the Engine API swagger document is not on this machine")
+        return 2
+    exe = ensure_venv()
+    port = free_port()
+    d = TestDaemon(["-H", f"tcp://127.0.0.1:{port}", "--insecure-tcp"])
+    har = os.path.join(d.tmp, "fuzz.har")
+    crashed = False
+    problems: list[str] = []
+    elapsed = 0.0
+    p = None
+    try:
+        d.start()
+        d.load_busybox(None)
+        argv = [exe, "run", spec, "--url", f"http://127.0.0.1:{port}/v1.47", "--checks", "not_a_server_error",
+                "--max-time", str(args.max_time), "--workers", str(args.workers), "--request-timeout", "10",
+                "--exclude-path-regex", EXCLUDE_PATHS, "--report", "har", "--report-har-path", har,
+                "--generation-database", "none", "--no-color", "--suppress-health-check", "all",
+                "--warnings", "off"]
+        if args.seed is not None:
+            argv += ["--seed", str(args.seed)]
+        t0 = time.monotonic()
+        p = subprocess.run(argv, capture_output=True, text=True, cwd=d.tmp, timeout=args.max_time + 600)
+        elapsed = time.monotonic() - t0
+        crashed = d.proc is None or d.proc.poll() is not None
+        if not crashed:
+            b = Bench(d, __import__("random").Random(0), 0, 10.0)
+            problems = b.check()
+            b.cleanup()
+            problems += [f"after cleanup: {x}" for x in b.check()]
+    finally:
+        try:
+            finish_daemon(d)
+            clean = "host clean"
+        except AssertionError as e:
+            clean = f"NOT CLEAN: {e}"
+    entries = []
+    try:
+        with open(har) as f:
+            entries = json.load(f)["log"]["entries"]
+    except (OSError, ValueError, KeyError):
+        if p is not None:
+            print(p.stdout[-3000:], p.stderr[-3000:])
+    tmpl = templates(spec)
+    classes: Counter[str] = Counter()
+    fives: Counter[str] = Counter()
+    for ent in entries:
+        status = int(ent["response"]["status"])
+        classes[f"{status // 100}xx" if status else "no answer"] += 1
+        if status >= 500 or status == 0:
+            path = re.sub(r"^/v\d+\.\d+", "", urlsplit(ent["request"]["url"]).path)
+            name = next((t for rx, t in tmpl if rx.match(path)), path)
+            fives[f"{ent['request']['method']} {name} -> {status}"] += 1
+    print(f"schemathesis {args.max_time} s budget, ran {elapsed:.0f} s, {len(entries)} requests")
+    print("status classes: " + ", ".join(f"{k} {v}" for k, v in sorted(classes.items())))
+    print(f"5xx: {sum(fives.values())}")
+    for k, v in fives.most_common():
+        print(f"  {v:5d}  {k}")
+    print(f"daemon crashed: {'yes' if crashed else 'no'}")
+    print(f"consistency problems after the run: {len(problems)}")
+    for x in problems:
+        print(f"  {x}")
+    print(f"after stop: {clean}")
+    return 0 if not fives and not crashed and not problems and clean == "host clean" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
