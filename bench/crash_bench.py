@@ -37,6 +37,7 @@ from typing import Any
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
 from helpers.daemon import (  # noqa: E402
+    DOCKER,
     TestDaemon,
     cgroup_dirs,
     finish_daemon,
@@ -134,8 +135,12 @@ class Bench:
                     self.ok("network", "connect", f"net{i}", n)
             script = f"{DOCKYARD} network create net{i} && {DOCKYARD} network connect net{i} {n}"
             return ["sh", "-c", script], retry_net  # the kill lands in the create or in the connect
-        if kind == "volume":
-            return ["volume", "create", f"vol{i}"], lambda: self.ok("volume", "create", f"vol{i}") and None
+        if kind == "volume":  # through the docker CLI (the dockyard CLI has no volume commands)
+            def retry_vol() -> None:
+                p = self.d.docker("volume", "create", f"vol{i}")
+                if p.returncode != 0:
+                    raise RuntimeError(f"docker volume create vol{i}: {p.stderr.strip()}")
+            return ["sh", "-c", f"{DOCKER} volume create vol{i}"], retry_vol
         raise ValueError(kind)
 
     def ensure_running(self, n: str) -> None:
