@@ -21,6 +21,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from urllib.parse import urlsplit
@@ -84,7 +85,8 @@ def main() -> int:
     exe = ensure_venv()
     port = free_port()
     d = TestDaemon(["-H", f"tcp://127.0.0.1:{port}", "--insecure-tcp"])
-    har = os.path.join(d.tmp, "fuzz.har")
+    out_dir = tempfile.mkdtemp(prefix="dyfuzz", dir="/tmp")  # outlives the daemon's tmp dir
+    har = os.path.join(out_dir, "fuzz.har")
     crashed = False
     problems: list[str] = []
     elapsed = 0.0
@@ -100,7 +102,9 @@ def main() -> int:
         if args.seed is not None:
             argv += ["--seed", str(args.seed)]
         t0 = time.monotonic()
-        p = subprocess.run(argv, capture_output=True, text=True, cwd=d.tmp, timeout=args.max_time + 600)
+        p = subprocess.run(argv, capture_output=True, text=True, cwd=out_dir, timeout=args.max_time + 600)
+        with open(os.path.join(out_dir, "schemathesis.log"), "w") as f:
+            f.write(p.stdout + p.stderr)
         elapsed = time.monotonic() - t0
         crashed = d.proc is None or d.proc.poll() is not None
         if not crashed:
@@ -141,6 +145,8 @@ def main() -> int:
     for x in problems:
         print(f"  {x}")
     print(f"after stop: {clean}")
+    print(f"schemathesis's own report: {out_dir}/schemathesis.log")
+
     return 0 if not fives and not crashed and not problems and clean == "host clean" else 1
 
 
