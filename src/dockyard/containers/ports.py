@@ -73,6 +73,14 @@ class Snapshots(Protocol):
 
     def export(self, cid: str) -> Iterator[bytes]: ...
 
+    def image_of(self, cid: str) -> str | None:
+        """The image a container's snapshot is over; None when it has none (start-up recovery asks)."""
+        ...
+
+    def ids(self) -> list[str]:
+        """Every container id with a snapshot (start-up recovery compares them with the records)."""
+        ...
+
 
 class NetworkBackend(Protocol):
     """The network service as the containers use it (NetGlue builds the requests)."""
@@ -123,6 +131,7 @@ class ContainerSettings(Protocol):
     log_driver: str
     log_opts: dict[str, str]
     cgroup_parent: str
+    live_restore: bool
 
 
 class ClientStream(Protocol):

@@ -156,7 +156,7 @@ def _finish_create(svc: ContainerService, c: Container) -> None:
     try:
         os.makedirs(svc.state_dir(c.id), 0o710, exist_ok=True)
         assert svc.snapshots is not None
-        svc.snapshots.prepare(c.id, c.image_id)
+        svc.snapshots.prepare(c.id, c.image_id, svc.images.get_by_id(c.image_id).chain_ids)
         if svc.volumes is not None:
             for vol_name, target in mounts_mod.volume_names(c.host_config, c.config):
                 vname = vol_name or c.anon_volumes.get(target, "")
