@@ -136,3 +136,12 @@ def test_bad_bound_in_daemon_json_refused() -> None:
             daemon.start(timeout=10)
     finally:
         daemon.remove_tmp()
+
+
+def test_other_methods_answer_in_json(d: TestDaemon) -> None:
+    for method in ("PATCH", "OPTIONS", "TRACE", "FOO"):
+        status, headers, body = d.api(method, "/containers/json")
+        assert status == 405 and _message(body) == "method not allowed", (method, status, body)
+        status, headers, body = d.api(method, "/no/such/path")
+        assert status == 404 and headers["content-type"] == "application/json", (method, status, body)
+    assert d.api("GET", "/_ping")[0] == 200

@@ -8,6 +8,8 @@ their base's status through the class's MRO.
 
 from __future__ import annotations
 
+import sqlite3
+
 from dockyard import errors
 from dockyard.runtime.errors import OCIRuntimeError
 
@@ -46,6 +48,19 @@ def http_status(exc: BaseException) -> int | None:
             status = STATUS_OF_ERROR.get(cls)  # type: ignore[call-overload]
             if status is not None:
                 return status
+    return None
+
+
+def host_error_message(exc: BaseException) -> str | None:
+    """The host refusing a write (a full disk, a quota, a permission) in Go's words, as dockerd's messages carry
+    them (``<path>: no space left on device``); None for anything else. SQLite's "database or disk is full" is
+    the same full disk."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        text = exc.strerror or str(exc)
+        text = text[:1].lower() + text[1:]
+        return f"{exc.filename}: {text}" if exc.filename else text
+    if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return "state.db: no space left on device"
     return None
 
 

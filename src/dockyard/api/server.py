@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from dockyard import API_VERSION, MIN_API_VERSION, __version__
 from dockyard.api.bodycheck import BodyRejected, RequestLimits
 from dockyard.api.context import Services
-from dockyard.api.errors import error_message, http_status
+from dockyard.api.errors import error_message, host_error_message, http_status
 from dockyard.api.request import Request
 from dockyard.api.responses import JSON, Empty, Raw, Stream
 from dockyard.api.router import Router
@@ -167,10 +167,16 @@ class APIHandler(BaseHTTPRequestHandler):
                     return
                 self._send(status, b"" if status == 304 else _error_body(status, error_message(e)))
                 return
-            log.error("handler %s %s failed: %s", self.command, path, traceback.format_exc())
+            host = host_error_message(e)
+            if host is not None:  # the host refused (a full disk, a quota): its words, no traceback
+                log.warning("handler %s %s: %s", self.command, path, e)
+                message = host
+            else:
+                log.error("handler %s %s failed: %s", self.command, path, traceback.format_exc())
+                message = str(e) or type(e).__name__
             if req.hijacked is None:
                 req.drain()
-                self._send(500, _error_body(500, str(e) or type(e).__name__))
+                self._send(500, _error_body(500, message))
             return
         if req.hijacked is not None or resp is None:
             self.close_connection = True
@@ -192,6 +198,13 @@ class APIHandler(BaseHTTPRequestHandler):
             raise TypeError(f"bad handler result {resp!r}")
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _dispatch  # noqa: N815
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (PATCH, OPTIONS, TRACE, …) goes to the router too, which answers 405 on a known path
+        and 404 elsewhere in JSON, as dockerd does (http.server alone would answer 501 in HTML)."""
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
 
 
 _HANDSHAKE_SECONDS = 10.0  # a TLS client that has not finished its handshake by then is dropped

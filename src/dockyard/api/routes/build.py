@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from dockyard.api.context import Services
+from dockyard.api.errors import host_error_message
 from dockyard.api.request import Request
 from dockyard.api.responses import JSON, Empty, Stream
 from dockyard.api.router import Router
@@ -115,7 +116,7 @@ def _options(req: Request) -> BuildOptions:
 
 
 def _error_obj(err: BaseException) -> dict[str, Any]:
-    msg = str(err) or type(err).__name__
+    msg = host_error_message(err) or str(err) or type(err).__name__
     detail: dict[str, Any] = {"message": msg}
     code = getattr(err, "code", 0)
     if isinstance(err, BuildError) and code:

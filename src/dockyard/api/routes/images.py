@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from dockyard.api.context import Services
+from dockyard.api.errors import host_error_message
 from dockyard.api.request import Request
 from dockyard.api.responses import JSON, Empty, Stream
 from dockyard.api.router import Router
@@ -28,7 +29,7 @@ def _line(obj: dict[str, Any]) -> bytes:
 
 
 def _error_line(err: BaseException) -> bytes:
-    msg = str(err) or type(err).__name__
+    msg = host_error_message(err) or str(err) or type(err).__name__
     return _line({"errorDetail": {"message": msg}, "error": msg})
 
 
