@@ -264,7 +264,7 @@ class ContainerService:
             self.undo_start(c, True, True)
             shim.close()
             ran_for = time.time() - parse_rfc3339(c.state.StartedAt)
-            c.state.set_stopped(status.exit_code, status.oom_killed, status.finished_at)
+            c.state.set_stopped(status.exit_code, status.oom_killed, status.finished_at, error=status.error)
             stopping = c.id in self._stopping
             if status.oom_killed:
                 self.publish(c, "oom")

@@ -56,6 +56,7 @@ class ExitStatus:
     exit_code: int
     oom_killed: bool
     finished_at: str
+    error: str = ""  # why the exit was not the container's own (its monitor died), for State.Error
 
 
 class ShimError(Exception):
@@ -378,7 +379,9 @@ class ShimClient:
             from dockyard.runtime.logformat import rfc3339_nano
 
             log.warning("shim of %s vanished without an exit status", self.cfg.container_id)
-            status = ExitStatus(255, False, rfc3339_nano(trim=False))
+            status = ExitStatus(255, False, rfc3339_nano(trim=False),
+                                "the container's monitor died without reporting an exit status; "
+                                "its processes were killed")
         self._delete_from_runtime()
         self._deliver(status)
 
