@@ -9,7 +9,7 @@ survived, and what the crash bench's consistency checker finds afterwards (recor
 schemathesis lives in its own venv (``.venv-fuzz`` at the top of the repo, made on first use from PyPI), so the
 engine's dependencies stay as they are.
 
-    python bench/fuzz_bench.py [--max-time 150] [--workers 2] [--seed N]
+    python bench/fuzz_bench.py [--max-time 150] [--workers 2] [--seed N] [--phases fuzzing]
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ def main() -> int:
     ap.add_argument("--max-time", type=int, default=150)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--phases", default="examples,coverage,fuzzing,stateful")
     args = ap.parse_args()
     spec = next((p for p in SPEC_CANDIDATES if os.path.exists(p)), None)
     if spec is None:
@@ -98,7 +99,7 @@ def main() -> int:
                 "--max-time", str(args.max_time), "--workers", str(args.workers), "--request-timeout", "10",
                 "--exclude-path-regex", EXCLUDE_PATHS, "--report", "har", "--report-har-path", har,
                 "--generation-database", "none", "--no-color", "--suppress-health-check", "all",
-                "--warnings", "off"]
+                "--warnings", "off", "--phases", args.phases]
         if args.seed is not None:
             argv += ["--seed", str(args.seed)]
         t0 = time.monotonic()
