@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from dockyard.containers import mounts as mounts_mod
 from dockyard.containers.state import now_rfc3339
-from dockyard.runtime.shim import PID_NAME, SOCKET_NAME
+from dockyard.runtime.shim.protocol import PID_NAME, SOCKET_NAME
 
 if TYPE_CHECKING:
     from dockyard.containers.service import ContainerService
