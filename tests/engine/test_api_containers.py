@@ -10,6 +10,7 @@ from urllib.parse import quote
 import docker
 import pytest
 
+from helpers import cgroupfs
 from helpers.daemon import TestDaemon, wait_for
 
 
@@ -85,9 +86,7 @@ def test_update_resources_live(daemon: TestDaemon, client: docker.DockerClient) 
         c.reload()
         assert c.attrs["HostConfig"]["Memory"] == 96 * 1024 * 1024
         assert c.attrs["HostConfig"]["RestartPolicy"]["Name"] == "on-failure"
-        cg = f"/sys/fs/cgroup/memory/{daemon.cgroup_parent}/{c.id}/memory.limit_in_bytes"
-        with open(cg) as f:
-            assert int(f.read()) == 96 * 1024 * 1024
+        assert int(cgroupfs.read_limit(f"{daemon.cgroup_parent}/{c.id}", "memory")) == 96 * 1024 * 1024
     finally:
         c.remove(force=True)
 
@@ -218,8 +217,8 @@ def test_start_failure_leaves_nothing(daemon: TestDaemon, client: docker.DockerC
     c = client.containers.create("busybox", ["/nonexistent"])
     try:
         status, body = daemon.api_json("POST", f"/containers/{c.id}/start")
-        assert status == 400 and "no such file or directory" in body["message"].lower() or \
-            "not found" in body["message"]
+        assert status == 400, body
+        assert "no such file or directory" in body["message"].lower() or "not found" in body["message"]
         st = _state(daemon, c.id)
         assert st["Status"] == "created" and st["ExitCode"] == 127 and st["Error"]  # as docker shows it
         merged = os.path.join(daemon.data_root, "snapshots", c.id, "merged")

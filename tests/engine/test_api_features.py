@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import docker
 import pytest
 
+from helpers import cgroupfs
 from helpers.daemon import TestDaemon
 
 
@@ -142,20 +143,16 @@ def test_resources_reach_the_cgroup(daemon: TestDaemon, client: docker.DockerCli
     c = client.containers.run("busybox", ["sleep", "300"], detach=True, nano_cpus=500_000_000, pids_limit=50,
                               cpu_shares=512, mem_limit="32m", mem_reservation="16m")
     try:
-        base = "/sys/fs/cgroup/{}/" + f"{daemon.cgroup_parent}/{c.id}/"
-
-        def read(ctrl: str, name: str) -> str:
-            with open(base.format(ctrl) + name) as f:
-                return f.read().strip()
-
-        assert read("cpu", "cpu.cfs_quota_us") == "50000" and read("cpu", "cpu.cfs_period_us") == "100000"
-        assert read("cpu", "cpu.shares") == "512"
-        assert read("pids", "pids.max") == "50"
-        assert read("memory", "memory.limit_in_bytes") == str(32 << 20)
-        assert read("memory", "memory.soft_limit_in_bytes") == str(16 << 20)
+        path = f"{daemon.cgroup_parent}/{c.id}"
+        assert cgroupfs.read_limit(path, "cpu_quota") == "50000"
+        assert cgroupfs.read_limit(path, "cpu_period") == "100000"
+        assert cgroupfs.read_limit(path, "cpu_shares") == cgroupfs.expected_cpu_shares(512)
+        assert cgroupfs.read_limit(path, "pids") == "50"
+        assert cgroupfs.read_limit(path, "memory") == str(32 << 20)
+        assert cgroupfs.read_limit(path, "memory_reservation") == str(16 << 20)
     finally:
         c.remove(force=True)
-    assert not os.path.exists(f"/sys/fs/cgroup/memory/{daemon.cgroup_parent}/{c.id}")
+    assert not os.path.exists(cgroupfs.directory(f"{daemon.cgroup_parent}/{c.id}"))
 
 
 def test_sysctls_ulimits_shm(client: docker.DockerClient, outdir: str) -> None:

@@ -3,6 +3,7 @@ without published ports."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import subprocess
 import time
@@ -146,12 +147,17 @@ def test_static_address_right_after_release(env: Env) -> None:
 
 def test_small_pool_reuses_addresses_after_release(env: Env) -> None:
     """A /29 has 5 usable addresses: quick start/stop cycles must not exhaust it."""
-    env.svc.create("tiny", ipam_cfg={"Config": [{"Subnet": env.subnet(6)[:-3] + "/29"}]})
+    subnet = ipaddress.ip_network(env.subnet(6)[:-3] + "/29", strict=False)
+    env.svc.create("tiny", ipam_cfg={"Config": [{"Subnet": str(subnet)}]})
+    given = []
     for i in range(8):
         cfg = env.cfg(f"t{i}", network_mode="tiny")
-        env.svc.prepare_container(cfg)
+        c = env.svc.prepare_container(cfg)
+        given.append(ipaddress.ip_address(c.settings["Networks"]["tiny"]["IPAddress"]))
         env.svc.release_container(cfg.container_id)
     env.svc.remove("tiny")
+    assert all(ip in subnet for ip in given), given
+    assert len(set(given)) <= 5 < len(given)  # 8 containers from 5 addresses: released ones were given again
 
 
 def test_restart_removes_spares_a_crash_left(env: Env) -> None:

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from dockyard.runtime import caps, seccomp
+from dockyard.runtime import caps, cgroups, seccomp
+from dockyard.runtime.cgroups.v2 import shares_to_weight
 from helpers.runtime import Runtime
 
 PROBE = """
@@ -19,9 +20,10 @@ echo "nofile: $(ulimit -n)"
 echo "kcore: $(wc -c < /proc/kcore 2>&1)"
 if echo 1 > /proc/sys/kernel/ostype 2>/dev/null; then echo "proc/sys: writable"; else echo "proc/sys: ro"; fi
 if touch /rootfile 2>/dev/null; then echo "root: writable"; rm -f /rootfile; else echo "root: ro"; fi
-echo "memlimit: $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"
-echo "pidsmax: $(cat /sys/fs/cgroup/pids/pids.max)"
-echo "cpushares: $(cat /sys/fs/cgroup/cpu/cpu.shares)"
+cg() { cat "/sys/fs/cgroup/$1" 2>/dev/null || cat "/sys/fs/cgroup/$2" 2>/dev/null || echo "absent"; }
+echo "memlimit: $(cg memory/memory.limit_in_bytes memory.max)"
+echo "pidsmax: $(cg pids/pids.max pids.max)"
+echo "cpushares: $(cg cpu/cpu.shares cpu.weight)"
 echo "forward: $(cat /proc/sys/net/ipv4/ip_forward)"
 echo "oom_score_adj: $(cat /proc/self/oom_score_adj)"
 echo "cgroup: $(grep -E ':(memory|pids):' /proc/self/cgroup | tr '\n' ' ')"
@@ -102,3 +104,7 @@ def test_same_view_as_runc(case: str, make_bundle: Any, dockyard_rt: Runtime, ru
     assert theirs.returncode == 3, theirs.stderr
     assert ours.returncode == theirs.returncode, ours.stderr
     assert ours.stdout.splitlines() == theirs.stdout.splitlines()
+    if case == "docker-like":  # the limits are visible inside on either cgroup layout, not "absent" in both
+        lines = theirs.stdout.splitlines()
+        shares = str(shares_to_weight(512)) if cgroups.is_unified() else "512"
+        assert {"memlimit: 67108864", "pidsmax: 50", f"cpushares: {shares}"} <= set(lines), theirs.stdout

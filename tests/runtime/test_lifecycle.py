@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from helpers import cgroupfs
 from helpers.runtime import CGROUP_PARENT, Runtime
 
 # the OCI schemas live in the specs folder beside the checkout (../shared/specs), or where DOCKYARD_SPECS says
@@ -82,8 +83,7 @@ def test_pause_resume_update_ps(make_bundle: Any, dockyard_rt: Runtime) -> None:
     assert _state(dockyard_rt, "ops")["status"] == "running"
     update = dockyard_rt.cmd("update", "--resources", "-", "ops", input=json.dumps({"pids": {"limit": 7}}))
     assert update.returncode == 0, update.stderr
-    with open(f"/sys/fs/cgroup/pids/{CGROUP_PARENT}/ops/pids.max") as fh:
-        assert fh.read().strip() == "7"
+    assert cgroupfs.read_limit(f"{CGROUP_PARENT}/ops", "pids") == "7"
     assert dockyard_rt.cmd("delete", "--force", "ops").returncode == 0
 
 
