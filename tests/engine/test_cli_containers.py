@@ -256,6 +256,24 @@ def test_docker_exit_codes(d: TestDaemon, cli: str, args: list[str], code: int) 
 
 
 @pytest.mark.parametrize("cli", CLIS)
+def test_rm_missing_container_exit_status(d: TestDaemon, cli: str) -> None:
+    """`rm -f` of a container that does not exist prints the daemon's error and exits 0; without -f it is
+    an error (exit 1); the names that were removed are still printed."""
+    run = _runner(d, cli)
+    missing = f"no-such-{cli}"
+    r = run("rm", "-f", missing)
+    assert (r.returncode, r.stdout) == (0, ""), r.stderr
+    assert r.stderr.startswith(f"Error response from daemon: No such container: {missing}\n"), r.stderr
+    r = run("rm", missing)
+    assert r.returncode == 1 and r.stdout == "", r.stderr
+    assert f"No such container: {missing}" in r.stderr
+    _ok(run("create", "--name", f"rmf-{cli}", "busybox", "true"))
+    r = run("rm", "-f", missing, f"rmf-{cli}")
+    assert (r.returncode, r.stdout) == (0, f"rmf-{cli}\n"), r.stderr
+    assert d.cli("ps", "-aq", "--filter", f"name=rmf-{cli}").stdout == ""
+
+
+@pytest.mark.parametrize("cli", CLIS)
 def test_it_without_a_terminal_is_refused(d: TestDaemon, cli: str) -> None:
     r = _runner(d, cli)("run", "-it", "--rm", "busybox", "true", input="")
     assert r.returncode == 1 and r.stderr == "the input device is not a TTY\n"

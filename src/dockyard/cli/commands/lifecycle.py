@@ -156,8 +156,20 @@ def configure_rm(p: argparse.ArgumentParser) -> None:
 
 
 def run_rm(ns: argparse.Namespace, ctx: CLIContext) -> int:
+    """With --force a container that does not exist is not a failure: docker prints the daemon's error and
+    exits 0 (scripts run ``rm -f name`` to make sure it is gone)."""
     q = {"force": ns.force or None, "v": ns.volumes or None, "link": ns.link or None}
-    return _each(ctx, ns.containers, lambda c: _delete(ctx, f"/containers/{c}", q), "remove")
+    failed = False
+    for name in ns.containers:
+        try:
+            _delete(ctx, f"/containers/{name}", q)
+        except APIError as e:
+            ctx.err.write(f"Error response from daemon: {e.message}\n")
+            failed = failed or not (ns.force and e.status == 404)
+            continue
+        ctx.out.write(f"{name}\n")
+        ctx.out.flush()
+    return 1 if failed else 0
 
 
 # -- wait -------------------------------------------------------------------------------------------
