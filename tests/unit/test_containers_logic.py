@@ -145,3 +145,12 @@ def test_resolve_user(tmp_path: os.PathLike) -> None:
     assert resolve_user(root, "4242", ["extra"]) == (4242, 0, [0, 2000])
     with pytest.raises(InvalidParameter, match="unable to find user nobody2: no matching entries in passwd file"):
         resolve_user(root, "nobody2", [])
+
+
+def test_merge_env_follows_dockers_replace_or_append() -> None:
+    """docker's ReplaceOrAppendEnvValues: later values win in first-seen order; a bare name unsets an earlier
+    variable, and is kept as given when nothing set it."""
+    assert spec.merge_env(["PATH=/bin", "A=1"], ["A=2", "B=3"]) == ["PATH=/bin", "A=2", "B=3"]
+    assert spec.merge_env(["PATH=/bin"], ["Foo", "Other=one", "Blank="]) == ["PATH=/bin", "Foo", "Other=one",
+                                                                           "Blank="]
+    assert spec.merge_env(["PATH=/bin", "A=1"], ["A"]) == ["PATH=/bin"]

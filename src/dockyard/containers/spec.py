@@ -72,12 +72,14 @@ class SpecInput:
 
 # -- helpers shared with exec ---------------------------------------------------
 def merge_env(*lists: list[str]) -> list[str]:
-    """Later lists override earlier ones, keeping first-seen order like docker's ReplaceOrAppendEnvValues."""
+    """Later lists override earlier ones, keeping first-seen order, as docker's ReplaceOrAppendEnvValues does:
+    an entry without '=' (``Foo``) unsets a variable an earlier list set, and is otherwise kept as given."""
     out: dict[str, str] = {}
     for env in lists:
         for item in env or []:
             key, eq, _ = item.partition("=")
-            if not eq:
+            if not eq and key in out and "=" in out[key]:
+                del out[key]
                 continue
             out[key] = item
     return list(out.values())
@@ -340,6 +342,7 @@ def process_spec(host_config: dict[str, Any], rootfs: str, args: list[str], env:
     if not any(e.startswith("PATH=") for e in env):
         base.append(f"PATH={DEFAULT_PATH}")
     full_env = merge_env(base, env, ["TERM=xterm"] if tty and not any(e.startswith("TERM=") for e in env) else [])
+    full_env = [e for e in full_env if "=" in e]  # a bare `Foo` is kept in Config.Env, but names no value
     user_spec: dict[str, Any] = {"uid": uid, "gid": gid}
     if groups:
         user_spec["additionalGids"] = groups
