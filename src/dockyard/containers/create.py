@@ -136,8 +136,7 @@ def normalize(body: dict[str, Any], image_config: dict[str, Any], default_runtim
     hc["LogConfig"] = {"Type": log_type,
                        "Config": {**log_opts, **given} if log_type == log_driver and log_type != "none" else given}
     if hc["LogConfig"]["Type"] not in ("json-file", "local", "none"):
-        raise InvalidParameter(f"failed to create container: logger: no log driver named "
-                               f"'{hc['LogConfig']['Type']}' is registered")
+        raise InvalidParameter(f"logger: no log driver named '{hc['LogConfig']['Type']}' is registered")
     if not hc.get("NetworkMode") or hc["NetworkMode"] == "default":
         hc["NetworkMode"] = "bridge"
     hc["RestartPolicy"] = validate_restart_policy(hc.get("RestartPolicy"), bool(hc.get("AutoRemove")))
@@ -240,7 +239,7 @@ def new_record(svc: ContainerService, name: str | None, body: Any) -> Container:
         raise InvalidParameter("Config cannot be empty in order to create a container")
     image = svc.images.resolve(image_ref)
     config, host_config, net_cfg = normalize(body, image.config, svc.cfg.default_runtime, svc.cfg.log_driver,
-                                             svc.cfg.log_opts)
+                                             svc.cfg.log_opts_given)
     svc.net.validate(host_config)
     cid = new_id()
     if not config.get("Hostname"):

@@ -37,6 +37,9 @@ class DaemonConfig:
     log_level: str = "info"
     log_driver: str = "json-file"
     log_opts: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_LOG_OPTS))
+    # the log-opts daemon.json or --log-opt asked for (without the built-in rotation): what docker merges
+    # into a container's HostConfig.LogConfig, so the default rotation applies without showing in every config
+    log_opts_given: dict[str, str] = field(default_factory=dict)
     cgroup_parent: str = "dockyard"
     iptables: bool = True
     live_restore: bool = True
@@ -232,6 +235,7 @@ def load(argv: list[str]) -> DaemonConfig:
             if attr == "log_opts":
                 merged = dict(DEFAULT_LOG_OPTS)
                 merged.update({str(k): str(v) for k, v in value.items()})
+                cfg.log_opts_given = {str(k): str(v) for k, v in value.items()}
                 value = merged
             setattr(cfg, attr, value)
         cfg.config_file = path
@@ -257,6 +261,7 @@ def load(argv: list[str]) -> DaemonConfig:
     for opt in args.log_opt_list:
         k, _, v = opt.partition("=")
         cfg.log_opts[k] = v
+        cfg.log_opts_given[k] = v
     cfg.insecure_registries = [*cfg.insecure_registries, *args.insecure_registries_flag]
     cfg.registry_mirrors = [*cfg.registry_mirrors, *args.registry_mirrors_flag]
     if args.registry_certs_dirs_flag:

@@ -1,0 +1,66 @@
+"""Create/inspect behaviours that real clients (docker-py's own suite, the docker CLI) rely on, each checked
+through the API against a real daemon with docker's documented result."""
+
+from __future__ import annotations
+
+import docker
+import pytest
+
+from helpers.daemon import TestDaemon
+
+
+@pytest.fixture(scope="module")
+def client(daemon: TestDaemon, busybox_image: str) -> docker.DockerClient:
+    return daemon.client()
+
+
+def test_env_without_value_kept_as_given(client: docker.DockerClient) -> None:
+    """docker keeps `Foo` (no '=') in Config.Env; the process sees no such variable, the others as given."""
+    c = client.containers.run("busybox", ["env"], environment=["Foo", "Other=one", "Blank="], detach=True)
+    try:
+        assert c.wait(timeout=30)["StatusCode"] == 0
+        c.reload()
+        env = c.attrs["Config"]["Env"]
+        assert "Foo" in env and "Other=one" in env and "Blank=" in env
+        out = c.logs().decode().splitlines()
+        assert "Other=one" in out and "Blank=" in out and not any(line.startswith("Foo") for line in out)
+    finally:
+        c.remove(force=True)
+
+
+def test_env_without_value_unsets_the_image_variable(client: docker.DockerClient) -> None:
+    c = client.containers.create("busybox", ["env"], environment=["PATH"])
+    try:
+        assert not any(e.startswith("PATH") for e in c.attrs["Config"]["Env"])
+    finally:
+        c.remove(force=True)
+
+
+def test_log_config_reports_what_was_asked(daemon: TestDaemon, client: docker.DockerClient) -> None:
+    """The daemon's built-in rotation applies to every json-file log but is not written into each container's
+    HostConfig: nothing asked gives docker's {"Type": "json-file", "Config": {}}."""
+    status, body = daemon.api_json("POST", "/containers/create", {"Image": "busybox", "Cmd": ["true"]})
+    assert status == 201, body
+    try:
+        _, info = daemon.api_json("GET", f"/containers/{body['Id']}/json")
+        assert info["HostConfig"]["LogConfig"] == {"Type": "json-file", "Config": {}}
+    finally:
+        daemon.api("DELETE", f"/containers/{body['Id']}?force=1")
+    lc = {"Type": "json-file", "Config": {"max-file": "100"}}
+    status, body = daemon.api_json("POST", "/containers/create",
+                                   {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"LogConfig": lc}})
+    assert status == 201, body
+    try:
+        _, info = daemon.api_json("GET", f"/containers/{body['Id']}/json")
+        assert info["HostConfig"]["LogConfig"] == lc
+    finally:
+        daemon.api("DELETE", f"/containers/{body['Id']}?force=1")
+
+
+def test_unknown_log_driver_refused_with_dockers_message(daemon: TestDaemon) -> None:
+    before = daemon.api_json("GET", "/containers/json?all=1")[1]
+    status, body = daemon.api_json("POST", "/containers/create", {
+        "Image": "busybox", "Cmd": ["true"], "HostConfig": {"LogConfig": {"Type": "asdf", "Config": {}}}})
+    assert status == 400
+    assert body["message"] == "logger: no log driver named 'asdf' is registered"
+    assert daemon.api_json("GET", "/containers/json?all=1")[1] == before
