@@ -64,3 +64,35 @@ def test_unknown_log_driver_refused_with_dockers_message(daemon: TestDaemon) -> 
     assert status == 400
     assert body["message"] == "logger: no log driver named 'asdf' is registered"
     assert daemon.api_json("GET", "/containers/json?all=1")[1] == before
+
+
+def test_commit_running_container_with_pause(daemon: TestDaemon, client: docker.DockerClient) -> None:
+    c = client.containers.run("busybox", ["sh", "-c", "echo x > /f; sleep 300"], detach=True)
+    try:
+        status, body = daemon.api_json(
+            "POST", f"/commit?container={c.id}&pause=true&comment=snap&author=me&repo=committed&tag=t1"
+            "&changes=EXPOSE%208000&changes=CMD%20%5B%22bash%22%5D")
+        assert status == 201, body
+        img = client.api.inspect_image(body["Id"])
+        assert img["Container"] == c.id and img["ContainerConfig"]["Image"] == "busybox"
+        assert img["Comment"] == "snap" and img["Author"] == "me" and img["RepoTags"] == ["committed:t1"]
+        assert "8000/tcp" in img["Config"]["ExposedPorts"] and img["Config"]["Cmd"] == ["bash"]
+        assert img["Parent"] == client.images.get("busybox").id
+        c.reload()
+        assert c.attrs["State"]["Status"] == "running"  # paused for the commit only
+    finally:
+        c.remove(force=True)
+        client.images.remove("committed:t1", force=True)
+
+
+def test_commit_of_a_container_that_exits_meanwhile(daemon: TestDaemon, client: docker.DockerClient) -> None:
+    """docker-py's commit tests start `touch /test` and commit at once: the container may stop between the
+    check and the pause, or while paused; the commit must still succeed."""
+    for _ in range(5):
+        c = client.containers.run("busybox", ["touch", "/test"], detach=True)
+        try:
+            status, body = daemon.api_json("POST", f"/commit?container={c.id}&pause=true")
+            assert status == 201, body
+            daemon.api("DELETE", f"/images/{body['Id']}?force=1")
+        finally:
+            c.remove(force=True)

@@ -130,6 +130,7 @@ class ContainerSettings(Protocol):
     default_runtime: str
     log_driver: str
     log_opts: dict[str, str]
+    log_opts_given: dict[str, str]  # what daemon.json/--log-opt asked for, without the built-in rotation
     cgroup_parent: str
     live_restore: bool
 

@@ -452,7 +452,7 @@ class ContainerService:
                 raise Conflict(f"Container {c.id} is not running")
             if c.state.Paused:
                 raise Conflict(f"Container {c.id} is already paused")
-            self.runtime_for(c).pause(c.id)
+            self._freeze(c, pause=True)
             c.state.Paused = True
             c.state.Status = "paused"
             self.save(c)
@@ -463,11 +463,29 @@ class ContainerService:
         with self.cond(c):
             if not c.state.Paused:
                 raise Conflict(f"Container {c.id} is not paused")
-            self.runtime_for(c).resume(c.id)
+            try:
+                self._freeze(c, pause=False)
+            except Conflict:
+                c.state.Paused = False  # its process is gone: nothing is frozen any more
+                self.save(c)
+                raise
             c.state.Paused = False
             c.state.Status = "running"
             self.save(c)
         self.publish(c, "unpause")
+
+    def _freeze(self, c: Container, pause: bool) -> None:
+        """Pause or resume in the runtime; a container whose process just exited (its exit not yet handled
+        here) is docker's 409 "not running", not a server error."""
+        from dockyard.runtime.errors import OCIRuntimeError
+
+        rt = self.runtime_for(c)
+        try:
+            rt.pause(c.id) if pause else rt.resume(c.id)
+        except OCIRuntimeError as e:
+            if e.kind in ("not_exist", "state"):
+                raise Conflict(f"Container {c.id} is not running") from None
+            raise
 
     # -- remove / rename ---------------------------------------------------------------------------
     def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:

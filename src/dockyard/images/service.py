@@ -266,6 +266,8 @@ class ImageService:
             "GraphDriver": {"Name": "overlay2", "Data": graph},
             "RootFS": {"Type": "layers", "Layers": img.diff_ids},
             "Metadata": {"LastTagTime": img.last_tag_time or "0001-01-01T00:00:00Z"},
+            **({"Container": cfg.get("container", ""), "ContainerConfig": cfg["container_config"]}
+               if cfg.get("container_config") else {}),
         }
 
     def history(self, ref: str) -> list[dict[str, Any]]:
@@ -498,6 +500,7 @@ class ImageService:
             hist.append(entry)
             cfg = new_image_config(merged, diff_ids, hist, created, author, comment)
             cfg["container"] = cid
+            cfg["container_config"] = dict(ccfg)  # docker's legacy field: the config the container ran with
             img = self.create_from_config(cfg, parent=parent.id if parent else "", tags=[ref] if ref else [],
                                           holder=holder)
         finally:

@@ -13,7 +13,7 @@ from dockyard.api.errors import host_error_message
 from dockyard.api.request import Request
 from dockyard.api.responses import JSON, Empty, Stream
 from dockyard.api.router import Router
-from dockyard.errors import InvalidParameter
+from dockyard.errors import Conflict, InvalidParameter
 from dockyard.images.reference import parse_tagged
 
 if TYPE_CHECKING:
@@ -98,7 +98,10 @@ def _pause_for_commit(s: Services, container: str) -> str | None:
     c = s.containers.get(container)
     if not c.state.Running or c.state.Paused:
         return None
-    s.containers.pause(c.id)
+    try:
+        s.containers.pause(c.id)
+    except Conflict:
+        return None  # it stopped in the meantime: nothing runs that could change the layer
     return c.id
 
 
@@ -235,7 +238,10 @@ def register(r: Router, s: Services) -> None:
                                       req.q("author") or "", _changes(req), cfg if isinstance(cfg, dict) else None)
         finally:
             if paused is not None:
-                s.containers.unpause(paused)
+                try:
+                    s.containers.unpause(paused)
+                except Conflict:
+                    pass  # it was stopped (or killed) while paused: there is nothing to resume
         return JSON({"Id": img.id}, 201)
 
     @r.get("/containers/{id}/export")
