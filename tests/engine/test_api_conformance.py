@@ -96,3 +96,21 @@ def test_commit_of_a_container_that_exits_meanwhile(daemon: TestDaemon, client: 
             daemon.api("DELETE", f"/images/{body['Id']}?force=1")
         finally:
             c.remove(force=True)
+
+
+def test_diff_leaves_out_engine_files_and_mount_points(client: docker.DockerClient, tmp_path: object) -> None:
+    """docker-py's test_diff: `touch /test` changes exactly [{'Path': '/test', 'Kind': 1}] — not /etc/hosts,
+    /etc/hostname, /etc/resolv.conf (nor /etc for them), nor the mount points of volumes and binds."""
+    c = client.containers.run("busybox", ["touch", "/test"], detach=True)
+    try:
+        assert c.wait(timeout=30)["StatusCode"] == 0
+        assert c.diff() == [{"Path": "/test", "Kind": 1}]
+    finally:
+        c.remove(force=True)
+    c = client.containers.run("busybox", ["sh", "-c", "touch /etc/mine; echo v > /vol/f"], detach=True,
+                              volumes=["/vol", f"{tmp_path}:/mnt/deep/bind"])
+    try:
+        assert c.wait(timeout=30)["StatusCode"] == 0
+        assert sorted((ch["Path"], ch["Kind"]) for ch in c.diff()) == [("/etc", 0), ("/etc/mine", 1)]
+    finally:
+        c.remove(force=True, v=True)

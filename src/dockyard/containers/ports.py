@@ -8,7 +8,7 @@ each implementation against its protocol at the composition root.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class Snapshots(Protocol):
 
     def remove(self, cid: str) -> None: ...
 
-    def changes(self, cid: str) -> list[dict[str, Any]]: ...
+    def changes(self, cid: str, hidden: Collection[str] = ()) -> list[dict[str, Any]]: ...
 
     def size(self, cid: str) -> int: ...
 

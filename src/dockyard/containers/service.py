@@ -517,8 +517,14 @@ class ContainerService:
     def _remove_locked(self, c: Container, volumes: bool) -> None:
         try:
             if c.state.Running:
-                self._signal(c, signal_mod.SIGKILL)
-                self.publish(c, "kill", signal=str(int(signal_mod.SIGKILL)))
+                from dockyard.runtime.errors import OCIRuntimeError
+
+                try:
+                    self._signal(c, signal_mod.SIGKILL)
+                    self.publish(c, "kill", signal=str(int(signal_mod.SIGKILL)))
+                except OCIRuntimeError as e:
+                    if e.kind not in ("not_exist", "state"):
+                        raise  # else it exited already and its exit is being handled: wait for that
                 if not self.wait_exit(c, 30.0):
                     raise SystemError_(f"Could not kill running container {c.id}, cannot remove")
         finally:
@@ -648,7 +654,8 @@ class ContainerService:
 
     def changes(self, ref: str) -> list[dict[str, Any]]:
         c = self.get(ref)
-        return list(self.snapshots.changes(c.id))
+        hidden = mounts_mod.ENGINE_PATHS | mounts_mod.targets(c.host_config, c.anon_volumes)
+        return list(self.snapshots.changes(c.id, hidden))
 
     def size(self, c: Container) -> int:
         try:

@@ -124,6 +124,8 @@ def pause(root: str, cid: str) -> None:
     stored = _need_running(root, cid)
     try:
         _cgroup(stored, cid).freeze()
+    except FileNotFoundError:
+        raise OCIRuntimeError(f"container not running: {cid} has exited", "state") from None
     except Exception as exc:  # noqa: BLE001 - the API promises OCIRuntimeError
         raise OCIRuntimeError(f"cannot pause {cid}: {exc}", "other") from None
     if not stored.get("paused_probe"):

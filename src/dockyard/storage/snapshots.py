@@ -16,7 +16,7 @@ import stat
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from ..errors import NotFound, SystemError_
@@ -162,8 +162,12 @@ class Snapshotter:
         self._chains(cid)
         return self._paths(cid)[1]
 
-    def changes(self, cid: str) -> list[dict[str, Any]]:
-        """``docker diff``: Kind 0 = modified, 1 = added, 2 = deleted (from the upper dir)."""
+    def changes(self, cid: str, hidden: Collection[str] = ()) -> list[dict[str, Any]]:
+        """``docker diff``: Kind 0 = modified, 1 = added, 2 = deleted (from the upper dir).
+
+        ``hidden`` paths (the engine's bind-mounted files, mount points) are left out, and so is a directory
+        whose every entry in the upper dir is hidden: it is there only because a mount point had to be made.
+        """
         chains = self._chains(cid)
         lowers = [self.layers.diff_dir(ch) for ch in reversed(chains)]
         upper = self._paths(cid)[1]
@@ -189,7 +193,7 @@ class Snapshotter:
                     out.append({"Path": "/" + rel, "Kind": 2})
                 else:
                     out.append({"Path": "/" + rel, "Kind": 0 if in_lower(rel) else 1})
-        return out
+        return _without_hidden(out, hidden)
 
     def size(self, cid: str) -> int:
         """Bytes in the writable layer (SizeRw)."""
@@ -221,3 +225,23 @@ class Snapshotter:
         finally:
             if mounted_here:
                 self.unmount(cid)
+
+
+def _without_hidden(changes: list[dict[str, Any]], hidden: Collection[str]) -> list[dict[str, Any]]:
+    """Drop the hidden paths, then (deepest first) every directory all of whose changed entries were
+    dropped: it is in the upper dir only because a mount point below it had to be made. A directory with
+    no entries below it in the upper dir changed itself and stays."""
+    if not hidden:
+        return changes
+    hide = set(hidden)
+    children: dict[str, list[str]] = {}
+    for ch in changes:
+        children.setdefault(os.path.dirname(ch["Path"]), []).append(ch["Path"])
+    kept: set[str] = set()
+    for path in sorted((ch["Path"] for ch in changes), key=lambda p: p.count("/"), reverse=True):
+        if path in hide:
+            continue
+        below = children.get(path)
+        if not below or any(b in kept for b in below):
+            kept.add(path)
+    return [ch for ch in changes if ch["Path"] in kept]
