@@ -170,6 +170,9 @@ def main() -> int:
     tmp = tempfile.mkdtemp(prefix="dyc", dir="/tmp")
     home = os.path.join(tmp, "home")
     os.makedirs(os.path.join(home, ".docker"))
+    # docker-py keeps contexts beside the config file it finds, else in the working directory (the suite's)
+    with open(os.path.join(home, ".docker", "config.json"), "w") as f:
+        f.write("{}\n")
     registry = Registry(tmp)
     daemon_json = os.path.join(tmp, "daemon.json")
     with open(daemon_json, "w") as f:
