@@ -114,3 +114,36 @@ def test_diff_leaves_out_engine_files_and_mount_points(client: docker.DockerClie
         assert sorted((ch["Path"], ch["Kind"]) for ch in c.diff()) == [("/etc", 0), ("/etc/mine", 1)]
     finally:
         c.remove(force=True, v=True)
+
+
+@pytest.fixture(scope="module")
+def catbox(client: docker.DockerClient) -> object:
+    c = client.containers.run("busybox", ["cat"], detach=True, stdin_open=True)
+    yield c
+    c.remove(force=True)
+
+
+def test_exec_tty_output_framed_unless_start_asks_tty(client: docker.DockerClient, catbox: object) -> None:
+    """docker frames an exec's output unless the *start* request says Tty, whatever the exec was created
+    with: docker-py's exec_start(id) of a tty exec reads frames, and loses the first 8 bytes otherwise."""
+    api = client.api
+    cmd = ["sh", "-c", "echo hello out; sleep 0.2; echo hello err >&2"]
+    ex = api.exec_create(catbox.id, cmd, tty=True)  # type: ignore[attr-defined]
+    assert api.exec_start(ex) == b"hello out\r\nhello err\r\n"
+    ex = api.exec_create(catbox.id, cmd, tty=True)  # type: ignore[attr-defined]
+    assert api.exec_start(ex, demux=True) == (b"hello out\r\nhello err\r\n", None)
+    ex = api.exec_create(catbox.id, cmd, tty=True)  # type: ignore[attr-defined]
+    assert api.exec_start(ex, tty=True) == b"hello out\r\nhello err\r\n"  # raw, as asked
+    ex = api.exec_create(catbox.id, ["printf", "yay"], tty=True)  # type: ignore[attr-defined]
+    sock = api.exec_start(ex, socket=True)
+    try:
+        from docker.utils.socket import next_frame_header, read_exactly
+
+        assert next_frame_header(sock) == (1, 3) and read_exactly(sock, 3) == b"yay"
+    finally:
+        sock.close()
+
+
+def test_exec_of_a_missing_binary_exits_126(client: docker.DockerClient, catbox: object) -> None:
+    code, _ = catbox.exec_run("docker ps")  # type: ignore[attr-defined]
+    assert code == 126

@@ -175,8 +175,10 @@ class ExecService:
         return rec
 
     def start(self, exec_id: str, detach: bool, tty: bool, conn: ClientStream | None,
-              console_size: list[int] | None = None) -> None:
-        """Run the exec; with ``conn`` stream it (docker's framing unless TTY) until the process ends."""
+              console_size: list[int] | None = None, raw_output: bool | None = None) -> None:
+        """Run the exec; with ``conn`` stream it until the process ends. ``raw_output`` (the start request's
+        Tty, as docker decides it) says whether the stream is raw or in docker's framing; by default it
+        follows the exec's terminal."""
         rec = self.check_startable(exec_id)
         c = self._running_container(rec.container_id)
         rec.tty = rec.tty or tty
@@ -205,7 +207,8 @@ class ExecService:
             rec.finished_at = time.monotonic()
             message = getattr(exc, "message", None) or str(exc)
             if conn is not None and not detach:
-                conn.sendall(message.encode() + b"\r\n" if rec.tty else frame("stderr", message.encode() + b"\n"))
+                raw = rec.tty if raw_output is None else raw_output
+                conn.sendall(message.encode() + b"\r\n" if raw else frame("stderr", message.encode() + b"\n"))
                 return
             raise Conflict(message) from exc
         rec.pid = pid
@@ -221,7 +224,7 @@ class ExecService:
             return
         keys = parse_detach_keys(rec.detach_keys) if rec.detach_keys else b""
         try:
-            relay(conn, stream, rec.attach_stdin, keys)
+            relay(conn, stream, rec.attach_stdin, keys, frame_raw=rec.tty and raw_output is False)
             rec.done.wait(5.0)  # so an inspect right after the stream ends sees the exit code
         finally:
             conn.close()
@@ -323,5 +326,7 @@ def _shim(c: Container) -> ShimClient:
 
 
 def _exit_code_for(exc: Exception) -> int:
-    kind = getattr(exc, "kind", "")
-    return {"not_found": 127, "permission": 126}.get(kind, 126 if "permission" in str(exc) else 127)
+    """docker's exec: a process that could not be started, not found or not executable, exits 126 (only
+    `run` tells the two apart, 127 and 126)."""
+    del exc
+    return 126

@@ -80,9 +80,11 @@ class EscapeFilter:
         return bytes(out), False
 
 
-def relay(conn: Conn, stream: socket.socket, stdin: bool, detach_keys: bytes = b"") -> bool:
+def relay(conn: Conn, stream: socket.socket, stdin: bool, detach_keys: bytes = b"",
+          frame_raw: bool = False) -> bool:
     """Copy the container's output to ``conn`` and (if ``stdin``) ``conn``'s input to the container.
 
+    ``frame_raw``: the stream is a terminal's raw output but the client reads docker's framing.
     Returns True when the client detached with its detach keys.  Client EOF
     half-closes the stream (stdin EOF); the output side ends when the
     container's stream ends.  The caller then closes ``conn``: that also wakes
@@ -118,7 +120,8 @@ def relay(conn: Conn, stream: socket.socket, stdin: bool, detach_keys: bytes = b
             data = stream.recv(65536)
             if not data:
                 break
-            conn.sendall(data)
+            # a terminal's output (one stream) sent to a client that asked for docker's framing: stdout
+            conn.sendall(frame("stdout", data) if frame_raw else data)
     except OSError:
         pass
     finally:

@@ -48,9 +48,11 @@ def register(r: Router, s: Services) -> None:
         if detach:
             execs.start(rec.id, True, tty, None, size)
             return Empty(200)
-        conn = req.hijack(stream_content_type(req, tty))
+        # docker frames the output unless the start request says Tty, whatever the exec was created with
+        raw = bool(body.get("Tty"))
+        conn = req.hijack(stream_content_type(req, raw))
         try:
-            execs.start(rec.id, False, tty, conn, size)
+            execs.start(rec.id, False, tty, conn, size, raw_output=raw)
         except OSError:
             pass
         return None
