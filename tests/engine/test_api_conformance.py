@@ -147,3 +147,55 @@ def test_exec_tty_output_framed_unless_start_asks_tty(client: docker.DockerClien
 def test_exec_of_a_missing_binary_exits_126(client: docker.DockerClient, catbox: object) -> None:
     code, _ = catbox.exec_run("docker ps")  # type: ignore[attr-defined]
     assert code == 126
+
+
+def _detaches(sock: object, keys: list[bytes]) -> bool:
+    """docker-py's assert_cat_socket_detached_with_keys: after the keys, the stream is closed (a send fails
+    or a read gives EOF) instead of echoing what is sent."""
+    import time
+
+    raw = getattr(sock, "_sock", sock)
+    raw.settimeout(10)  # type: ignore[attr-defined]
+    for k in keys:
+        raw.sendall(k)  # type: ignore[attr-defined]
+        time.sleep(0.5)
+    try:
+        raw.sendall(b"make sure the socket is closed\n")  # type: ignore[attr-defined]
+        data = raw.recv(128)  # type: ignore[attr-defined]
+    except OSError:
+        return True
+    return data == b""
+
+
+def test_detach_keys_default_and_asked(client: docker.DockerClient) -> None:
+    """With a terminal, ctrl-p ctrl-q detach an attached container and an attached exec when no keys were
+    asked for; detachKeys / DetachKeys (docker-py takes them from config.json) replace them."""
+    api = client.api
+    c = api.create_container("busybox", "cat", detach=True, stdin_open=True, tty=True)
+    try:
+        api.start(c)
+        sock = api.attach_socket(c, {"stdin": True, "stream": True})
+        try:
+            assert _detaches(sock, [b"\x10", b"\x11"])
+        finally:
+            sock.close()
+        sock = api.attach_socket(c, {"stdin": True, "stream": True, "detachKeys": "ctrl-x"})
+        try:
+            assert _detaches(sock, [b"\x18"])
+        finally:
+            sock.close()
+        assert api.inspect_container(c)["State"]["Running"]  # detaching stops nothing
+        ex = api.exec_create(c, "cat", stdin=True, tty=True, stdout=True)
+        sock = api.exec_start(ex, tty=True, socket=True)
+        try:
+            assert _detaches(sock, [b"\x10", b"\x11"])
+        finally:
+            sock.close()
+        ex = api.exec_create(c, "cat", stdin=True, tty=True, stdout=True, detach_keys="ctrl-p")
+        sock = api.exec_start(ex, tty=True, socket=True)
+        try:
+            assert _detaches(sock, [b"\x10"])
+        finally:
+            sock.close()
+    finally:
+        api.remove_container(c, force=True)

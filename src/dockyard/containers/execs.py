@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.containers import spec as spec_mod
 from dockyard.containers.publish import publish_container_event
-from dockyard.containers.stdcopy import parse_detach_keys, relay
+from dockyard.containers.stdcopy import DEFAULT_DETACH_KEYS, parse_detach_keys, relay
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.util.ids import new_id
@@ -133,6 +133,8 @@ class ExecService:
 
     # -- API ---------------------------------------------------------------------------------------
     def create(self, container_id_or_name: str, body: dict[str, Any]) -> str:
+        # dockerd decodes JSON with Go's case-insensitive field match: docker-py sends "detachKeys"
+        body = {_EXEC_FIELDS.get(k.lower(), k): v for k, v in body.items()}
         cmd = body.get("Cmd")
         if isinstance(cmd, str):
             cmd = [cmd]
@@ -222,7 +224,7 @@ class ExecService:
         if conn is None or detach:
             stream.close()
             return
-        keys = parse_detach_keys(rec.detach_keys) if rec.detach_keys else b""
+        keys = parse_detach_keys(rec.detach_keys) if rec.detach_keys else DEFAULT_DETACH_KEYS if rec.tty else b""
         try:
             relay(conn, stream, rec.attach_stdin, keys, frame_raw=rec.tty and raw_output is False)
             rec.done.wait(5.0)  # so an inspect right after the stream ends sees the exit code
@@ -323,6 +325,10 @@ def _shim(c: Container) -> ShimClient:
     if shim is None:
         raise Conflict(f"container {c.id} is not running")
     return shim
+
+
+_EXEC_FIELDS = {k.lower(): k for k in ("Cmd", "Tty", "AttachStdin", "AttachStdout", "AttachStderr", "Env", "User",
+                                       "WorkingDir", "Privileged", "DetachKeys", "ConsoleSize")}
 
 
 def _exit_code_for(exc: Exception) -> int:

@@ -24,7 +24,8 @@ from dockyard.util.stdcopy import (
 )
 
 # the framing itself lives in util/stdcopy.py; re-exported for the daemon's users of this module
-__all__ = ["HEADER", "MULTIPLEXED", "RAW", "STDERR", "STDIN", "STDOUT", "STREAMS", "SYSTEMERR", "Conn", "Demuxer",
+__all__ = ["DEFAULT_DETACH_KEYS", "HEADER", "MULTIPLEXED", "RAW", "STDERR", "STDIN", "STDOUT", "STREAMS", "SYSTEMERR",
+           "Conn", "Demuxer",
            "EscapeFilter", "demux_all", "frame", "parse_detach_keys", "relay"]
 
 
@@ -33,6 +34,10 @@ class Conn(Protocol):
     def recv(self, n: int = 65536) -> bytes: ...
 
     def sendall(self, data: bytes) -> None: ...
+
+
+# docker's copyEscapable: with a terminal and no keys asked for, ctrl-p ctrl-q detach
+DEFAULT_DETACH_KEYS = b"\x10\x11"
 
 
 def parse_detach_keys(spec: str) -> bytes:

@@ -11,7 +11,7 @@ from dockyard.api.responses import Empty, Raw, Stream
 from dockyard.api.router import Router
 from dockyard.containers import logs as logmod
 from dockyard.containers.shim_client import register_attach
-from dockyard.containers.stdcopy import MULTIPLEXED, RAW, parse_detach_keys, relay
+from dockyard.containers.stdcopy import DEFAULT_DETACH_KEYS, MULTIPLEXED, RAW, parse_detach_keys, relay
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.runtime.errors import OCIRuntimeError
 
@@ -81,8 +81,8 @@ def register(r: Router, s: Services) -> None:
         c = s.containers.get(req.params["id"])
         stdin, stdout, stderr = req.q_bool("stdin"), req.q_bool("stdout"), req.q_bool("stderr")
         want_stream, want_logs = req.q_bool("stream"), req.q_bool("logs")
-        keys = _detach_keys(req)
         tty = bool(c.config.get("Tty"))
+        keys = _detach_keys(req) or (DEFAULT_DETACH_KEYS if tty else b"")
         if not (stdin or stdout or stderr):
             raise InvalidParameter("Bad parameters: you must choose at least one stream")
         shim_sock = None
