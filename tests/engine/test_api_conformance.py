@@ -199,3 +199,19 @@ def test_detach_keys_default_and_asked(client: docker.DockerClient) -> None:
             sock.close()
     finally:
         api.remove_container(c, force=True)
+
+
+def test_log_file_exists_once_start_returns(client: docker.DockerClient) -> None:
+    """docker-py's run() starts, follows the log, waits, removes the container and only then reads: a log
+    that did not exist yet when the stream was opened came back empty."""
+    import os
+
+    for _ in range(5):
+        c = client.api.create_container("busybox", ["echo", "hi"])
+        try:
+            client.api.start(c)
+            assert os.path.exists(client.api.inspect_container(c)["LogPath"])
+        finally:
+            client.api.remove_container(c, force=True)
+    for _ in range(5):
+        assert client.containers.run("busybox", ["echo", "hello"], remove=True) == b"hello\n"

@@ -177,12 +177,41 @@ def encode(rec: Record, q: LogQuery, tty: bool) -> bytes:
 def read_logs(
     path: str, driver: str, q: LogQuery, tty: bool, is_running: Callable[[], bool]
 ) -> Iterator[bytes]:
-    """The log as wire chunks (framed unless ``tty``); with ``follow`` until the container stops."""
+    """The log as wire chunks (framed unless ``tty``); with ``follow`` until the container stops.
+
+    The files are opened here, at the call, not at the first read: a client that removes the container
+    right after asking for its logs (docker-py's ``run`` does, before reading them) still gets them all.
+    """
     check_readable(driver)
+    opened: dict[str, int] = {}
+    for name in log_files(path):
+        try:
+            opened[name] = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            pass
+    return _read_logs(path, driver, q, tty, is_running, opened)
+
+
+def _open_log(name: str, opened: dict[str, int]) -> int:
+    fd = opened.pop(name, None)
+    return fd if fd is not None else os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+
+
+def _read_logs(path: str, driver: str, q: LogQuery, tty: bool, is_running: Callable[[], bool],
+               opened: dict[str, int]) -> Iterator[bytes]:
+    try:
+        yield from _read_opened(path, driver, q, tty, is_running, opened)
+    finally:
+        for fd in opened.values():
+            os.close(fd)
+
+
+def _read_opened(path: str, driver: str, q: LogQuery, tty: bool, is_running: Callable[[], bool],
+                 opened: dict[str, int]) -> Iterator[bytes]:
     parser = _Parser(driver)
     live_fd: int | None = None
     if q.tail >= 0 and driver == "json-file" and q.live_limit < 0:
-        records, live_fd = _tail_json(path, q)
+        records, live_fd = _tail_json(path, q, opened)
         out = b"".join(encode(rec, q, tty) for rec in records)
         if out:
             yield out
@@ -191,7 +220,7 @@ def read_logs(
         batch = bytearray()
         for name in log_files(path):
             try:
-                fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+                fd = _open_log(name, opened)
             except FileNotFoundError:
                 continue
             try:
@@ -223,7 +252,7 @@ def read_logs(
     yield from _follow(path, live_fd, parser, q, tty, is_running)
 
 
-def _tail_json(path: str, q: LogQuery) -> tuple[list[Record], int | None]:
+def _tail_json(path: str, q: LogQuery, opened: dict[str, int]) -> tuple[list[Record], int | None]:
     """The last ``q.tail`` wanted records, read backwards from the newest file (no full parse of big logs).
 
     With ``follow`` also returns the live file's fd positioned after its last
@@ -233,7 +262,7 @@ def _tail_json(path: str, q: LogQuery) -> tuple[list[Record], int | None]:
     live_fd: int | None = None
     for name in reversed(log_files(path)):
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+            fd = _open_log(name, opened)
         except FileNotFoundError:
             continue
         keep_open = name == path and q.follow

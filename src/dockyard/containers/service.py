@@ -207,6 +207,10 @@ class ContainerService:
             failpoint.hit("container.start.spec-written")
             t3 = time.perf_counter()
             started_at = now_rfc3339()
+            if ((c.host_config.get("LogConfig") or {}).get("Type") or self.cfg.log_driver) != "none":
+                # the log exists once start returns, as docker's does: a reader right after start (docker-py's
+                # run follows it, then removes the container) must not find it missing and give up
+                os.close(os.open(self.log_path(c), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640))
             shim = ShimClient.launch(self.shim_config(c))
             failpoint.hit("container.start.shim-launched")  # restore adopts it (containers/recovery.py)
             t4 = time.perf_counter()
