@@ -98,6 +98,19 @@ def test_commit_of_a_container_that_exits_meanwhile(daemon: TestDaemon, client: 
             c.remove(force=True)
 
 
+def test_runtime_as_docker_py_sends_it(client: docker.DockerClient) -> None:
+    """(runc leaves the empty cgroup parent behind; the containers of the tests after it prune it.)"""
+    c = client.api.create_container("busybox", ["echo", "test"], runtime="runc")
+    try:
+        info = client.api.inspect_container(c)
+        assert info["HostConfig"]["Runtime"] == "runc" and "Runtime" not in info["Config"]
+        client.api.start(c)
+        assert client.api.wait(c, timeout=30)["StatusCode"] == 0
+        assert client.api.logs(c) == b"test\n"
+    finally:
+        client.api.remove_container(c, force=True)
+
+
 def test_diff_leaves_out_engine_files_and_mount_points(client: docker.DockerClient, tmp_path: object) -> None:
     """docker-py's test_diff: `touch /test` changes exactly [{'Path': '/test', 'Kind': 1}] — not /etc/hosts,
     /etc/hostname, /etc/resolv.conf (nor /etc for them), nor the mount points of volumes and binds."""
@@ -215,3 +228,4 @@ def test_log_file_exists_once_start_returns(client: docker.DockerClient) -> None
             client.api.remove_container(c, force=True)
     for _ in range(5):
         assert client.containers.run("busybox", ["echo", "hello"], remove=True) == b"hello\n"
+

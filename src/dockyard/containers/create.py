@@ -95,6 +95,10 @@ def normalize(body: dict[str, Any], image_config: dict[str, Any], default_runtim
     net_in = body.get("NetworkingConfig") or {}
     cfg: dict[str, Any] = {**_CONFIG_DEFAULTS, **{k: v for k, v in body.items()
                                                   if k not in ("HostConfig", "NetworkingConfig")}}
+    # docker-py's create_container(runtime=…) sends Runtime beside the config, not in HostConfig
+    top_runtime = cfg.pop("Runtime", None)
+    if top_runtime and not host_in.get("Runtime"):
+        host_in = {**host_in, "Runtime": top_runtime}
     img = image_config.get("config") or {}
     if cfg.get("Cmd") is not None and not isinstance(cfg["Cmd"], list):
         cfg["Cmd"] = [str(cfg["Cmd"])]
