@@ -165,6 +165,13 @@ def normalize(body: dict[str, Any], image_config: dict[str, Any], default_runtim
         endpoints.setdefault("bridge", endpoints.pop("default"))
         if "bridge" in endpoints and endpoints["bridge"] is None:
             endpoints["bridge"] = {}
+    mac = cfg.get("MacAddress")
+    mode = hc["NetworkMode"]
+    if mac and mode not in ("host", "none") and not mode.startswith("container:"):
+        # API < 1.44 puts the MAC beside the config; docker moves it to the primary network's endpoint
+        ep = dict(endpoints.get(mode) or {})
+        ep.setdefault("MacAddress", mac)
+        endpoints[mode] = ep
     return cfg, hc, {**dict(net_in or {}), "EndpointsConfig": endpoints}
 
 

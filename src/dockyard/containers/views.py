@@ -36,8 +36,10 @@ def network_settings(c: Container) -> dict[str, Any]:
     # Stopped or never started: the networks it is configured for (the network service records them at create
     # and on connect/disconnect), without what only exists while it runs.
     nets = (c.network_settings or {}).get("Networks") or {}
+    # never started: what is there is the configuration itself (a MAC asked for at create or connect)
+    cleared = _OPERATIONAL if c.state.StartedAt[:4] not in ("", "0001") else {}
     return {**_NETWORK_SETTINGS_DEFAULTS,
-            "Networks": {name: {**_ENDPOINT_DEFAULTS, **(ep or {}), **_OPERATIONAL} for name, ep in nets.items()}}
+            "Networks": {name: {**_ENDPOINT_DEFAULTS, **(ep or {}), **cleared} for name, ep in nets.items()}}
 
 
 def _graph_driver(svc: ContainerService, c: Container) -> dict[str, Any]:

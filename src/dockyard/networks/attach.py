@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound, SystemError_
 from dockyard.networks import bridge as links
 from dockyard.networks import etcfiles, ipam, netns, rtnl
-from dockyard.networks.configured import Configured, requested_address
+from dockyard.networks.configured import Configured, requested_address, requested_mac
 from dockyard.networks.firewall import FirewallError
 from dockyard.networks.models import (
     ContainerNetConfig,
@@ -223,7 +223,7 @@ class Attacher(Configured):
         pool = ipam.make_pool(net.subnet, net.gateway, net.ip_range)
         existing = self.store.endpoints(container_id=st.container_id)
         with _alloc_lock:
-            used = [ep.ip for ep in self.store.endpoints(network_id=net.id)]
+            used = [ep.ip for ep in self.store.endpoints(network_id=net.id)] + list(net.aux_addresses.values())
             cooling = self.netlink.cooling(net.id)
             label = f"{net.name} ({net.id[:12]})"
             try:  # addresses whose old veth is still being deleted are handed out last
@@ -237,8 +237,10 @@ class Attacher(Configured):
             dns_names = [] if net.is_default_bridge else [st.name, *aliases, st.container_id[:12]]
             ep = Endpoint(network_id=net.id, container_id=st.container_id, container_name=st.name,
                           endpoint_id=new_id(), ip=ip, prefixlen=pool.prefixlen, gateway=net.gateway,
-                          mac=ipam.mac_for(ip), host_veth=links.link_name(self.prefix, "v", os.urandom(8).hex()),
+                          mac=requested_mac(ecfg) or ipam.mac_for(ip),
+                          host_veth=links.link_name(self.prefix, "v", os.urandom(8).hex()),
                           ifname=f"eth{len(existing)}", aliases=aliases, static_ip=requested,
+                          driver_opts={str(k): str(v) for k, v in (ecfg.get("DriverOpts") or {}).items()},
                           dns_names=list(dict.fromkeys(dns_names)))
             self.store.put_endpoint(ep)
         failpoint.hit("network.endpoint.recorded")  # restart rolls back: no link, no endpoint
@@ -464,7 +466,7 @@ class Attacher(Configured):
                 continue
             networks[net.name] = {
                 "IPAMConfig": {"IPv4Address": ep.static_ip} if ep.static_ip else None,
-                "Links": None, "Aliases": ep.aliases or None, "MacAddress": ep.mac, "DriverOpts": None,
+                "Links": None, "Aliases": ep.aliases or None, "MacAddress": ep.mac, "DriverOpts": ep.driver_opts or None,
                 "GwPriority": 0, "NetworkID": net.id, "EndpointID": ep.endpoint_id, "Gateway": ep.gateway,
                 "IPAddress": ep.ip, "IPPrefixLen": ep.prefixlen, "IPv6Gateway": "", "GlobalIPv6Address": "",
                 "GlobalIPv6PrefixLen": 0, "DNSNames": ep.dns_names or None,

@@ -9,6 +9,7 @@ NetworkService next to Attacher, which consults the record in prepare_container.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import Forbidden, InvalidParameter, NotFound
@@ -45,6 +46,16 @@ def requested_address(net: NetworkRecord, ecfg: dict[str, Any]) -> str:
                                "with user configured subnets")
     return requested
 
+def requested_mac(ecfg: dict[str, Any]) -> str:
+    """The MAC address an endpoint config asks for ("" for none), in docker's lower-case form."""
+    mac = str(ecfg.get("MacAddress") or "").strip().lower()
+    if mac and not re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", mac):
+        raise InvalidParameter(f"invalid MAC address: {mac}")
+    if mac and int(mac[:2], 16) & 1:
+        raise InvalidParameter(f"invalid MAC address: {mac} is a multicast address")
+    return mac
+
+
 class Configured:
     """configure_container and the not-running halves of connect/disconnect/settings."""
 
@@ -74,6 +85,7 @@ class Configured:
         nets: list[tuple[str, str, dict[str, Any]]] = []
         for ref, ecfg in [(_mode_network_ref(mode), {}), *(endpoints or {}).items()]:
             ref = _mode_network_ref(ref) if ref == "default" else ref
+            requested_mac(ecfg or {})  # refused at create, as docker does, not at the first start
             try:
                 net = self._find(ref)
                 item = (net.id, net.name, dict(ecfg or {}))
@@ -144,6 +156,7 @@ class Configured:
             if other is not None and other.driver == "null":
                 raise Forbidden(ERR_NONE)
         requested_address(net, ecfg)
+        requested_mac(ecfg)
         conf.networks.append((net.id, net.name, dict(ecfg)))
         self.store.put_configured(container_id, conf)
 
@@ -163,7 +176,8 @@ class Configured:
             net = self.store.network(net_id)
             networks[net.name if net is not None else name] = {
                 "IPAMConfig": ecfg.get("IPAMConfig") or None, "Links": ecfg.get("Links") or None,
-                "Aliases": ecfg.get("Aliases") or None, "MacAddress": "", "DriverOpts": ecfg.get("DriverOpts"),
+                "Aliases": ecfg.get("Aliases") or None, "MacAddress": str(ecfg.get("MacAddress") or "").lower(),
+                "DriverOpts": ecfg.get("DriverOpts"),
                 "GwPriority": 0, "NetworkID": net_id, "EndpointID": "", "Gateway": "", "IPAddress": "",
                 "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
                 "DNSNames": None,

@@ -92,6 +92,17 @@ def _reserved(pool: Pool) -> set[ipaddress.IPv4Address]:
     return {pool.subnet.network_address, pool.subnet.broadcast_address, pool.gateway}
 
 
+def check_aux_addresses(pool: Pool, aux: dict[str, str]) -> None:
+    """docker's checks of IPAM AuxiliaryAddresses: each one an address inside the subnet."""
+    for name, addr in aux.items():
+        try:
+            ip = ipaddress.IPv4Address(addr)
+        except ValueError:
+            raise InvalidParameter(f"invalid auxiliary address {name}: {addr}") from None
+        if ip not in pool.subnet:
+            raise InvalidParameter(f"auxiliary address {name} {addr} is not in subnet {pool.subnet}")
+
+
 def allocate(pool: Pool, used: Iterable[str], requested: str = "", network_label: str = "") -> str:
     """An address for an endpoint: the requested one if free, else the lowest free one in the range."""
     taken = {ipaddress.IPv4Address(u) for u in used} | _reserved(pool)

@@ -72,6 +72,7 @@ class NetworkRecord:
     ipam_driver: str = "default"
     builtin: bool = False  # the predefined bridge/host/none
     user_subnet: bool = False  # static --ip only works on networks with a user-given subnet
+    aux_addresses: dict[str, str] = field(default_factory=dict)  # IPAM AuxiliaryAddresses: kept, never given out
 
     @property
     def is_bridge(self) -> bool:
@@ -99,6 +100,7 @@ class Endpoint:
     aliases: list[str] = field(default_factory=list)
     static_ip: str = ""
     dns_names: list[str] = field(default_factory=list)
+    driver_opts: dict[str, str] = field(default_factory=dict)  # EndpointConfig.DriverOpts, reported as given
 
 
 @dataclass

@@ -352,9 +352,12 @@ class NetworkService(Attacher):
                 raise InvalidParameter("gateway requires a subnet")
             pool = ipam.make_pool(c0["Subnet"], c0.get("Gateway", ""), c0.get("IPRange", ""))
             ipam.check_no_overlap(pool.subnet, others, routes)
+            aux = {str(k): str(v) for k, v in (c0.get("AuxiliaryAddresses") or {}).items()}
+            ipam.check_aux_addresses(pool, aux)
         else:
             sub = ipam.choose_subnet(others, routes)
             pool = ipam.make_pool(str(sub))
+            aux = {}
         options = dict(options or {})
         net_id = new_id()
         bridge = options.get(OPT_BRIDGE_NAME) or link_name(self.prefix, "b", net_id)
@@ -364,7 +367,8 @@ class NetworkService(Attacher):
                             gateway=str(pool.gateway), ip_range=str(pool.ip_range or ""),
                             bridge=bridge, internal=internal, attachable=attachable, labels=dict(labels or {}),
                             options=options, ipam_options=dict(ipam_cfg.get("Options") or {}),
-                            ipam_driver=ipam_cfg.get("Driver") or "default", user_subnet=bool(configs))
+                            ipam_driver=ipam_cfg.get("Driver") or "default", user_subnet=bool(configs),
+                            aux_addresses=aux)
         self.store.put_network(net)
         failpoint.hit("network.create.recorded")  # restart brings every recorded network up
         try:

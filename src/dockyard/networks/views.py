@@ -18,6 +18,8 @@ def network_json(net: NetworkRecord, endpoints: list[Endpoint], *, with_containe
         item = {"Subnet": net.subnet, "Gateway": net.gateway}
         if net.ip_range:
             item["IPRange"] = net.ip_range
+        if net.aux_addresses:
+            item["AuxiliaryAddresses"] = dict(net.aux_addresses)  # type: ignore[assignment]
         config.append(item)
     containers: dict[str, Any] = {}
     for ep in endpoints:
