@@ -264,7 +264,16 @@ def new_record(svc: ContainerService, name: str | None, body: Any) -> Container:
     c.path, c.args = argv[0], argv[1:]
     if config.get("Healthcheck") and (config["Healthcheck"].get("Test") or ["NONE"])[0] != "NONE":
         c.state.Health = {"Status": "starting", "FailingStreak": 0, "Log": []}
+    own = mounts.own_targets(host_config)
+    for spec_ in host_config.get("VolumesFrom") or []:
+        ref, mode = mounts.parse_volumes_from(spec_)
+        src = svc.get(ref)  # docker's 404 "No such container"
+        for inherited in mounts.inherited_specs(src.host_config, src.anon_volumes, src.volumes_from, mode):
+            target = inherited.rsplit(":", 2)[1]
+            if target not in own and all(v.rsplit(":", 2)[1] != target for v in c.volumes_from):
+                c.volumes_from.append(inherited)
+    taken = {v.rsplit(":", 2)[1] for v in c.volumes_from}
     for vol_name, target in mounts.volume_names(host_config, config):
-        if not vol_name:
+        if not vol_name and target not in taken:
             c.anon_volumes[target] = new_id()
     return c

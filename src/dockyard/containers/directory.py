@@ -84,10 +84,10 @@ class ContainerDirectory:
         """IDs of containers that mount the volume, named or anonymous (volume rm and prune)."""
         users = []
         for c in self.all():
-            for vol_name, target in volume_names(c.host_config, c.config):
-                if (vol_name or c.anon_volumes.get(target, "")) == name:
-                    users.append(c.id)
-                    break
+            named = [v or c.anon_volumes.get(t, "") for v, t in volume_names(c.host_config, c.config)]
+            named += [v.rsplit(":", 2)[0] for v in c.volumes_from]  # --volumes-from: in use here too
+            if name in named:
+                users.append(c.id)
         return users
 
     def settings_changed(self, cid: str, settings: dict[str, Any]) -> None:

@@ -147,12 +147,56 @@ def volume_names(host_config: dict[str, Any], config: dict[str, Any]) -> list[tu
     return out
 
 
+def own_targets(host_config: dict[str, Any]) -> set[str]:
+    """The targets a container's own Binds and Mounts take (they win over --volumes-from and VOLUME)."""
+    out = {_parse_bind(s).target for s in host_config.get("Binds") or []}
+    return out | {_parse_api_mount(m).target for m in host_config.get("Mounts") or []}
+
+
+def inherited_specs(host_config: dict[str, Any], anon_volumes: dict[str, str], inherited: list[str],
+                    mode: str) -> list[str]:
+    """What ``--volumes-from`` this container gives another, as bind specs ("name-or-path:target:mode"):
+    its volumes (named and anonymous) and binds, and what it inherited itself; ``mode`` "ro"/"rw" overrides
+    each mount's own, "" keeps it (docker's parseVolumesFrom)."""
+    mounts = [_parse_bind(s) for s in host_config.get("Binds") or []]
+    mounts += [m for m in (_parse_api_mount(r) for r in host_config.get("Mounts") or []) if m.type != "tmpfs"]
+    mounts += [_parse_bind(s) for s in inherited]
+    out: list[str] = []
+    seen: set[str] = set()
+    for m in mounts:
+        name = m.name or anon_volumes.get(m.target, "")
+        source = m.source if m.type == "bind" else name
+        if not source or m.target in seen:
+            continue
+        seen.add(m.target)
+        out.append(f"{source}:{m.target}:{mode or ('ro' if m.readonly else 'rw')}")
+    for target, name in anon_volumes.items():
+        if target not in seen:
+            seen.add(target)
+            out.append(f"{name}:{target}:{mode or 'rw'}")
+    return out
+
+
+def parse_volumes_from(spec: str) -> tuple[str, str]:
+    """"container[:ro|:rw]" → (container, mode)."""
+    ref, sep, mode = spec.partition(":")
+    if not ref or (sep and mode not in ("ro", "rw")):
+        raise InvalidParameter(f"invalid mode: {mode}" if ref else f"invalid volumes-from specification: '{spec}'")
+    return ref, mode
+
+
 def plan(host_config: dict[str, Any], config: dict[str, Any], anon_volumes: dict[str, str],
-         resolve_volume: VolumeResolver | None, container_id: str) -> MountPlan:
-    """The mounts to give the runtime; ``anon_volumes`` maps target → the name chosen at create."""
+         resolve_volume: VolumeResolver | None, container_id: str, inherited: list[str] | None = None) -> MountPlan:
+    """The mounts to give the runtime; ``anon_volumes`` maps target → the name chosen at create;
+    ``inherited``: the --volumes-from mounts resolved at create (bind specs)."""
     mounts: list[_Mount] = [_parse_bind(s) for s in host_config.get("Binds") or []]
     mounts += [_parse_api_mount(m) for m in host_config.get("Mounts") or []]
     seen = {m.target for m in mounts}
+    for m in (_parse_bind(s) for s in inherited or []):
+        if m.target not in seen:
+            seen.add(m.target)
+            m.create_source = False
+            mounts.append(m)
     for target, name in anon_volumes.items():
         if target not in seen:
             mounts.append(_Mount("volume", "", target, False, "", "", name=name))

@@ -198,7 +198,8 @@ class ContainerService:
             netted = True
             failpoint.hit("container.start.networked")
             t2 = time.perf_counter()
-            plan = mounts_mod.plan(c.host_config, c.config, c.anon_volumes, self.volumes.resolve_for, c.id)
+            plan = mounts_mod.plan(c.host_config, c.config, c.anon_volumes, self.volumes.resolve_for, c.id,
+                                   c.volumes_from)
             mounts_mod.populate_volumes(plan, rootfs)
             parent = c.host_config.get("CgroupParent") or self.cfg.cgroup_parent
             oci = spec_mod.generate(spec_mod.SpecInput(c.id, c.config, c.host_config, {}, rootfs, parent,

@@ -154,6 +154,7 @@ class Container:
     networking_config: dict[str, Any] = field(default_factory=dict)
     anon_volumes: dict[str, str] = field(default_factory=dict)  # target -> generated volume name
     cgroup_path: str = ""  # the OCI cgroupsPath of the current/last start (stats read it; no config.json parse)
+    volumes_from: list[str] = field(default_factory=list)  # --volumes-from resolved at create, as bind specs
     shim: ShimClient | None = None  # live while running; not persisted
 
     @property

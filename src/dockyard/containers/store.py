@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS containers (
 """
 
 _EXTRA = ("network_settings", "restart_count", "runtime", "manually_stopped", "has_been_started", "mounts",
-          "path", "args", "networking_config", "anon_volumes", "cgroup_path")
+          "path", "args", "networking_config", "anon_volumes", "cgroup_path", "volumes_from")
 
 
 def name_conflict(name: str, other_id: str) -> Conflict:
