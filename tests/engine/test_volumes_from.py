@@ -61,7 +61,7 @@ def test_backup_and_restore_recipe(d: TestDaemon, cli: str, workdir: str) -> Non
         _ok(run("rm", "-v", keep))
     finally:
         run("rm", "-f", "-v", db, db2)
-        run("volume", "rm", f"named-{cli}", f"named2-{cli}")
+        d.docker("volume", "rm", f"named-{cli}", f"named2-{cli}")
 
 
 def test_volumes_from_refusals(d: TestDaemon) -> None:
@@ -75,3 +75,54 @@ def test_volumes_from_refusals(d: TestDaemon) -> None:
         "Image": "busybox", "Cmd": ["true"], "HostConfig": {"VolumesFrom": ["x:rx"]}})
     assert status == 400, body
     assert d.api_json("GET", "/containers/json?all=1")[1] == before
+
+
+def test_anonymous_volume_exists_from_create_and_takes_a_copy(d: TestDaemon, workdir: str) -> None:
+    """docker-py's test_copy_file_to_container: PUT /archive into a VOLUME path of a never-started container
+    lands in its anonymous volume, which exists from create on."""
+    import io
+    import tarfile
+
+    client = d.client()
+    c = client.api.create_container("busybox", "cat /vol1/f", volumes=["/vol1"])
+    try:
+        mounts = client.api.inspect_container(c)["Mounts"]
+        assert [(m["Type"], m["Destination"], m["Driver"], m["RW"]) for m in mounts] == \
+            [("volume", "/vol1", "local", True)]
+        name = mounts[0]["Name"]
+        assert client.api.inspect_volume(name)["Mountpoint"] == mounts[0]["Source"]
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            info = tarfile.TarInfo("f")
+            info.size = 4
+            tar.addfile(info, io.BytesIO(b"data"))
+        assert client.api.put_archive(c, "/vol1", buf.getvalue())
+        client.api.start(c)
+        assert client.api.wait(c, timeout=30)["StatusCode"] == 0
+        assert client.api.logs(c) == b"data"
+    finally:
+        client.api.remove_container(c, force=True, v=True)
+
+
+def test_mounts_in_inspect_as_docker_shows_them(d: TestDaemon, workdir: str) -> None:
+    """--mount type=volume / type=bind and HostConfig.Mounts: inspect's Mounts from create on, with docker's
+    fields and values (binds are rprivate)."""
+    cid = d.cli("create", "--mount", "type=volume,source=mnt-vol,target=/mv", "--mount",
+                f"type=bind,source={workdir},target=/mb,readonly", "-v", "mnt-v:/v", "busybox", "true").stdout.strip()
+    try:
+        assert cid
+        client = d.client()
+        got = {m["Destination"]: m for m in client.api.inspect_container(cid)["Mounts"]}
+        vol_dir = client.api.inspect_volume("mnt-vol")["Mountpoint"]
+        assert {k: v for k, v in got["/mv"].items() if k != "Mode"} == {
+            "Type": "volume", "Name": "mnt-vol", "Source": vol_dir, "Destination": "/mv", "Driver": "local",
+            "RW": True, "Propagation": ""}
+        assert got["/mb"] == {"Type": "bind", "Source": workdir, "Destination": "/mb", "Mode": "", "RW": False,
+                              "Propagation": "rprivate"}
+        assert got["/v"]["Mode"] == "z" and got["/v"]["Name"] == "mnt-v"
+        assert d.cli("start", "-a", cid).returncode == 0
+        after = {m["Destination"]: m for m in client.api.inspect_container(cid)["Mounts"]}
+        assert after == got  # the same once it ran
+    finally:
+        d.cli("rm", "-f", cid)
+        d.docker("volume", "rm", "mnt-vol", "mnt-v")

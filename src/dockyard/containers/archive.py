@@ -416,7 +416,7 @@ class CopySession:
                 self._mounted_here = True
             elif running:
                 merged = snaps.mount(c.id)
-            table = _mount_table(c, containers.state_dir(c.id)) if running or c.has_been_started else {}
+            table = _mount_table(c, containers.state_dir(c.id))
             self.fs = ContainerFS(merged, table,
                                   rootfs_rw=not c.host_config.get("ReadonlyRootfs"))
         except BaseException:

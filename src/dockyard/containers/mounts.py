@@ -186,9 +186,11 @@ def parse_volumes_from(spec: str) -> tuple[str, str]:
 
 
 def plan(host_config: dict[str, Any], config: dict[str, Any], anon_volumes: dict[str, str],
-         resolve_volume: VolumeResolver | None, container_id: str, inherited: list[str] | None = None) -> MountPlan:
+         resolve_volume: VolumeResolver | None, container_id: str, inherited: list[str] | None = None,
+         make_sources: bool = True) -> MountPlan:
     """The mounts to give the runtime; ``anon_volumes`` maps target → the name chosen at create;
-    ``inherited``: the --volumes-from mounts resolved at create (bind specs)."""
+    ``inherited``: the --volumes-from mounts resolved at create (bind specs). Without ``make_sources``
+    (create's description for inspect) a missing bind source is left to the start to make."""
     mounts: list[_Mount] = [_parse_bind(s) for s in host_config.get("Binds") or []]
     mounts += [_parse_api_mount(m) for m in host_config.get("Mounts") or []]
     seen = {m.target for m in mounts}
@@ -209,7 +211,7 @@ def plan(host_config: dict[str, Any], config: dict[str, Any], anon_volumes: dict
             m.source = resolve_volume(name, container_id)
             m.name = name
         if m.type in ("bind", "volume"):
-            if m.create_source and not os.path.exists(m.source):
+            if make_sources and m.create_source and not os.path.exists(m.source):
                 os.makedirs(m.source, 0o755, exist_ok=True)
             opts = ["rbind", m.propagation or "rprivate"]
             if m.readonly:

@@ -137,6 +137,11 @@ class ContainerService:
                 vname = vol_name or c.anon_volumes.get(target, "")
                 if vname:
                     self.volumes.ensure(vname, anonymous=not vol_name)
+            # docker registers the mount points at create: inspect shows them and a copy into a volume's
+            # path of a never-started container lands in the volume (resolve_for makes its directory)
+            c.mounts = mounts_mod.plan(c.host_config, c.config, c.anon_volumes, self.volumes.resolve_for, c.id,
+                                       c.volumes_from, make_sources=False).inspect
+            self.save(c)
         except BaseException:
             self._discard(c)
             raise
