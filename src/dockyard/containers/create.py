@@ -9,7 +9,7 @@ import re
 import socket
 from typing import TYPE_CHECKING, Any
 
-from dockyard.containers import mounts, spec
+from dockyard.containers import links, mounts, spec
 from dockyard.containers.state import Container, now_rfc3339
 from dockyard.errors import InvalidParameter, NotFound
 from dockyard.util.ids import new_id, random_name
@@ -264,6 +264,7 @@ def new_record(svc: ContainerService, name: str | None, body: Any) -> Container:
     c.path, c.args = argv[0], argv[1:]
     if config.get("Healthcheck") and (config["Healthcheck"].get("Test") or ["NONE"])[0] != "NONE":
         c.state.Health = {"Status": "starting", "FailingStreak": 0, "Log": []}
+    host_config["Links"] = links.normalize(host_config.get("Links"), c.name, svc.get)
     own = mounts.own_targets(host_config)
     for spec_ in host_config.get("VolumesFrom") or []:
         ref, mode = mounts.parse_volumes_from(spec_)

@@ -58,7 +58,8 @@ class NetGlue:
             except NotFound:
                 raise NotFound(f"No such container: {mode.split(':', 1)[1]}") from None
 
-    def prepare(self, c: Container, state_dir: str) -> NetFiles:
+    def prepare(self, c: Container, state_dir: str, link_hosts: list[str] | None = None) -> NetFiles:
+        """``link_hosts``: /etc/hosts entries of legacy links ("names:ip"), after --add-host's."""
         mode = c.host_config.get("NetworkMode") or "bridge"
         hc, cfg = c.host_config, c.config
         req = ContainerNetConfig(
@@ -68,7 +69,8 @@ class NetGlue:
             port_bindings=dict(hc.get("PortBindings") or {}), publish_all=bool(hc.get("PublishAllPorts")),
             exposed_ports=dict(cfg.get("ExposedPorts") or {}), dns=list(hc.get("Dns") or []),
             dns_search=list(hc.get("DnsSearch") or []), dns_options=list(hc.get("DnsOptions") or []),
-            extra_hosts=list(hc.get("ExtraHosts") or []), files_dir=state_dir, container_netns_lookup=self.netns_of)
+            extra_hosts=list(hc.get("ExtraHosts") or []) + list(link_hosts or []), files_dir=state_dir,
+            container_netns_lookup=self.netns_of)
         result = self.networks.prepare_container(req)
         c.network_settings = dict(result.settings or {})
         return NetFiles(netns_path=result.netns_path, join_host=result.netns_path is None,

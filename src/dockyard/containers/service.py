@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from dockyard.containers import create as create_mod
+from dockyard.containers import links as links_mod
 from dockyard.containers import mounts as mounts_mod
 from dockyard.containers import restart as restart_mod
 from dockyard.containers import spec as spec_mod
@@ -199,7 +200,8 @@ class ContainerService:
             mounted = True
             failpoint.hit("container.start.mounted")
             t1 = time.perf_counter()
-            net_files = self.net.prepare(c, state_dir)
+            linked = links_mod.resolve(c.host_config.get("Links"), c.name, self.get)
+            net_files = self.net.prepare(c, state_dir, links_mod.hosts(linked))
             netted = True
             failpoint.hit("container.start.networked")
             t2 = time.perf_counter()
@@ -207,7 +209,11 @@ class ContainerService:
                                    c.volumes_from)
             mounts_mod.populate_volumes(plan, rootfs)
             parent = c.host_config.get("CgroupParent") or self.cfg.cgroup_parent
-            oci = spec_mod.generate(spec_mod.SpecInput(c.id, c.config, c.host_config, {}, rootfs, parent,
+            config = c.config
+            if linked:  # the link variables come first: the container's own Env overrides them (docker)
+                config = {**c.config, "Env": spec_mod.merge_env(links_mod.env(linked, c.name),
+                                                                list(c.config.get("Env") or []))}
+            oci = spec_mod.generate(spec_mod.SpecInput(c.id, config, c.host_config, {}, rootfs, parent,
                                                        net_files, plan))
             write_json_atomic(os.path.join(state_dir, "config.json"), oci, durable=False)  # rebuilt each start
             failpoint.hit("container.start.spec-written")
@@ -496,6 +502,19 @@ class ContainerService:
             if e.kind in ("not_exist", "state"):
                 raise Conflict(f"Container {c.id} is not running") from None
             raise
+
+    def remove_link(self, ref: str) -> None:
+        """DELETE /containers/{parent}/{alias}?link=1: the parent forgets the link (the target is untouched)."""
+        parent_ref, _, alias = ref.strip("/").rpartition("/")
+        if not parent_ref:
+            raise Conflict("Conflict, cannot remove the default link name of the container")
+        try:
+            parent = self.get(parent_ref)
+        except NotFound:
+            raise NotFound(f"Cannot get parent /{parent_ref} for link name /{ref.strip('/')}") from None
+        with self.cond(parent):
+            parent.host_config["Links"] = links_mod.without(parent.host_config.get("Links"), parent.name, alias)
+            self.save(parent)
 
     # -- remove / rename ---------------------------------------------------------------------------
     def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:

@@ -14,7 +14,7 @@ from dockyard.api.router import Router
 from dockyard.containers import filters as filters_mod
 from dockyard.containers import top as top_mod
 from dockyard.containers import views
-from dockyard.errors import Conflict, InvalidParameter
+from dockyard.errors import Conflict, InvalidParameter, NotFound
 
 
 def register(r: Router, s: Services) -> None:
@@ -91,8 +91,17 @@ def register(r: Router, s: Services) -> None:
     @r.delete("/containers/{id}")
     def delete(req: Request) -> Empty:
         if req.q_bool("link"):
-            raise Conflict("links are not supported")
+            svc.remove_link(req.params["id"])
+            return Empty(204)
         svc.remove(req.params["id"], force=req.q_bool("force"), volumes=req.q_bool("v"))
+        return Empty(204)
+
+    @r.delete("/containers/{id}/{alias}")
+    def delete_link(req: Request) -> Empty:
+        """docker-py's remove_container("parent/alias", link=True): a name with a slash is a link."""
+        if not req.q_bool("link"):
+            raise NotFound(f"No such container: {req.params['id']}/{req.params['alias']}")
+        svc.remove_link(f"{req.params['id']}/{req.params['alias']}")
         return Empty(204)
 
     @r.post("/containers/{id}/rename")
