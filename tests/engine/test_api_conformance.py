@@ -229,3 +229,32 @@ def test_log_file_exists_once_start_returns(client: docker.DockerClient) -> None
     for _ in range(5):
         assert client.containers.run("busybox", ["echo", "hello"], remove=True) == b"hello\n"
 
+
+
+def test_name_filter_regex_with_and_without_slash(daemon: TestDaemon, client: docker.DockerClient) -> None:
+    """`ps --filter name=^x$` finds x (docker matches the name with and without its '/'); values are ORed,
+    keys ANDed; an unknown key is docker's 400."""
+    import json
+    from urllib.parse import quote
+
+    a = client.api.create_container("busybox", "true", name="flt-web", labels={"tier": "front"})
+    b = client.api.create_container("busybox", "true", name="flt-db", labels={"tier": "back"})
+    try:
+        def names(filters: dict) -> set[str]:
+            status, body = daemon.api_json("GET", "/containers/json?all=1&filters=" + quote(json.dumps(filters)))
+            assert status == 200, body
+            return {n for c in body for n in c["Names"] if n.startswith("/flt-")}
+
+        assert names({"name": ["^flt-web$"]}) == {"/flt-web"}
+        assert names({"name": ["^/flt-web$"]}) == {"/flt-web"}
+        assert names({"name": ["^flt-web$", "^flt-db$"]}) == {"/flt-web", "/flt-db"}  # ORed
+        assert names({"name": ["^flt-"], "label": ["tier=back"]}) == {"/flt-db"}  # ANDed
+        assert names({"name": ["flt-[("]}) == set()  # does not compile: matches nothing
+        for path in ("/containers/json", "/images/json", "/networks", "/volumes"):
+            status, body = daemon.api_json("GET", f"{path}?filters=" + quote(json.dumps({"bogus": ["x"]})))
+            assert status == 400 and body["message"] == "invalid filter 'bogus'", (path, body)
+        r = daemon.cli("ps", "-a", "--filter", "name=^flt-db$", "--format", "{{.Names}}")
+        assert r.stdout == "flt-db\n"
+    finally:
+        client.api.remove_container(a, force=True)
+        client.api.remove_container(b, force=True)

@@ -91,7 +91,7 @@ def select(svc: ContainerService, all_: bool, limit: int | None, filters: dict[s
             continue
         if filters.get("id") and not any(c.id.startswith(v) for v in filters["id"]):
             continue
-        if filters.get("name") and not any(re.search(v, "/" + c.name) for v in filters["name"]):
+        if filters.get("name") and not any(name_matches(v, c.name) for v in filters["name"]):
             continue
         labels = c.config.get("Labels") or {}
         if filters.get("label") and not all(_label_match(labels, v) for v in filters["label"]):
@@ -157,3 +157,14 @@ def prune_candidates(svc: ContainerService, filters: dict[str, list[str]]) -> li
             continue
         out.append(c)
     return out
+
+
+def name_matches(pattern: str, name: str) -> bool:
+    """docker's name filter: a regular expression searched in the name with and without its leading '/'
+    (so `^web$` finds "web"); a pattern that does not compile matches nothing, as in docker."""
+    try:
+        rx = re.compile(pattern)
+    except re.error:
+        return False
+    bare = name.lstrip("/")
+    return bool(rx.search("/" + bare) or rx.search(bare))
