@@ -81,6 +81,14 @@ COMMANDS: dict[str, str] = {
     "network prune": "networks:prune",
     "port": "networks:port",
     "container port": "networks:port",
+    # volumes (cli/commands/volumes.py)
+    "volume create": "volumes:create",
+    "volume ls": "volumes:ls",
+    "volume list": "volumes:ls",
+    "volume inspect": "volumes:inspect",
+    "volume rm": "volumes:rm",
+    "volume remove": "volumes:rm",
+    "volume prune": "volumes:prune",
     # system (cli/commands/system.py)
     "version": "system:version",
     "info": "system:info",

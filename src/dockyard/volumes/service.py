@@ -74,9 +74,10 @@ class VolumeService:
         return self.db.query_one("SELECT * FROM volumes WHERE name=?", (name,))
 
     def _view(self, row: sqlite3.Row) -> dict[str, Any]:
-        return {"Name": row["name"], "Driver": "local", "Mountpoint": self.mountpoint(row["name"]),
-                "CreatedAt": row["created"], "Labels": json.loads(row["labels"]) or None, "Scope": "local",
-                "Options": json.loads(row["options"]) or None}
+        # dockerd's key order (its Volume type's fields), which clients that print the JSON show as is
+        return {"CreatedAt": row["created"], "Driver": "local", "Labels": json.loads(row["labels"]) or None,
+                "Mountpoint": self.mountpoint(row["name"]), "Name": row["name"],
+                "Options": json.loads(row["options"]) or None, "Scope": "local"}
 
     def create(self, name: str = "", driver: str = "local", labels: dict[str, str] | None = None,
                options: dict[str, str] | None = None, anonymous: bool = False) -> dict[str, Any]:

@@ -90,7 +90,18 @@ INSPECT_SHAPES: dict[str, dict[str, Any]] = {
 }
 
 
+# volume.Volume: a whole struct (its null maps print as map[])
+INSPECT_STRUCTS: dict[str, Shape] = {
+    "volume": Shape(("CreatedAt", "CreatedAt", ""), ("Driver", "Driver", ""), ("Labels", "Labels", {}),
+                    ("Mountpoint", "Mountpoint", ""), ("Name", "Name", ""), ("Options", "Options", {}),
+                    ("Scope", "Scope", "")),
+}
+
+
 def typed_inspect(kind: str, value: Any) -> Any:
     """An inspect object of ``kind`` ("network", "image", …) ready for a template; unknown kinds unchanged."""
+    struct = INSPECT_STRUCTS.get(kind)
+    if struct is not None:
+        return typed(value, struct)
     shape = INSPECT_SHAPES.get(kind)
     return typed(value, shape) if shape else value
