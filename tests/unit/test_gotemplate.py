@@ -84,3 +84,24 @@ def test_errors(bad: str) -> None:
 def test_table_prefix() -> None:
     assert prepare_format("table {{.ID}}\\t{{.Names}}") == (True, "{{.ID}}\t{{.Names}}")
     assert prepare_format("{{.ID}}") == (False, "{{.ID}}")
+
+
+def test_parenthesized_pipelines_and_chains() -> None:
+    """docker users' `{{(index .NetworkSettings.Networks "net").IPAddress}}` crashed the CLI before."""
+    from dockyard.cli.format.gotemplate import Template
+
+    data = {"N": {"net": {"IPAddress": "10.0.0.2"}}, "P": {"80/tcp": [{"HostPort": "8080"}]}}
+    assert Template('{{(index .N "net").IPAddress}}').execute(data) == "10.0.0.2"
+    assert Template('{{(index (index .P "80/tcp") 0).HostPort}}').execute(data) == "8080"
+    assert Template('{{printf "%s!" (index .N "net").IPAddress}}').execute(data) == "10.0.0.2!"
+
+
+def test_unknown_function_fails_at_parse_and_nothing_is_a_traceback() -> None:
+    import pytest
+
+    from dockyard.cli.format.gotemplate import Template, TemplateError
+
+    with pytest.raises(TemplateError, match='function "nosuch" not defined'):
+        Template("{{if .A}}{{nosuch .B}}{{end}}")
+    with pytest.raises(TemplateError):
+        Template("{{index .A 5}}").execute({"A": [1]})

@@ -48,7 +48,12 @@ def run_version(ns: argparse.Namespace, ctx: CLIContext) -> int:
         error = str(e)
     data = {"Client": client_info, "Server": server}
     if ns.format:
-        ctx.out.write(json.dumps(data) + "\n" if ns.format == "json" else render_each(ns.format, [data]))
+        if ns.format == "json":
+            ctx.out.write(json.dumps(data) + "\n")
+        else:
+            from dockyard.cli.format.gostruct import typed_inspect
+
+            ctx.out.write(render_each(ns.format, [typed_inspect("version", data)]))
     else:
         c = client_info
         lines = ["Client:", f" Version:           {c['Version']}", f" API version:       {c['ApiVersion']}",

@@ -98,6 +98,19 @@ INSPECT_STRUCTS: dict[str, Shape] = {
 }
 
 
+# `version --format`: docker's clientVersion and types.Version, whose Go field is APIVersion (JSON ApiVersion)
+_SERVER_VERSION = Shape(("Platform", "Platform", {}), ("Components", "Components", []), ("Version", "Version", ""),
+                        ("APIVersion", "ApiVersion", ""), ("MinAPIVersion", "MinAPIVersion", ""),
+                        ("GitCommit", "GitCommit", ""), ("GoVersion", "GoVersion", ""), ("Os", "Os", ""),
+                        ("Arch", "Arch", ""), ("KernelVersion", "KernelVersion", ""),
+                        ("Experimental", "Experimental", False), ("BuildTime", "BuildTime", ""))
+_CLIENT_VERSION = Shape(("Platform", "Platform", {}), ("Version", "Version", ""), ("APIVersion", "ApiVersion", ""),
+                        ("DefaultAPIVersion", "DefaultAPIVersion", ""), ("GitCommit", "GitCommit", ""),
+                        ("GoVersion", "GoVersion", ""), ("Os", "Os", ""), ("Arch", "Arch", ""),
+                        ("BuildTime", "BuildTime", ""), ("Context", "Context", ""))
+INSPECT_STRUCTS["version"] = Shape(("Client", "Client", _CLIENT_VERSION), ("Server", "Server", _SERVER_VERSION))
+
+
 def typed_inspect(kind: str, value: Any) -> Any:
     """An inspect object of ``kind`` ("network", "image", …) ready for a template; unknown kinds unchanged."""
     struct = INSPECT_STRUCTS.get(kind)

@@ -145,6 +145,8 @@ def _parse_pipe(toks: list[tuple[str, Any]]) -> _Pipe:
             cmds.append([])
         else:
             cmds[-1].append(t)
+    if len(cmds) > 1 and not cmds[-1]:
+        cmds.pop()  # Go's parser takes a trailing "|" before "}}" (docker runs "{{.Name | }}")
     if any(not c for c in cmds):
         raise TemplateError("template: :1: missing value for command")
     return _Pipe(decls, cmds)
@@ -407,10 +409,27 @@ class Template:
         self.src = src
         self.funcs = dict(FUNCS, **(funcs or {}))
         self.nodes = _parse(src)
+        self._check_functions(self.nodes)
+
+    def _check_functions(self, nodes: list[_Node]) -> None:
+        """Go resolves function names when it parses: an unknown one fails before anything is printed."""
+        for node in nodes:
+            for cmd in node.pipe.cmds if node.pipe is not None else []:
+                for kind, val in cmd:
+                    if kind == "ident" and val not in self.funcs:
+                        raise TemplateError(f'template: :1: function "{val}" not defined')
+            self._check_functions(node.body)
+            self._check_functions(node.else_body)
 
     def execute(self, data: Any) -> str:
         out: list[str] = []
-        self._run(self.nodes, _Scope(data, {"$": data}), out)
+        try:
+            self._run(self.nodes, _Scope(data, {"$": data}), out)
+        except TemplateError:
+            raise
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError) as e:
+            # never a traceback: whatever the template does wrong is Go's execution error
+            raise TemplateError(f"template: :1: executing \"\" : {e}") from None
         return "".join(out)
 
     def _run(self, nodes: list[_Node], sc: _Scope, out: list[str]) -> None:
@@ -477,6 +496,12 @@ class Template:
 
     def _cmd(self, cmd: list[tuple[str, Any]], sc: _Scope, piped: list[Any]) -> Any:
         head, rest = cmd[0], cmd[1:]
+        if head[0] == "(":  # a parenthesized pipeline, maybe chained: (index .Ports "80/tcp").HostPort
+            end = self._close(cmd, 0)
+            v, end = self._chained(cmd, end, self._operand(cmd[: end + 1], sc))
+            if cmd[end + 1:] or piped:
+                raise TemplateError("template: :1: can't give argument to non-function")
+            return v
         args = self._args(rest, sc) + piped
         kind, val = head
         if kind == "ident":
@@ -496,11 +521,6 @@ class Template:
             if name not in sc.vars:
                 raise TemplateError(f"template: :1: undefined variable: {name}")
             return self._chain(sc.vars[name], fields, args)
-        if kind == "(":
-            v = self._operand(cmd[: self._close(cmd, 0) + 1], sc)
-            if args:
-                raise TemplateError("template: :1: can't give argument to non-function")
-            return v
         if args:
             raise TemplateError(f"template: :1: can't give argument to non-function {go_str(val)}")
         return val
@@ -513,6 +533,13 @@ class Template:
         for j, name in enumerate(fields):
             v = _field(v, name, args if j == len(fields) - 1 else [])
         return v
+
+    def _chained(self, toks: list[tuple[str, Any]], end: int, v: Any) -> tuple[Any, int]:
+        """Fields right after a closing paren apply to its value (Go's chain node): ``(…).A.B``."""
+        while end + 1 < len(toks) and toks[end + 1][0] == "field":
+            v = self._chain(v, toks[end + 1][1], [])
+            end += 1
+        return v, end
 
     @staticmethod
     def _close(toks: list[tuple[str, Any]], start: int) -> int:
@@ -532,7 +559,8 @@ class Template:
         while i < len(toks):
             if toks[i][0] == "(":
                 end = self._close(toks, i)
-                out.append(self._operand(toks[i:end + 1], sc))
+                v, end = self._chained(toks, end, self._operand(toks[i:end + 1], sc))
+                out.append(v)
                 i = end + 1
             else:
                 out.append(self._operand([toks[i]], sc))

@@ -87,12 +87,16 @@ def render_each(fmt: str, values: Iterable[Any]) -> str:
     _, body = prepare_format(fmt) if not fmt.startswith("table") else (False, fmt)
     try:
         tpl = Template(body)
+    except TemplateError as e:
+        raise _format_error(e, 64) from None  # the docker CLI's StatusError for a template it cannot parse
+    try:
         return "".join(tpl.execute(v) + "\n" for v in values)
     except TemplateError as e:
         raise _format_error(e) from None
 
 
-def _format_error(e: TemplateError) -> Exception:
+def _format_error(e: TemplateError, code: int = 1) -> Exception:
+    """docker's wording for a template that does not parse or execute: never a traceback."""
     from dockyard.cli.app import CLIError
 
-    return CLIError(f"{e}", 1)
+    return CLIError(f"template parsing error: {e}", code)
