@@ -258,3 +258,16 @@ def test_name_filter_regex_with_and_without_slash(daemon: TestDaemon, client: do
     finally:
         client.api.remove_container(a, force=True)
         client.api.remove_container(b, force=True)
+
+
+def test_attach_logs_without_stream(client: docker.DockerClient) -> None:
+    """docker-py's test_attach_no_stream: attach(stream=False, logs=True) of a finished container gives its
+    output (docker-py reads the 101 through a buffered reader, then the raw socket)."""
+    for _ in range(3):
+        c = client.api.create_container("busybox", "echo hello")
+        try:
+            client.api.start(c)
+            client.api.wait(c, condition="not-running")
+            assert client.api.attach(c, stream=False, logs=True) == b"hello\n"
+        finally:
+            client.api.remove_container(c, force=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import select
+import time
 from typing import Any
 
 from dockyard.api.context import Services
@@ -14,6 +15,8 @@ from dockyard.containers.shim_client import register_attach
 from dockyard.containers.stdcopy import DEFAULT_DETACH_KEYS, MULTIPLEXED, RAW, parse_detach_keys, relay
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.runtime.errors import OCIRuntimeError
+
+UPGRADE_SETTLE = 0.02  # seconds between an attach's 101 head and its replayed log
 
 
 def stream_content_type(req: Request, tty: bool) -> str:
@@ -96,6 +99,9 @@ def register(r: Router, s: Services) -> None:
                 driver = log_driver_of(s, c)
                 if driver in logmod.READABLE_DRIVERS:
                     q = logmod.LogQuery(stdout=stdout, stderr=stderr)
+                    # Clients read the 101 through a buffered reader, then take the raw socket (docker-py):
+                    # bytes that arrive with the head are lost in that buffer. Let the head go alone.
+                    time.sleep(UPGRADE_SETTLE)
                     for chunk in logmod.read_logs(s.containers.log_path(c), driver, q, tty, lambda: False):
                         conn.sendall(chunk)
             if pending is not None:
