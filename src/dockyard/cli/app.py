@@ -83,8 +83,23 @@ class CLIContext:
 
     @property
     def host(self) -> str:
-        return str(self.global_opts.get("host") or os.environ.get("DOCKYARD_HOST")
-                   or os.environ.get("DOCKER_HOST") or "unix:///run/dockyard.sock")
+        """-H, DOCKYARD_HOST, DOCKER_HOST; else the context's endpoint (--context, DOCKER_CONTEXT, the config's
+        currentContext); else the default socket."""
+        explicit = self.global_opts.get("host") or os.environ.get("DOCKYARD_HOST") or os.environ.get("DOCKER_HOST")
+        if explicit:
+            return str(explicit)
+        from dockyard.cli import contexts
+
+        cfg_dir = contexts.config_dir(self.global_opts.get("config"))
+        name = contexts.current_name(cfg_dir, self.global_opts.get("context"))
+        if name != contexts.DEFAULT:
+            try:
+                host = contexts.host_of(contexts.load(cfg_dir, name))
+            except contexts.ContextError as e:
+                raise CLIError(f"failed to resolve context: {e}", 1) from None
+            if host:
+                return host
+        return "unix:///run/dockyard.sock"
 
     @property
     def client(self) -> APIClient:

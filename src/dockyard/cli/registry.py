@@ -89,6 +89,15 @@ COMMANDS: dict[str, str] = {
     "volume rm": "volumes:rm",
     "volume remove": "volumes:rm",
     "volume prune": "volumes:prune",
+    # contexts (cli/commands/contexts.py), in the docker CLI's own store
+    "context create": "contexts:create",
+    "context ls": "contexts:ls",
+    "context list": "contexts:ls",
+    "context use": "contexts:use",
+    "context show": "contexts:show",
+    "context inspect": "contexts:inspect",
+    "context rm": "contexts:rm",
+    "context remove": "contexts:rm",
     # system (cli/commands/system.py)
     "version": "system:version",
     "info": "system:info",
@@ -114,4 +123,5 @@ ALIASES: dict[str, str] = {
 }
 
 # Two-word command groups (`dockyard image ls`); a group word alone prints its help.
-GROUPS = ("container", "image", "network", "volume", "system", "builder", "compose", "registry", "auth")
+GROUPS = ("container", "image", "network", "volume", "system", "builder", "compose", "registry", "auth",
+          "context")
