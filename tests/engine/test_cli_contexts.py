@@ -62,3 +62,13 @@ def test_contexts_shared_with_the_docker_cli(daemon: TestDaemon, env: dict[str, 
     assert not os.listdir(os.path.join(env["DOCKER_CONFIG"], "contexts", "meta"))
     r = _run("dockyard", {**env, "DOCKER_CONTEXT": "gone"}, "ps")
     assert r.returncode == 1 and "gone" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("group", ["container", "image", "network", "volume", "system", "context"])
+def test_group_words_list_their_commands(group: str) -> None:
+    for args in ([group], [group, "--help"]):
+        r = subprocess.run([DOCKYARD, *args], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and r.stdout.startswith(f"Usage:  dockyard {group} COMMAND\n"), r
+        assert "Commands:\n  " in r.stdout
+    r = subprocess.run([DOCKYARD, group, "no-such-sub"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "unknown command" in r.stderr

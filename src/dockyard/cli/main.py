@@ -54,6 +54,25 @@ def _split_globals(argv: list[str]) -> tuple[dict[str, str | bool], list[str]]:
     return opts, argv[i:]
 
 
+def _group_usage(group: str, rest: list[str]) -> int:
+    """`dockyard GROUP` / `GROUP --help`: its commands, as docker lists them; an unknown one is an error."""
+    from dockyard.cli.registry import ALIASES, COMMANDS
+
+    subs = sorted({n.split(" ", 1)[1] for n in set(COMMANDS) | set(ALIASES) if n.startswith(group + " ")})
+    if rest and rest[0] not in ("-h", "--help", "help"):
+        sys.stderr.write(f"dockyard: unknown command: dockyard {group} {rest[0]}\n\n"
+                         f"Run 'dockyard {group} --help' for more information\n")
+        return 1
+    out = sys.stdout
+    out.write(f"Usage:  dockyard {group} COMMAND\n\n")
+    if subs:
+        out.write("Commands:\n" + "".join(f"  {sub}\n" for sub in subs) + "\n")
+    else:
+        out.write(f"This engine has no {group} commands yet.\n\n")
+    out.write(f"Run 'dockyard {group} COMMAND --help' for more information on a command.\n")
+    return 0
+
+
 def resolve_command(words: list[str]) -> tuple[str | None, list[str]]:
     """Find the longest command name at the front of ``words`` (e.g. ``image ls``)."""
     from dockyard.cli.registry import ALIASES, COMMANDS
@@ -101,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         from dockyard.cli.registry import GROUPS
 
         if rest[0] in GROUPS:
-            sys.stderr.write(f"Usage:  dockyard {rest[0]} COMMAND\n\nRun 'dockyard {rest[0]} --help' for more information\n")
-            return 0 if len(rest) == 1 else 1
+            return _group_usage(rest[0], rest[1:])
         sys.stderr.write(f"dockyard: '{rest[0]}' is not a dockyard command.\nSee 'dockyard --help'\n")
         return 1
     from dockyard.cli.app import run_command
