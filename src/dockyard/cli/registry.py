@@ -98,6 +98,20 @@ COMMANDS: dict[str, str] = {
     "context inspect": "contexts:inspect",
     "context rm": "contexts:rm",
     "context remove": "contexts:rm",
+    # outside the engine's scope, answered as the docker CLI answers without the feature (cli/commands/swarmless.py)
+    **{f"{group} {sub}": f"swarmless:{group}_inspect" if sub == "inspect" else f"swarmless:{group}"
+       for group, subs in (("swarm", ("ca", "init", "join", "join-token", "leave", "unlock", "unlock-key", "update")),
+                           ("node", ("demote", "inspect", "ls", "list", "promote", "ps", "rm", "remove", "update")),
+                           ("service", ("create", "inspect", "logs", "ls", "list", "ps", "rm", "remove", "rollback",
+                                        "scale", "update")),
+                           ("stack", ("config", "deploy", "up", "ls", "list", "ps", "rm", "remove", "down",
+                                      "services")),
+                           ("secret", ("create", "inspect", "ls", "list", "rm", "remove")),
+                           ("config", ("create", "inspect", "ls", "list", "rm", "remove")))
+       for sub in subs},
+    "plugin ls": "swarmless:plugin_ls",
+    "plugin list": "swarmless:plugin_ls",
+    "plugin inspect": "swarmless:plugin_inspect",
     # system (cli/commands/system.py)
     "version": "system:version",
     "info": "system:info",
@@ -124,4 +138,4 @@ ALIASES: dict[str, str] = {
 
 # Two-word command groups (`dockyard image ls`); a group word alone prints its help.
 GROUPS = ("container", "image", "network", "volume", "system", "builder", "compose", "registry", "auth",
-          "context")
+          "context", "swarm", "node", "service", "stack", "secret", "config", "plugin")
