@@ -29,10 +29,21 @@ def busybox_tar(session_tmp: str) -> str:
     return os.path.join(session_tmp, "busybox.tar")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--target", choices=("dockyard", "dockerd"), default="dockyard",
+                     help="the daemon the `daemon` fixture starts: dockyard, or a private real dockerd (the "
+                          "reference: a test that fails there is a broken test)")
+
+
 @pytest.fixture(scope="module")
-def daemon() -> Iterator[TestDaemon]:
+def daemon(request: pytest.FixtureRequest) -> Iterator[TestDaemon]:
     """One daemon per test module; torn down with a host-clean assertion."""
-    d = start_daemon()
+    if request.config.getoption("--target") == "dockerd":
+        from helpers.dockerd import DockerdTarget
+
+        d: TestDaemon = DockerdTarget().start()
+    else:
+        d = start_daemon()
     try:
         yield d
     finally:

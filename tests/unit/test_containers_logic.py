@@ -68,7 +68,8 @@ def test_normalize_merges_image_config() -> None:
                         "Entrypoint": None, "StopSignal": "SIGQUIT"}}
     cfg, hc, net = create.normalize({"Image": "i", "Env": ["A=2", "B=3"], "Labels": {"y": "2"}}, image,
                                     "dockyard", "json-file", {"max-size": "10m"})
-    assert cfg["Cmd"] == ["sh"] and cfg["Env"] == ["PATH=/bin", "A=2", "B=3"] and cfg["WorkingDir"] == "/w"
+    # dockerd's merge: the user's entries first, then the image's it did not name (checked on dockerd 20.10)
+    assert cfg["Cmd"] == ["sh"] and cfg["Env"] == ["A=2", "B=3", "PATH=/bin"] and cfg["WorkingDir"] == "/w"
     assert cfg["Labels"] == {"x": "1", "y": "2"} and cfg["StopSignal"] == "SIGQUIT"
     assert hc["NetworkMode"] == "bridge" and hc["Runtime"] == "dockyard" and hc["ShmSize"] == 67108864
     assert hc["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "10m"}}
@@ -154,3 +155,9 @@ def test_merge_env_follows_dockers_replace_or_append() -> None:
     assert spec.merge_env(["PATH=/bin"], ["Foo", "Other=one", "Blank="]) == ["PATH=/bin", "Foo", "Other=one",
                                                                            "Blank="]
     assert spec.merge_env(["PATH=/bin", "A=1"], ["A"]) == ["PATH=/bin"]
+
+
+def test_create_env_merge_is_dockerds() -> None:
+    assert create.merge_image_env(["A=2", "Foo"], ["PATH=/bin", "A=1"]) == ["A=2", "Foo", "PATH=/bin"]
+    assert create.merge_image_env(["PATH"], ["PATH=/bin"]) == ["PATH"]
+    assert create.merge_image_env([], ["PATH=/bin"]) == ["PATH=/bin"]

@@ -84,6 +84,15 @@ def _duration_ok(hc_: dict[str, Any], key: str) -> None:
         raise InvalidParameter(f"{what} in Healthcheck cannot be less than 1ms")
 
 
+def merge_image_env(user: list[str], image: list[str]) -> list[str]:
+    """Config.Env at create, as dockerd merges it: the user's entries as given (a bare `Foo` too), then each
+    image entry whose name the user did not give. (A bare name unsets only in the process's environment.)"""
+    if not user:
+        return list(image)
+    names = {e.partition("=")[0] for e in user}
+    return list(user) + [e for e in image if e.partition("=")[0] not in names]
+
+
 def normalize(body: dict[str, Any], image_config: dict[str, Any], default_runtime: str, log_driver: str,
               log_opts: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(Config, HostConfig, NetworkingConfig) ready to store, with the image's defaults filled in."""
@@ -110,7 +119,7 @@ def normalize(body: dict[str, Any], image_config: dict[str, Any], default_runtim
             cfg["Cmd"] = img.get("Cmd")
     elif cfg["Entrypoint"] in ([], [""]):
         cfg["Entrypoint"] = None  # `--entrypoint ""`: reset, and the image's Cmd is not inherited
-    cfg["Env"] = spec.merge_env(list(img.get("Env") or []), list(cfg.get("Env") or []))
+    cfg["Env"] = merge_image_env(list(cfg.get("Env") or []), list(img.get("Env") or []))
     if not cfg.get("WorkingDir"):
         cfg["WorkingDir"] = img.get("WorkingDir") or ""
     if not cfg.get("User"):
@@ -268,7 +277,10 @@ def new_record(svc: ContainerService, name: str | None, body: Any) -> Container:
     own = mounts.own_targets(host_config)
     for spec_ in host_config.get("VolumesFrom") or []:
         ref, mode = mounts.parse_volumes_from(spec_)
-        src = svc.get(ref)  # docker's 404 "No such container"
+        try:
+            src = svc.get(ref)
+        except NotFound as e:  # dockerd: 400 "No such container: …"
+            raise InvalidParameter(str(e)) from None
         for inherited in mounts.inherited_specs(src.host_config, src.anon_volumes, src.volumes_from, mode):
             target = inherited.rsplit(":", 2)[1]
             if target not in own and all(v.rsplit(":", 2)[1] != target for v in c.volumes_from):

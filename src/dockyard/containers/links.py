@@ -44,8 +44,8 @@ def normalize(specs: list[str] | None, self_name: str, get: Callable[[str], Any]
         target, alias = parse(spec)
         try:
             get(target)
-        except NotFound as e:
-            raise NotFound(f"could not get container for {target}: {e}") from None
+        except NotFound as e:  # dockerd answers 400 here, not 404
+            raise InvalidParameter(f"could not get container for {target}: {e}") from None
         out.append(f"/{target}:/{self_name}/{alias}")
     return out
 
@@ -70,11 +70,12 @@ def resolve(specs: list[str] | None, self_name: str, get: Callable[[str], Any]) 
     return links
 
 
-def _port_key(port: str) -> tuple[bool, str, int]:
-    """docker's withTCPPriority: tcp ports first, then by protocol and number."""
+def _port_key(port: str) -> tuple[int, bool, str]:
+    """docker's order of a link's ports: by number, tcp first among equal numbers (dockerd 20.10 gives
+    ALIAS_PORT=udp://…:53 before tcp 80)."""
     number, _, proto = port.partition("/")
     proto = (proto or "tcp").lower()
-    return (proto != "tcp", proto, int(number) if number.isdigit() else 0)
+    return (int(number) if number.isdigit() else 0, proto != "tcp", proto)
 
 
 def env(links: list[Link], self_name: str) -> list[str]:

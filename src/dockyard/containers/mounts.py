@@ -240,15 +240,6 @@ ENGINE_PATHS = frozenset({"/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/d
                           "/dev/console", "/proc", "/sys", "/.dockerenv", "/sbin/docker-init"})
 
 
-def targets(host_config: dict[str, Any], anon_volumes: dict[str, str]) -> set[str]:
-    """Every path something is mounted on in the container (binds, volumes, tmpfs): `docker diff` leaves out
-    the mount points the runtime had to make in the writable layer."""
-    out = {_parse_bind(s).target for s in host_config.get("Binds") or []}
-    out |= {_parse_api_mount(m).target for m in host_config.get("Mounts") or []}
-    out |= set(anon_volumes) | set(host_config.get("Tmpfs") or {})
-    return {os.path.normpath(t) for t in out}
-
-
 def populate_volumes(plan: MountPlan, rootfs: str) -> None:
     """docker's copy-up: an empty volume mounted over image content starts as a copy of it (unless nocopy)."""
     from dockyard.runtime.spec import resolve_in_root

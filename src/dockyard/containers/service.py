@@ -506,8 +506,8 @@ class ContainerService:
     def remove_link(self, ref: str) -> None:
         """DELETE /containers/{parent}/{alias}?link=1: the parent forgets the link (the target is untouched)."""
         parent_ref, _, alias = ref.strip("/").rpartition("/")
-        if not parent_ref:
-            raise Conflict("Conflict, cannot remove the default link name of the container")
+        if not parent_ref:  # dockerd answers this with a 500
+            raise SystemError_("Conflict, cannot remove the default link name of the container")
         try:
             parent = self.get(parent_ref)
         except NotFound:
@@ -683,8 +683,8 @@ class ContainerService:
 
     def changes(self, ref: str) -> list[dict[str, Any]]:
         c = self.get(ref)
-        hidden = mounts_mod.ENGINE_PATHS | mounts_mod.targets(c.host_config, c.anon_volumes)
-        return list(self.snapshots.changes(c.id, hidden))
+        # the engine's own files are hidden as docker's init layer hides them; mount points show, as in docker
+        return list(self.snapshots.changes(c.id, mounts_mod.ENGINE_PATHS))
 
     def size(self, c: Container) -> int:
         try:
