@@ -280,3 +280,21 @@ def test_attach_logs_without_stream(client: docker.DockerClient) -> None:
             assert client.api.attach(c, stream=False, logs=True) == b"hello\n"
         finally:
             client.api.remove_container(c, force=True)
+
+
+def test_info_counts_every_image(daemon: TestDaemon, client: docker.DockerClient) -> None:
+    """docker-py's test_images: the distinct IDs of /images/json?all=1 are info's Images (intermediate ones
+    too, as a commit on top of busybox makes)."""
+    c = client.containers.run("busybox", ["touch", "/x"], detach=True)
+    try:
+        c.wait(timeout=30)
+        mid = c.commit()
+        top = client.containers.run(mid.id, ["touch", "/y"], detach=True)
+        top.wait(timeout=30)
+        top.commit(repository="info-count", tag="t")
+        distinct = {i["Id"] for i in client.api.images(all=True)}
+        assert len(distinct) == client.info()["Images"]
+        top.remove(force=True)
+    finally:
+        c.remove(force=True)
+        client.images.remove("info-count:t", force=True)

@@ -103,7 +103,7 @@ def register(r: Router, s: Services) -> None:
         cfg = s.config
         counts = s.containers.counts()
         try:
-            images = len(s.images.list_images())
+            images = len({i["Id"] for i in s.images.list_images(all_=True)})  # docker counts every image
         except Exception:  # noqa: BLE001 - a count must never break /info
             images = 0
         runtimes = {"dockyard": {"path": "dockyard"}, "runc": {"path": "runc"}, "crun": {"path": "crun"}}
