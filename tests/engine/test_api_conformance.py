@@ -169,6 +169,42 @@ def test_exec_of_a_missing_binary_exits_126(client: docker.DockerClient, catbox:
     assert code == 126
 
 
+def _detaches_like_docker_py(sock: object, keys: list[bytes]) -> bool:
+    """docker-py's own helper, to the letter: on a unix socket the first send may fail (closed: fine); if it
+    does not, a second send and a read must give EOF (or dockerd's exec message), never a reset."""
+    import time
+
+    raw = getattr(sock, "_sock", sock)
+    raw.settimeout(10)  # type: ignore[attr-defined]
+    for k in keys:
+        raw.sendall(k)  # type: ignore[attr-defined]
+        time.sleep(0.5)
+    try:
+        raw.sendall(b"make sure the socket is closed\n")  # type: ignore[attr-defined]
+    except OSError:
+        return True
+    raw.sendall(b"make sure the socket is closed\n")  # type: ignore[attr-defined]
+    data = raw.recv(128)  # type: ignore[attr-defined]
+    return data == b"" or data.startswith(b"exec attach failed: error on attach stdin: read escape sequence")
+
+
+def test_exec_detach_closes_the_stream_at_once(client: docker.DockerClient) -> None:
+    """docker-py's api_exec_test test_detach_with_default: after ctrl-p ctrl-q the exec's stream closes at once
+    (it stayed open 5 s waiting for the exit, and the client's next read got a connection reset)."""
+    api = client.api
+    c = api.create_container("busybox", "cat", detach=True, stdin_open=True)
+    try:
+        api.start(c)
+        ex = api.exec_create(c, "cat", stdin=True, tty=True, stdout=True)
+        sock = api.exec_start(ex, tty=True, socket=True)
+        try:
+            assert _detaches_like_docker_py(sock, [b"\x10", b"\x11"])
+        finally:
+            sock.close()
+    finally:
+        api.remove_container(c, force=True)
+
+
 def _detaches(sock: object, keys: list[bytes]) -> bool:
     """docker-py's assert_cat_socket_detached_with_keys: after the keys, the stream is closed (a send fails
     or a read gives EOF) instead of echoing what is sent."""

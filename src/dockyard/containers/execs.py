@@ -226,8 +226,9 @@ class ExecService:
             return
         keys = parse_detach_keys(rec.detach_keys) if rec.detach_keys else DEFAULT_DETACH_KEYS if rec.tty else b""
         try:
-            relay(conn, stream, rec.attach_stdin, keys, frame_raw=rec.tty and raw_output is False)
-            rec.done.wait(5.0)  # so an inspect right after the stream ends sees the exit code
+            detached = relay(conn, stream, rec.attach_stdin, keys, frame_raw=rec.tty and raw_output is False)
+            if not detached:  # a detached client's stream ends now; the process goes on
+                rec.done.wait(5.0)  # so an inspect right after the stream ends sees the exit code
         finally:
             conn.close()
 
