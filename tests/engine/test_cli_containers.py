@@ -193,7 +193,8 @@ def test_unreachable_daemon_message() -> None:
 
 def test_system_commands(d: TestDaemon) -> None:
     assert "API version" in _ok(d.cli("version"))
-    assert _ok(d.cli("version", "--format", "{{.Server.ApiVersion}}")).strip() == "1.47"
+    # the template sees docker's Go struct: APIVersion (the docker CLI refuses .Server.ApiVersion)
+    assert _ok(d.cli("version", "--format", "{{.Server.APIVersion}}")).strip() == "1.47"
     assert "Containers:" in _ok(d.cli("info"))
     df = _ok(d.cli("system", "df"))
     assert df.splitlines()[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
