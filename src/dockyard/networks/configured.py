@@ -85,7 +85,6 @@ class Configured:
         nets: list[tuple[str, str, dict[str, Any]]] = []
         for ref, ecfg in [(_mode_network_ref(mode), {}), *(endpoints or {}).items()]:
             ref = _mode_network_ref(ref) if ref == "default" else ref
-            requested_mac(ecfg or {})  # refused at create, as docker does, not at the first start
             try:
                 net = self._find(ref)
                 item = (net.id, net.name, dict(ecfg or {}))

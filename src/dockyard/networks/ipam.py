@@ -99,8 +99,8 @@ def check_aux_addresses(pool: Pool, aux: dict[str, str]) -> None:
             ip = ipaddress.IPv4Address(addr)
         except ValueError:
             raise InvalidParameter(f"invalid auxiliary address {name}: {addr}") from None
-        if ip not in pool.subnet:
-            raise InvalidParameter(f"auxiliary address {name} {addr} is not in subnet {pool.subnet}")
+        if ip not in pool.subnet:  # dockerd answers this one with a 403
+            raise Forbidden(f"auxiliary address {name} {addr} is not in subnet {pool.subnet}")
 
 
 def allocate(pool: Pool, used: Iterable[str], requested: str = "", network_label: str = "") -> str:
