@@ -111,6 +111,9 @@ def test_push_compression_is_parallel_gzip_and_deterministic() -> None:
     assert first == again
     assert gzip.decompress(first) == data
     assert gzip.decompress(b"".join(gzip_blocks(io.BytesIO(b"")))) == b""
+    text = b"".join(f"line {i} of a compressible layer\n".encode() for i in range(200_000))
+    assert len(b"".join(gzip_blocks(io.BytesIO(text)))) < len(text) / 3  # deflated
+    assert len(first) < len(data) * 1.01  # random blocks stored, text blocks deflated
 
 
 def test_terminal_display_and_plain_lines() -> None:

@@ -100,7 +100,8 @@ class LayerStore:
         """
         tmp = os.path.join(self.dir, f".tmp-{secrets.token_hex(8)}")
         os.makedirs(os.path.join(tmp, "diff"))
-        writer = None if blob_file else self.blobs.writer()
+        # the extractor hashes the uncompressed bytes it copies to the writer (the diff ID): one sha256, not two
+        writer = None if blob_file else self.blobs.writer(hashing=False)
         try:
             stats = extract_layer(stream, os.path.join(tmp, "diff"), copy_to=writer)  # type: ignore[arg-type]
             if writer is not None:
