@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 from regserver import make_token_key, write_htpasswd
@@ -21,6 +22,7 @@ from dockyard.distribution.server.config import ConfigError, parse_duration
 from dockyard.distribution.server.errors import RegistryError
 from dockyard.distribution.server.protocol import valid_name
 from dockyard.distribution.server.ratelimit import RateLimiter
+from dockyard.distribution.server.store import RegistryStore
 
 
 def test_durations() -> None:
@@ -108,3 +110,12 @@ def test_rate_limiter() -> None:
     time.sleep(0.25)
     assert rl.allow("1.2.3.4") == 0.0
     assert RateLimiter(0).allow("x") == 0.0
+
+
+def test_purge_keeps_an_upload_being_started(tmp_path: Path) -> None:
+    """start_upload makes the directory before the data file: a purge in between must not take it."""
+    store = RegistryStore(str(tmp_path))
+    os.makedirs(os.path.join(store.uploads_dir, "11111111-1111-4111-8111-111111111111"))
+    assert store.purge_uploads(max_age=3600) == []
+    assert os.listdir(store.uploads_dir) == ["11111111-1111-4111-8111-111111111111"]
+    assert store.purge_uploads(max_age=3600, now=time.time() + 7200) == ["11111111-1111-4111-8111-111111111111"]

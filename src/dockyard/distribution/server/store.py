@@ -304,7 +304,11 @@ class RegistryStore:
             try:
                 age = now - os.stat(data).st_mtime
             except FileNotFoundError:
-                age = max_age + 1
+                # an upload being started has its directory before its data file: judge it by the directory
+                try:
+                    age = now - os.stat(os.path.dirname(data)).st_mtime
+                except FileNotFoundError:
+                    continue
             if age > max_age:
                 self._remove_upload(upload_id)
                 gone.append(upload_id)
