@@ -78,6 +78,86 @@ def test_gc_spares_a_push_in_progress(registry: RegistryProcess) -> None:
             assert registry.request("HEAD", f"/v2/gc/busy/blobs/{layer_desc['digest']}").status == 200
 
 
+def test_pushes_racing_gc_without_grace_leave_a_whole_store(registry: RegistryProcess) -> None:
+    """gc with no grace at all, in a loop, beside pushers (fresh blobs, blobs another push already stored that
+    they HEAD and skip, cross-repository mounts) and blobs nobody references. The store lock alone keeps the
+    store whole: no manifest is ever stored whose blobs are gone, a push that lost a blob to gc is refused
+    MANIFEST_BLOB_UNKNOWN and stores nothing, and its retry completes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from regserver import image_manifest
+
+    config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+    shared = os.urandom(3000)
+    base = registry.push_image("race/base", "v1", layer=shared, config=config)
+    assert base
+    stop = threading.Event()
+    runs: list[subprocess.CompletedProcess[str]] = []
+    junk: list[str] = []
+    refused: list[str] = []
+
+    def collector() -> None:
+        while not stop.is_set():
+            runs.append(gc(registry.root, "--grace", "0s"))
+
+    def push(repo: str, tag: str, layer: bytes) -> tuple[int, str]:
+        """One push as a client makes it: HEAD, then upload or mount, then the manifest."""
+        for data in (config, layer):
+            d = sha(data)
+            if registry.request("HEAD", f"/v2/{repo}/blobs/{d}").status == 200:
+                continue
+            m = registry.request("POST", f"/v2/{repo}/blobs/uploads/?mount={d}&from=race/base")
+            if m.status != 201:
+                registry.request("DELETE", m.headers.get("location", "/x"))
+                registry.push_blob(repo, data)
+        _, a = registry.push_manifest(repo, tag, image_manifest(sha(config), len(config), sha(layer), len(layer)))
+        return a.status, a.code() if a.status != 201 else ""
+
+    def pusher(job: tuple[int, int]) -> list[tuple[str, str, bytes, int, str]]:
+        k, rnd = job
+        done = []
+        for i in range(8):
+            repo, tag = f"race/p{k}", f"r{rnd}t{i}"
+            layer = shared if i % 3 == 0 else os.urandom(1500 + i)
+            junk.append(registry.push_blob(f"race/junk{k}", os.urandom(700)))  # garbage for gc to sweep meanwhile
+            status, code = push(repo, tag, layer)
+            tries = 1
+            while status != 201 and tries < 5:
+                assert (status, code) == (400, "MANIFEST_BLOB_UNKNOWN"), (status, code)
+                assert registry.request("GET", f"/v2/{repo}/manifests/{tag}").status == 404  # nothing stored
+                refused.append(tag)
+                status, code = push(repo, tag, layer)
+                tries += 1
+            done.append((repo, tag, layer, status, code))
+        return done
+
+    for rnd in range(3):
+        stop.clear()
+        t = threading.Thread(target=collector)
+        t.start()
+        try:
+            with ThreadPoolExecutor(4) as pool:
+                results = [r for rs in pool.map(pusher, [(k, rnd) for k in range(4)]) for r in rs]
+        finally:
+            stop.set()
+            t.join()
+        assert runs and all(r.returncode == 0 for r in runs), [r.stderr for r in runs if r.returncode]
+        for repo, tag, layer, status, _ in results:
+            assert status == 201, (repo, tag)
+            man = registry.request("GET", f"/v2/{repo}/manifests/{tag}")
+            assert man.status == 200
+            for desc in [man.json()["config"], *man.json()["layers"]]:
+                got = registry.request("GET", f"/v2/{repo}/blobs/{desc['digest']}")
+                assert got.status == 200 and sha(got.body) == desc["digest"]
+        assert blobs_consistent(registry.root) == []
+    # the collector did sweep: the unreferenced blobs are gone once it runs alone
+    r = gc(registry.root, "--grace", "0s")
+    assert r.returncode == 0
+    assert len(runs) > 3 and junk
+    assert blob_names(registry.root).isdisjoint(d[7:] for d in junk)
+    print(f"{len(runs)} gc runs beside the pushes, {len(refused)} manifest puts refused then retried")
+
+
 def test_gc_bad_root() -> None:
     r = gc("/nonexistent/registry-root")
     assert r.returncode == 1 and "no such directory" in r.stderr

@@ -1,9 +1,12 @@
 """``dockyard registry gc``: mark every blob a manifest of any repository names, sweep the rest.
 
-Safe beside a running server: the sweep holds ``gc.lock`` exclusively, while the server holds it shared
-whenever it commits a blob, links one into a repository or stores a manifest after checking its blobs. A blob
-written or used (uploaded, mounted, HEAD-checked by a pushing client) within the grace period is kept even if
-no manifest names it yet: it belongs to a push in progress.
+Safe beside a running server by construction, not by timing: the whole mark and sweep holds ``gc.lock``
+exclusively, and the server holds it shared around every step that makes a blob count (committing an upload,
+a cross-repository mount, the HEAD a pushing client makes before it skips an upload) and around a manifest put
+from its check that every blob it names is there to the manifest's write. So a manifest is never stored whose
+blobs gc removed: a push whose blobs went before its manifest came is refused ``MANIFEST_BLOB_UNKNOWN``, stores
+nothing, and its retry uploads them again. The grace (blobs written or used that recently are kept even if no
+manifest names them yet) only spares such a push the retry; the store's consistency does not rest on it.
 """
 
 from __future__ import annotations
