@@ -142,7 +142,7 @@ def test_pushes_racing_gc_without_grace_leave_a_whole_store(registry: RegistryPr
             stop.set()
             t.join()
         assert runs and all(r.returncode == 0 for r in runs), [r.stderr for r in runs if r.returncode]
-        for repo, tag, layer, status, _ in results:
+        for repo, tag, _layer, status, _ in results:
             assert status == 201, (repo, tag)
             man = registry.request("GET", f"/v2/{repo}/manifests/{tag}")
             assert man.status == 200

@@ -259,7 +259,11 @@ class RegistryApp:
                         or not self.proxy.fetch_manifest(name, ref)):
                     raise
                 digest, media_type = self.store.resolve(name, ref)
-            _check_accept(req.header("Accept"), media_type)
+            accepted = _accepted(req.header("Accept"))
+            _check_accept(accepted, media_type)
+            if (accepted is not None and media_type == protocol.DOCKER_MANIFEST_LIST and not protocol.is_digest(ref)
+                    and protocol.DOCKER_MANIFEST_LIST not in accepted):
+                digest, media_type = self._default_platform(name, digest, accepted)
             path = self.store.manifest_path(digest)
             with open(path, "rb") as f:
                 body = f.read() if m == "GET" else b""
@@ -280,6 +284,25 @@ class RegistryApp:
             self.store.delete_manifest(name, ref)
             return Response(202)
         raise RegistryError("UNSUPPORTED", "method not allowed")
+
+    def _default_platform(self, name: str, list_digest: str, accepted: frozenset[str]) -> tuple[str, str]:
+        """A docker manifest list asked for by tag by a client that does not take lists: as distribution does,
+        the linux/amd64 image it lists is served instead (MANIFEST_UNKNOWN when it lists none), unless that is
+        a docker schema 2 manifest the client does not take either (MANIFEST_INVALID)."""
+        with open(self.store.manifest_path(list_digest), "rb") as f:
+            try:
+                doc = json.load(f)
+            except ValueError:
+                doc = {}
+        child = next((m.get("digest") for m in doc.get("manifests") or [] if isinstance(m, dict)
+                      and isinstance(m.get("platform"), dict) and m["platform"].get("architecture") == "amd64"
+                      and m["platform"].get("os") == "linux"), None)
+        if not isinstance(child, str):
+            raise RegistryError("MANIFEST_UNKNOWN", "manifest unknown")
+        digest, media_type = self.store.resolve(name, child)
+        if media_type == protocol.DOCKER_MANIFEST and protocol.DOCKER_MANIFEST not in accepted:
+            raise RegistryError("MANIFEST_INVALID", "Schema 2 manifest not supported by client")
+        return digest, media_type
 
     # -- blobs ------------------------------------------------------------------------------------------
     def _blob(self, req: _Req, name: str, digest: str) -> Response:
@@ -406,13 +429,21 @@ class RegistryApp:
                       "results": results})
 
 
-def _check_accept(accept: str | None, media_type: str) -> None:
+def _accepted(accept: str | None) -> frozenset[str] | None:
+    """The media types a client's Accept lists; None when it takes anything (no Accept, or a wildcard).
+
+    distribution treats a missing Accept and ``*/*`` like a list without the OCI types; we serve such a client
+    what is stored (curl and plain HTTP clients get the manifest they asked for)."""
+    if not accept:
+        return None
+    types = frozenset(part.split(";")[0].strip().lower() for part in accept.split(","))
+    return None if "*/*" in types or "application/*" in types else types
+
+
+def _check_accept(accepted: frozenset[str] | None, media_type: str) -> None:
     """distribution's rule: a client that lists the manifest types it accepts, without the OCI ones, is not sent
-    an OCI manifest or index it could not read (no Accept, or ``*/*``, takes anything)."""
-    if not accept or media_type not in (protocol.OCI_MANIFEST, protocol.OCI_INDEX):
-        return
-    types = {part.split(";")[0].strip().lower() for part in accept.split(",")}
-    if media_type in types or "*/*" in types or "application/*" in types:
+    an OCI manifest or index it could not read."""
+    if accepted is None or media_type not in (protocol.OCI_MANIFEST, protocol.OCI_INDEX) or media_type in accepted:
         return
     if media_type == protocol.OCI_MANIFEST:
         raise RegistryError("MANIFEST_UNKNOWN", "OCI manifest found, but accept header does not support OCI manifests")

@@ -5,9 +5,17 @@ from __future__ import annotations
 
 import re
 
-from ..spec import DOCKER_MANIFEST, IMAGE_MANIFESTS, INDEXES, MAX_MANIFEST_SIZE, OCI_INDEX, OCI_MANIFEST
+from ..spec import (
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    IMAGE_MANIFESTS,
+    INDEXES,
+    MAX_MANIFEST_SIZE,
+    OCI_INDEX,
+    OCI_MANIFEST,
+)
 
-__all__ = ["DOCKER_MANIFEST", "OCI_INDEX", "OCI_MANIFEST"]
+__all__ = ["DOCKER_MANIFEST", "DOCKER_MANIFEST_LIST", "OCI_INDEX", "OCI_MANIFEST"]
 
 NAME_RE = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$")
 TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
