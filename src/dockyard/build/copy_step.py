@@ -23,7 +23,8 @@ from .layertar import Entry, LayerBuilder, entry_from_stat
 from .options import BuildError
 
 if TYPE_CHECKING:
-    from .executor import StageBuilder, State
+    from .executor import StageBuilder
+    from .stage_state import State
 
 
 def _sha(data: bytes) -> str:
@@ -67,7 +68,7 @@ class CopyStep:
         dest_is_dir = dest.endswith("/") or dest.endswith("/.") or dest in (".", "")
         src_fs: ImageFS | None = None
         if from_ref:
-            src_fs = self.b._from_fs(from_ref)
+            src_fs = self.b.from_fs(from_ref)
         tmp_dirs: list[str] = []
         try:
             items: list[tuple[str, Source | None, bytes | None]] = []  # (name, source, heredoc bytes)
@@ -114,7 +115,7 @@ class CopyStep:
                          digest_parts, checksum]
             key = cache_key(st.image_id or "scratch", "copy", key_parts)
             description = f"{what} {summary_kind}:{_sha(json.dumps(digest_parts).encode())} in {dest} "
-            if self.b._try_cache(st, key):
+            if self.b.try_cache(st, key):
                 return
             lb = LayerBuilder()
             dest_res = fs.resolve(dest_abs).lstrip("/")
@@ -122,7 +123,7 @@ class CopyStep:
             for name, src, data in items:
                 if data is not None:
                     target = posixpath.join(dest_res, name) if (dest_is_dir or dest_exists_dir) else dest_res
-                    self.b._ancestors(lb, fs, target, owner)
+                    self.b.ancestors(lb, fs, target, owner)
                     lb.add(Entry(target, "bytes", chmod if chmod is not None else 0o644,
                                  *(owner or (0, 0)), data=data))
                     continue
@@ -130,7 +131,7 @@ class CopyStep:
                 if add and src_fs is None and not src.is_dir and not src.path.startswith(self.b.fetch_dir) \
                         and _is_archive(src.path):
                     root = dest_res
-                    self.b._ancestors(lb, fs, posixpath.join(root, "x"), owner)
+                    self.b.ancestors(lb, fs, posixpath.join(root, "x"), owner)
                     tmp = self._extract_archive(src.path)
                     tmp_dirs.append(tmp)
                     self._add_tree(lb, fs, tmp, root, None, None, keep_mtime=True, excludes=[])
@@ -139,7 +140,7 @@ class CopyStep:
                     root = dest_res
                     if parents and src.rel:
                         root = posixpath.join(dest_res, src.rel)
-                    self.b._ancestors(lb, fs, posixpath.join(root, "x") if root else "x", owner)
+                    self.b.ancestors(lb, fs, posixpath.join(root, "x") if root else "x", owner)
                     if root:
                         st_dir = os.stat(src.path)
                         mode = chmod if chmod is not None else stat.S_IMODE(st_dir.st_mode)
@@ -159,7 +160,7 @@ class CopyStep:
                         target = dest_res
                     if self._excluded(excludes, src.rel, name):
                         continue
-                    self.b._ancestors(lb, fs, target, owner)
+                    self.b.ancestors(lb, fs, target, owner)
                     st_file = os.lstat(src.path)
                     ent = entry_from_stat(target, src.path, st_file, owner, chmod)
                     if ent is not None:
@@ -171,7 +172,7 @@ class CopyStep:
             cc["Image"] = st.image_id
             ccc = copy.deepcopy(cc)
             ccc["Cmd"] = [*st.shell, f"#(nop) {description}"]
-            self.b._finish(st, cfg, ccc, f"{' '.join(st.shell)} #(nop) {description}", lb.chunks(), key, "copy",
+            self.b.finish(st, cfg, ccc, f"{' '.join(st.shell)} #(nop) {description}", lb.chunks(), key, "copy",
                          description, empty=False)
         finally:
             for d in tmp_dirs:
@@ -221,7 +222,7 @@ class CopyStep:
         for c in cands:
             if fs.stat(c) is None and fs.disk_path(c) is None:
                 continue
-            out.append(self.b._materialise(fs, c))
+            out.append(self.b.materialise(fs, c))
         if not out:
             raise BuildError(f"{what} failed: stat {path}: file does not exist" if not any(
                 ch in path for ch in "*?[") else f"{what} failed: no source files were specified")

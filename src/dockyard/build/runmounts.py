@@ -21,7 +21,8 @@ from .dockerfile import Node, ParseError
 from .options import BuildError
 
 if TYPE_CHECKING:
-    from .executor import StageBuilder, State
+    from .executor import StageBuilder
+    from .stage_state import State
 
 _locks_guard = threading.Lock()
 _locks: dict[str, threading.Lock] = {}
@@ -190,7 +191,7 @@ class RunMounts:
             os.chmod(tmp, m.mode if m.mode is not None else 0o755)
             os.chown(tmp, m.uid, m.gid)
             if m.from_:
-                src = self.b._from_fs(m.from_)
+                src = self.b.from_fs(m.from_)
                 from .copy_step import copy_out
 
                 copy_out(src, m.source or "/", os.path.join(tmp, "seed"))
@@ -206,7 +207,7 @@ class RunMounts:
     def _bind_source(self, m: MountSpec, target: str) -> str:
         ro = m.readonly is not False
         if m.from_:
-            src = self.b._materialise(self.b._from_fs(m.from_), "/" + m.source.lstrip("/"))
+            src = self.b.materialise(self.b.from_fs(m.from_), "/" + m.source.lstrip("/"))
             self._tmp.append(os.path.dirname(src.path))
             return f"{src.path}:{target}" + (":ro" if ro else "")
         try:
