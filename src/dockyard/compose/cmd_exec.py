@@ -11,13 +11,13 @@ import threading
 from typing import Any
 
 from dockyard.client.api_client import APIError
+from dockyard.client.stdio import RawTerminal, pump
 from dockyard.compose import labels as L
 from dockyard.compose.context import project_ref
 from dockyard.compose.converge import Converger, UpOptions
 from dockyard.compose.errors import ComposeError
 from dockyard.compose.logs import LogPrinter
 from dockyard.compose.normalize import parse_port, parse_volume
-from dockyard.compose.streams import RawTerminal, pump
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

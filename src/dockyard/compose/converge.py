@@ -186,7 +186,11 @@ class Converger:
 
     # -- containers ---------------------------------------------------------------------------------
     def converge(self, services: list[str], opts: UpOptions) -> dict[str, list[str]]:
-        """Create/recreate/start the containers of ``services`` in dependency order, in parallel."""
+        """Create/recreate/start the containers of ``services`` in dependency order, in parallel.
+
+        A service's containers are created once its dependencies are started; only their start waits for
+        the dependencies' conditions (healthy, completed), so creating overlaps that wait.
+        """
         order = self.project.ordered(services)
         futures: dict[str, Task[bool]] = {}
         result: dict[str, list[str]] = {}
@@ -210,19 +214,21 @@ class Converger:
 
     def _service_task(self, s: str, opts: UpOptions, futures: dict[str, Task[bool]],
                       result: dict[str, list[str]]) -> bool:
+        deps = self.project.dependencies(s)
         dep_recreated = False
-        for dep, spec in self.project.dependencies(s).items():
+        for dep in deps:
             fut = futures.get(dep)
             if fut is not None:
                 try:
                     dep_recreated = fut.result() or dep_recreated
                 except BaseException:
                     raise ComposeError(f"dependency failed to start: service {dep!r} failed") from None
-            if opts.start and dep in self.project.services and (fut is not None or not opts.no_deps):
+        recreated, todo = self.create_service(s, opts, dep_recreated)
+        for dep, spec in deps.items():
+            if opts.start and dep in self.project.services and (dep in futures or not opts.no_deps):
                 self.wait_condition(dep, str((spec or {}).get("condition") or "service_started"),
                                     bool((spec or {}).get("required", True)))
-        recreated, ids = self.converge_service(s, opts, dep_recreated)
-        result[s] = ids
+        result[s] = self.start_service(s, todo, opts)
         return recreated
 
     def wait_condition(self, service: str, condition: str, required: bool = True) -> None:
@@ -256,29 +262,65 @@ class Converger:
                     raise ComposeError(f'service "{service}" didn\'t complete successfully: exit {code}')
                 self.progress.event("Container", name, "Exited")
 
-    def _wait_healthy(self, cid: str, name: str, timeout: float | None = None) -> None:
-        deadline = time.monotonic() + timeout if timeout else None
-        delay = 0.05
-        while True:
-            info = self.engine.inspect(cid) or {}
-            state = info.get("State") or {}
-            health = state.get("Health")
-            if health is None:
-                raise ComposeError(f"dependency failed to start: container {name} has no healthcheck configured")
-            status = health.get("Status")
-            if status == "healthy":
+    def _wait_healthy(self, cid: str, name: str) -> None:
+        """Until the container is healthy: told by its events (health_status, die), not by polling.
+
+        The event stream replays from a second ago, so a change between subscribing and the first
+        inspect is not missed; a daemon that cannot stream events is polled instead.
+        """
+        try:
+            stream = self.engine.container_events(cid, ["health_status", "die", "destroy"], since=time.time() - 1)
+        except APIError:
+            self._poll_healthy(cid, name)
+            return
+        try:
+            if self._health_verdict(cid, name):
                 return
-            if status == "unhealthy":
-                raise ComposeError(f"dependency failed to start: container {name} is unhealthy")
-            if not state.get("Running") and state.get("Status") in ("exited", "dead"):
-                raise ComposeError(f"dependency failed to start: container {name} exited "
-                                   f"({state.get('ExitCode', 0)})")
-            if deadline is not None and time.monotonic() > deadline:
-                raise ComposeError(f"container {name} is not healthy after the timeout")
+            for ev in stream.iter_json():
+                action = str((ev or {}).get("Action") or (ev or {}).get("status") or "")
+                if action == "health_status: healthy":
+                    return
+                if action.startswith("health_status") or action in ("die", "destroy"):
+                    if self._health_verdict(cid, name):
+                        return
+            self._poll_healthy(cid, name)  # the stream ended (daemon restart): fall back to asking
+        finally:
+            stream.close()
+
+    def _health_verdict(self, cid: str, name: str) -> bool:
+        """True once healthy; raises when it cannot become healthy; False while starting."""
+        info = self.engine.inspect(cid) or {}
+        state = info.get("State") or {}
+        health = state.get("Health")
+        if health is None:
+            raise ComposeError(f"dependency failed to start: container {name} has no healthcheck configured")
+        status = health.get("Status")
+        if status == "healthy":
+            return True
+        if status == "unhealthy":
+            raise ComposeError(f"dependency failed to start: container {name} is unhealthy")
+        if not state.get("Running") and state.get("Status") in ("exited", "dead", "removing") or not info:
+            raise ComposeError(f"dependency failed to start: container {name} exited "
+                               f"({state.get('ExitCode', 0)})")
+        return False
+
+    def _poll_healthy(self, cid: str, name: str) -> None:
+        delay = 0.05
+        while not self._health_verdict(cid, name):
             time.sleep(delay)
             delay = min(delay * 1.5, 0.5)
 
     def converge_service(self, s: str, opts: UpOptions, dep_recreated: bool = False) -> tuple[bool, list[str]]:
+        """Create/recreate the service's containers, then start them (no waiting for dependencies)."""
+        recreated, todo = self.create_service(s, opts, dep_recreated)
+        return recreated, self.start_service(s, todo, opts)
+
+    def create_service(self, s: str, opts: UpOptions,
+                       dep_recreated: bool = False) -> tuple[bool, list[tuple[str, str, str]]]:
+        """The create half of converging: (recreated?, [(id, name, what start must do)]).
+
+        What start must do: "start" (created or stopped), "unpause", or "" (already running).
+        """
         svc = self.project.services[s]
         want = opts.scale.get(s, replicas(svc))
         if svc.get("container_name") and want > 1:
@@ -296,48 +338,46 @@ class Converger:
                 self._remove(c, opts.timeout)
                 continue
             by_number[n] = c
-        ids: list[str] = []
-        pairs: list[tuple[str, str]] = []
+        todo: list[tuple[str, str, str]] = []
         for n in range(1, want + 1):
             current = by_number.get(n)
             name = str(svc.get("container_name") or L.container_name(self.project.name, s, n))
             if current is None:
-                cid = self.create_container(s, n, name, digest, iid)
+                todo.append((self.create_container(s, n, name, digest, iid), name, "start"))
+                recreated = True
+                continue
+            c = current
+            stale = (c["Labels"].get(L.CONFIG_HASH) != digest or (iid and c["Labels"].get(L.IMAGE) != iid)
+                     or dep_recreated)
+            if opts.recreate == "force" or (opts.recreate == "diverged" and stale):
+                cname = c["Names"][0].lstrip("/")
+                self.progress.event("Container", cname, "Recreate")
+                self._stop_remove(c, opts.timeout, quiet=True, keep_anon=not opts.renew_anon_volumes)
+                cid = self.create_container(s, n, name, digest, iid, announce=False)
+                self.progress.event("Container", name, "Recreated")
+                todo.append((cid, name, "start"))
                 recreated = True
             else:
-                c = current
-                stale = (c["Labels"].get(L.CONFIG_HASH) != digest or (iid and c["Labels"].get(L.IMAGE) != iid)
-                         or dep_recreated)
-                if opts.recreate == "force" or (opts.recreate == "diverged" and stale):
-                    cname = c["Names"][0].lstrip("/")
-                    self.progress.event("Container", cname, "Recreate")
-                    self._stop_remove(c, opts.timeout, quiet=True,
-                                      keep_anon=not opts.renew_anon_volumes)
-                    cid = self.create_container(s, n, name, digest, iid, announce=False)
-                    self.progress.event("Container", name, "Recreated")
-                    recreated = True
-                else:
-                    cid = c["Id"]
-                    if opts.start and c.get("State") != "running":
-                        if c.get("State") == "paused":
-                            self.engine.unpause(cid)
-                        else:
-                            self.progress.event("Container", name, "Starting")
-                            self.engine.start(cid)
-                            self.progress.event("Container", name, "Started")
-                    elif opts.start:
-                        self.progress.event("Container", name, "Running")
-                    ids.append(cid)
-                    pairs.append((cid, name))
-                    continue
-            if opts.start:
+                state = c.get("State")
+                todo.append((c["Id"], name, "" if state == "running" else "unpause" if state == "paused"
+                             else "start"))
+        return recreated, todo
+
+    def start_service(self, s: str, todo: list[tuple[str, str, str]], opts: UpOptions) -> list[str]:
+        """The start half: start what is not running (when starting at all); the containers' ids."""
+        for cid, name, action in todo:
+            if not opts.start:
+                continue
+            if action == "unpause":
+                self.engine.unpause(cid)
+            elif action == "start":
                 self.progress.event("Container", name, "Starting")
                 self.engine.start(cid)
                 self.progress.event("Container", name, "Started")
-            ids.append(cid)
-            pairs.append((cid, name))
-        self._fresh[s] = pairs
-        return recreated, ids
+            else:
+                self.progress.event("Container", name, "Running")
+        self._fresh[s] = [(cid, name) for cid, name, _a in todo]
+        return [cid for cid, _n, _a in todo]
 
     def create_container(self, s: str, number: int, name: str, digest: str, iid: str, announce: bool = True,
                          oneoff: bool = False, overrides: dict[str, Any] | None = None) -> str:

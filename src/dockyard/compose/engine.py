@@ -173,6 +173,13 @@ class Engine:
     def events(self, filters: dict[str, list[str]], since: str | None = None) -> Iterator[Any]:
         return self.client.stream_json("GET", "/events", {"filters": filters, "since": since})
 
+    def container_events(self, cid: str, actions: list[str], since: float | None = None) -> Response:
+        """The container's events of these actions as they happen (from ``since``, a Unix time); the
+        caller reads ``iter_json()`` and closes the response."""
+        return self.client.request("GET", "/events", {
+            "filters": {"container": [cid], "event": actions, "type": ["container"]},
+            "since": f"{since:.9f}" if since is not None else None})
+
     def project_names(self) -> dict[str, list[dict[str, Any]]]:
         """Every project the daemon has containers of → its containers."""
         out: dict[str, list[dict[str, Any]]] = {}

@@ -145,7 +145,7 @@ def exec_body(ns: argparse.Namespace, console: list[int] | None) -> dict[str, An
 
 
 def run_exec(ns: argparse.Namespace, ctx: CLIContext) -> int:
-    from dockyard.cli.commands.streams import (
+    from dockyard.client.stdio import (
         RawTerminal,
         parse_detach_keys,
         pump,

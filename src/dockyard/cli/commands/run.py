@@ -154,7 +154,7 @@ def attach_and_wait(ctx: CLIContext, cid: str, conn: Any, waiter: Any, tty: bool
     Detaching ends `run` quietly with 0; `attach` (``reattach``) says "read escape sequence" and
     exits 1 like docker, and nudges the TTY size first so the shell redraws its prompt.
     """
-    from dockyard.cli.commands.streams import (
+    from dockyard.client.stdio import (
         RawTerminal,
         parse_detach_keys,
         pump,

@@ -1,5 +1,7 @@
 """Pumping a hijacked attach/exec connection to the terminal: raw mode, resize, detach keys, half-close.
 
+Shared by every client that attaches (the CLI's run/attach/exec, compose's exec/run/attach).
+
 One select loop (no threads): stdin → socket, socket → stdout/stderr (demultiplexed when the
 container has no TTY). EOF on stdin half-closes the socket so the process sees EOF.
 """
@@ -44,11 +46,14 @@ def parse_detach_keys(spec: str) -> bytes:
 class RawTerminal:
     """Puts the client's terminal in raw mode for a TTY session and restores it afterwards."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, enabled: bool = True) -> None:
         self.fd = fd
+        self.enabled = enabled
         self.saved: Any = None
 
     def __enter__(self) -> RawTerminal:
+        if not self.enabled:
+            return self
         import termios
         import tty
 
