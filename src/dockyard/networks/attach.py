@@ -14,8 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound, SystemError_
 from dockyard.networks import bridge as links
-from dockyard.networks import etcfiles, ipam, netns, rtnl
-from dockyard.networks.configured import Configured, requested_address, requested_mac
+from dockyard.networks import etcfiles, ipam, ipam6, netns, rtnl
+from dockyard.networks.configured import (
+    Configured,
+    link_local_ips,
+    requested_address,
+    requested_address6,
+    requested_mac,
+)
 from dockyard.networks.firewall import FirewallError
 from dockyard.networks.models import (
     ContainerNetConfig,
@@ -44,6 +50,14 @@ def _write_in_place(path: str, text: str) -> None:
     """Rewrite a file keeping its inode: a running container has it bind-mounted."""
     with open(path, "w") as f:
         f.write(text)
+
+
+def _ipam_config(ep: Endpoint) -> dict[str, Any] | None:
+    """EndpointSettings.IPAMConfig as the user gave it (IPv4Address, IPv6Address, LinkLocalIPs)."""
+    cfg = {k: v for k, v in ep.ipam_config.items() if v}
+    if ep.static_ip:
+        cfg["IPv4Address"] = ep.static_ip
+    return cfg or None
 
 
 class Attacher(Configured):
@@ -220,10 +234,14 @@ class Attacher(Configured):
                          ns_rt: rtnl.RtSocket | None = None) -> Endpoint:
         assert st.netns_path
         requested = requested_address(net, ecfg)
+        requested6 = requested_address6(net, ecfg)
+        link_local = link_local_ips(ecfg)
         pool = ipam.make_pool(net.subnet, net.gateway, net.ip_range)
+        pool6 = ipam6.make_pool6(net.subnet6, net.gateway6, net.ip_range6) if net.subnet6 else None
         existing = self.store.endpoints(container_id=st.container_id)
         with _alloc_lock:
-            used = [ep.ip for ep in self.store.endpoints(network_id=net.id)] + list(net.aux_addresses.values())
+            on_net = self.store.endpoints(network_id=net.id)
+            used = [ep.ip for ep in on_net] + list(net.aux_addresses.values())
             cooling = self.netlink.cooling(net.id)
             label = f"{net.name} ({net.id[:12]})"
             try:  # addresses whose old veth is still being deleted are handed out last
@@ -233,6 +251,7 @@ class Attacher(Configured):
                     raise
                 self.netlink.drain()  # a static address (a restart) or a full pool: wait for the old links
                 ip = ipam.allocate(pool, used, requested, label)
+            ip6 = ipam6.allocate6(pool6, [e.ip6 for e in on_net], requested6, label) if pool6 else ""
             aliases = [a for a in (ecfg.get("Aliases") or []) if a]
             dns_names = [] if net.is_default_bridge else [st.name, *aliases, st.container_id[:12]]
             ep = Endpoint(network_id=net.id, container_id=st.container_id, container_name=st.name,
@@ -241,13 +260,23 @@ class Attacher(Configured):
                           host_veth=links.link_name(self.prefix, "v", os.urandom(8).hex()),
                           ifname=f"eth{len(existing)}", aliases=aliases, static_ip=requested,
                           driver_opts={str(k): str(v) for k, v in (ecfg.get("DriverOpts") or {}).items()},
-                          dns_names=list(dict.fromkeys(dns_names)))
+                          dns_names=list(dict.fromkeys(dns_names)),
+                          ip6=ip6, prefixlen6=pool6.prefixlen if pool6 else 0,
+                          gateway6=net.gateway6 if pool6 else "",
+                          ipam_config=dict(ecfg.get("IPAMConfig") or {}),
+                          link_local=[a for a, _p in link_local],
+                          links=[str(v) for v in (ecfg.get("Links") or []) if v])
             self.store.put_endpoint(ep)
         failpoint.hit("network.endpoint.recorded")  # restart rolls back: no link, no endpoint
+        extra: list[tuple[str, int, str | None]] = []
+        if ip6 and pool6:
+            extra.append((ip6, pool6.prefixlen, None if net.internal else net.gateway6))
+        extra += [(a, plen, None) for a, plen in link_local]
         try:
             self.netlink.attach(net.bridge, ep.host_veth, st.netns_path, ep.ifname, ip, pool.prefixlen,
                                 None if net.internal else net.gateway, ep.mac,
-                                int(net.options.get("com.docker.network.driver.mtu", "1500")), ns_rt)
+                                int(net.options.get("com.docker.network.driver.mtu", "1500")), ns_rt,
+                                tuple(extra))
         except BaseException:
             self.store.delete_endpoint(net.id, st.container_id)
             raise
@@ -317,8 +346,11 @@ class Attacher(Configured):
             conf = self.store.configured(st.container_id)
             if conf is None or net.id not in conf.ids():
                 ecfg: dict[str, Any] = {"Aliases": list(ep.aliases)}
-                if ep.static_ip:
-                    ecfg["IPAMConfig"] = {"IPv4Address": ep.ip}
+                ipam_cfg = _ipam_config(ep)
+                if ipam_cfg:
+                    ecfg["IPAMConfig"] = ipam_cfg
+                if ep.links:
+                    ecfg["Links"] = list(ep.links)
                 self._remember(st.container_id, net, ecfg)
                 changed = True
         if changed:
@@ -465,15 +497,15 @@ class Attacher(Configured):
             if net is None:
                 continue
             networks[net.name] = {
-                "IPAMConfig": {"IPv4Address": ep.static_ip} if ep.static_ip else None,
-                "Links": None, "Aliases": ep.aliases or None, "MacAddress": ep.mac, "DriverOpts": ep.driver_opts or None,
+                "IPAMConfig": _ipam_config(ep), "Links": ep.links or None, "Aliases": ep.aliases or None, "MacAddress": ep.mac, "DriverOpts": ep.driver_opts or None,
                 "GwPriority": 0, "NetworkID": net.id, "EndpointID": ep.endpoint_id, "Gateway": ep.gateway,
-                "IPAddress": ep.ip, "IPPrefixLen": ep.prefixlen, "IPv6Gateway": "", "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0, "DNSNames": ep.dns_names or None,
+                "IPAddress": ep.ip, "IPPrefixLen": ep.prefixlen, "IPv6Gateway": ep.gateway6,
+                "GlobalIPv6Address": ep.ip6, "GlobalIPv6PrefixLen": ep.prefixlen6, "DNSNames": ep.dns_names or None,
             }
             if net.is_default_bridge:
                 top = {"IPAddress": ep.ip, "IPPrefixLen": ep.prefixlen, "Gateway": ep.gateway,
-                       "MacAddress": ep.mac, "EndpointID": ep.endpoint_id}
+                       "MacAddress": ep.mac, "EndpointID": ep.endpoint_id, "GlobalIPv6Address": ep.ip6,
+                       "GlobalIPv6PrefixLen": ep.prefixlen6, "IPv6Gateway": ep.gateway6}
         if st.mode in ("host", "none"):
             special = self._find(st.mode)
             networks[st.mode] = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
@@ -511,7 +543,8 @@ class Attacher(Configured):
             # docker writes Config.Hostname (the containers service defaults it to the host's name)
             hostname = st.hostname or socket.gethostname()
         else:
-            addrs = [ep.ip for ep in self.store.endpoints(container_id=st.container_id)]
+            eps = self.store.endpoints(container_id=st.container_id)
+            addrs = [ep.ip for ep in eps] + [ep.ip6 for ep in eps if ep.ip6]
             hosts = etcfiles.hosts_text(st.hostname, st.domainname, addrs, extra)
             hostname = st.hostname
         embedded = bool(self._user_networks(st.container_id))
@@ -526,7 +559,9 @@ class Attacher(Configured):
     # -- embedded DNS ---------------------------------------------------------------------------
 
     def _dns_resolve(self, container_id: str, name: str) -> list[str] | None:
-        """Addresses of containers (names, aliases, short ids) on the asker's user networks."""
+        """Addresses (IPv4 and IPv6) of containers, by name, alias or short id, on the asker's user
+        networks; a name the asker's endpoint links to (EndpointConfig.Links ``target:alias``) resolves
+        to the target's addresses on that network."""
         name = name.lower()
         found: list[str] = []
         for net in self._user_networks(container_id):
@@ -534,10 +569,19 @@ class Attacher(Configured):
             suffix = "." + net.name.lower()
             if name.endswith(suffix):
                 short = name[: -len(suffix)]
-            for ep in self.store.endpoints(network_id=net.id):
+            eps = self.store.endpoints(network_id=net.id)
+            wanted = {short}
+            for mine in (e for e in eps if e.container_id == container_id):
+                for link in mine.links:
+                    target, _, alias = link.partition(":")
+                    if (alias or target).lower() == short:
+                        wanted.add(target.lower().lstrip("/"))
+            for ep in eps:
                 names = {n.lower() for n in ep.dns_names}
-                if short in names and ep.ip not in found:
-                    found.append(ep.ip)
+                if wanted & names:
+                    for addr in (ep.ip, ep.ip6):
+                        if addr and addr not in found:
+                            found.append(addr)
         return found or None
 
     def _dns_upstreams(self, container_id: str) -> list[tuple[str, int]]:

@@ -187,6 +187,15 @@ class Netlink:
                 self.ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
             self.ipr.link("set", index=idx, state="up")
 
+    def ensure_bridge_v6(self, name: str, gateway6: str, prefixlen6: int) -> None:
+        """The IPv6 gateway address on a dual-stack network's bridge (IPv6 enabled on it, no DAD wait)."""
+        _set_sysctl(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "0")
+        with self._lock:
+            idx = self.index(name)
+            if idx is None:
+                raise RuntimeError(f"bridge {name} does not exist")
+        self.rt.add_address(idx, gateway6, prefixlen6)
+
     def delete_link(self, name: str) -> None:
         """Delete an interface (a veth's peer goes with it); idempotent."""
         self.rt.delete_link(name)
@@ -199,10 +208,12 @@ class Netlink:
             return [str(x.get_attr("IFLA_IFNAME")) for x in self.ipr.get_links() if x.get_attr("IFLA_MASTER") == idx]
 
     def attach(self, bridge: str, host_veth: str, ns_path: str, ifname: str, ip: str, prefixlen: int,
-               gateway: str | None, mac: str, mtu: int = 1500, ns_rt: rtnl.RtSocket | None = None) -> None:
+               gateway: str | None, mac: str, mtu: int = 1500, ns_rt: rtnl.RtSocket | None = None,
+               extra: tuple[tuple[str, int, str | None], ...] = ()) -> None:
         """A veth pair: host end up on the bridge, the other end ``ifname`` inside the namespace,
         addressed, up, with the default route unless ``gateway`` is None. ``ns_rt`` is a netlink
-        socket already open inside the namespace (one is opened here otherwise)."""
+        socket already open inside the namespace (one is opened here otherwise). ``extra`` are further
+        (address, prefix length, gateway or None): the IPv6 address and link-local ones."""
         br = self.rt.link_index(bridge)
         if br is None:
             raise RuntimeError(f"bridge {bridge} does not exist")
@@ -212,14 +223,25 @@ class Netlink:
         finally:
             os.close(fd)
         try:
+            if any(":" in addr for addr, _p, _g in extra):
+                netns.run_in(ns_path, lambda: _set_sysctl(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6", "0"))
             if ns_rt is not None:
-                ns_rt.configure(ifname, ip, prefixlen, gateway)
+                ns_rt.configure(ifname, ip, prefixlen, gateway, extra)
             else:
                 with inside(ns_path) as rt:
-                    rt.configure(ifname, ip, prefixlen, gateway)
+                    rt.configure(ifname, ip, prefixlen, gateway, extra)
         except BaseException:
             self.delete_link(host_veth)
             raise
+
+
+def _set_sysctl(path: str, value: str) -> None:
+    """Write a sysctl when the kernel has it (an IPv6-less kernel has no ipv6 tree: nothing to enable)."""
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except FileNotFoundError:
+        pass
 
 
 def inside(ns_path: str) -> rtnl.RtSocket:

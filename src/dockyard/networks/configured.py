@@ -13,6 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import Forbidden, InvalidParameter, NotFound
+from dockyard.networks import ipam6
 from dockyard.networks.store import ConfiguredNetworks
 
 if TYPE_CHECKING:
@@ -45,6 +46,28 @@ def requested_address(net: NetworkRecord, ecfg: dict[str, Any]) -> str:
         raise InvalidParameter("user specified IP address is supported only when connecting to networks "
                                "with user configured subnets")
     return requested
+
+def requested_address6(net: NetworkRecord, ecfg: dict[str, Any]) -> str:
+    """The static IPv6 address an endpoint config asks for ("" for none), checked as docker checks it:
+    only on a network with a user-configured IPv6 subnet (with or without EnableIPv6)."""
+    requested = str((ecfg.get("IPAMConfig") or {}).get("IPv6Address") or "").strip()
+    if not requested:
+        return ""
+    if net.is_default_bridge:
+        raise InvalidParameter("user specified IP address is supported on user defined networks only")
+    if not net.user_subnet6:
+        raise InvalidParameter("user specified IP address is supported only when connecting to networks "
+                               "with user configured subnets")
+    if ":" not in requested:
+        raise InvalidParameter(f"invalid IPv6 address: {requested}")
+    ipam6.parse_v6(requested)
+    return requested
+
+
+def link_local_ips(ecfg: dict[str, Any]) -> list[tuple[str, int]]:
+    """IPAMConfig.LinkLocalIPs to add to the interface, checked."""
+    return ipam6.link_local_addresses(str(v) for v in ((ecfg.get("IPAMConfig") or {}).get("LinkLocalIPs") or []))
+
 
 def requested_mac(ecfg: dict[str, Any]) -> str:
     """The MAC address an endpoint config asks for ("" for none), in docker's lower-case form."""
@@ -155,6 +178,8 @@ class Configured:
             if other is not None and other.driver == "null":
                 raise Forbidden(ERR_NONE)
         requested_address(net, ecfg)
+        requested_address6(net, ecfg)
+        link_local_ips(ecfg)
         requested_mac(ecfg)
         conf.networks.append((net.id, net.name, dict(ecfg)))
         self.store.put_configured(container_id, conf)

@@ -61,7 +61,7 @@ def parse_question(msg: bytes) -> tuple[int, int, str, int, int] | None:
 
 
 def build_answer(query: bytes, addresses: list[str], rcode: int = 0) -> bytes:
-    """A response echoing the question with one A record per address."""
+    """A response echoing the question with one A (IPv4) or AAAA (IPv6) record per address."""
     parsed = parse_question(query)
     assert parsed is not None
     qid, flags, _name, _qtype, qend = parsed
@@ -69,8 +69,21 @@ def build_answer(query: bytes, addresses: list[str], rcode: int = 0) -> bytes:
     head = struct.pack("!HHHHHH", qid, rflags, 1, len(addresses), 0, 0)
     body = bytearray(query[12:qend])
     for addr in addresses:
-        body += struct.pack("!HHHIH", 0xC00C, QTYPE_A, 1, TTL, 4) + ipaddress.IPv4Address(addr).packed
+        packed = ipaddress.ip_address(addr).packed
+        rtype = QTYPE_AAAA if len(packed) == 16 else QTYPE_A
+        body += struct.pack("!HHHIH", 0xC00C, rtype, 1, TTL, len(packed)) + packed
     return head + bytes(body)
+
+
+def for_qtype(addresses: list[str], qtype: int) -> list[str]:
+    """The addresses an A, AAAA or ANY question asks for (none for other types: an empty NOERROR)."""
+    if qtype == QTYPE_ANY:
+        return list(addresses)
+    if qtype == QTYPE_A:
+        return [a for a in addresses if ":" not in a]
+    if qtype == QTYPE_AAAA:
+        return [a for a in addresses if ":" in a]
+    return []
 
 
 def servfail(query: bytes) -> bytes:
@@ -208,7 +221,7 @@ class DNSServer:
         addrs = self._resolve(key, name.rstrip("."))
         if addrs is None:
             return None
-        return build_answer(msg, addrs if qtype in (QTYPE_A, QTYPE_ANY) else [])
+        return build_answer(msg, for_qtype(addrs, qtype))
 
     def _forward_udp(self, sock: socket.socket, key: str, msg: bytes, peer: tuple[str, int]) -> None:
         reply = self._ask_upstream(key, msg, tcp=False)

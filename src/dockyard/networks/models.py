@@ -73,6 +73,13 @@ class NetworkRecord:
     builtin: bool = False  # the predefined bridge/host/none
     user_subnet: bool = False  # static --ip only works on networks with a user-given subnet
     aux_addresses: dict[str, str] = field(default_factory=dict)  # IPAM AuxiliaryAddresses: kept, never given out
+    # IPv6 (only with EnableIPv6): the bridge's second subnet and gateway, dual-stack endpoints
+    subnet6: str = ""
+    gateway6: str = ""
+    ip_range6: str = ""
+    user_subnet6: bool = False
+    # IPAM Config entries kept as given but not in use (an IPv6 pool on a network without EnableIPv6)
+    unused_ipam: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def is_bridge(self) -> bool:
@@ -101,6 +108,12 @@ class Endpoint:
     static_ip: str = ""
     dns_names: list[str] = field(default_factory=list)
     driver_opts: dict[str, str] = field(default_factory=dict)  # EndpointConfig.DriverOpts, reported as given
+    ip6: str = ""  # the endpoint's IPv6 address on an IPv6-enabled network
+    prefixlen6: int = 0
+    gateway6: str = ""
+    ipam_config: dict[str, Any] = field(default_factory=dict)  # EndpointConfig.IPAMConfig, reported as given
+    link_local: list[str] = field(default_factory=list)  # IPAMConfig.LinkLocalIPs, added to the interface
+    links: list[str] = field(default_factory=list)  # EndpointConfig.Links ("name:alias"), DNS aliases for it
 
 
 @dataclass

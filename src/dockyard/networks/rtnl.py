@@ -47,6 +47,8 @@ LOOPBACK_IFINDEX = 1
 RT_TABLE_MAIN = 254
 RTPROT_BOOT = 3
 RT_SCOPE_UNIVERSE = 0
+RT_SCOPE_LINK = 253
+IFA_F_NODAD = 0x02
 RTN_UNICAST = 1
 
 _IFINFO = struct.Struct("=BxHiII")  # family, type, index, flags, change
@@ -175,30 +177,43 @@ class RtSocket:
     # -- addresses and routes -------------------------------------------------------------------
 
     def add_address(self, index: int, ip: str, prefixlen: int) -> None:
-        raw = socket.inet_aton(ip)
-        body = struct.pack("=BBBBI", socket.AF_INET, prefixlen, 0, RT_SCOPE_UNIVERSE, index)
+        """An IPv4 or IPv6 address; IPv6 ones skip duplicate address detection (usable at once)."""
+        v6 = ":" in ip
+        family = socket.AF_INET6 if v6 else socket.AF_INET
+        raw = socket.inet_pton(family, ip)
+        link_local = (raw[:2] == b"\xfe\x80") if v6 else raw[:2] == b"\xa9\xfe"
+        body = struct.pack("=BBBBI", family, prefixlen, IFA_F_NODAD if v6 else 0,
+                           RT_SCOPE_LINK if link_local else RT_SCOPE_UNIVERSE, index)
         self.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body + _attr(IFA_LOCAL, raw) + _attr(IFA_ADDRESS, raw),
                      ok=(errno.EEXIST,))
 
     def add_default_route(self, gateway: str, index: int) -> bool:
-        """Default route via ``gateway``; False when one already exists (an earlier network's)."""
-        body = struct.pack("=BBBBBBBBI", socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE,
+        """Default route (IPv4 or IPv6) via ``gateway``; False when one already exists (an earlier network's)."""
+        family = socket.AF_INET6 if ":" in gateway else socket.AF_INET
+        body = struct.pack("=BBBBBBBBI", family, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE,
                            RTN_UNICAST, 0)
         try:
             self.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL,
-                         body + _attr(RTA_GATEWAY, socket.inet_aton(gateway)) + _u32(RTA_OIF, index))
+                         body + _attr(RTA_GATEWAY, socket.inet_pton(family, gateway)) + _u32(RTA_OIF, index))
         except NetlinkError as e:
             if e.errno == errno.EEXIST:
                 return False
             raise
         return True
 
-    def configure(self, ifname: str, ip: str, prefixlen: int, gateway: str | None) -> None:
-        """Address the interface ``ifname``, bring it up and add the default route unless internal."""
+    def configure(self, ifname: str, ip: str, prefixlen: int, gateway: str | None,
+                  extra: tuple[tuple[str, int, str | None], ...] = ()) -> None:
+        """Address the interface ``ifname``, bring it up and add the default route unless internal.
+        ``extra`` holds further (address, prefix length, gateway or None): IPv6 and link-local ones."""
         index = self.link_index(ifname)
         if index is None:
             raise NetlinkError(errno.ENODEV, f"{ifname}: no such interface")
         self.add_address(index, ip, prefixlen)
+        for addr, plen, _gw in extra:
+            self.add_address(index, addr, plen)
         self.set_up(index)
         if gateway:
             self.add_default_route(gateway, index)
+        for _addr, _plen, gw6 in extra:
+            if gw6:
+                self.add_default_route(gw6, index)

@@ -43,7 +43,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound, SystemError_
-from dockyard.networks import ipam, netns
+from dockyard.networks import ipam, ipam6, netns
 from dockyard.networks.attach import Attacher
 from dockyard.networks.bridge import Netlink, link_name
 from dockyard.networks.dns import DNSServer
@@ -207,6 +207,8 @@ class NetworkService(Attacher):
     def _bring_up(self, net: NetworkRecord) -> None:
         prefixlen = ipaddress.IPv4Network(net.subnet).prefixlen
         self.netlink.ensure_bridge(net.bridge, net.gateway, prefixlen, int(net.options.get(OPT_MTU, "1500")))
+        if net.subnet6:
+            self.netlink.ensure_bridge_v6(net.bridge, net.gateway6, ipaddress.IPv6Network(net.subnet6).prefixlen)
         with self._fw_lock:
             self.firewall.remove_network(net.id)
             try:
@@ -332,18 +334,20 @@ class NetworkService(Attacher):
             raise Forbidden(f'only one instance of "{driver}" network is allowed')
         if driver != "bridge":
             raise NotFound(f'plugin "{driver}" not found')
-        if enable_ipv6:
-            raise InvalidParameter("IPv6 networks are not supported by this engine")
         with self._nets_lock:
             return self._create_locked(name, internal=internal, attachable=attachable, ipam_cfg=ipam_cfg,
-                                       options=options, labels=labels)
+                                       options=options, labels=labels, enable_ipv6=enable_ipv6)
 
     def _create_locked(self, name: str, *, internal: bool, attachable: bool, ipam_cfg: dict[str, Any] | None,
-                       options: dict[str, str] | None, labels: dict[str, str] | None) -> dict[str, str]:
+                       options: dict[str, str] | None, labels: dict[str, str] | None,
+                       enable_ipv6: bool = False) -> dict[str, str]:
         if any(n.name == name for n in self.store.networks()):
             raise Conflict(f"network with name {name} already exists")
         ipam_cfg = ipam_cfg or {}
-        configs = [c for c in (ipam_cfg.get("Config") or []) if c.get("Subnet") or c.get("Gateway")]
+        all_configs = [c for c in (ipam_cfg.get("Config") or []) if c.get("Subnet") or c.get("Gateway")]
+        configs = [c for c in all_configs if not ipam6.is_v6(str(c.get("Subnet") or c.get("Gateway")))]
+        configs6 = [c for c in all_configs if ipam6.is_v6(str(c.get("Subnet") or c.get("Gateway")))]
+        v6 = self._ipv6_pool(configs6, enable_ipv6)
         others = [ipaddress.IPv4Network(n.subnet) for n in self.store.networks() if n.subnet]
         routes = self.netlink.routes()
         if configs:
@@ -368,7 +372,11 @@ class NetworkService(Attacher):
                             bridge=bridge, internal=internal, attachable=attachable, labels=dict(labels or {}),
                             options=options, ipam_options=dict(ipam_cfg.get("Options") or {}),
                             ipam_driver=ipam_cfg.get("Driver") or "default", user_subnet=bool(configs),
-                            aux_addresses=aux)
+                            aux_addresses=aux, enable_ipv6=enable_ipv6,
+                            subnet6=str(v6.subnet) if v6 else "", gateway6=str(v6.gateway) if v6 else "",
+                            ip_range6=str(v6.ip_range or "") if v6 else "", user_subnet6=bool(configs6),
+                            unused_ipam=[] if enable_ipv6 else [{str(k): str(v) for k, v in c.items()}
+                                                                for c in configs6])
         self.store.put_network(net)
         failpoint.hit("network.create.recorded")  # restart brings every recorded network up
         try:
@@ -380,6 +388,21 @@ class NetworkService(Attacher):
             raise
         self._publish("create", net)
         return {"Id": net.id, "Warning": ""}
+
+    def _ipv6_pool(self, configs6: list[dict[str, Any]], enable_ipv6: bool) -> ipam6.Pool6 | None:
+        """The IPv6 pool of a new network: the user's (checked either way) when IPv6 is enabled, else None."""
+        pools = []
+        for c in configs6:
+            if not c.get("Subnet"):
+                raise InvalidParameter("gateway requires a subnet")
+            pools.append(ipam6.make_pool6(str(c["Subnet"]), str(c.get("Gateway") or ""), str(c.get("IPRange") or "")))
+        if not enable_ipv6:
+            return None
+        others = [ipaddress.IPv6Network(n.subnet6) for n in self.store.networks() if n.subnet6]
+        if pools:
+            ipam6.check_no_overlap6(pools[0].subnet, others)
+            return pools[0]
+        return ipam6.make_pool6(str(ipam6.unique_local_subnet(others)))
 
     def inspect(self, ref: str, *, verbose: bool = False) -> dict[str, Any]:
         net = self._find(ref)

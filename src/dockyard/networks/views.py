@@ -21,11 +21,17 @@ def network_json(net: NetworkRecord, endpoints: list[Endpoint], *, with_containe
         if net.aux_addresses:
             item["AuxiliaryAddresses"] = dict(net.aux_addresses)  # type: ignore[assignment]
         config.append(item)
+    if net.subnet6:
+        item6 = {"Subnet": net.subnet6, "Gateway": net.gateway6}
+        if net.ip_range6:
+            item6["IPRange"] = net.ip_range6
+        config.append(item6)
+    config.extend(dict(c) for c in net.unused_ipam)
     containers: dict[str, Any] = {}
     for ep in endpoints:
         containers[ep.container_id] = {
             "Name": ep.container_name, "EndpointID": ep.endpoint_id, "MacAddress": ep.mac,
-            "IPv4Address": f"{ep.ip}/{ep.prefixlen}", "IPv6Address": "",
+            "IPv4Address": f"{ep.ip}/{ep.prefixlen}", "IPv6Address": f"{ep.ip6}/{ep.prefixlen6}" if ep.ip6 else "",
         }
     scope = "local"
     out: dict[str, Any] = {
