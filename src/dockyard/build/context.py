@@ -14,6 +14,7 @@ import os
 import posixpath
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -23,37 +24,70 @@ from ..storage.tarsafe import decompressed
 from ..util.dockerignore import IgnoreMatcher, read_patterns
 from ..util.tario import open_dir_path
 
-_digest_lock = threading.Lock()
-_digests: dict[tuple[int, int, int, int, int], str] = {}
+_RACY_NS = 200_000_000  # a file changed this close to its hashing may change again within the same timestamp
 
 
-def _key(st: os.stat_result) -> tuple[int, int, int, int, int]:
+class DigestMemo:
+    """Content digests by (dev, inode, size, mtime_ns, ctime_ns): an unchanged file is read once, and any write
+    changes its ctime, so a changed file always misses. A touched-but-unchanged file misses too and is hashed
+    again: the digest, not the stat, goes into the cache key. Entries new since the last ``drain_new`` are what
+    the digest store persists."""
+
+    LIMIT = 500_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._map: dict[tuple[int, int, int, int, int], str] = {}
+        self._new: dict[tuple[int, int, int, int, int], str] = {}
+
+    def get(self, key: tuple[int, int, int, int, int]) -> str | None:
+        return self._map.get(key)
+
+    def put(self, key: tuple[int, int, int, int, int], digest: str) -> None:
+        with self._lock:
+            if len(self._map) > self.LIMIT:
+                self._map.clear()
+            self._map[key] = digest
+            self._new[key] = digest
+
+    def preload(self, items: list[tuple[tuple[int, int, int, int, int], str]]) -> None:
+        with self._lock:
+            for key, digest in items[-self.LIMIT:]:
+                self._map.setdefault(key, digest)
+
+    def drain_new(self) -> dict[tuple[int, int, int, int, int], str]:
+        with self._lock:
+            out, self._new = self._new, {}
+        return out
+
+
+MEMO = DigestMemo()
+
+
+def stat_key(st: os.stat_result) -> tuple[int, int, int, int, int]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def remember_digest(st: os.stat_result, digest: str) -> None:
-    """A digest computed while the file was written (an unpacked upload)."""
-    with _digest_lock:
-        if len(_digests) > 500_000:
-            _digests.clear()
-        _digests[_key(st)] = digest
+    """A digest computed while the file was written (an unpacked upload: nobody else writes there)."""
+    MEMO.put(stat_key(st), digest)
 
 
 def file_digest(path: str, st: os.stat_result) -> str:
-    key = _key(st)
-    with _digest_lock:
-        got = _digests.get(key)
+    key = stat_key(st)
+    got = MEMO.get(key)
     if got is not None:
         return got
+    started = time.time_ns()
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     digest = h.hexdigest()
-    with _digest_lock:
-        if len(_digests) > 500_000:
-            _digests.clear()
-        _digests[key] = digest
+    # a file whose last change is this recent could change again within the same timestamp tick (same stat,
+    # new content): not remembered, it is read again next time
+    if max(st.st_mtime_ns, st.st_ctime_ns) < started - _RACY_NS:
+        MEMO.put(key, digest)
     return digest
 
 

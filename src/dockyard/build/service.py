@@ -23,6 +23,7 @@ from .cache import BuildCache
 from .cache_admin import DEFAULT_KEEP_STORAGE, CacheAdmin
 from .context import BuildContext, unpack_tar
 from .context_slots import ContextSlots
+from .digest_store import DigestStore
 from .dockerfile import ParseError, parse
 from .executor import StageBuilder
 from .instructions import PLATFORM_ARGS, Stage, plan
@@ -55,6 +56,8 @@ class BuildService:
         for name in os.listdir(self.tmp_root):  # what a crash mid-build left
             shutil.rmtree(os.path.join(self.tmp_root, name), ignore_errors=True)
         self.admin = CacheAdmin(self.cache, images, self.slots, keep_storage, gc_enabled)
+        self.digests = DigestStore(db)
+        self._digests_loaded = False
         self._cancels: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
@@ -97,6 +100,7 @@ class BuildService:
             self._cancels[build_id] = cancel
         work = self.new_work_dir()
         locks: list[int] = []
+        self._load_digests()
         try:
             root = context_dir
             if not root and tar is not None and not remote:
@@ -122,6 +126,14 @@ class BuildService:
             for fd in locks:
                 os.close(fd)  # releases the context slot's lock
             shutil.rmtree(work, ignore_errors=True)
+            self.digests.save()
+
+    def _load_digests(self) -> None:
+        """The persisted context digests, read on the first build (not at daemon start)."""
+        with self._lock:
+            if not self._digests_loaded:
+                self.digests.load()
+                self._digests_loaded = True
 
     def _read_dockerfile(self, root: str, name: str) -> str:
         rel = name or "Dockerfile"
