@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -140,6 +141,15 @@ def test_two_tier_lifecycle(project: Any) -> None:
     assert {r["Service"] for r in rows} == {"web", "client"} and all(r["State"] == "running" for r in rows)
     assert sorted(p.ok("ps", "-q").stdout.split()) == sorted(r["ID"] for r in rows)
     assert p.ok("ps", "--services").stdout.split() == ["client", "web"]
+    # --format takes any Go template (the CLI's engine): functions, conditionals, ranges, table headers
+    tpl = '{{.Service}}:{{if eq .State "running"}}up{{else}}down{{end}}:{{len .Publishers}}:{{upper .Service}}'
+    assert sorted(p.ok("ps", "--format", tpl).stdout.split()) == ["client:up:0:CLIENT", "web:up:1:WEB"]
+    assert p.ok("ps", "--format", "{{range .Publishers}}{{.PublishedPort}}{{end}}", "web").stdout.strip() \
+        == str(port)
+    table = p.ok("ps", "--format", "table {{.Name}}\t{{.RunningFor}}\t{{.ID}}").stdout.splitlines()
+    assert re.split(r"\s{2,}", table[0].strip()) == ["NAME", "CREATED", "CONTAINER ID"] and len(table) == 3
+    bad = p.run("ps", "--format", "{{.Name")
+    assert bad.returncode != 0 and "template parsing error" in bad.stderr
     wait_for(lambda: "got-page" in p.ok("logs", "client").stdout, timeout=10)
     logs = p.ok("logs", "--no-color", "web").stdout
     assert f"{p.name}-web-1  | web-ready" in logs
@@ -302,25 +312,39 @@ def test_secrets_configs_static_ip_and_run(project: Any, tmp_path: Path) -> None
           app:
             image: busybox
             command: [sleep, "1000"]
-            secrets: [token]
+            secrets:
+              - token
+              - envtok
             configs:
               - source: conf
                 target: /etc/app.conf
+              - source: inline
+                target: /etc/inline.key
+                mode: 0400
             networks:
               fixed:
                 ipv4_address: {addr}
                 aliases: [appalias]
         secrets:
           token: {{file: {tmp_path / 'token.txt'}}}
+          envtok: {{environment: APP_TOKEN}}
         configs:
           conf: {{content: "key=value"}}
+          inline: {{content: "k3y"}}
         networks:
           fixed:
             ipam:
               config: [{{subnet: "{subnet}"}}]
         """)
+    (p.dir / ".env").write_text("APP_TOKEN=from-env\n")
     p.ok("up", "-d")
     assert p.ok("exec", "-T", "app", "cat", "/run/secrets/token").stdout == "s3cret\n"
+    # environment secrets and content configs are written into the container as Compose v2 does: 0444
+    # unless the service gives a mode
+    assert p.ok("exec", "-T", "app", "cat", "/run/secrets/envtok", "/etc/inline.key").stdout == "from-envk3y"
+    assert p.ok("exec", "-T", "app", "stat", "-c", "%a %n", "/run/secrets/envtok", "/etc/inline.key",
+                "/etc/app.conf").stdout.split("\n")[:3] == ["444 /run/secrets/envtok", "400 /etc/inline.key",
+                                                            "444 /etc/app.conf"]
     assert p.run("exec", "-T", "app", "sh", "-c", "echo x > /run/secrets/token").returncode != 0
     assert p.ok("exec", "-T", "app", "cat", "/etc/app.conf").stdout == "key=value"
     assert f"inet {addr}/24" in p.ok("exec", "-T", "app", "ip", "-4", "addr").stdout
@@ -356,6 +380,16 @@ def test_port_in_use_and_missing_external_leave_nothing(project: Any) -> None:
     r = q.run("up", "-d")
     assert r.returncode == 1 and "network dyc-does-not-exist declared as external, but could not be found" in r.stderr
     assert q.leftovers() == []
+    # external secrets/configs belong to swarm: refused with Compose v2's words, before anything is made
+    ext = project("""\
+        services:
+          web: {image: busybox, command: [sleep, "1000"], secrets: [tok]}
+        secrets:
+          tok: {external: true, name: swarm-token}
+        """)
+    r = ext.run("up", "-d")
+    assert r.returncode == 1 and "unsupported external secret swarm-token" in r.stderr, r.stderr
+    assert ext.leftovers() == []
     bad = project("services:\n  web:\n    image: busybox\n    prots: [80]\n")
     r = bad.run("up", "-d")
     assert r.returncode == 15 and "services.web additional properties 'prots' not allowed" in r.stderr

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dockyard.cli.format.gostruct import typed_inspect
-from dockyard.cli.format.gotemplate import render
 from dockyard.cli.format.output import Row, go_time_string, render_each, render_list
+from dockyard.util.gotemplate import render
 from dockyard.util.humanize import human_duration, human_size
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.cli.format.gotemplate import Template, TemplateError, prepare_format, render
+from dockyard.util.gotemplate import Template, TemplateError, prepare_format, render
 
 DATA = {
     "Id": "abc123",
@@ -88,7 +88,7 @@ def test_table_prefix() -> None:
 
 def test_parenthesized_pipelines_and_chains() -> None:
     """docker users' `{{(index .NetworkSettings.Networks "net").IPAddress}}` crashed the CLI before."""
-    from dockyard.cli.format.gotemplate import Template
+    from dockyard.util.gotemplate import Template
 
     data = {"N": {"net": {"IPAddress": "10.0.0.2"}}, "P": {"80/tcp": [{"HostPort": "8080"}]}}
     assert Template('{{(index .N "net").IPAddress}}').execute(data) == "10.0.0.2"
@@ -99,7 +99,7 @@ def test_parenthesized_pipelines_and_chains() -> None:
 def test_unknown_function_fails_at_parse_and_nothing_is_a_traceback() -> None:
     import pytest
 
-    from dockyard.cli.format.gotemplate import Template, TemplateError
+    from dockyard.util.gotemplate import Template, TemplateError
 
     with pytest.raises(TemplateError, match='function "nosuch" not defined'):
         Template("{{if .A}}{{nosuch .B}}{{end}}")

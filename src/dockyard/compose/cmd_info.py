@@ -29,17 +29,29 @@ def align(rows: list[list[str]], padding: int = 3) -> str:
                    for r in rows)
 
 
-_FIELD = re.compile(r"{{\s*(?:json\s+)?\.(\w+)\s*}}")
+PS_HEADERS = {"ID": "CONTAINER ID", "Name": "NAME", "Names": "NAMES", "Image": "IMAGE", "Command": "COMMAND",
+              "Project": "PROJECT", "Service": "SERVICE", "CreatedAt": "CREATED AT", "RunningFor": "CREATED",
+              "State": "STATE", "Status": "STATUS", "Health": "HEALTH", "ExitCode": "EXIT CODE",
+              "Ports": "PORTS", "Publishers": "PUBLISHERS", "Labels": "LABELS", "Mounts": "MOUNTS",
+              "LocalVolumes": "LOCAL VOLUMES", "Networks": "NETWORKS", "Size": "SIZE"}
 
 
-def template(fmt: str, obj: dict[str, Any]) -> str:
-    """The ``{{.Field}}`` / ``{{json .Field}}`` subset of Go templates the compose commands' --format takes."""
-    def sub(m: re.Match[str]) -> str:
-        v = obj.get(m.group(1), "")
-        if "json" in m.group(0):
-            return json.dumps(v)
-        return str(v)
-    return _FIELD.sub(sub, fmt).replace("\\t", "\t").replace("\\n", "\n")
+def format_rows(fmt: str, rows: list[dict[str, Any]], headers: dict[str, str]) -> str:
+    """Rows through a Go template (the engine the CLI's --format uses); "table …" adds the header line and
+    aligns the tab-separated columns as Go's tabwriter does."""
+    from dockyard.util.gotemplate import Template, TemplateError, prepare_format
+
+    is_table, body = prepare_format(fmt)
+    try:
+        tpl = Template(body)
+        lines = [tpl.execute(r) for r in rows]
+        if is_table:
+            lines.insert(0, tpl.execute(headers))
+    except TemplateError as e:
+        raise ComposeError(f"template parsing error: {e}") from None
+    if not is_table:
+        return "".join(line + "\n" for line in lines)
+    return align([line.split("\t") for text in lines for line in text.split("\n")])
 
 
 # -- config -------------------------------------------------------------------------------------------
@@ -180,14 +192,7 @@ def run_ps(args: Any, ctx: Context) -> int:
             table.append([r["Name"], r["Image"], cmd, r["Service"], r["RunningFor"], r["Status"], r["Ports"]])
         ctx.out.write(align(table))
         return 0
-    if fmt.startswith("table "):
-        body = fmt[len("table "):]
-        heads = [m.group(1).upper() for m in _FIELD.finditer(body)]
-        lines = [heads] + [template(body, r).split("\t") for r in rows]
-        ctx.out.write(align(lines))
-        return 0
-    for r in rows:
-        ctx.out.write(template(fmt, r) + "\n")
+    ctx.out.write(format_rows(fmt, rows, PS_HEADERS))
     return 0
 
 

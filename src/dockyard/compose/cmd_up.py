@@ -14,7 +14,7 @@ from dockyard.client.api_client import APIError
 from dockyard.compose import labels as L
 from dockyard.compose.context import ProjectRef, project_ref
 from dockyard.compose.converge import Converger, UpOptions
-from dockyard.compose.convert import image_ref
+from dockyard.compose.convert import image_ref, secret_files
 from dockyard.compose.errors import PULL_FAILURE, ComposeError
 from dockyard.compose.logs import LogPrinter
 from dockyard.compose.parallel import run_all
@@ -102,6 +102,8 @@ def _converge(ctx: Context, args: Any, start: bool) -> tuple[Converger, list[str
             ctx.warn(f"Found orphan containers ([{' '.join(orphans)}]) for this project. If you removed or "
                      "renamed this service in your compose file, you can run this command with the "
                      "--remove-orphans flag to clean it up.")
+    for s in services:  # refused before anything is made: external secrets/configs, missing files
+        secret_files(project, project.services[s])
     try:
         conv.ensure_images(services, opts)
         conv.ensure_networks(services)

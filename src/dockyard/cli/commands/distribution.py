@@ -229,7 +229,7 @@ def run_search(args: argparse.Namespace, ctx: CLIContext) -> int:
     domain = _split_domain(args.term)[0] if "/" in args.term else _DEFAULT_DOMAIN
     results = ctx.client.request("GET", "/images/search", query, headers=_auth_header(domain)).json() or []
     if args.format:
-        from dockyard.cli.format.gotemplate import render
+        from dockyard.util.gotemplate import render
 
         for r in results:
             fields = {"Name": r.get("name", ""), "Description": r.get("description", ""),

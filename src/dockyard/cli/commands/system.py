@@ -183,7 +183,7 @@ def format_event(ev: dict[str, Any]) -> str:
 
 def run_events(ns: argparse.Namespace, ctx: CLIContext) -> int:
     from dockyard.cli.commands.io import docker_timestamp
-    from dockyard.cli.format.gotemplate import Template, prepare_format
+    from dockyard.util.gotemplate import Template, prepare_format
 
     query = {"since": docker_timestamp(ns.since) if ns.since else None,
              "until": docker_timestamp(ns.until) if ns.until else None,

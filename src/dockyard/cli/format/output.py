@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dockyard.cli.format.gotemplate import Template, TemplateError, prepare_format
 from dockyard.cli.format.table import align
+from dockyard.util.gotemplate import Template, TemplateError, prepare_format
 
 TYPE_CHECKING = False  # typing costs milliseconds of start-up; annotations are strings
 if TYPE_CHECKING:
