@@ -131,6 +131,38 @@ def test_build_failure_creates_nothing(builder: TestDaemon, app: tuple[Path, str
     assert leftovers(builder, name) == []
 
 
+def test_build_secrets_reach_the_builder(builder: TestDaemon, app: tuple[Path, str]) -> None:
+    root, name = app
+    (root / "token.txt").write_text("from-a-file")
+    (root / "Dockerfile").write_text(
+        "FROM busybox:latest\n"
+        "RUN --mount=type=secret,id=filetok --mount=type=secret,id=envtok "
+        "cat /run/secrets/filetok /run/secrets/envtok | wc -c > /seen\n")
+    (root / "compose.yaml").write_text(textwrap.dedent("""\
+        services:
+          web:
+            build:
+              context: .
+              secrets: [filetok, {source: envtok}]
+            command: [cat, /seen]
+        secrets:
+          filetok: {file: ./token.txt}
+          envtok: {environment: BUILD_TOKEN}
+        """))
+    env = {**builder.env, "BUILD_TOKEN": "env!"}
+    r = subprocess.run([DOCKYARD, "compose", "-p", name, "build"], cwd=root, capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    r = compose(builder, root, name, "run", "--rm", "-T", "web")
+    assert r.returncode == 0 and r.stdout.strip() == str(len("from-a-file") + len("env!")), (r.stdout, r.stderr)
+    r = compose(builder, root, name, "run", "--rm", "-T", "web", "sh", "-c", "test ! -e /run/secrets/filetok")
+    assert r.returncode == 0, r.stderr  # the secret is not left in the image
+    (root / "compose.yaml").write_text((root / "compose.yaml").read_text().replace(
+        "envtok: {environment: BUILD_TOKEN}", "envtok: {external: true}"))
+    r = compose(builder, root, name, "build")
+    assert r.returncode != 0 and "unsupported external secret envtok" in r.stderr, r.stderr
+
+
 @pytest.fixture()
 def registry(tmp_path: Path) -> Iterator[Any]:
     if not os.path.exists("/usr/bin/docker-registry"):

@@ -105,6 +105,33 @@ def build_query(project: Project, service: str, svc: dict[str, Any], no_cache: b
     return q
 
 
+def build_secrets_header(project: Project, refs: list[Any]) -> dict[str, str]:
+    """``build.secrets`` → the header the dockyard builder takes them in (as ``dockyard build --secret``):
+    base64 JSON of id → base64 content; the id is the secret's source, its content its file or variable."""
+    if not refs:
+        return {}
+    import base64
+
+    out: dict[str, str] = {}
+    for ref in refs:
+        src = str(ref["source"] if isinstance(ref, dict) else ref)
+        top = project.secrets.get(src)
+        if top is None:
+            raise ComposeError(f"secret {src!r} is not defined")  # validation names it first
+        if top.get("external"):
+            raise ComposeError(f"unsupported external secret {top.get('name') or src}", BUILD_FAILURE)
+        if top.get("file"):
+            try:
+                with open(str(top["file"]), "rb") as f:
+                    data = f.read()
+            except OSError as e:
+                raise ComposeError(f"failed to read secret {src}: {e}", BUILD_FAILURE) from None
+        else:
+            data = str(project.environment.get(str(top.get("environment") or ""), "")).encode()
+        out[src] = base64.b64encode(data).decode()
+    return {"X-Dockyard-Build-Secrets": base64.b64encode(json.dumps(out).encode()).decode()}
+
+
 def build_image(engine: Engine, project: Project, service: str, progress: Progress, no_cache: bool = False,
                 pull: bool = False, quiet: bool = False) -> str:
     """Build ``service``'s image; its ID."""
@@ -113,8 +140,7 @@ def build_image(engine: Engine, project: Project, service: str, progress: Progre
     context = str(b["context"])
     if not os.path.isdir(context):
         raise ComposeError(f"unable to prepare context: path {context!r} not found", BUILD_FAILURE)
-    if b.get("secrets"):
-        progress.message(f"WARN build secrets of service {service} are not passed by the classic builder API")
+    headers = build_secrets_header(project, b.get("secrets") or [])
     ref = image_ref(project, service, svc)
     query = build_query(project, service, svc, no_cache, pull)
     dockerfile = str(query["dockerfile"])
@@ -122,7 +148,7 @@ def build_image(engine: Engine, project: Project, service: str, progress: Progre
     image_id = ""
     with context_tar(context, dockerfile, b.get("dockerfile_inline")) as tar:
         try:
-            for msg in engine.build(tar, query):
+            for msg in engine.build(tar, query, headers):
                 if not isinstance(msg, dict):
                     continue
                 if msg.get("error"):

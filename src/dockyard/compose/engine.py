@@ -166,8 +166,9 @@ class Engine:
         name, tag = split_ref(ref)
         return self.client.stream_json("POST", f"/images/{name}/push", {"tag": tag})
 
-    def build(self, context_tar: Any, query: dict[str, Any]) -> Iterator[Any]:
-        resp = self.client.request("POST", "/build", query, context_tar, {"Content-Type": "application/x-tar"})
+    def build(self, context_tar: Any, query: dict[str, Any], headers: dict[str, str] | None = None) -> Iterator[Any]:
+        resp = self.client.request("POST", "/build", query, context_tar,
+                                   {"Content-Type": "application/x-tar", **(headers or {})})
         return resp.iter_json()
 
     def events(self, filters: dict[str, list[str]], since: str | None = None) -> Iterator[Any]:

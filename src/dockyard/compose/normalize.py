@@ -232,8 +232,6 @@ def normalize_resource(kind: str, key: str, raw: Any, project: str, base: str) -
     if kind in ("secrets", "configs"):
         if obj.get("file"):
             obj["file"] = resolve_path(base, str(obj["file"]))
-        obj.setdefault("name", f"{project}_{key}")
-        return obj
     if obj.get("external"):
         obj.setdefault("name", key)
     else:
