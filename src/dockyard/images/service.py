@@ -18,6 +18,7 @@ from ..errors import Conflict, InvalidParameter, NotFound
 from ..storage.db import StateDB
 from ..storage.layers import LayerStore
 from ..storage.tarsafe import ChunkReader
+from ..util import filtermatch
 from .config import apply_changes, canonical_json, default_container_config, new_image_config, now_rfc3339
 from .reference import (
     Reference,
@@ -172,16 +173,13 @@ class ImageService:
         before = min((_created_unix(self.resolve(r)) for r in filters.get("before", [])), default=None)
         since = max((_created_unix(self.resolve(r)) for r in filters.get("since", [])), default=None)
         dangling = filters.get("dangling")
-        if dangling and dangling[0] not in ("true", "false", "1", "0"):
-            raise InvalidParameter(f"Invalid filter 'dangling={dangling[0]}'")
+        want_dangling = filtermatch.bool_value("dangling", dangling) if dangling is not None else False
         out = []
         for img in images:
             tags = img.repo_tags
             created = _created_unix(img)
-            if dangling is not None:
-                want = dangling[0] in ("true", "1")
-                if want != (not tags):
-                    continue
+            if dangling is not None and want_dangling != (not tags):
+                continue
             if before is not None and created >= before:
                 continue
             if since is not None and created <= since:

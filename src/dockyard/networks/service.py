@@ -53,7 +53,7 @@ from dockyard.networks.models import NetworkRecord
 from dockyard.networks.nspool import NamespacePool
 from dockyard.networks.portmap import PortAllocator
 from dockyard.networks.store import NetworkStore
-from dockyard.networks.views import matches_filters, network_json, normalize_filters
+from dockyard.networks.views import PRUNE_FILTERS, matches_filters, network_json, normalize_filters
 from dockyard.storage.db import StateDB
 from dockyard.util import failpoint
 from dockyard.util.ids import new_id
@@ -439,7 +439,7 @@ class NetworkService(Attacher):
             return self._prune_locked(filters)
 
     def _prune_locked(self, filters: dict[str, Any] | None) -> dict[str, Any]:
-        flt = normalize_filters(filters)
+        flt = normalize_filters(filters, PRUNE_FILTERS)
         used = {ep.network_id for ep in self.store.endpoints()} | self.store.configured_networks()
         deleted = []
         for net in self.store.networks():

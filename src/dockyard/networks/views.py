@@ -7,8 +7,12 @@ from typing import Any
 
 from dockyard.errors import InvalidParameter
 from dockyard.networks.models import Endpoint, NetworkRecord
+from dockyard.util import filtermatch
 
-_KNOWN_FILTERS = {"driver", "id", "label", "label!", "name", "scope", "type", "dangling", "until"}
+# GET /networks takes these (docker's network.acceptedFilters); POST /networks/prune takes PRUNE_FILTERS
+LIST_FILTERS = frozenset({"dangling", "driver", "id", "label", "name", "scope", "type"})
+PRUNE_FILTERS = frozenset({"label", "label!", "until"})
+DANGLING_MSG = 'invalid value for filter \'dangling\', must be "true" (or "1"), or "false" (or "0")'
 
 
 def network_json(net: NetworkRecord, endpoints: list[Endpoint], *, with_containers: bool) -> dict[str, Any]:
@@ -48,11 +52,12 @@ def network_json(net: NetworkRecord, endpoints: list[Endpoint], *, with_containe
     return out
 
 
-def normalize_filters(filters: dict[str, Any] | None) -> dict[str, list[str]]:
-    """Accept both {"k": ["v"]} and the legacy {"k": {"v": true}} forms."""
+def normalize_filters(filters: dict[str, Any] | None,
+                      known: frozenset[str] = LIST_FILTERS) -> dict[str, list[str]]:
+    """Accept both {"k": ["v"]} and the legacy {"k": {"v": true}} forms; an unknown key is docker's 400."""
     out: dict[str, list[str]] = {}
     for key, val in (filters or {}).items():
-        if key not in _KNOWN_FILTERS:
+        if key not in known:
             raise InvalidParameter(f"invalid filter '{key}'")
         if isinstance(val, dict):
             out[key] = [k for k, on in val.items() if on]
@@ -61,13 +66,6 @@ def normalize_filters(filters: dict[str, Any] | None) -> dict[str, list[str]]:
         else:
             out[key] = [str(val)]
     return out
-
-
-def _label_match(labels: dict[str, str], spec: str) -> bool:
-    if "=" in spec:
-        k, v = spec.split("=", 1)
-        return labels.get(k) == v
-    return spec in labels
 
 
 def _parse_until(value: str) -> float:
@@ -93,13 +91,13 @@ def _created_ts(net: NetworkRecord) -> float:
 def matches_filters(net: NetworkRecord, flt: dict[str, list[str]], *, in_use: bool) -> bool:
     if "driver" in flt and net.driver not in flt["driver"]:
         return False
-    if "id" in flt and not any(net.id.startswith(v) for v in flt["id"]):
+    if "id" in flt and not filtermatch.match(flt["id"], net.id):
         return False
-    if "name" in flt and not any(v in net.name for v in flt["name"]):
+    if "name" in flt and not filtermatch.match(flt["name"], net.name):
         return False
-    if "label" in flt and not all(_label_match(net.labels, v) for v in flt["label"]):
+    if "label" in flt and not all(filtermatch.label_match(net.labels, v) for v in flt["label"]):
         return False
-    if "label!" in flt and any(_label_match(net.labels, v) for v in flt["label!"]):
+    if "label!" in flt and any(filtermatch.label_match(net.labels, v) for v in flt["label!"]):
         return False
     if "scope" in flt and "local" not in flt["scope"]:
         return False
@@ -111,9 +109,7 @@ def matches_filters(net: NetworkRecord, flt: dict[str, list[str]], *, in_use: bo
         if kind not in flt["type"]:
             return False
     if "dangling" in flt:
-        want = flt["dangling"][0].lower() in ("1", "true")
-        if flt["dangling"][0].lower() not in ("0", "1", "true", "false"):
-            raise InvalidParameter(f"invalid filter 'dangling={flt['dangling'][0]}'")
+        want = filtermatch.bool_value("dangling", flt["dangling"], DANGLING_MSG)
         dangling = not in_use and not net.builtin
         if want != dangling:
             return False

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.storage.db import StateDB
+from dockyard.util import filtermatch
 
 if TYPE_CHECKING:
     from dockyard.events.bus import EventBus
@@ -47,11 +48,6 @@ def _dir_size(path: str) -> int:
             except OSError:
                 pass
     return total
-
-
-def _label_match(labels: dict[str, str], want: str) -> bool:
-    key, eq, value = want.partition("=")
-    return key in labels and (not eq or labels[key] == value)
 
 
 class VolumeService:
@@ -122,24 +118,25 @@ class VolumeService:
         return self._view(row)
 
     def list_volumes(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        """GET /volumes with docker's filters: name (regex or exact, ORed), driver (exact, ORed), label (all
+        of them), dangling (true/1, false/0); another key is docker's 400 and the keys are ANDed."""
         filters = filters or {}
         for key in filters:
             if key not in ("dangling", "name", "label", "driver"):
                 raise InvalidParameter(f"invalid filter '{key}'")
+        dangling = filtermatch.bool_value("dangling", filters["dangling"]) if "dangling" in filters else None
         out = []
         for row in self.db.query("SELECT * FROM volumes ORDER BY name"):
             v = self._view(row)
-            if filters.get("name") and not any(n in v["Name"] for n in filters["name"]):
+            if filters.get("name") and not filtermatch.match(filters["name"], v["Name"]):
                 continue
-            if filters.get("driver") and "local" not in filters["driver"]:
+            if filters.get("driver") and v["Driver"] not in filters["driver"]:
                 continue
             labels = v["Labels"] or {}
-            if filters.get("label") and not all(_label_match(labels, x) for x in filters["label"]):
+            if filters.get("label") and not all(filtermatch.label_match(labels, x) for x in filters["label"]):
                 continue
-            if filters.get("dangling"):
-                want = filters["dangling"][0] in ("1", "true")
-                if bool(self.users.volume_users(v["Name"])) == want:
-                    continue
+            if dangling is not None and bool(self.users.volume_users(v["Name"])) == dangling:
+                continue
             out.append(v)
         return {"Volumes": out, "Warnings": []}
 
@@ -168,9 +165,9 @@ class VolumeService:
             if not everything and not row["anonymous"]:
                 continue
             labels = json.loads(row["labels"]) or {}
-            if filters.get("label") and not all(x.partition("=")[0] in labels for x in filters["label"]):
+            if filters.get("label") and not all(filtermatch.label_match(labels, x) for x in filters["label"]):
                 continue
-            if filters.get("label!") and any(x.partition("=")[0] in labels for x in filters["label!"]):
+            if filters.get("label!") and any(filtermatch.label_match(labels, x) for x in filters["label!"]):
                 continue
             if self.users.volume_users(row["name"]):
                 continue
