@@ -172,7 +172,7 @@ class CopyStep:
             cc["Image"] = st.image_id
             ccc = copy.deepcopy(cc)
             ccc["Cmd"] = [*st.shell, f"#(nop) {description}"]
-            self.b.finish(st, cfg, ccc, f"{' '.join(st.shell)} #(nop) {description}", lb.chunks(), key, "copy",
+            self.b.finish(st, cfg, ccc, f"{' '.join(st.shell)} #(nop) {description}", lb, key, "copy",
                          description, empty=False)
         finally:
             for d in tmp_dirs:

@@ -153,9 +153,10 @@ class StageBuilder:
             pass
 
     def finish(self, st: State, cfg: dict[str, Any], container_config: dict[str, Any], created_by: str,
-               layer: Iterator[bytes] | None, key: str, kind: str, description: str, empty: bool,
+               layer: Iterator[bytes] | LayerBuilder | None, key: str, kind: str, description: str, empty: bool,
                container_id: str = "", announce: bool = True) -> str:
-        """Commit the step (history entry, layer, config) as an image, make it the stage's state, cache it."""
+        """Commit the step (history entry, layer, config) as an image, make it the stage's state, cache it.
+        ``layer``: a RUN's diff tar, the entries of a COPY/ADD/WORKDIR layer, or None for a metadata step."""
         created = now_rfc3339()
         cfg["created"] = created
         cfg["container_config"] = container_config
@@ -174,7 +175,10 @@ class StageBuilder:
         cfg.setdefault("rootfs", {"type": "layers", "diff_ids": []})
         parent_id = st.image_id
         try:
-            new_id = self.images.commit(st.image_id, cfg, layer)
+            if isinstance(layer, LayerBuilder):  # COPY/ADD/WORKDIR: written straight into the layer directory
+                new_id = self.images.commit_written(st.image_id, cfg, layer.written)
+            else:
+                new_id = self.images.commit(st.image_id, cfg, layer)
         except DockyardError as e:
             raise BuildError(str(e)) from None
         self._adopt(st, new_id)

@@ -12,8 +12,9 @@ import stat
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
-from ..util.tario import end_of_archive, header_bytes, pad
+from ..util.tario import NEW_FILE_FLAGS, end_of_archive, header_bytes, open_dir_path, pad
 
 MTIME = 0  # normalised timestamp of every entry a COPY/ADD writes
 
@@ -47,39 +48,120 @@ class LayerBuilder:
     def __len__(self) -> int:
         return len(self.entries)
 
+    def _ordered(self) -> list[Entry]:
+        return [self.entries[p] for p in sorted(self.entries, key=lambda p: p.split("/"))]
+
     def chunks(self) -> Iterator[bytes]:
-        for path in sorted(self.entries, key=lambda p: p.split("/")):
-            e = self.entries[path]
-            ti = tarfile.TarInfo(path)
-            ti.mode = e.mode & 0o7777
-            ti.uid, ti.gid = e.uid, e.gid
-            ti.uname = ti.gname = ""
-            ti.mtime = e.mtime
-            if e.kind == "dir":
-                ti.type = tarfile.DIRTYPE
-                ti.name = path + "/"
-                yield header_bytes(ti)
-            elif e.kind == "symlink":
-                ti.type = tarfile.SYMTYPE
-                ti.linkname = e.linkname
-                yield header_bytes(ti)
-            elif e.kind == "bytes":
-                ti.size = len(e.data)
-                yield header_bytes(ti)
-                yield e.data
-                yield pad(len(e.data))
-            else:
+        """The layer tar."""
+        for e in self._ordered():
+            if e.kind == "file":
                 with open(e.source, "rb") as f:
                     size = os.fstat(f.fileno()).st_size
-                    ti.size = size
-                    yield header_bytes(ti)
-                    left = size
-                    while left > 0:
-                        data = f.read(min(1 << 20, left)) or b"\0" * min(1 << 20, left)
-                        yield data
-                        left -= len(data)
+                    yield _header(e, size)
+                    yield from _content(f, size)
                     yield pad(size)
+            else:
+                yield _header(e, len(e.data))
+                if e.kind == "bytes":
+                    yield e.data
+                    yield pad(len(e.data))
         yield end_of_archive()
+
+    def written(self, root: str) -> Iterator[bytes]:
+        """The layer tar (the same bytes as ``chunks``) while the tree it describes is made under ``root``, as
+        extracting it would make it (owners, modes, mtimes, directory times last): a COPY goes straight into
+        its layer directory in one read of each source, with no tar parsed back."""
+        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fds: dict[tuple[str, ...], int] = {(): root_fd}
+        dir_times: list[tuple[list[str], int]] = []
+
+        def parent_fd(parts: list[str]) -> int:
+            key = tuple(parts)
+            fd = fds.get(key)
+            if fd is None:
+                if len(fds) > 256:  # a wide tree: keep the number of open directories bounded
+                    for k in [k for k in fds if k]:
+                        os.close(fds.pop(k))
+                fd = fds[key] = open_dir_path(root_fd, parts, create=True)
+            return fd
+
+        try:
+            for e in self._ordered():
+                parts = [p for p in e.path.split("/") if p]
+                if e.kind == "dir":
+                    yield _header(e, 0)
+                    if parts:
+                        dfd = parent_fd(parts[:-1])
+                        try:
+                            os.mkdir(parts[-1], 0o700, dir_fd=dfd)
+                        except FileExistsError:
+                            pass
+                        fd = parent_fd(parts)
+                        dir_times.append((parts, e.mtime))
+                    else:
+                        fd = root_fd
+                    os.fchown(fd, e.uid, e.gid)
+                    os.fchmod(fd, e.mode & 0o7777)
+                    continue
+                dfd = parent_fd(parts[:-1])
+                base = parts[-1]
+                if e.kind == "symlink":
+                    yield _header(e, 0)
+                    os.symlink(e.linkname, base, dir_fd=dfd)
+                    os.chown(base, e.uid, e.gid, dir_fd=dfd, follow_symlinks=False)
+                    os.utime(base, (e.mtime, e.mtime), dir_fd=dfd, follow_symlinks=False)
+                    continue
+                fd = os.open(base, NEW_FILE_FLAGS, 0o600, dir_fd=dfd)
+                try:
+                    if e.kind == "bytes":
+                        yield _header(e, len(e.data))
+                        os.write(fd, e.data)
+                        yield e.data
+                        yield pad(len(e.data))
+                    else:
+                        with open(e.source, "rb") as f:
+                            size = os.fstat(f.fileno()).st_size
+                            yield _header(e, size)
+                            for data in _content(f, size):
+                                os.write(fd, data)
+                                yield data
+                            yield pad(size)
+                    os.fchown(fd, e.uid, e.gid)
+                    os.fchmod(fd, e.mode & 0o7777)
+                    os.utime(fd, (e.mtime, e.mtime))
+                finally:
+                    os.close(fd)
+            yield end_of_archive()
+            for parts, mtime in sorted(dir_times, key=lambda x: -len(x[0])):
+                os.utime(parts[-1], (mtime, mtime), dir_fd=parent_fd(parts[:-1]), follow_symlinks=False)
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+
+
+def _header(e: Entry, size: int) -> bytes:
+    ti = tarfile.TarInfo(e.path + "/" if e.kind == "dir" else e.path)
+    ti.mode = e.mode & 0o7777
+    ti.uid, ti.gid = e.uid, e.gid
+    ti.uname = ti.gname = ""
+    ti.mtime = e.mtime
+    if e.kind == "dir":
+        ti.type = tarfile.DIRTYPE
+    elif e.kind == "symlink":
+        ti.type = tarfile.SYMTYPE
+        ti.linkname = e.linkname
+    else:
+        ti.size = size
+    return header_bytes(ti)
+
+
+def _content(f: BinaryIO, size: int) -> Iterator[bytes]:
+    """A file's ``size`` bytes (zeros if it shrank meanwhile, so the tar stays well-formed)."""
+    left = size
+    while left > 0:
+        data = f.read(min(1 << 20, left)) or b"\0" * min(1 << 20, left)
+        yield data
+        left -= len(data)
 
 
 def entry_from_stat(path: str, disk: str, st: os.stat_result, owner: tuple[int, int] | None,

@@ -252,7 +252,7 @@ def do_workdir(b: StageBuilder, st: State, node: Node) -> None:
     prefix = " ".join(st.shell)
     ccc["Cmd"] = [*st.shell, f"#(nop) {summary}"]
     b.committed_in_container(st, ccc, lambda cid: b.finish(
-        st, cfg, ccc, f"{prefix} #(nop) {summary}", lb.chunks(), key, "workdir", summary, empty=False,
+        st, cfg, ccc, f"{prefix} #(nop) {summary}", lb, key, "workdir", summary, empty=False,
         container_id=cid, announce=False))
 
 

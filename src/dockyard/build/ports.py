@@ -32,6 +32,12 @@ class BuildImages(Protocol):
         the image with ``config`` (its ``rootfs.diff_ids`` completed here); returns the new image ID."""
         ...
 
+    def commit_written(self, parent_id: str, config: dict[str, Any], write: Callable[[str], Iterable[bytes]]) \
+            -> str:
+        """As ``commit``, for a layer whose producer ``write(diff_dir)`` makes its files in the new layer
+        directory itself while yielding the layer tar (hashed and kept as the blob, never parsed back)."""
+        ...
+
     def tag(self, image_id: str, ref: str) -> None: ...
 
     def remove_unused(self, image_id: str) -> int:

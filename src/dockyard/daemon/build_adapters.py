@@ -35,17 +35,28 @@ class ImageBuildStore:
         return self.images.store.exists(image_id)
 
     def commit(self, parent_id: str, config: dict[str, Any], layer: Iterable[bytes] | None) -> str:
+        return self._commit(parent_id, config, layer, None)
+
+    def commit_written(self, parent_id: str, config: dict[str, Any], write: Callable[[str], Iterable[bytes]]) \
+            -> str:
+        return self._commit(parent_id, config, None, write)
+
+    def _commit(self, parent_id: str, config: dict[str, Any], layer: Iterable[bytes] | None,
+                write: Callable[[str], Iterable[bytes]] | None) -> str:
         images = self.images
         holder = images.new_holder()
         try:
             parent = images.store.get(parent_id) if parent_id else None
             chains = parent.chain_ids if parent else []
             diff_ids = list(parent.diff_ids) if parent else []
-            if layer is not None:
+            if layer is not None or write is not None:
                 if chains:
                     images.layers.hold(holder, [chains[-1]])
-                registered = images.layers.register(ChunkReader(layer), chains[-1] if chains else None,  # type: ignore[arg-type]
-                                                    holder)
+                below = chains[-1] if chains else None
+                if write is not None:
+                    registered = images.layers.register_written(write, below, holder)
+                else:
+                    registered = images.layers.register(ChunkReader(layer), below, holder)  # type: ignore[arg-type]
                 diff_ids.append(registered.diff_id)
             config["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
             img = images.create_from_config(config, parent=parent_id, holder=holder)

@@ -15,7 +15,9 @@ import hashlib
 import os
 import secrets
 import shutil
+import stat
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO
 
@@ -114,6 +116,28 @@ class LayerStore:
                 writer.abort()
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        return self._install(tmp, diff_id, parent, holder, stats.content_size)
+
+    def register_written(self, write: Callable[[str], Iterable[bytes]], parent: str | None, holder: str) -> Layer:
+        """A layer whose producer makes its files in the new diff directory itself (``write(diff_dir)``) while
+        yielding the layer's tar, which is hashed (the diff ID) and kept as the blob: no tar is parsed back and
+        the content is read once. The producer must make exactly the tree its tar describes."""
+        tmp = os.path.join(self.dir, f".tmp-{secrets.token_hex(8)}")
+        diff = os.path.join(tmp, "diff")
+        os.makedirs(diff)
+        writer = self.blobs.writer(hashing=True)
+        try:
+            for chunk in write(diff):
+                writer.write(chunk)
+            diff_id = writer.commit()
+        except BaseException:
+            writer.abort()
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return self._install(tmp, diff_id, parent, holder, _content_size(diff))
+
+    def _install(self, tmp: str, diff_id: str, parent: str | None, holder: str, content_size: int) -> Layer:
+        """Make the unpacked ``tmp`` the layer (unless the same chain exists already) and hold it."""
         chain = chain_ids([parent, diff_id])[1] if parent else diff_id
         with self._lock:
             if self.exists(chain):
@@ -127,7 +151,7 @@ class LayerStore:
                 with self.db.tx() as c:
                     c.execute("INSERT INTO layers(chain_id, diff_id, parent, link, size, created) "
                               "VALUES (?,?,?,?,?,strftime('%s','now'))",
-                              (chain, diff_id, parent, link, stats.content_size))
+                              (chain, diff_id, parent, link, content_size))
             self.hold(holder, [chain])
         return self.get(chain)
 
@@ -171,3 +195,14 @@ class LayerStore:
                     self.blobs.delete(row["diff_id"])
                 removed.append(row["chain_id"])
         return removed
+
+
+def _content_size(root: str) -> int:
+    """Bytes of the regular files below ``root`` (what an extraction counts as the layer's content)."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            st = os.lstat(os.path.join(dirpath, name))
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return total
