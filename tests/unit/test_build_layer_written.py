@@ -87,3 +87,32 @@ def test_written_layer_leaves_no_fd_open(tmp_path: pytest.TempPathFactory) -> No
         pass
     assert len(os.listdir("/proc/self/fd")) == before
     assert len(os.listdir(os.path.join(out, "wide"))) == 300
+
+
+@pytest.mark.parametrize("name,mode,uid,gid,size,mtime,typ,link", [
+    ("f", 0o644, 0, 0, 0, 0, b"0", ""),
+    ("dir/sub/", 0o755, 1000, 1000, 0, 1_600_000_000, b"5", ""),
+    ("a" * 100, 0o4755, 2097151, 7, 8 ** 11 - 1, 8 ** 11 - 1, b"0", ""),
+    ("lnk", 0o777, 0, 0, 0, 0, b"2", "t" * 100),
+    ("files/d07/f01234.bin", 0o600, 65534, 65534, 10_000, 0, b"0", ""),
+])
+def test_ustar_header_is_the_one_tarfile_writes(name: str, mode: int, uid: int, gid: int, size: int, mtime: int,
+                                                typ: bytes, link: str) -> None:
+    import tarfile
+
+    from dockyard.build.layertar import ustar_header
+    from dockyard.util.tario import header_bytes
+
+    ti = tarfile.TarInfo(name)
+    ti.mode, ti.uid, ti.gid, ti.size, ti.mtime, ti.type, ti.linkname = mode, uid, gid, size, mtime, typ, link
+    ti.uname = ti.gname = ""
+    assert ustar_header(name, mode, uid, gid, size, mtime, typ, link) == header_bytes(ti)
+
+
+@pytest.mark.parametrize("name,uid,size,link", [
+    ("a" * 101, 0, 0, ""), ("é", 0, 0, ""), ("f", 8 ** 7, 0, ""), ("f", 0, 8 ** 11, ""), ("l", 0, 0, "x" * 101),
+])
+def test_ustar_header_declines_what_needs_pax(name: str, uid: int, size: int, link: str) -> None:
+    from dockyard.build.layertar import ustar_header
+
+    assert ustar_header(name, 0o644, uid, 0, size, 0, b"0", link) is None
