@@ -33,6 +33,19 @@ def _tree(root: str) -> dict[str, tuple[object, ...]]:
     return out
 
 
+def _fds_under(root: str) -> list[str]:
+    """Open descriptors of this process that point into ``root`` (other tests' descriptors do not count)."""
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target == root or target.startswith(root + "/"):
+            out.append(target)
+    return out
+
+
 def _layer(src: str) -> LayerBuilder:
     big = os.path.join(src, "big.bin")
     with open(big, "wb") as f:
@@ -82,10 +95,12 @@ def test_written_layer_leaves_no_fd_open(tmp_path: pytest.TempPathFactory) -> No
     lb = _layer(src)
     for i in range(300):  # more directories than the writer keeps open
         lb.add(Entry(f"wide/d{i}/f", "bytes", 0o644, 0, 0, data=b"x"))
-    before = len(os.listdir("/proc/self/fd"))
-    for _chunk in lb.written(out):
+    gen = lb.written(out)
+    next(gen)
+    assert _fds_under(out), "the writer holds its directories open while it runs"
+    for _chunk in gen:
         pass
-    assert len(os.listdir("/proc/self/fd")) == before
+    assert _fds_under(out) == []
     assert len(os.listdir(os.path.join(out, "wide"))) == 300
 
 
