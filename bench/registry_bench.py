@@ -7,10 +7,14 @@ gzip layer holds 5000 small files. Then, at 1, 8 and 32 concurrent clients and w
   - 5000-file image: that many clients each running `skopeo copy docker://… dir:` pulls of the whole image
     (16 in a row for one client…; images/s);
   - small manifests: ApacheBench (`ab -k`) GETs of a manifest by tag (requests/s).
-Each figure is the best of ``--rounds`` runs, the two servers taking turns. Our server runs with its defaults (2 workers × 32 threads) and the rate limiter on, set high enough not to
-refuse the load generator. Run as root (ports on 127.0.0.1 only):
+Each figure is the median of ``--rounds`` measurements, the two servers taking turns within a round (who goes
+first alternates), so a busy moment of the machine hits both alike. Beside each figure: the server's own CPU
+time per operation (its whole process tree, from /proc), which shows what the server costs apart from the
+clients that share the machine with it, and the load average before and after. Our server runs with its
+defaults (2 workers × 32 threads) and the rate limiter on, set high enough not to refuse the load generator.
+Run as root (ports on 127.0.0.1 only):
 
-    .venv/bin/python bench/registry_bench.py [--big-mb 200] [--small-files 5000] [--clients 1,8,32]
+    .venv/bin/python bench/registry_bench.py [--big-mb 200] [--small-files 5000] [--clients 1,8,32] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -80,6 +85,28 @@ def start_distribution(root: str) -> tuple[subprocess.Popen[bytes], int]:
     p = subprocess.Popen(["/usr/bin/docker-registry", "serve", cfg], stdout=log, stderr=log, start_new_session=True)
     wait_up(port, p)
     return p, port
+
+
+def tree_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) of every live process in the server's process group."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, …, utime (12), stime (13)
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def load() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
 
 
 def stop(p: subprocess.Popen[bytes]) -> None:
@@ -143,16 +170,16 @@ def parallel(n: int, argv: Callable[[int], list[str]]) -> float:
     return time.perf_counter() - start
 
 
-def bench_blob(port: int, digest: str, size: int, n: int) -> float:
-    """``n`` curl processes, each downloading the blob ``max(1, 8 // n)`` times in a row."""
+def bench_blob(port: int, digest: str, size: int, n: int) -> tuple[float, int]:
+    """``n`` curl processes, each downloading the blob ``max(1, 8 // n)`` times in a row: (MB/s, downloads)."""
     url = f"http://127.0.0.1:{port}/v2/{REPO}/blobs/{digest}"
     k = max(1, 8 // n)
     t = parallel(n, lambda i: ["curl", "-sf"] + ["-o", "/dev/null", url] * k)
-    return n * k * size / t / 1e6
+    return n * k * size / t / 1e6, n * k
 
 
-def bench_image(port: int, n: int, size: int, tmp: str) -> tuple[float, float]:
-    """``n`` clients, each pulling the image with skopeo ``max(1, 16 // n)`` times in a row."""
+def bench_image(port: int, n: int, tmp: str) -> tuple[float, int]:
+    """``n`` clients, each pulling the image with skopeo ``max(1, 16 // n)`` times in a row: (pulls/s, pulls)."""
     k = max(1, 16 // n)
     dests = [os.path.join(tmp, f"pull{i}") for i in range(n)]
 
@@ -164,17 +191,18 @@ def bench_image(port: int, n: int, size: int, tmp: str) -> tuple[float, float]:
     t = parallel(n, client)
     for d in dests:
         shutil.rmtree(d, ignore_errors=True)
-    return n * k / t, n * k * size / t / 1e6
+    return n * k / t, n * k
 
 
-def bench_manifest(port: int, n: int, seconds: int) -> float:
+def bench_manifest(port: int, n: int, seconds: int) -> tuple[float, int]:
     r = subprocess.run(["ab", "-k", "-q", "-c", str(n), "-t", str(seconds), "-n", "10000000", "-H", f"Accept: {OCI_MANIFEST}",
                         f"http://127.0.0.1:{port}/v2/{REPO}/manifests/small"], capture_output=True, text=True)
     m = re.search(r"Requests per second:\s+([\d.]+)", r.stdout)
+    done = re.search(r"Complete requests:\s+(\d+)", r.stdout)
     failed = re.search(r"Non-2xx responses:\s+(\d+)", r.stdout)
-    if not m or failed:
+    if not m or not done or failed:
         raise RuntimeError(f"ab: {r.stdout[-500:]} {r.stderr[-300:]}")
-    return float(m.group(1))
+    return float(m.group(1)), int(done.group(1))
 
 
 def main() -> int:
@@ -183,7 +211,7 @@ def main() -> int:
     ap.add_argument("--small-files", type=int, default=5000)
     ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--seconds", type=int, default=4, help="how long ab GETs manifests per measurement")
-    ap.add_argument("--rounds", type=int, default=3, help="measurements per figure (the best one counts)")
+    ap.add_argument("--rounds", type=int, default=5, help="measurements per figure (the median counts)")
     a = ap.parse_args()
     clients = [int(x) for x in a.clients.split(",")]
     tmp = tempfile.mkdtemp(prefix="dyregbench", dir="/var/tmp")
@@ -217,32 +245,41 @@ def main() -> int:
             blob[name] = push_blob(port, big)
             push_image(port, "small", small, tmp)
             bench_blob(port, *blob[name], 1)  # warm the page cache
-        results: dict[str, dict[str, list[float]]] = {name: {"blob": [], "image": [], "manifest": []} for name in ports}
-        measures: dict[str, Callable[[str, int], float]] = {
+        pgids = {"dockyard": ours.pid, "distribution": dist.pid}
+        measures: dict[str, Callable[[str, int], tuple[float, int]]] = {
             "blob": lambda name, n: bench_blob(ports[name], *blob[name], n),
-            "image": lambda name, n: bench_image(ports[name], n, small_size, tmp)[0],
+            "image": lambda name, n: bench_image(ports[name], n, tmp),
             "manifest": lambda name, n: bench_manifest(ports[name], n, a.seconds),
         }
-        # the servers take turns within each figure, so a busy moment of the machine hits both alike
+        # (median figure, median server CPU ms per operation) per server, kind and client count
+        results: dict[tuple[str, str, int], tuple[float, float]] = {}
+        load_before = load()
         for n in clients:
             for key, measure in measures.items():
-                best = {name: 0.0 for name in ports}
-                for _ in range(a.rounds):
-                    for name in ports:
-                        best[name] = max(best[name], measure(name, n))
+                got: dict[str, list[tuple[float, float]]] = {name: [] for name in ports}
+                for rnd in range(a.rounds):
+                    order = list(ports) if rnd % 2 == 0 else list(reversed(ports))
+                    for name in order:
+                        cpu0 = tree_cpu(pgids[name])
+                        figure, ops = measure(name, n)
+                        got[name].append((figure, (tree_cpu(pgids[name]) - cpu0) * 1000 / ops))
                 for name in ports:
-                    results[name][key].append(best[name])
+                    results[(name, key, n)] = (statistics.median(f for f, _ in got[name]),
+                                               statistics.median(c for _, c in got[name]))
         print(f"registry: {a.big_mb} MB blob, {a.small_files}-file image ({small_size / 1e6:.1f} MB gzip layer), "
-              f"small manifest ({os.cpu_count()} CPUs)")
-        print(f"{'':36}" + "".join(f"{f'{n} client' + ('s' if n > 1 else ''):>24}" for n in clients))
+              f"small manifest; {os.cpu_count()} CPUs, median of {a.rounds} rounds, load average {load_before} "
+              f"before, {load()} after")
+        print(f"{'':34}" + "".join(f"{f'{n} client' + ('s' if n > 1 else ''):>34}" for n in clients))
         rows = [(f"{a.big_mb} MB blob MB/s", "blob", "{:.0f}"), (f"{a.small_files}-file image pulls/s", "image", "{:.2f}"),
                 ("manifest GET req/s", "manifest", "{:.0f}")]
         for label, key, fmt in rows:
-            cells = []
-            for i in range(len(clients)):
-                o, d = results["dockyard"][key][i], results["distribution"][key][i]
+            cells, cpus = [], []
+            for n in clients:
+                (o, oc), (d, dc) = results[("dockyard", key, n)], results[("distribution", key, n)]
                 cells.append(f"{fmt.format(o)} / {fmt.format(d)} ({o / d:.2f}x)")
-            print(f"{label + ' (ours/dist)':36}" + "".join(f"{c:>24}" for c in cells))
+                cpus.append(f"{oc:.2f} / {dc:.2f}")
+            print(f"{label + ' (ours/dist)':34}" + "".join(f"{c:>34}" for c in cells))
+            print(f"{'  server CPU ms per op':34}" + "".join(f"{c:>34}" for c in cpus))
         return 0
     finally:
         for p in servers:
