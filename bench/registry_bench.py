@@ -14,7 +14,7 @@ clients that share the machine with it, and the load average before and after. O
 defaults (2 workers × 32 threads) and the rate limiter on, set high enough not to refuse the load generator.
 Run as root (ports on 127.0.0.1 only):
 
-    .venv/bin/python bench/registry_bench.py [--big-mb 200] [--small-files 5000] [--clients 1,8,32] [--rounds 5]
+    .venv/bin/python bench/registry_bench.py [--big-mb 200] [--small-files 5000] [--clients 1,8,32] [--rounds 5] [--tls]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -41,6 +42,26 @@ from collections.abc import Callable
 VENV_BIN = os.path.dirname(sys.executable)
 REPO = "bench/app"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+TLS: tuple[str, str] | None = None  # (cert, key) when --tls: both servers serve HTTPS with it
+
+
+def scheme() -> str:
+    return "https" if TLS else "http"
+
+
+def connect(port: int, timeout: float) -> http.client.HTTPConnection:
+    if TLS:
+        return http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout,
+                                           context=ssl._create_unverified_context())
+    return http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+
+def make_cert(d: str) -> tuple[str, str]:
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return cert, key
 
 
 def free_port() -> int:
@@ -55,7 +76,7 @@ def wait_up(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> No
         if proc.poll() is not None:
             raise RuntimeError(f"server exited {proc.returncode}")
         try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c = connect(port, 2)
             c.request("GET", "/v2/")
             c.getresponse().read()
             c.close()
@@ -69,7 +90,8 @@ def start_ours(root: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     log = open(os.path.join(root, "..", "ours.log"), "ab")  # noqa: SIM115
     p = subprocess.Popen([os.path.join(VENV_BIN, "dockyard"), "registry", "serve", "--addr", f"127.0.0.1:{port}",
-                          "--root", root, "--rate-limit", "1000000", "--log-level", "warn"],
+                          "--root", root, "--rate-limit", "1000000", "--log-level", "warn",
+                          *(["--tls-cert", TLS[0], "--tls-key", TLS[1]] if TLS else [])],
                          stdout=log, stderr=log, start_new_session=True)
     wait_up(port, p)
     return p, port
@@ -81,6 +103,8 @@ def start_distribution(root: str) -> tuple[subprocess.Popen[bytes], int]:
     with open(cfg, "w") as f:
         f.write(f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n"
                 f"    rootdirectory: {root}\nhttp:\n  addr: 127.0.0.1:{port}\n")
+        if TLS:
+            f.write(f"  tls:\n    certificate: {TLS[0]}\n    key: {TLS[1]}\n")
     log = open(os.path.join(root, "..", "distribution.log"), "ab")  # noqa: SIM115
     p = subprocess.Popen(["/usr/bin/docker-registry", "serve", cfg], stdout=log, stderr=log, start_new_session=True)
     wait_up(port, p)
@@ -124,7 +148,7 @@ def push_blob(port: int, path: str) -> tuple[str, int]:
         while b := f.read(1 << 20):
             h.update(b)
     digest, size = "sha256:" + h.hexdigest(), os.path.getsize(path)
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    c = connect(port, 300)
     c.request("POST", f"/v2/{REPO}/blobs/uploads/")
     r = c.getresponse()
     r.read()
@@ -152,7 +176,7 @@ def push_image(port: int, tag: str, layer_path: str, tmp: str) -> None:
                            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
                            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld,
                                        "size": ls}]}).encode()
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c = connect(port, 60)
     c.request("PUT", f"/v2/{REPO}/manifests/{tag}", body=manifest, headers={"Content-Type": OCI_MANIFEST})
     r = c.getresponse()
     r.read()
@@ -172,9 +196,9 @@ def parallel(n: int, argv: Callable[[int], list[str]]) -> float:
 
 def bench_blob(port: int, digest: str, size: int, n: int) -> tuple[float, int]:
     """``n`` curl processes, each downloading the blob ``max(1, 8 // n)`` times in a row: (MB/s, downloads)."""
-    url = f"http://127.0.0.1:{port}/v2/{REPO}/blobs/{digest}"
+    url = f"{scheme()}://127.0.0.1:{port}/v2/{REPO}/blobs/{digest}"
     k = max(1, 8 // n)
-    t = parallel(n, lambda i: ["curl", "-sf"] + ["-o", "/dev/null", url] * k)
+    t = parallel(n, lambda i: ["curl", "-skf"] + ["-o", "/dev/null", url] * k)
     return n * k * size / t / 1e6, n * k
 
 
@@ -196,7 +220,7 @@ def bench_image(port: int, n: int, tmp: str) -> tuple[float, int]:
 
 def bench_manifest(port: int, n: int, seconds: int) -> tuple[float, int]:
     r = subprocess.run(["ab", "-k", "-q", "-c", str(n), "-t", str(seconds), "-n", "10000000", "-H", f"Accept: {OCI_MANIFEST}",
-                        f"http://127.0.0.1:{port}/v2/{REPO}/manifests/small"], capture_output=True, text=True)
+                        f"{scheme()}://127.0.0.1:{port}/v2/{REPO}/manifests/small"], capture_output=True, text=True)
     m = re.search(r"Requests per second:\s+([\d.]+)", r.stdout)
     done = re.search(r"Complete requests:\s+(\d+)", r.stdout)
     failed = re.search(r"Non-2xx responses:\s+(\d+)", r.stdout)
@@ -211,10 +235,14 @@ def main() -> int:
     ap.add_argument("--small-files", type=int, default=5000)
     ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--seconds", type=int, default=4, help="how long ab GETs manifests per measurement")
+    ap.add_argument("--tls", action="store_true", help="both servers serve HTTPS (no sendfile for ours then)")
     ap.add_argument("--rounds", type=int, default=5, help="measurements per figure (the median counts)")
     a = ap.parse_args()
     clients = [int(x) for x in a.clients.split(",")]
     tmp = tempfile.mkdtemp(prefix="dyregbench", dir="/var/tmp")
+    global TLS
+    if a.tls:
+        TLS = make_cert(tmp)
     servers: list[subprocess.Popen[bytes]] = []
     try:
         big = os.path.join(tmp, "big.bin")
@@ -267,7 +295,7 @@ def main() -> int:
                     results[(name, key, n)] = (statistics.median(f for f, _ in got[name]),
                                                statistics.median(c for _, c in got[name]))
         print(f"registry: {a.big_mb} MB blob, {a.small_files}-file image ({small_size / 1e6:.1f} MB gzip layer), "
-              f"small manifest; {os.cpu_count()} CPUs, median of {a.rounds} rounds, load average {load_before} "
+              f"small manifest, {scheme().upper()}; {os.cpu_count()} CPUs, median of {a.rounds} rounds, load average {load_before} "
               f"before, {load()} after")
         print(f"{'':34}" + "".join(f"{f'{n} client' + ('s' if n > 1 else ''):>34}" for n in clients))
         rows = [(f"{a.big_mb} MB blob MB/s", "blob", "{:.0f}"), (f"{a.small_files}-file image pulls/s", "image", "{:.2f}"),
