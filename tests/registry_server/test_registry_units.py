@@ -155,3 +155,18 @@ def test_rate_limiter_is_exact_across_processes_and_threads() -> None:
         p.join(30)
     assert total == 300
     assert rl.allow("10.0.0.1") > 0
+
+
+def test_rate_limiter_buckets_are_not_shared_by_colliding_clients() -> None:
+    # more clients than slots a hash may probe all land at once: each keeps its own budget, and a newcomer
+    # takes a slot only from a bucket that has refilled (or, all busy, the longest idle one)
+    rl = RateLimiter(0.0001, burst=3)
+    clients = [f"10.1.{i // 250}.{i % 250}" for i in range(3000)]
+    for c in clients:
+        assert [rl.allow(c) == 0.0 for _ in range(3)] == [True] * 3, c
+    assert sum(1 for c in clients if rl.allow(c) == 0.0) == 0  # nobody got a fresh bucket by colliding
+    fast = RateLimiter(1000, burst=2)  # buckets refill within milliseconds: idle slots are handed on
+    for c in clients:
+        fast.allow(c)
+    time.sleep(0.01)
+    assert all(fast.allow(c) == 0.0 for c in clients)
