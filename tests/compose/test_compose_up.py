@@ -530,6 +530,13 @@ def test_watch_syncs_files(project: Any) -> None:
         (p.dir / "src" / "a.txt").write_text("two\n")
         wait_for(lambda: p.run("exec", "-T", "web", "cat", "/app/a.txt").stdout == "two\n", timeout=20,
                  interval=0.3)
+        (p.dir / "src" / "sub").mkdir()  # a directory made after watch began is watched too
+        (p.dir / "src" / "sub" / "b.txt").write_text("bee\n")
+        wait_for(lambda: p.run("exec", "-T", "web", "cat", "/app/sub/b.txt").stdout == "bee\n", timeout=20,
+                 interval=0.3)
+        (p.dir / "src" / "sub" / "b.txt").write_text("bee2\n")
+        wait_for(lambda: p.run("exec", "-T", "web", "cat", "/app/sub/b.txt").stdout == "bee2\n", timeout=20,
+                 interval=0.3)
     finally:
         w.terminate()
         w.communicate(timeout=10)

@@ -1,6 +1,6 @@
 """``compose watch``: ``develop.watch`` rules applied as files change (sync, rebuild, sync+restart).
 
-Changes are found by polling the watched trees' mtimes and sizes twice a second (no inotify dependency);
+The kernel reports changes (inotify, compose/inotify.py); a burst of them is handled as one change set;
 a sync copies the changed files into every container of the service through the archive API, a rebuild
 builds the image and recreates the service's containers, sync+restart syncs then restarts them.
 """
@@ -11,7 +11,6 @@ import fnmatch
 import io
 import os
 import tarfile
-import time
 from typing import Any
 
 from dockyard.compose.converge import Converger, UpOptions
@@ -21,25 +20,6 @@ from dockyard.compose.normalize import resolve_path
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.compose.cli import Context
-
-
-def _snapshot(root: str, ignore: list[str]) -> dict[str, tuple[float, int]]:
-    out: dict[str, tuple[float, int]] = {}
-    if os.path.isfile(root):
-        st = os.stat(root)
-        return {root: (st.st_mtime, st.st_size)}
-    for d, dirs, files in os.walk(root):
-        dirs[:] = [x for x in dirs if not _ignored(os.path.relpath(os.path.join(d, x), root), ignore)]
-        for f in files:
-            p = os.path.join(d, f)
-            if _ignored(os.path.relpath(p, root), ignore):
-                continue
-            try:
-                st = os.stat(p)
-            except OSError:
-                continue
-            out[p] = (st.st_mtime, st.st_size)
-    return out
 
 
 def _ignored(rel: str, patterns: list[str]) -> bool:
@@ -100,27 +80,44 @@ def run_watch(args: Any, ctx: Context) -> int:
         conv.ensure_networks(targets)
         conv.ensure_volumes(targets)
         conv.converge(targets, opts)
-    snaps = [_snapshot(r["path"], r["ignore"]) for r in active]
+    from dockyard.compose.inotify import InotifyError, TreeWatcher
+
+    try:
+        watcher = TreeWatcher([r["path"] for r in active])
+    except InotifyError as e:
+        raise ComposeError(f"watch: {e.strerror}") from None
     progress.message("Watch enabled")
-    while True:
-        time.sleep(0.5)
-        for i, rule in enumerate(active):
-            now = _snapshot(rule["path"], rule["ignore"])
-            changed = [p for p, v in now.items() if snaps[i].get(p) != v] + [p for p in snaps[i] if p not in now]
-            snaps[i] = now
-            if not changed:
-                continue
-            action = rule["action"]
-            progress.message(f"{action} of {len(changed)} file(s) for service {rule['service']}")
-            if action in ("sync", "sync+restart", "sync+exec"):
-                _sync(ctx, project, rule, changed)
-            if action == "sync+restart":
-                for c in ctx.engine.containers(project.name, rule["service"], all_=False):
-                    ctx.engine.restart(c["Id"])
-            elif action == "rebuild":
-                conv.build(rule["service"])
-                conv.forget_images()
-                conv.converge([rule["service"]], UpOptions(recreate="diverged"))
-            elif action == "restart":
-                for c in ctx.engine.containers(project.name, rule["service"], all_=False):
-                    ctx.engine.restart(c["Id"])
+    with watcher:
+        while True:
+            changed_all = watcher.changes()
+            for rule in active:
+                changed = _matching(rule, changed_all)
+                if changed:
+                    _apply(ctx, project, conv, progress, rule, changed)
+
+
+def _matching(rule: dict[str, Any], paths: list[str]) -> list[str]:
+    """The changed paths a rule covers: its file, or what is under its directory and not ignored."""
+    root = rule["path"]
+    out = []
+    for p in paths:
+        if p == root:
+            out.append(p)
+        elif p.startswith(root.rstrip("/") + "/") and not _ignored(os.path.relpath(p, root), rule["ignore"]):
+            out.append(p)
+    return out
+
+
+def _apply(ctx: Context, project: Any, conv: Converger, progress: Any, rule: dict[str, Any],
+           changed: list[str]) -> None:
+    action = rule["action"]
+    progress.message(f"{action} of {len(changed)} file(s) for service {rule['service']}")
+    if action in ("sync", "sync+restart", "sync+exec"):
+        _sync(ctx, project, rule, changed)
+    if action in ("sync+restart", "restart"):
+        for c in ctx.engine.containers(project.name, rule["service"], all_=False):
+            ctx.engine.restart(c["Id"])
+    elif action == "rebuild":
+        conv.build(rule["service"])
+        conv.forget_images()
+        conv.converge([rule["service"]], UpOptions(recreate="diverged"))
