@@ -303,6 +303,21 @@ def test_attached_up_prefixes_and_exit_code_from(project: Any) -> None:
     assert r.returncode == 4
 
 
+def test_attached_up_follows_restarted_containers(project: Any) -> None:
+    p = project("""\
+        services:
+          flaky:
+            image: busybox
+            command: ["sh", "-c", "echo flaky-run; sleep 0.3; exit 3"]
+            restart: "on-failure:2"
+        """)
+    r = p.run("up", "--no-color", timeout=90)
+    assert r.returncode == 0, r.stderr
+    # the first run and both restarts are followed; up ends when the policy gives up
+    assert r.stdout.count(f"{p.name}-flaky-1  | flaky-run") == 3, r.stdout
+    assert r.stdout.count(f"{p.name}-flaky-1 exited with code 3") == 3, r.stdout
+
+
 def test_secrets_configs_static_ip_and_run(project: Any, tmp_path: Path) -> None:
     (tmp_path / "token.txt").write_text("s3cret\n")
     subnet = free_subnet()

@@ -17,7 +17,7 @@ from dockyard.compose.converge import Converger, UpOptions
 from dockyard.compose.convert import image_ref, secret_files
 from dockyard.compose.errors import PULL_FAILURE, ComposeError
 from dockyard.compose.logs import LogPrinter
-from dockyard.compose.parallel import run_all
+from dockyard.compose.parallel import Task, run_all
 from dockyard.compose.progress import Progress
 
 TYPE_CHECKING = False
@@ -177,11 +177,19 @@ def attached(ctx: Context, conv: Converger, services: list[str], since: float, a
                 _stop_all(conv, containers, args.timeout)
                 return 130
             c = item
-            remaining.discard(c["Id"])
+            if c.get("__gone__"):  # stopped or removed instead of restarted
+                remaining.discard(c["Id"])
+                continue
             info = engine.inspect(c["Id"]) or {}
             exit_code = int((info.get("State") or {}).get("ExitCode", 0) or 0)
             printer.note(_name(c), f"exited with code {exit_code}")
             svc = c["Labels"].get(L.SERVICE)
+            stopping = abort or (args.abort_on_container_failure and exit_code != 0)
+            if not stopping and _will_restart(info):
+                # its restart policy brings it back: keep following it, as Compose v2 does
+                Task(_refollow(engine, printer, c, info, ended))
+                continue
+            remaining.discard(c["Id"])
             if args.exit_code_from and svc == args.exit_code_from:
                 exit_from_code = exit_code
             if abort or (args.abort_on_container_failure and exit_code != 0):
@@ -199,6 +207,67 @@ def attached(ctx: Context, conv: Converger, services: list[str], since: float, a
     finally:
         if previous is not None:
             _signal.signal(_signal.SIGINT, previous)
+
+
+def tty_of(info: dict[str, Any]) -> bool:
+    return bool((info.get("Config") or {}).get("Tty"))
+
+
+def _will_restart(info: dict[str, Any]) -> bool:
+    """Its restart policy may bring this exited container back (whether it does, its events tell)."""
+    state = info.get("State") or {}
+    if state.get("Restarting") or state.get("Running"):
+        return True
+    policy = (info.get("HostConfig") or {}).get("RestartPolicy") or {}
+    name = policy.get("Name") or "no"
+    if name in ("always", "unless-stopped"):
+        return True
+    if name == "on-failure" and int(state.get("ExitCode") or 0) != 0:
+        retries = int(policy.get("MaximumRetryCount") or 0)
+        return retries == 0 or int(info.get("RestartCount") or 0) < retries
+    return False
+
+
+def _epoch(rfc3339: str) -> float:
+    """An Engine API time stamp (nanoseconds, Z) as Unix seconds; 0 when there is none."""
+    from datetime import datetime
+
+    day, _, frac = rfc3339.rstrip("Z").partition(".")
+    try:
+        return datetime.fromisoformat(day + "+00:00").timestamp() + float("0." + (frac or "0"))
+    except ValueError:
+        return 0.0
+
+
+def _refollow(engine: Any, printer: LogPrinter, c: dict[str, Any], info: dict[str, Any],
+              ended: queue.Queue[dict[str, Any] | None]) -> Any:
+    """Wait for the container's next start (its restart) and follow its logs again; a stop or removal
+    instead ends it for good."""
+    finished = _epoch(str((info.get("State") or {}).get("FinishedAt") or "")) or time.time() - 1
+
+    def run() -> None:
+        try:
+            stream = engine.container_events(c["Id"], ["start", "destroy", "stop"], since=finished)
+        except APIError:
+            ended.put({**c, "__gone__": True})
+            return
+        try:
+            for ev in stream.iter_json():
+                action = str((ev or {}).get("Action") or "")
+                if action == "start":
+                    # what the new run writes comes after the previous run ended
+                    printer.follow(engine, c["Id"], _name(c), tty_of(info), since=f"{finished:.6f}",
+                                   on_end=_putter(ended, c))
+                    return
+                if action in ("destroy", "stop"):
+                    break
+        except OSError:
+            pass
+        finally:
+            stream.close()
+        ended.put({**c, "__gone__": True})
+
+    return run
 
 
 def _putter(q: queue.Queue[dict[str, Any] | None], c: dict[str, Any]) -> Any:
