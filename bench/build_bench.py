@@ -3,7 +3,8 @@
 Dockerfile: FROM busybox, COPY of a 5000-file, 50 MB context, two RUN steps, ENV and CMD. Timed with the dockyard
 CLI (context read in place), the docker CLI against dockyard (tar upload, classic protocol), and, where dockerd is
 installed, a private real dockerd (bench/engine_dockerd.py) with the classic builder and with BuildKit through
-Debian's 20.10 CLI (/usr/bin/docker, DOCKER_BUILDKIT=1). Every build runs with --network none (the private
+Debian's 20.10 CLI (/usr/bin/docker, DOCKER_BUILDKIT=1). The docker CLI's own share of an upload is timed too,
+against a stand-in daemon that only reads the context. Every build runs with --network none (the private
 dockerd has no bridge). Cold means: no cache for this Dockerfile (the image and
 the cache are pruned before each cold run); busybox is present everywhere.
 
@@ -51,6 +52,59 @@ def make_context(root: str, n_files: int = 5000, total: int = 50 * 1000 * 1000) 
         f.write(DOCKERFILE)
 
 
+def client_floor(ctx: str, rounds: int) -> float:
+    """The docker CLI's own cost of a tar upload: the same ``docker build`` against a stand-in daemon that reads
+    the context and answers at once (the least any engine can take on the classic protocol)."""
+    import socket
+    import threading
+
+    sock_path = os.path.join(tempfile.mkdtemp(prefix="dysink", dir="/tmp"), "sink.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(sock_path)
+    srv.listen(8)
+    image = b'{"aux":{"ID":"sha256:' + b"0" * 64 + b'"}}\n'
+
+    def serve(conn: socket.socket) -> None:
+        f = conn.makefile("rb", buffering=1 << 20)
+        with conn, f:
+            while line := f.readline():
+                method, target = line.split()[:2]
+                headers = {}
+                while (h := f.readline()) not in (b"\r\n", b""):
+                    k, _, v = h.decode().partition(":")
+                    headers[k.strip().lower()] = v.strip()
+                if b"/build" not in target:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nApi-Version: 1.47\r\nContent-Length: 2\r\n\r\n"
+                                 + (b"" if method == b"HEAD" else b"OK"))
+                    continue
+                while headers.get("transfer-encoding") == "chunked":
+                    size = int(f.readline().strip(), 16)
+                    f.read(size)
+                    f.readline()
+                    if size == 0:
+                        break
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                             % len(image) + image)
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    env = dict(os.environ, DOCKER_BUILDKIT="0", DOCKER_HOST=f"unix://{sock_path}")
+    env.pop("DOCKER_CONTEXT", None)
+    try:
+        return min(timed(lambda: subprocess.run([DOCKER_CLI, "build", "-q", "-t", "bench/build", ctx],
+                                                capture_output=True, text=True, env=env)) for _ in range(rounds * 3))
+    finally:
+        srv.close()
+        shutil.rmtree(os.path.dirname(sock_path), ignore_errors=True)
+
+
 def timed(fn: Callable[[], subprocess.CompletedProcess[bytes] | subprocess.CompletedProcess[str]]) -> float:
     t0 = time.perf_counter()
     r = fn()
@@ -95,6 +149,9 @@ def main() -> int:
                     warms.append(min(timed(fn) for _ in range(3)))
                 rows.append((name, statistics.median(colds), statistics.median(warms)))
                 print(f"{name:46} cold {rows[-1][1]:.2f}s  no-change {rows[-1][2]:.3f}s", flush=True)
+            floor = client_floor(ctx, args.rounds)
+            rows.append(("docker CLI 28 -> stand-in that only reads", float("nan"), floor))
+            print(f"{rows[-1][0]:46} upload only {floor:.3f}s (the client's own cost)", flush=True)
             if DOCKERD:
                 real = PrivateDockerd().start()
                 _s, _h, archive = d.api("GET", "/images/get?names=busybox:latest", timeout=120)
@@ -131,7 +188,7 @@ def main() -> int:
           f"(rebuild: best of 3 per round); load {' '.join(load)}")
     print(f"{'':46} {'cold':>8} {'no-change':>10}")
     for name, cold, warm in rows:
-        print(f"{name:46} {cold:7.2f}s {warm:9.3f}s")
+        print(f"{name:46} {cold:7.2f}s {warm:9.3f}s".replace("    nans", "       -"))
     return 0
 
 
