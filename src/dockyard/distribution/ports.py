@@ -22,13 +22,21 @@ class LayerInfo(Protocol):
     def size(self) -> int: ...
 
 
-class Layers(Protocol):
+class LayerTars(Protocol):
+    """A layer's uncompressed tar by diff ID, byte for byte as it was pulled, loaded or built (push reads it)."""
+
+    def open_tar(self, diff_id: str) -> IO[bytes]: ...
+
+    def tar_size(self, diff_id: str) -> int: ...
+
+
+class Layers(LayerTars, Protocol):
     """Unpacked layers by chain ID, held by owners; an unheld layer goes at the next ``gc``."""
 
     def exists(self, chain_id: str) -> bool: ...
 
     def register(self, stream: IO[bytes], parent: str | None, holder: str,
-                 blob_file: str | None = None) -> LayerInfo: ...
+                 blob_file: str | None = None, keep_tar: bool = True) -> LayerInfo: ...
 
     def hold(self, owner: str, chains: list[str]) -> None: ...
 
@@ -38,7 +46,7 @@ class Layers(Protocol):
 
 
 class Blobs(Protocol):
-    """Content by digest: image configs and uncompressed layer tars (by diff ID)."""
+    """Content by digest: image configs (and some layers' uncompressed tars: read those through LayerTars)."""
 
     def path(self, digest: str) -> str: ...
 

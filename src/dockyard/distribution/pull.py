@@ -20,9 +20,10 @@ from typing import Any
 from ..errors import InvalidParameter, NotFound
 from ..images.reference import Reference
 from ..storage.layers import chain_ids
+from ..storage.tarsplit import SplitConflict
 from . import spec
 from .blobstream import BlobStream, Cancelled
-from .ports import Blobs, EventSink, ImageRecords, Layers
+from .ports import Blobs, EventSink, ImageRecords, LayerInfo, Layers
 from .progress import Emit, Meter, message, short_id
 from .session import RegistryError, RepoSession
 from .spec import Descriptor, Platform
@@ -157,7 +158,25 @@ class LayerPuller:
     def _one(self, sess: RepoSession, desc: Descriptor, diff_id: str, parent: str | None, holder: str,
              cancel: threading.Event) -> None:
         ident = short_id(desc.digest)
-        meter = Meter(self.emit, ident, "Downloading", desc.size)
+        try:
+            layer, stream = self._fetch(sess, desc, parent, holder, cancel, keep_tar=False)
+        except SplitConflict:  # the tar cannot be rebuilt from its files: fetch it again and keep it whole
+            layer, stream = self._fetch(sess, desc, parent, holder, cancel, keep_tar=True)
+        if not stream.verified:
+            raise spec.DigestMismatch(f"filesystem layer verification failed for digest {desc.digest}")
+        self.emit(message("Verifying Checksum", ident, {}))
+        self.emit(message("Download complete", ident, {}))
+        if layer.diff_id != diff_id:
+            raise spec.DigestMismatch(f"layer {desc.digest} unpacked to {layer.diff_id}, the image config says "
+                                      f"{diff_id}")
+        Meter(self.emit, ident, "Extracting", desc.size).update(desc.size, force=True)
+        self.emit(message("Pull complete", ident, {}))
+
+    def _fetch(self, sess: RepoSession, desc: Descriptor, parent: str | None, holder: str,
+               cancel: threading.Event, keep_tar: bool) -> tuple[LayerInfo, BlobStream]:
+        """Download the layer while unpacking it into the layer store (the tar kept as tar-split metadata
+        unless ``keep_tar``)."""
+        meter = Meter(self.emit, short_id(desc.digest), "Downloading", desc.size)
         urls = desc.urls if desc.media_type in spec.FOREIGN_LAYER_TYPES and desc.urls else ()
         stream = BlobStream(sess, desc, meter.update, cancel, self.attempts, urls)
         done_download = threading.Event()
@@ -170,18 +189,10 @@ class LayerPuller:
         stream.on_bytes = on_bytes
         stream.start_prefetch()
         try:
-            layer = self.layers.register(stream, parent, holder)  # type: ignore[arg-type]
+            layer = self.layers.register(stream, parent, holder, keep_tar=keep_tar)  # type: ignore[arg-type]
         finally:
             stream.close()
-        if not stream.verified:
-            raise spec.DigestMismatch(f"filesystem layer verification failed for digest {desc.digest}")
-        self.emit(message("Verifying Checksum", ident, {}))
-        self.emit(message("Download complete", ident, {}))
-        if layer.diff_id != diff_id:
-            raise spec.DigestMismatch(f"layer {desc.digest} unpacked to {layer.diff_id}, the image config says "
-                                      f"{diff_id}")
-        Meter(self.emit, ident, "Extracting", desc.size).update(desc.size, force=True)
-        self.emit(message("Pull complete", ident, {}))
+        return layer, stream
 
 
 @dataclass

@@ -20,7 +20,7 @@ from ..images.reference import Reference
 from . import spec
 from .compress import gzip_blocks
 from .metadata import BlobMetadata
-from .ports import Blobs
+from .ports import Blobs, LayerTars
 from .progress import Emit, Meter, message, short_id
 from .pull import raise_for
 from .session import RegistryError, RepoSession
@@ -129,11 +129,11 @@ def upload_stream(sess: RepoSession, chunks: Iterator[bytes], first: bytes = b""
 
 
 class LayerPusher:
-    def __init__(self, sess: RepoSession, registry: str, blobs: Blobs, metadata: BlobMetadata, emit: Emit,
+    def __init__(self, sess: RepoSession, registry: str, tars: LayerTars, metadata: BlobMetadata, emit: Emit,
                  concurrency: int) -> None:
         self.sess = sess
         self.registry = registry
-        self.blobs = blobs
+        self.tars = tars
         self.metadata = metadata
         self.emit = emit
         self.concurrency = concurrency
@@ -174,9 +174,9 @@ class LayerPusher:
                     status = f"Mounted from {other}"
                     self.emit(message(status, ident, {}))
                     return PushedLayer(desc, status)
-        total = self._size(diff_id)
+        total = self.tars.tar_size(diff_id)
         meter = Meter(self.emit, ident, "Pushing", total)
-        with open(self.blobs.path(diff_id), "rb") as f:
+        with self.tars.open_tar(diff_id) as f:
             chunks = gzip_blocks(f, on_read=meter.update)
             first = next(chunks)
             more = next(chunks, None)
@@ -190,11 +190,6 @@ class LayerPusher:
         self.metadata.add(diff_id, digest, size, spec.DOCKER_LAYER, self.registry, repo)
         self.emit(message("Pushed", ident, {}))
         return PushedLayer(Descriptor(spec.DOCKER_LAYER, digest, size), "Pushed")
-
-    def _size(self, diff_id: str) -> int:
-        import os
-
-        return os.path.getsize(self.blobs.path(diff_id))
 
 
 def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
@@ -229,10 +224,10 @@ def put_manifest(sess: RepoSession, tag: str, raw: bytes, media_type: str) -> st
 
 
 def push_tag(sess: RepoSession, registry: str, ref: Reference, image_id: str, diff_ids: list[str], blobs: Blobs,
-             metadata: BlobMetadata, emit: Emit, concurrency: int,
+             tars: LayerTars, metadata: BlobMetadata, emit: Emit, concurrency: int,
              set_digest: Callable[[Reference, str], None]) -> str:
     """Push one tag of an image; returns the manifest digest."""
-    layers = LayerPusher(sess, registry, blobs, metadata, emit, concurrency).push(diff_ids)
+    layers = LayerPusher(sess, registry, tars, metadata, emit, concurrency).push(diff_ids)
     config = blobs.read_bytes(image_id)
     push_config(sess, config, image_id)
     raw, mt = manifest_for(image_id, len(config), [x.desc for x in layers])

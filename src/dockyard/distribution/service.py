@@ -188,7 +188,7 @@ class DistributionService:
             sess.authenticate()
             emit(message(f"The push refers to repository [{repo.name}]"))
             for t_ref, img in targets:
-                push_tag(sess, ep.host, t_ref, img.id, list(img.diff_ids), self.blobs, self.metadata, emit,
+                push_tag(sess, ep.host, t_ref, img.id, list(img.diff_ids), self.blobs, self.layers, self.metadata, emit,
                          self.settings.max_concurrent_uploads, self._set_digest)
             if self.events is not None:
                 for t_ref, _img in targets:

@@ -28,6 +28,7 @@ from ..storage.tarsafe import (
     file_entry_chunks,
     header_bytes,
 )
+from ..util.tario import file_entry_chunks as tar_entry_chunks
 from .reference import Reference, ReferenceError_, parse_normalized, parse_tagged
 from .service import ImageService
 from .store import Image
@@ -55,7 +56,7 @@ def _file_info(name: str, size: int = 0) -> tarfile.TarInfo:
 
 
 def _manifest_for(svc: ImageService, img: Image) -> bytes:
-    layers = [{"mediaType": MT_LAYER, "digest": d, "size": svc.blobs.size(d)} for d in img.diff_ids]
+    layers = [{"mediaType": MT_LAYER, "digest": d, "size": svc.layers.tar_size(d)} for d in img.diff_ids]
     cfg_size = svc.blobs.size(img.id)
     return json.dumps({"schemaVersion": 2, "mediaType": MT_MANIFEST,
                        "config": {"mediaType": MT_CONFIG, "digest": img.id, "size": cfg_size},
@@ -101,12 +102,17 @@ def _save_chunks(svc: ImageService, order: list[Image], tags: dict[str, list[Ref
     yield _dir_entry("blobs/")
     yield _dir_entry("blobs/sha256/")
     for img in order:
-        for digest in [*img.diff_ids, img.id]:
+        for digest in img.diff_ids:  # a layer's tar: its blob, or rebuilt from the unpacked layer (pulled)
             if digest in written:
                 continue
             written.add(digest)
-            path = svc.blobs.path(digest)
-            yield from file_entry_chunks(_file_info(f"blobs/sha256/{digest[7:]}", os.path.getsize(path)), path)
+            with svc.layers.open_tar(digest) as f:
+                yield from tar_entry_chunks(_file_info(f"blobs/sha256/{digest[7:]}", svc.layers.tar_size(digest)),
+                                            f.read)
+        if img.id not in written:
+            written.add(img.id)
+            path = svc.blobs.path(img.id)
+            yield from file_entry_chunks(_file_info(f"blobs/sha256/{img.id[7:]}", os.path.getsize(path)), path)
         manifest = _manifest_for(svc, img)
         mdigest = "sha256:" + hashlib.sha256(manifest).hexdigest()
         if mdigest not in written:

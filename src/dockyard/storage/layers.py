@@ -3,7 +3,9 @@
 Layout (like overlay2): ``layers/<chain-hex>/diff`` holds the unpacked layer; ``layers/l/<LINK>`` is a
 short symlink to it so an overlay option string naming 100+ lower dirs stays under one page
 (mounts are done with the layers dir as working directory). The uncompressed layer tar is kept as a
-blob named by its diff ID, so ``save`` hands out byte-identical layers.
+blob named by its diff ID, so ``save`` hands out byte-identical layers; or, for a layer registered with
+``keep_tar=False`` (pull), as tar-split metadata beside ``diff`` (``storage/tarsplit.py``), from which
+:meth:`LayerStore.open_tar` rebuilds the identical tar: the tar's bytes are then written once, not twice.
 
 A layer is held by owners (``image:<id>``, ``snap:<cid>``, ``tmp:<nonce>`` while being built);
 ``gc()`` removes layers no owner holds, and their blobs when no other layer shares the diff ID.
@@ -25,6 +27,7 @@ from ..errors import NotFound
 from .blobs import BlobStore
 from .db import StateDB
 from .tarsafe import extract_layer
+from .tarsplit import SIZE_NAME, SPLIT_NAME, RebuiltTar, SplitRecorder, tar_chunks
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS layers (
@@ -94,20 +97,34 @@ class LayerStore:
         return self.db.query_one("SELECT 1 FROM layers WHERE chain_id=?", (chain_id,)) is not None
 
     def register(self, stream: IO[bytes], parent: str | None, holder: str,
-                 blob_file: str | None = None) -> Layer:
+                 blob_file: str | None = None, keep_tar: bool = True) -> Layer:
         """Unpack a layer tar on top of ``parent`` (a chain ID), keep its blob, hold it for ``holder``.
 
         ``blob_file``: ``stream`` is this uncompressed file on the same filesystem, which becomes the
-        blob by a rename instead of a copy.
+        blob by a rename instead of a copy. ``keep_tar=False``: keep tar-split metadata instead of the
+        blob; raises :class:`~dockyard.storage.tarsplit.SplitConflict` (nothing kept) for a tar that
+        cannot be rebuilt from its tree, which the caller then registers again with ``keep_tar=True``.
         """
         tmp = os.path.join(self.dir, f".tmp-{secrets.token_hex(8)}")
         os.makedirs(os.path.join(tmp, "diff"))
+        split_file = None if keep_tar or blob_file else open(os.path.join(tmp, SPLIT_NAME), "wb")  # noqa: SIM115
         # the extractor hashes the uncompressed bytes it copies to the writer (the diff ID): one sha256, not two
-        writer = None if blob_file else self.blobs.writer(hashing=False)
+        writer = None if blob_file or split_file else self.blobs.writer(hashing=False)
         try:
-            stats = extract_layer(stream, os.path.join(tmp, "diff"), copy_to=writer)  # type: ignore[arg-type]
+            try:
+                stats = extract_layer(stream, os.path.join(tmp, "diff"), copy_to=writer,  # type: ignore[arg-type]
+                                      split=SplitRecorder(split_file) if split_file else None)
+            finally:
+                if split_file is not None:
+                    split_file.flush()
+                    os.fsync(split_file.fileno())
+                    split_file.close()
             if writer is not None:
                 diff_id = writer.commit(stats.diff_id)
+            elif split_file is not None:
+                diff_id = stats.diff_id
+                with open(os.path.join(tmp, SIZE_NAME), "w") as f:
+                    f.write(str(stats.tar_size))
             else:
                 diff_id = stats.diff_id
                 os.replace(blob_file, self.blobs.path(diff_id))  # type: ignore[arg-type]
@@ -154,6 +171,36 @@ class LayerStore:
                               (chain, diff_id, parent, link, content_size))
             self.hold(holder, [chain])
         return self.get(chain)
+
+    def _split_dir(self, diff_id: str) -> str | None:
+        """A layer directory holding tar-split metadata for ``diff_id`` (any chain with that diff ID)."""
+        for row in self.db.query("SELECT chain_id FROM layers WHERE diff_id=?", (diff_id,)):
+            d = os.path.join(self.dir, row["chain_id"].split(":", 1)[1])
+            if os.path.exists(os.path.join(d, SPLIT_NAME)):
+                return d
+        return None
+
+    def tar_size(self, diff_id: str) -> int:
+        """The size of the layer's uncompressed tar."""
+        if self.blobs.has(diff_id):
+            return self.blobs.size(diff_id)
+        d = self._split_dir(diff_id)
+        if d is None:
+            raise NotFound(f"layer tar {diff_id} not found")
+        with open(os.path.join(d, SIZE_NAME)) as f:
+            return int(f.read())
+
+    def open_tar(self, diff_id: str) -> IO[bytes]:
+        """The layer's uncompressed tar, byte for byte as it was registered (read from its blob, or rebuilt
+        from the unpacked tree and checked against the diff ID as it is read)."""
+        try:
+            return open(self.blobs.path(diff_id), "rb")  # noqa: SIM115 - the caller closes it
+        except FileNotFoundError:
+            pass
+        d = self._split_dir(diff_id)
+        if d is None:
+            raise NotFound(f"layer tar {diff_id} not found")
+        return RebuiltTar(tar_chunks(os.path.join(d, SPLIT_NAME), os.path.join(d, "diff"), diff_id))  # type: ignore[return-value]
 
     def _new_link(self) -> str:
         while True:

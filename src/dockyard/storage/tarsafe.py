@@ -37,6 +37,7 @@ from ..util.tario import (
     tarinfo_from_stat,
 )
 from ..util.tario import file_entry_chunks as _file_entry_chunks
+from .tarsplit import SplitConflict, SplitRecorder
 
 __all__ = ["ChunkReader", "ExtractStats", "HashingReader", "UnsafeArchive", "bytes_entry_chunks", "clean_entry",
            "compression_of", "decompressed", "end_of_archive", "extract_layer", "file_entry_chunks",
@@ -84,12 +85,14 @@ class _Peekable:
 class HashingReader:
     """Passes bytes through while hashing them (the diff ID) and optionally copying them to a file."""
 
-    def __init__(self, raw: Any, copy_to: BinaryIO | None = None, hashing: bool = True) -> None:
+    def __init__(self, raw: Any, copy_to: BinaryIO | None = None, hashing: bool = True,
+                 split: SplitRecorder | None = None) -> None:
         self.raw = raw
         self.hashing = hashing
         self.sha = hashlib.sha256()
         self.size = 0
         self.copy_to = copy_to
+        self.split = split
 
     def read(self, n: int = -1) -> bytes:
         data: bytes = self.raw.read(n)
@@ -99,6 +102,8 @@ class HashingReader:
             self.size += len(data)
             if self.copy_to is not None:
                 self.copy_to.write(data)
+            if self.split is not None:
+                self.split.feed(data)
         return data
 
     def drain(self) -> None:
@@ -147,9 +152,10 @@ class ExtractStats:
 
 
 class _Extractor:
-    def __init__(self, root: str, whiteouts: str) -> None:
+    def __init__(self, root: str, whiteouts: str, split: SplitRecorder | None = None) -> None:
         self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self.whiteouts = whiteouts  # "overlay": convert; "keep": plain files (save/load staging)
+        self.split = split
         self.stats = ExtractStats()
 
     def close(self) -> None:
@@ -170,6 +176,11 @@ class _Extractor:
                 apply_meta(self.root_fd, ti, (ti.uid, ti.gid))
             return
         base = parts[-1]
+        split = self.split
+        if split is not None:
+            split.touch(parts, ti.isdir())
+            if ti.issparse():
+                raise SplitConflict(f"sparse entry {ti.name!r}")
         dfd = self._open_dir(parts[:-1], create=True)
         try:
             if self.whiteouts == "overlay" and base.startswith(WHITEOUT_PREFIX):
@@ -179,6 +190,8 @@ class _Extractor:
                     target = base[len(WHITEOUT_PREFIX):]
                     if not target or target in (".", ".."):
                         raise UnsafeArchive(f"refusing malformed whiteout entry {ti.name!r}")
+                    if split is not None:
+                        split.touch([*parts[:-1], target], False)
                     remove_existing(dfd, target, keep_dir=False)
                     os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=dfd)
                 return
@@ -189,6 +202,8 @@ class _Extractor:
                 return
             remove_existing(dfd, base, keep_dir=False)
             if ti.isreg():
+                if split is not None:
+                    split.content(ti.offset_data, ti.size, parts)
                 if not make_file(tf, ti, dfd, base, owner):
                     raise UnsafeArchive(f"unexpected end of archive in {ti.name!r}")
                 self.stats.content_size += ti.size
@@ -227,15 +242,18 @@ class _Extractor:
 
 
 def extract_layer(stream: IO[bytes], dest: str, copy_to: BinaryIO | None = None,
-                  whiteouts: str = "overlay", hashing: bool = True) -> ExtractStats:
+                  whiteouts: str = "overlay", hashing: bool = True,
+                  split: SplitRecorder | None = None) -> ExtractStats:
     """Unpack a (possibly compressed) layer tar into the existing empty directory ``dest``.
 
     Returns the diff ID (sha256 of the uncompressed tar). ``copy_to`` receives the uncompressed
-    tar bytes as they stream by, so the caller can keep the layer blob without a second read.
-    The caller removes ``dest`` when this raises. ``hashing=False`` skips the digest (staging).
+    tar bytes as they stream by, so the caller can keep the layer blob without a second read;
+    ``split`` records them as tar-split metadata instead (raises ``SplitConflict`` when the tar cannot be
+    rebuilt from the tree). The caller removes ``dest`` when this raises. ``hashing=False`` skips the
+    digest (staging).
     """
-    reader = HashingReader(decompressed(stream), copy_to, hashing)
-    ex = _Extractor(dest, whiteouts)
+    reader = HashingReader(decompressed(stream), copy_to, hashing, split)
+    ex = _Extractor(dest, whiteouts, split)
     try:
         try:
             with tarfile.open(fileobj=reader, mode="r|", errorlevel=2) as tf:  # type: ignore[call-overload]
@@ -248,6 +266,8 @@ def extract_layer(stream: IO[bytes], dest: str, copy_to: BinaryIO | None = None,
                 raise UnsafeArchive(f"invalid tar archive: {e}") from None
         ex.finish()
         reader.drain()
+        if split is not None:
+            split.finish()
     finally:
         ex.close()
     ex.stats.diff_id = reader.digest()
