@@ -106,6 +106,7 @@ class BlobStream:
         inflating release the GIL, so the two overlap on two cores. At most ``depth`` chunks wait."""
         self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
         self._pending = b""
+        self._pending_off = 0
         self._prefetching = True
         threading.Thread(target=self._pump, args=(chunk,), name="blob-prefetch", daemon=True).start()
 
@@ -131,7 +132,7 @@ class BlobStream:
     def read(self, n: int = -1) -> bytes:
         if not getattr(self, "_prefetching", False):
             return self._fetch(n)
-        if not self._pending:
+        if self._pending_off >= len(self._pending):
             if self._eof:
                 return b""
             item = self._queue.get()
@@ -141,12 +142,15 @@ class BlobStream:
             if not item:
                 self._eof = True
                 return b""
-            self._pending = item
-        if n is None or n < 0 or n >= len(self._pending):
-            data, self._pending = self._pending, b""
-        else:
-            data, self._pending = self._pending[:n], self._pending[n:]
-        return data
+            self._pending, self._pending_off = item, 0
+        off = self._pending_off
+        if off == 0 and (n is None or n < 0 or n >= len(self._pending)):
+            data, self._pending = self._pending, b""  # the whole chunk: no copy
+            return data
+        # a part: slice from an offset (cutting the rest off each time would copy it again and again)
+        end = len(self._pending) if n is None or n < 0 else min(len(self._pending), off + n)
+        self._pending_off = end
+        return self._pending[off:end]
 
     def _raw_read(self, n: int) -> bytes:
         assert self._resp is not None

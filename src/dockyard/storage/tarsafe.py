@@ -47,6 +47,7 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 CHUNK = 1 << 20
+_DIR_CACHE = 64  # directory fds an extraction keeps open
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -93,8 +94,14 @@ class HashingReader:
         self.size = 0
         self.copy_to = copy_to
         self.split = split
+        self.until = 0  # stream offset where the content being read ends (reads may run up to it)
 
     def read(self, n: int = -1) -> bytes:
+        if 0 <= n < CHUNK and self.until > self.size:
+            # inside a large file's content: hand tarfile (which asks for 10 KiB at a time) up to 1 MiB, so
+            # the bytes pass in few big pieces: fewer Python steps per byte, and the hashing, inflating and
+            # writing (which release the GIL) dominate, leaving the GIL to layers unpacked alongside
+            n = max(n, min(CHUNK, self.until - self.size))
         data: bytes = self.raw.read(n)
         if data:
             if self.hashing:
@@ -152,14 +159,36 @@ class ExtractStats:
 
 
 class _Extractor:
-    def __init__(self, root: str, whiteouts: str, split: SplitRecorder | None = None) -> None:
+    def __init__(self, root: str, whiteouts: str, split: SplitRecorder | None = None,
+                 reader: HashingReader | None = None) -> None:
         self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.reader = reader
         self.whiteouts = whiteouts  # "overlay": convert; "keep": plain files (save/load staging)
         self.split = split
         self.stats = ExtractStats()
+        # open fds of the directories entries were last made in: most entries go where the previous one went,
+        # so walking the path again (an open per component) is skipped. Any entry that removes something
+        # drops them, so a cached fd never stands for a directory that was replaced.
+        self._dirs: dict[tuple[str, ...], int] = {}
 
     def close(self) -> None:
+        self._forget_dirs()
         os.close(self.root_fd)
+
+    def _dir(self, parts: list[str]) -> int:
+        key = tuple(parts)
+        fd = self._dirs.get(key)
+        if fd is None:
+            if len(self._dirs) >= _DIR_CACHE:
+                self._forget_dirs()
+            fd = self._dirs[key] = self._open_dir(parts, create=True)
+        return fd
+
+    def _forget_dirs(self, keep: tuple[str, ...] | None = None) -> None:
+        for key, fd in list(self._dirs.items()):
+            if key != keep:
+                os.close(fd)
+                del self._dirs[key]
 
     def _open_dir(self, parts: list[str], create: bool) -> int:
         """The fd of directory ``parts`` under the root, never following a symlink on the way."""
@@ -181,50 +210,59 @@ class _Extractor:
             split.touch(parts, ti.isdir())
             if ti.issparse():
                 raise SplitConflict(f"sparse entry {ti.name!r}")
-        dfd = self._open_dir(parts[:-1], create=True)
-        try:
-            if self.whiteouts == "overlay" and base.startswith(WHITEOUT_PREFIX):
-                if base == OPAQUE_MARKER:
-                    os.setxattr(dfd, OPAQUE_XATTR, b"y")
-                else:
-                    target = base[len(WHITEOUT_PREFIX):]
-                    if not target or target in (".", ".."):
-                        raise UnsafeArchive(f"refusing malformed whiteout entry {ti.name!r}")
-                    if split is not None:
-                        split.touch([*parts[:-1], target], False)
-                    remove_existing(dfd, target, keep_dir=False)
-                    os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=dfd)
-                return
-            owner = (ti.uid, ti.gid)
-            if ti.isdir():
-                make_dir(ti, dfd, base, owner)
-                self.stats.dir_times.append((parts, ti.mtime))
-                return
-            remove_existing(dfd, base, keep_dir=False)
-            if ti.isreg():
-                if split is not None:
-                    split.content(ti.offset_data, ti.size, parts)
-                if not make_file(tf, ti, dfd, base, owner):
-                    raise UnsafeArchive(f"unexpected end of archive in {ti.name!r}")
-                self.stats.content_size += ti.size
-            elif ti.islnk():
-                lparts = clean_entry(ti.linkname)
-                if not lparts:
-                    raise UnsafeArchive(f"refusing hard link to the root: {ti.name!r}")
-                sfd = self._open_dir(lparts[:-1], create=False)
-                try:
-                    st = os.stat(lparts[-1], dir_fd=sfd, follow_symlinks=False)
-                    if stat.S_ISDIR(st.st_mode):
-                        raise UnsafeArchive(f"refusing hard link to a directory: {ti.name!r}")
-                    os.link(lparts[-1], base, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
-                finally:
-                    os.close(sfd)
-            elif ti.issym() or ti.ischr() or ti.isblk() or ti.isfifo():
-                make_special(ti, dfd, base, owner)
+        here = tuple(parts[:-1])
+        dfd = self._dir(parts[:-1])  # owned by the cache: not closed here
+        if self.whiteouts == "overlay" and base.startswith(WHITEOUT_PREFIX):
+            if base == OPAQUE_MARKER:
+                os.setxattr(dfd, OPAQUE_XATTR, b"y")
             else:
-                raise UnsafeArchive(f"unsupported archive entry type {ti.type!r} for {ti.name!r}")
-        finally:
-            os.close(dfd)
+                target = base[len(WHITEOUT_PREFIX):]
+                if not target or target in (".", ".."):
+                    raise UnsafeArchive(f"refusing malformed whiteout entry {ti.name!r}")
+                if split is not None:
+                    split.touch([*parts[:-1], target], False)
+                if remove_existing(dfd, target, keep_dir=False):
+                    self._forget_dirs(keep=here)
+                os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=dfd)
+            return
+        owner = (ti.uid, ti.gid)
+        if ti.isdir():
+            make_dir(ti, dfd, base, owner)
+            self.stats.dir_times.append((parts, ti.mtime))
+            return
+        if ti.isreg():
+            if split is not None:
+                split.content(ti.offset_data, ti.size, parts)
+            if self.reader is not None and ti.size >= CHUNK:
+                self.reader.until = ti.offset_data + ti.size
+            try:  # the name is new (the common case): no look before the exclusive create
+                made = make_file(tf, ti, dfd, base, owner)
+            except FileExistsError:
+                if remove_existing(dfd, base, keep_dir=False):
+                    self._forget_dirs(keep=here)
+                made = make_file(tf, ti, dfd, base, owner)
+            if not made:
+                raise UnsafeArchive(f"unexpected end of archive in {ti.name!r}")
+            self.stats.content_size += ti.size
+            return
+        if remove_existing(dfd, base, keep_dir=False):
+            self._forget_dirs(keep=here)
+        if ti.islnk():
+            lparts = clean_entry(ti.linkname)
+            if not lparts:
+                raise UnsafeArchive(f"refusing hard link to the root: {ti.name!r}")
+            sfd = self._open_dir(lparts[:-1], create=False)
+            try:
+                st = os.stat(lparts[-1], dir_fd=sfd, follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    raise UnsafeArchive(f"refusing hard link to a directory: {ti.name!r}")
+                os.link(lparts[-1], base, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
+            finally:
+                os.close(sfd)
+        elif ti.issym() or ti.ischr() or ti.isblk() or ti.isfifo():
+            make_special(ti, dfd, base, owner)
+        else:
+            raise UnsafeArchive(f"unsupported archive entry type {ti.type!r} for {ti.name!r}")
 
     def finish(self) -> None:
         """Directory mtimes last (deepest first): creating children changes them."""
@@ -253,7 +291,7 @@ def extract_layer(stream: IO[bytes], dest: str, copy_to: BinaryIO | None = None,
     digest (staging).
     """
     reader = HashingReader(decompressed(stream), copy_to, hashing, split)
-    ex = _Extractor(dest, whiteouts, split)
+    ex = _Extractor(dest, whiteouts, split, reader)
     try:
         try:
             with tarfile.open(fileobj=reader, mode="r|", errorlevel=2) as tf:  # type: ignore[call-overload]

@@ -180,17 +180,20 @@ def rmtree_at(dfd: int, name: str) -> None:
     os.rmdir(name, dir_fd=dfd)
 
 
-def remove_existing(dfd: int, name: str, keep_dir: bool) -> None:
-    """Clear the way for a new entry ``name``: unlink a file, remove a directory unless ``keep_dir``."""
+def remove_existing(dfd: int, name: str, keep_dir: bool) -> bool:
+    """Clear the way for a new entry ``name``: unlink a file, remove a directory unless ``keep_dir``.
+    True when something was removed."""
     try:
         st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
     except FileNotFoundError:
-        return
+        return False
     if stat.S_ISDIR(st.st_mode):
-        if not keep_dir:
-            rmtree_at(dfd, name)
+        if keep_dir:
+            return False
+        rmtree_at(dfd, name)
     else:
         os.unlink(name, dir_fd=dfd)
+    return True
 
 
 def apply_meta(fd: int, ti: tarfile.TarInfo, owner: tuple[int, int]) -> None:
