@@ -74,3 +74,18 @@ def test_bad_templates_fail_like_the_docker_cli(daemon: TestDaemon, box: str, te
     assert ours.stdout == theirs.stdout
     if theirs.stderr.startswith("template parsing error:"):
         assert ours.stderr.startswith("template parsing error:"), ours.stderr
+
+
+# a field that is not there: inspect runs the template on the raw JSON with missingkey=error, ps on its
+# typed row; both are errors with the docker CLI's exact text (stderr compared whole) and exit status
+MISSING_FIELD = [("inspect", "-f", "{{.Foo}}"), ("inspect", "-f", "{{.State.Foo}}"),
+                 ("inspect", "-f", "x {{.Config.Nope}} y"), ("ps", "--filter", "name=fmtbox", "--format", "{{.Foo}}"),
+                 ("ps", "--filter", "name=fmtbox", "--format", "table {{.Names}}\t{{.Nope}}")]
+
+
+@pytest.mark.parametrize("args", MISSING_FIELD, ids=lambda a: " ".join(a))
+def test_missing_fields_fail_like_the_docker_cli(daemon: TestDaemon, box: str, args: tuple[str, ...]) -> None:
+    full = (*args, box) if args[0] == "inspect" else args
+    theirs, ours = daemon.docker(*full), daemon.cli(*full)
+    assert theirs.returncode != 0
+    assert (ours.returncode, ours.stdout, ours.stderr) == (theirs.returncode, theirs.stdout, theirs.stderr)

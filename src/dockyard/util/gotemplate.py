@@ -23,16 +23,25 @@ _MISSING = object()
 
 
 # -- lexing -------------------------------------------------------------------------------------------
-def _split(src: str) -> list[tuple[str, str]]:
-    """Text and action pieces, with the {{- and -}} trim markers applied to the neighbouring text."""
-    pieces: list[tuple[str, str]] = []
+class _FieldPath(list):  # type: ignore[type-arg]
+    """A ``.A.B`` field chain (a list of names) that remembers where it stands in the template source,
+    for Go's positioned execution errors (``template: :1:2: executing "" at <.A.B>: …``)."""
+
+    pos = 0
+    text = ""
+
+
+def _split(src: str) -> list[tuple[str, str, int]]:
+    """Text and action pieces (with the action's offset in ``src``), the {{- and -}} trim markers applied to
+    the neighbouring text."""
+    pieces: list[tuple[str, str, int]] = []
     i = 0
     trim_next = False
     while True:
         j = src.find("{{", i)
         if j < 0:
             text = src[i:]
-            pieces.append(("text", text.lstrip() if trim_next else text))
+            pieces.append(("text", text.lstrip() if trim_next else text, i))
             return pieces
         text = src[i:j]
         if trim_next:
@@ -48,14 +57,15 @@ def _split(src: str) -> list[tuple[str, str]]:
         if body.endswith(" -") or body.endswith("\t-") or body.endswith("\n-"):
             body = body[:-1]
             trim_next = True
-        pieces.append(("text", text))
+        pieces.append(("text", text, i))
+        start = src.find(body.strip(), j + 2) if body.strip() else j + 2
         body = body.strip()
         if not (body.startswith("/*") and body.endswith("*/")):
-            pieces.append(("action", body))
+            pieces.append(("action", body, start))
         i = k + 2
 
 
-def _tokens(action: str) -> list[tuple[str, Any]]:
+def _tokens(action: str, base: int = 0) -> list[tuple[str, Any]]:
     toks: list[tuple[str, Any]] = []
     i, n = 0, len(action)
     while i < n:
@@ -105,7 +115,10 @@ def _tokens(action: str) -> list[tuple[str, Any]]:
             if not word:
                 raise TemplateError(f"template: :1: unexpected {action[i]!r} in command")
             if word.startswith("."):
-                toks.append(("field", [p for p in word.split(".")[1:] if p]))
+                path = _FieldPath(p for p in word.split(".")[1:] if p)
+                # Go's node for a chain .A.B stands where its second field starts
+                path.pos, path.text = base + i + (word.find(".", 1) if word.count(".") > 1 else 0), word
+                toks.append(("field", path))
             elif word.startswith("$"):
                 name, *fields = word.split(".")
                 toks.append(("var", (name, fields)))
@@ -161,16 +174,16 @@ class _Node:
         self.else_body: list[_Node] = []
 
 
-def _parse(src: str) -> list[_Node]:
+def _parse(src: str, pos_offset: int = 0) -> list[_Node]:
     root: list[_Node] = []
     stack: list[tuple[_Node | None, list[_Node]]] = [(None, root)]
-    for kind, body in _split(src):
+    for kind, body, offset in _split(src):
         target = stack[-1][1]
         if kind == "text":
             if body:
                 target.append(_Node("text", text=body))
             continue
-        toks = _tokens(body)
+        toks = _tokens(body, offset + pos_offset)
         if not toks:
             raise TemplateError("template: :1: missing value for command")
         head = toks[0]
@@ -405,10 +418,10 @@ class _Scope:
 class Template:
     """A parsed template; ``execute(data)`` renders it."""
 
-    def __init__(self, src: str, funcs: dict[str, Callable[..., Any]] | None = None) -> None:
+    def __init__(self, src: str, funcs: dict[str, Callable[..., Any]] | None = None, pos_offset: int = 0) -> None:
         self.src = src
         self.funcs = dict(FUNCS, **(funcs or {}))
-        self.nodes = _parse(src)
+        self.nodes = _parse(src, pos_offset)
         self._check_functions(self.nodes)
 
     def _check_functions(self, nodes: list[_Node]) -> None:
@@ -421,8 +434,11 @@ class Template:
             self._check_functions(node.body)
             self._check_functions(node.else_body)
 
-    def execute(self, data: Any) -> str:
+    def execute(self, data: Any, *, missingkey_error: bool = False) -> str:
+        """Render ``data``. ``missingkey_error`` is Go's ``missingkey=error`` option (docker's inspect runs
+        the raw JSON with it): a map key that is not there fails instead of printing ``<no value>``."""
         out: list[str] = []
+        self._missingkey_error = missingkey_error
         try:
             self._run(self.nodes, _Scope(data, {"$": data}), out)
         except TemplateError:
@@ -530,7 +546,14 @@ class Template:
             if args:
                 raise TemplateError("template: :1: can't give argument to non-function .")
             return v
+        where = f':1:{getattr(fields, "pos", 0)}: executing "" at <{getattr(fields, "text", "")}>'
         for j, name in enumerate(fields):
+            if isinstance(v, dict) and name not in v and getattr(self, "_missingkey_error", False):
+                raise TemplateError(f'template: {where}: map has no entry for key "{name}"')
+            if not isinstance(v, dict) and v is not None and v is not _MISSING and isinstance(fields, _FieldPath) \
+                    and (name.startswith("_") or getattr(v, name, _MISSING) is _MISSING):
+                gotype = getattr(v, "__gotype__", type(v).__name__)
+                raise TemplateError(f"template: {where}: can't evaluate field {name} in type {gotype}")
             v = _field(v, name, args if j == len(fields) - 1 else [])
         return v
 

@@ -44,7 +44,10 @@ def print_inspect(ctx: CLIContext, values: list[Any], fmt: str, kind: str | None
     if fmt:
         from dockyard.cli.format.gostruct import typed_inspect
 
-        ctx.out.write(render_each(fmt, [typed_inspect(kind, v) for v in values] if kind else values))
+        if kind:
+            ctx.out.write(render_each(fmt, [typed_inspect(kind, v) for v in values], raw=values, out=ctx.out))
+        else:
+            ctx.out.write(render_each(fmt, values, out=ctx.out, strict=True))
     else:
         # docker re-indents the daemon's bytes; the daemon's JSON is ASCII-escaped, so keep it that way
         ctx.out.write(json.dumps(values, indent=4) + "\n")

@@ -65,6 +65,7 @@ def display_ports(ports: list[dict[str, Any]]) -> str:
 
 
 class ContainerRow:
+    __gotype__ = "*formatter.ContainerContext"  # the docker CLI's row type, named in template errors
     """The fields docker's ps templates see (.ID, .Names, .Label "k" …), from one /containers/json entry."""
 
     def __init__(self, c: dict[str, Any], trunc: bool = True, now: float | None = None) -> None:

@@ -66,7 +66,8 @@ def render_list(fmt: str, rows: Iterable[Any], headers: dict[str, str], default_
         fmt = "{{json .}}"
     is_table, body = prepare_format(fmt)
     try:
-        tpl = Template(body)
+        # Go's error positions count from the start of what the user wrote, "table " included
+        tpl = Template(body, pos_offset=len(fmt) - len(fmt[len("table"):].lstrip(" ")) if is_table else 0)
     except TemplateError as e:
         raise _format_error(e) from None
     rendered = []
@@ -77,22 +78,54 @@ def render_list(fmt: str, rows: Iterable[Any], headers: dict[str, str], default_
             return "".join(r + "\n" for r in rendered)
         header = tpl.execute(HeaderContext(headers))
     except TemplateError as e:
-        raise _format_error(e) from None
+        raise _execute_error(e) from None
     lines = [header] + rendered
     return align("\n".join(lines).split("\n"))
 
 
-def render_each(fmt: str, values: Iterable[Any]) -> str:
-    """A raw (non-table) template applied to each value, one output line each (inspect -f)."""
+def render_each(fmt: str, values: Iterable[Any], raw: list[Any] | None = None, out: Any = None,
+                strict: bool = False) -> str:
+    """A raw (non-table) template applied to each value, one output line each (inspect -f).
+
+    As docker's inspect: a value the template fails on (a typed struct without the field) is tried again
+    on its raw JSON (``raw``) with Go's missingkey=error; what fails there too is reported after the
+    others are printed (to ``out``; a lone newline when nothing was), and the command exits 1. ``strict``
+    runs ``values`` themselves with missingkey=error (they are the raw JSON already).
+    """
     _, body = prepare_format(fmt) if not fmt.startswith("table") else (False, fmt)
     try:
         tpl = Template(body)
     except TemplateError as e:
         raise _format_error(e, 64) from None  # the docker CLI's StatusError for a template it cannot parse
-    try:
-        return "".join(tpl.execute(v) + "\n" for v in values)
-    except TemplateError as e:
-        raise _format_error(e) from None
+    done: list[str] = []
+    errors: list[str] = []
+    for i, v in enumerate(values):
+        try:
+            done.append(tpl.execute(v, missingkey_error=strict) + "\n")
+            continue
+        except TemplateError as e:
+            error = e
+        if raw is not None and i < len(raw):
+            try:
+                done.append(tpl.execute(raw[i], missingkey_error=True) + "\n")
+                continue
+            except TemplateError as e:
+                error = e
+        errors.append(f"template parsing error: {error}")
+    if errors:
+        if out is not None:
+            out.write("".join(done) or "\n")
+        from dockyard.cli.app import CLIError
+
+        raise CLIError("\n".join(errors), 1)
+    return "".join(done)
+
+
+def _execute_error(e: TemplateError) -> Exception:
+    """docker's list formatter wording for a template that parses but fails on a row."""
+    from dockyard.cli.app import CLIError
+
+    return CLIError(f"failed to execute template: {e}", 1)
 
 
 def _format_error(e: TemplateError, code: int = 1) -> Exception:
