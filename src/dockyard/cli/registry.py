@@ -109,6 +109,9 @@ COMMANDS: dict[str, str] = {
                            ("secret", ("create", "inspect", "ls", "list", "rm", "remove")),
                            ("config", ("create", "inspect", "ls", "list", "rm", "remove")))
        for sub in subs},
+    # client-side docker features outside the scope ledger (cli/commands/clientside.py)
+    **{f"trust {sub}": f"clientside:trust_{sub}" for sub in ("inspect", "revoke", "sign", "key", "signer")},
+    **{f"manifest {sub}": f"clientside:manifest_{sub}" for sub in ("annotate", "create", "inspect", "push", "rm")},
     "plugin ls": "swarmless:plugin_ls",
     "plugin list": "swarmless:plugin_ls",
     "plugin inspect": "swarmless:plugin_inspect",
@@ -138,4 +141,4 @@ ALIASES: dict[str, str] = {
 
 # Two-word command groups (`dockyard image ls`); a group word alone prints its help.
 GROUPS = ("container", "image", "network", "volume", "system", "builder", "compose", "registry", "auth",
-          "context", "swarm", "node", "service", "stack", "secret", "config", "plugin")
+          "context", "swarm", "node", "service", "stack", "secret", "config", "plugin", "trust", "manifest")
