@@ -146,3 +146,19 @@ def test_cli_filter_errors_exit_1(daemon: TestDaemon, nets: list[str]) -> None:
         for run in (daemon.docker, daemon.cli):
             p = run(*cmd, "--filter", "colour=red")
             assert p.returncode == 1 and "invalid filter 'colour'" in p.stderr.lower(), (cmd, p.stderr)
+
+
+def test_cli_lists_match_the_docker_cli(daemon: TestDaemon, tag: str, nets: list[str], vols: list[str]) -> None:
+    """network ls and volume ls share docker's list shape: -q, a custom --format overriding -q, filters."""
+    for group in ("network", "volume"):
+        for extra in (["-q"], ["-q", "--format", "{{.Name}}"], ["--format", "{{.Name}} {{.Scope}}"],
+                      ["--format", "table {{.Name}}\t{{.Driver}}"], []):
+            args = (group, "ls", "--filter", f"name={tag}", *extra)
+            theirs, ours = daemon.docker(*args), daemon.cli(*args)
+            if not extra and group == "network":  # the ids differ in length only by --no-trunc; compare names
+                theirs, ours = daemon.docker(*args, "--no-trunc"), daemon.cli(*args, "--no-trunc")
+            assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout), (args, theirs.stdout)
+    for group in ("volume", "network"):
+        theirs = daemon.docker(group, "rm", "no-such-" + tag)
+        ours = daemon.cli(group, "rm", "no-such-" + tag)
+        assert (ours.returncode, ours.stdout, ours.stderr) == (theirs.returncode, theirs.stdout, theirs.stderr)

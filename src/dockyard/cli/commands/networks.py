@@ -10,9 +10,9 @@ from urllib.parse import quote
 from dockyard.cli.app import CLIContext, CLIError
 from dockyard.cli.commands.inspect import inspect_each
 from dockyard.cli.commands.lifecycle import confirm, filters_query
-from dockyard.cli.format.output import Row, go_time_string, render_list
+from dockyard.cli.commands.objlist import labels_text, remove_each, write_list
+from dockyard.cli.format.output import Row, go_time_string
 from dockyard.cli.format.table import truncate_id
-from dockyard.client.api_client import APIError, NotFound
 
 
 def _q(name: str) -> str:
@@ -122,14 +122,10 @@ def run_ls(args: argparse.Namespace, ctx: CLIContext) -> int:
         rows.append(Row({"ID": truncate_id(n["Id"], args.no_trunc), "Name": n["Name"], "Driver": n["Driver"],
                          "Scope": n["Scope"], "IPv4": str(n.get("EnableIPv4", True)).lower(),
                          "IPv6": str(n.get("EnableIPv6", False)).lower(), "Internal": str(n["Internal"]).lower(),
-                         "Labels": ",".join(f"{k}={v}" for k, v in sorted((n.get("Labels") or {}).items())),
+                         "Labels": labels_text(n.get("Labels")),
                          "CreatedAt": go_time_string(n.get("Created", ""))}))
-    if args.quiet:
-        for r in rows:
-            ctx.out.write(r["ID"] + "\n")
-        return 0
-    default = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
-    ctx.out.write(render_list(args.format, rows, _LS_HEADERS, default))
+    write_list(ctx, rows, fmt=args.format, quiet=args.quiet, key="ID", headers=_LS_HEADERS,
+               default_table="table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}")
     return 0
 
 
@@ -152,18 +148,8 @@ def configure_rm(p: argparse.ArgumentParser) -> None:
 
 
 def run_rm(args: argparse.Namespace, ctx: CLIContext) -> int:
-    failed = False
-    for name in args.networks:
-        try:
-            ctx.client.request("DELETE", f"/networks/{_q(name)}").close()
-        except APIError as e:
-            if args.force and isinstance(e, NotFound):
-                continue
-            ctx.err.write(f"Error response from daemon: {e.message}\n")
-            failed = True
-            continue
-        ctx.out.write(name + "\n")
-    return 1 if failed else 0
+    return remove_each(ctx, [(name, f"/networks/{_q(name)}") for name in args.networks], missing_ok=args.force,
+                       status_line=True)
 
 
 # ------------------------------------------------------------------------------------------ connect

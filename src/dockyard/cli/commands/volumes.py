@@ -8,8 +8,8 @@ from urllib.parse import quote
 from dockyard.cli.app import CLIContext, CLIError
 from dockyard.cli.commands.inspect import inspect_each
 from dockyard.cli.commands.lifecycle import confirm, filters_query
-from dockyard.cli.format.output import Row, render_list
-from dockyard.client.api_client import APIError
+from dockyard.cli.commands.objlist import labels_text, remove_each, write_list
+from dockyard.cli.format.output import Row
 
 
 def _q(name: str) -> str:
@@ -66,13 +66,11 @@ def run_ls(args: argparse.Namespace, ctx: CLIContext) -> int:
     vols = sorted(resp.get("Volumes") or [], key=lambda v: v["Name"])
     rows = [Row({"Name": v["Name"], "Driver": v.get("Driver", "local"), "Scope": v.get("Scope", "local"),
                  "Mountpoint": v.get("Mountpoint", ""),
-                 "Labels": ",".join(f"{k}={val}" for k, val in sorted((v.get("Labels") or {}).items())),
+                 "Labels": labels_text(v.get("Labels")),
                  "Links": "N/A", "Size": "N/A", "Availability": "N/A", "Group": "N/A", "Status": "N/A"})
             for v in vols]
-    if args.quiet and not args.format:
-        ctx.out.write("".join(r["Name"] + "\n" for r in rows))
-        return 0
-    ctx.out.write(render_list(args.format, rows, _LS_HEADERS, "table {{.Driver}}\t{{.Name}}"))
+    write_list(ctx, rows, fmt=args.format, quiet=args.quiet, key="Name", headers=_LS_HEADERS,
+               default_table="table {{.Driver}}\t{{.Name}}")
     return 0
 
 
@@ -95,16 +93,8 @@ def configure_rm(p: argparse.ArgumentParser) -> None:
 
 
 def run_rm(args: argparse.Namespace, ctx: CLIContext) -> int:
-    failed = False
-    for name in args.volumes:
-        try:
-            ctx.client.request("DELETE", f"/volumes/{_q(name)}", {"force": args.force or None}).close()
-        except APIError as e:
-            ctx.err.write(f"Error response from daemon: {e.message}\n")
-            failed = True
-            continue
-        ctx.out.write(name + "\n")
-    return 1 if failed else 0
+    return remove_each(ctx, [(name, f"/volumes/{_q(name)}") for name in args.volumes],
+                       query={"force": args.force or None})
 
 
 # ------------------------------------------------------------------------------------------ prune
