@@ -321,14 +321,15 @@ class BuildContext:
             i += 1
         return cur
 
-    def sources(self, pattern: str, instruction: str) -> list[Source]:
-        """Sources named by a COPY/ADD argument (globs allowed), docker's errors when there are none."""
+    def sources(self, pattern: str, instruction: str, double_star: bool = False) -> list[Source]:
+        """Sources named by a COPY/ADD argument (globs allowed), docker's errors when there are none; with
+        ``double_star`` (BuildKit's ``COPY --parents``) a ``**`` segment matches any number of directories."""
         clean = posixpath.normpath("/" + pattern).lstrip("/")
         if pattern.startswith("..") or clean.startswith(".."):
             raise SourceError(f"{instruction} failed: forbidden path outside the build context: {pattern} ()")
         if any(ch in clean for ch in "*?["):
             found: list[Source] = []
-            for rel in self._glob(clean):
+            for rel in self._glob(clean, double_star):
                 if self.excluded(rel):
                     continue
                 path = self._resolve(rel)
@@ -346,13 +347,23 @@ class BuildContext:
                               f".dockerignore: stat {clean}: file does not exist")
         return [Source(clean, path, os.path.isdir(path))]
 
-    def _glob(self, pattern: str) -> list[str]:
+    def _glob(self, pattern: str, double_star: bool = False) -> list[str]:
         parts = pattern.split("/")
         found = [""]
         for k, part in enumerate(parts):
-            nxt = []
+            nxt: list[str] = []
             for base in found:
                 d = os.path.join(self.root, base) if base else self.root
+                if double_star and part == "**":
+                    nxt.append(base)
+                    for dirpath, dirnames, _files in os.walk(d):
+                        dirnames.sort()
+                        rel_dir = os.path.relpath(dirpath, self.root)
+                        for name in dirnames:
+                            r = name if rel_dir == "." else f"{rel_dir}/{name}"
+                            if not self.excluded(r) or self.ignore.may_include_under(r):
+                                nxt.append(r)
+                    continue
                 if any(ch in part for ch in "*?["):
                     try:
                         names = sorted(os.listdir(d))
@@ -366,7 +377,8 @@ class BuildContext:
                     if os.path.lexists(os.path.join(self.root, cand)) or k == len(parts) - 1:
                         nxt.append(cand)
             found = nxt
-        return [f for f in found if os.path.lexists(os.path.join(self.root, f))]
+        found = list(dict.fromkeys(found))
+        return [f for f in found if f and os.path.lexists(os.path.join(self.root, f))]
 
     def walk(self, src: Source) -> Iterator[tuple[str, str, os.stat_result]]:
         """(rel under the source, disk path, lstat) for a source and, for a directory, everything below it

@@ -13,6 +13,7 @@ import tarfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from ..errors import DockyardError
 from .cache import cache_key
 from .context import Source, SourceError, file_digest
 from .dockerfile import Node
@@ -20,6 +21,7 @@ from .imageconfig import empty_container_config
 from .imagefs import ImageFS, parse_chown
 from .instructions import flag_map, split_words_raw
 from .layertar import Entry, LayerBuilder, entry_from_stat
+from .link_layer import layer_from_dir, link_key
 from .options import BuildError
 
 if TYPE_CHECKING:
@@ -56,11 +58,13 @@ class CopyStep:
         excludes = [self.b.word(x, st, node.line) for x in flags.get("exclude", [])]
         parents = "parents" in flags and flags["parents"][-1] != "false"
         checksum = flags.get("checksum", [""])[-1]
-        fs = ImageFS(st.layer_dirs)
+        link = "link" in flags and flags["link"][-1] != "false"
+        base_fs = ImageFS(st.layer_dirs)
+        fs = ImageFS([]) if link else base_fs  # a linked layer is written as if onto nothing
         owner: tuple[int, int] | None = None
         if chown:
             try:
-                owner = parse_chown(chown, fs)
+                owner = parse_chown(chown, base_fs)
             except LookupError as e:
                 raise BuildError(str(e)) from None
         wd = st.cc.get("WorkingDir") or "/"
@@ -72,6 +76,7 @@ class CopyStep:
         tmp_dirs: list[str] = []
         try:
             items: list[tuple[str, Source | None, bytes | None]] = []  # (name, source, heredoc bytes)
+            kept: dict[str, str] = {}  # --parents: a context source's path under the destination
             digest_parts: list[str] = []
             for s in raw_srcs:
                 name = s[2:] if s.startswith("<<") else s
@@ -94,12 +99,19 @@ class CopyStep:
                         items.append((posixpath.basename(f.rel.rstrip("/")) or "", f, None))
                     digest_parts.append("from:" + from_ref + ":" + s)
                     continue
+                pivot = ""
+                if parents:
+                    pivot, s = parents_pivot(s)
                 try:
-                    found = self.b.ctx.sources(s, what)
+                    found = self.b.ctx.sources(s, what, double_star=parents)
                 except SourceError as e:
                     raise BuildError(str(e)) from None
                 for f in found:
                     items.append((posixpath.basename(f.rel) or "", f, None))
+                    if parents:
+                        kept[f.rel] = kept_path(f.rel, pivot)
+            if parents and kept:
+                dest_is_dir = True  # BuildKit: the parents are kept under the destination directory
             if len(items) > 1 and not dest_is_dir:
                 raise BuildError(f"When using {what} with more than one source file, the destination must be a "
                                  "directory and end with a /")
@@ -113,9 +125,12 @@ class CopyStep:
                 ("dir" if any(src is not None and src.is_dir for _, src, _d in items) else "file")
             key_parts = [what, raw_srcs, dest_abs, chown, flags.get("chmod"), from_ref, excludes, parents,
                          digest_parts, checksum]
-            key = cache_key(st.image_id or "scratch", "copy", key_parts)
+            key = cache_key(st.image_id or "scratch", "copy", key_parts + ([True] if link else []))
             description = f"{what} {summary_kind}:{_sha(json.dumps(digest_parts).encode())} in {dest} "
-            if self.b.try_cache(st, key):
+            if self.b.try_cache(st, key, f"{' '.join(st.shell)} #(nop) {description}"):
+                return
+            lkey = link_key(key_parts) if link else ""
+            if link and self._restack_linked(st, lkey, key, description):
                 return
             lb = LayerBuilder()
             dest_res = fs.resolve(dest_abs).lstrip("/")
@@ -136,10 +151,13 @@ class CopyStep:
                     tmp_dirs.append(tmp)
                     self._add_tree(lb, fs, tmp, root, None, None, keep_mtime=True, excludes=[])
                     continue
+                keep = kept.get(src.rel, "") if src_fs is None else ""
+                if keep:
+                    self._parent_dirs(lb, fs, dest_res, src.rel, keep, owner)
                 if src.is_dir:
                     root = dest_res
-                    if parents and src.rel:
-                        root = posixpath.join(dest_res, src.rel)
+                    if keep:
+                        root = posixpath.join(dest_res, keep)
                     self.b.ancestors(lb, fs, posixpath.join(root, "x") if root else "x", owner)
                     if root:
                         st_dir = os.stat(src.path)
@@ -152,8 +170,8 @@ class CopyStep:
                     self._add_tree(lb, fs, src.path, root, owner, chmod, keep_mtime=False, excludes=excludes,
                                    ctx_rel=src.rel)
                 else:
-                    if parents and "/" in src.rel:
-                        target = posixpath.join(dest_res, src.rel)
+                    if keep:
+                        target = posixpath.join(dest_res, keep)
                     elif dest_is_dir or dest_exists_dir:
                         target = posixpath.join(dest_res, name)
                     else:
@@ -173,10 +191,51 @@ class CopyStep:
             ccc = copy.deepcopy(cc)
             ccc["Cmd"] = [*st.shell, f"#(nop) {description}"]
             self.b.finish(st, cfg, ccc, f"{' '.join(st.shell)} #(nop) {description}", lb, key, "copy",
-                         description, empty=False)
+                          description, empty=False)
+            if link:
+                self.b.cache.put(lkey, st.image_id, "", "copy", description, 0)
         finally:
             for d in tmp_dirs:
                 shutil.rmtree(d, ignore_errors=True)
+
+    def _restack_linked(self, st: State, lkey: str, key: str, description: str) -> bool:
+        """A linked layer cached on another parent: the same layer stacked on this one (``Using cache``)."""
+        if self.b.opts.nocache:
+            return False
+        hit = self.b.cache.get(lkey)
+        if hit is None or not self.b.images.exists(hit) or not self.b._cache_allowed(hit):
+            return False
+        try:
+            layer_dir = self.b.images.lookup(hit).layer_dirs[-1]
+        except (DockyardError, IndexError):
+            return False
+        self.b.emit(" ---> Using cache\n")
+        self.b.used_keys.append(lkey)
+        cfg = copy.deepcopy(st.config)
+        cc = cfg.setdefault("config", empty_container_config())
+        cc["Image"] = st.image_id
+        ccc = copy.deepcopy(cc)
+        ccc["Cmd"] = [*st.shell, f"#(nop) {description}"]
+        self.b.finish(st, cfg, ccc, f"{' '.join(st.shell)} #(nop) {description}", layer_from_dir(layer_dir),
+                      key, "copy", description, empty=False)
+        return True
+
+    def _parent_dirs(self, lb: LayerBuilder, fs: ImageFS, dest_res: str, rel: str, keep: str,
+                     owner: tuple[int, int] | None) -> None:
+        """``--parents``: the kept parent directories come from the context, with its modes (the destination's
+        own ancestors as in the image)."""
+        kept_dirs = keep.split("/")[:-1]
+        if not kept_dirs:
+            return
+        self.b.ancestors(lb, fs, posixpath.join(dest_res, "x") if dest_res else "x", owner)
+        base = rel[:len(rel) - len(keep)].rstrip("/")
+        for k in range(1, len(kept_dirs) + 1):
+            sub_rel = "/".join(kept_dirs[:k])
+            try:
+                mode = stat.S_IMODE(os.stat(os.path.join(self.b.ctx.root, base, sub_rel)).st_mode)
+            except OSError:
+                mode = 0o755
+            lb.add_dir(posixpath.join(dest_res, sub_rel) if dest_res else sub_rel, mode, *(owner or (0, 0)))
 
     @staticmethod
     def _excluded(excludes: list[str], *names: str) -> bool:
@@ -284,6 +343,28 @@ class CopyStep:
 
 
 
+def parents_pivot(src: str) -> tuple[str, str]:
+    """``COPY --parents a/./b/c``: (the part whose directories are not kept, the source to match). As rsync's
+    ``--relative``, only the directories after a ``/./`` are kept; without one, all of them."""
+    body = src
+    while body.startswith("./"):
+        body = body[2:]
+    idx = body.find("/./")
+    if idx < 0:
+        return "", src
+    pivot = posixpath.normpath(body[:idx]).lstrip("/")
+    return ("" if pivot == "." else pivot), body[:idx] + "/" + body[idx + 3:]
+
+
+def kept_path(rel: str, pivot: str) -> str:
+    """A matched source's path under the destination: its context path less the pivot."""
+    if not pivot:
+        return rel
+    if rel == pivot:
+        return ""
+    return rel[len(pivot) + 1:] if rel.startswith(pivot + "/") else rel
+
+
 def _is_archive(path: str) -> bool:
     try:
         with open(path, "rb") as f:
@@ -309,16 +390,17 @@ def _walk_plain(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
                 stack.append((r, full))
 
 
-def copy_out(fs: ImageFS, path: str, target: str) -> None:
-    """Copy ``path`` of an image (merged view, symlinks inside kept) to ``target`` on the host, with owners."""
-    disk = fs.disk_path(path)
+def copy_out(fs: ImageFS, path: str, target: str, top: bool = True) -> None:
+    """Copy ``path`` of an image (merged view, symlinks inside kept) to ``target`` on the host, with owners.
+    The source itself is followed when it is a symlink (as docker does); what lies below it is not."""
+    disk = fs.disk_path(path) if top else fs.entry_path(path)
     if disk is None:
         raise BuildError(f"stat {path}: file does not exist")
     st = os.lstat(disk)
     if stat.S_ISDIR(st.st_mode):
         os.makedirs(target, exist_ok=True)
         for name in fs.list_dir(path):
-            copy_out(fs, posixpath.join(path, name), os.path.join(target, name))
+            copy_out(fs, posixpath.join(path, name), os.path.join(target, name), top=False)
         os.chmod(target, stat.S_IMODE(st.st_mode))
     elif stat.S_ISLNK(st.st_mode):
         os.symlink(os.readlink(disk), target)

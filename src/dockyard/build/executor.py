@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import DockyardError
+from . import history_cache
 from .cache import BuildCache, cache_key
 from .context import BuildContext, Source
 from .copy_step import CopyStep, copy_out
@@ -27,7 +28,7 @@ from .imagefs import ImageFS
 from .layertar import LayerBuilder
 from .metadata_steps import STEPS
 from .options import BuildCancelled, BuildError, BuildOptions
-from .ports import BuildContainers, BuildImages, RunRequest
+from .ports import BaseImage, BuildContainers, BuildImages, RunRequest
 from .run_step import do_run
 from .shell_words import Lexer, ShellWordError
 from .stage_state import StageResult, State, base_state, env_dict
@@ -73,6 +74,7 @@ class StageBuilder:
         self.cached_so_far = True  # docker stops probing the cache after the first miss
         self.cache_sources: set[str] | None = None  # images ``cachefrom`` allows (None: every cached step)
         self.used_keys: list[str] = []  # cache hits, recorded as used when the stage ends
+        self.history_sources: list[BaseImage] = []  # ``cachefrom`` images, matched by their history too
 
     # ------------------------------------------------------------------ environment
     def arg_env(self, st: State) -> dict[str, str]:
@@ -111,12 +113,12 @@ class StageBuilder:
         prefix = " ".join(st.shell)
         created_by = f"{prefix} #(nop)  {summary}"
         key = cache_key(st.image_id or "scratch", "meta", summary, extra_key, st.shell)
-        if self.try_cache(st, key):
-            return
         cfg = copy.deepcopy(st.config)
         cc = cfg.setdefault("config", empty_container_config())
         mutate(cc)
         cc["Image"] = st.image_id
+        if self.try_cache(st, key, created_by, cc):
+            return
         ccc = copy.deepcopy(cc)
         ccc["Cmd"] = [*st.shell, "#(nop) ", summary]
         self.committed_in_container(st, ccc, lambda cid: self.finish(
@@ -200,8 +202,10 @@ class StageBuilder:
         st.config = copy.deepcopy(img.config)
         st.layer_dirs = list(img.layer_dirs)
 
-    def try_cache(self, st: State, key: str) -> bool:
-        """Reuse the image cached for ``key`` (the stage's state becomes it); False on a miss."""
+    def try_cache(self, st: State, key: str, created_by: str = "", step_config: dict[str, Any] | None = None) -> bool:
+        """Reuse the image cached for ``key`` (the stage's state becomes it); False on a miss. With
+        ``cachefrom``, a cache image whose history has the step next (``created_by``) is a hit too
+        (``step_config`` is the config such an intermediate image gets)."""
         if self.opts.nocache or not self.cached_so_far:
             return False
         hit = self.cache.get(key)
@@ -213,8 +217,28 @@ class StageBuilder:
             return True
         if hit is not None and not self.images.exists(hit):
             self.cache.drop(key)
+        if created_by and self.history_sources and self._history_hit(st, created_by, step_config):
+            return True
         self.cached_so_far = False
         return False
+
+    def _history_hit(self, st: State, created_by: str, step_config: dict[str, Any] | None) -> bool:
+        found = history_cache.match(self.history_sources, st.config, created_by)
+        if found is None:
+            return False
+        if found.is_last:
+            image_id = found.image.id
+        else:
+            cc = copy.deepcopy(step_config if step_config is not None else st.config.get("config") or {})
+            cc["Image"] = st.image_id
+            try:
+                image_id = self.images.restore(st.image_id, history_cache.restored_config(found, st.config, cc))
+            except DockyardError:
+                return False
+        self._adopt(st, image_id)
+        self.emit(" ---> Using cache\n")
+        self.emit(f" ---> {image_id.split(':', 1)[1][:12]}\n")
+        return True
 
     def _cache_allowed(self, image_id: str) -> bool:
         """With ``cachefrom``, only steps that lead to one of those images are reused (docker's rule)."""

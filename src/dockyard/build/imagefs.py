@@ -86,6 +86,10 @@ class ImageFS:
     def disk_path(self, path: str) -> str | None:
         return self._lookup(self.resolve(path).lstrip("/"))
 
+    def entry_path(self, path: str) -> str | None:
+        """The disk path of ``path`` itself (a symlink stays a symlink), or None when absent."""
+        return self._lookup(self.resolve(path, follow_last=False).lstrip("/"))
+
     def read_text(self, path: str) -> str:
         p = self.disk_path(path)
         if p is None:

@@ -111,7 +111,7 @@ def check(node: Node, escape: str) -> None:
             raise ParseError(node.line, f"{what} requires at least two arguments, but only one was provided. "
                                         "Destination could not be determined")
     elif cmd in ("workdir", "user", "stopsignal", "maintainer"):
-        if len(words) != 1 and not (cmd == "maintainer" and words):
+        if not node.args.strip():  # docker's parser keeps the whole rest of the line as the one argument
             raise ParseError(node.line, f"{what} requires exactly one argument")
     elif cmd in ("expose", "volume", "run"):
         if not words:

@@ -240,16 +240,16 @@ def do_workdir(b: StageBuilder, st: State, node: Node) -> None:
     fs = ImageFS(st.layer_dirs)
     summary = f"WORKDIR {wd}"
     key = cache_key(st.image_id or "scratch", "workdir", wd, st.shell)
-    if b.try_cache(st, key):
+    cfg = copy.deepcopy(st.config)
+    cfg.setdefault("config", empty_container_config())["WorkingDir"] = wd
+    cfg["config"]["Image"] = st.image_id
+    prefix = " ".join(st.shell)
+    if b.try_cache(st, key, f"{prefix} #(nop) {summary}", cfg["config"]):
         return
     lb = LayerBuilder()  # docker commits WORKDIR as a layer: the directory when it is new, else nothing
     if not fs.is_dir(wd):
         b.ancestors(lb, fs, fs.resolve(wd).lstrip("/") + "/x", (0, 0))
-    cfg = copy.deepcopy(st.config)
-    cfg.setdefault("config", empty_container_config())["WorkingDir"] = wd
-    cfg["config"]["Image"] = st.image_id
     ccc = copy.deepcopy(cfg["config"])
-    prefix = " ".join(st.shell)
     ccc["Cmd"] = [*st.shell, f"#(nop) {summary}"]
     b.committed_in_container(st, ccc, lambda cid: b.finish(
         st, cfg, ccc, f"{prefix} #(nop) {summary}", lb, key, "workdir", summary, empty=False,

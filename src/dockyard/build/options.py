@@ -40,3 +40,4 @@ class BuildOptions:
     secrets: dict[str, bytes] = field(default_factory=dict)
     auth: dict[str, Any] = field(default_factory=dict)
     build_id: str = ""
+    outputs: Any = None  # the ``outputs`` JSON as sent; build/outputs.py reads it

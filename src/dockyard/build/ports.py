@@ -38,14 +38,21 @@ class BuildImages(Protocol):
         directory itself while yielding the layer tar (hashed and kept as the blob, never parsed back)."""
         ...
 
+    def restore(self, parent_id: str, config: dict[str, Any]) -> str:
+        """An image from ``config`` whose layers (``rootfs.diff_ids``) are all in the store already (a step
+        matched in a ``cachefrom`` image's history); returns its ID."""
+        ...
+
     def tag(self, image_id: str, ref: str) -> None: ...
 
     def remove_unused(self, image_id: str) -> int:
         """Delete an untagged image nobody uses (and no child needs); bytes freed (0 if it was kept)."""
         ...
 
-    def pull(self, ref: str, auth: dict[str, Any] | None, progress: Callable[[dict[str, Any]], None]) -> None:
-        """Fetch ``ref`` from its registry (``NotFound`` / ``Unavailable`` with docker's wording if not)."""
+    def pull(self, ref: str, auth: dict[str, Any] | None, progress: Callable[[dict[str, Any]], None],
+             platform: str = "") -> None:
+        """Fetch ``ref`` from its registry (``NotFound`` / ``Unavailable`` with docker's wording if not); from a
+        multi-platform index the entry for ``platform`` ("" is the host's)."""
         ...
 
 
@@ -69,8 +76,9 @@ class BuildContainers(Protocol):
         """Create the step's container (not started); its ID."""
         ...
 
-    def run(self, cid: str, output: Callable[[bytes], None]) -> int:
-        """Start it, stream its output while it runs, return its exit code."""
+    def run(self, cid: str, output: Callable[[bytes, bool], None]) -> int:
+        """Start it, stream its output while it runs (each piece with whether it came from stderr), return
+        its exit code."""
         ...
 
     def diff(self, cid: str) -> Iterator[bytes]:

@@ -39,6 +39,12 @@ def run_command(st: State, node: Node) -> list[str]:
     return [*st.shell, script]
 
 
+def step_output(data: bytes, is_stderr: bool) -> str:
+    """A RUN step's output for the stream; stderr wrapped in red as dockerd's stderr writer does."""
+    text = data.decode("utf-8", "replace")
+    return f"\x1b[91m{text}\x1b[0m" if is_stderr else text
+
+
 def do_run(b: StageBuilder, st: State, node: Node) -> None:
     flags = flag_map(node)
     cmd = run_command(st, node)
@@ -54,7 +60,7 @@ def do_run(b: StageBuilder, st: State, node: Node) -> None:
         save_cmd = [f"|{len(history_args)}", *[f"{k}={v}" for k, v in history_args], *cmd]
     mounts = RunMounts(b, st, node, flags.get("mount") or [])
     key = cache_key(st.image_id or "scratch", "run", save_cmd, network, mounts.cache_identity())
-    if b.try_cache(st, key):
+    if b.try_cache(st, key, " ".join(save_cmd)):
         return
     run_env = list(st.cc.get("Env") or [DEFAULT_PATH]) + [f"{k}={v}" for k, v in build_args]
     mode = {"": b.opts.network_mode, "default": b.opts.network_mode}.get(network, network)
@@ -101,7 +107,7 @@ class _StepContainer:
         watcher.start()
         try:
             try:
-                code = b.containers.run(cid, lambda data: b.emit(data.decode("utf-8", "replace")))
+                code = b.containers.run(cid, lambda data, is_stderr: b.emit(step_output(data, is_stderr)))
             except DockyardError as e:
                 if opts.forcerm:
                     self.remove()

@@ -18,6 +18,8 @@ from typing import IO, Any
 
 from ..errors import DockyardError, InvalidParameter, NotFound
 from ..storage.db import StateDB
+from . import outputs, platforms
+from .base_image import stage_base
 from .build_args import meta_args
 from .cache import BuildCache
 from .cache_admin import DEFAULT_KEEP_STORAGE, CacheAdmin
@@ -28,12 +30,12 @@ from .dockerfile import ParseError, parse
 from .executor import StageBuilder
 from .instructions import PLATFORM_ARGS, Stage, plan
 from .options import BuildError, BuildOptions
-from .ports import BaseImage, BuildContainers, BuildImages
+from .ports import BuildContainers, BuildImages
 from .remote_context import fetch_remote
 from .shell_words import Lexer, ShellWordError
 from .stage_graph import needed_stages, stage_index, step_numbers
 from .stage_scheduler import StageScheduler
-from .stage_state import StageResult, State, base_state
+from .stage_state import StageResult, State
 
 __all__ = ["DEFAULT_KEEP_STORAGE", "BuildService"]
 
@@ -160,11 +162,16 @@ class BuildService:
         meta, used = meta_args(p, opts, lexer, df.escape)
         meta_env = {k: v for k, v in meta.items() if v is not None}
         bases: list[str] = []
+        stage_platforms: list[platforms.Platform | None] = []
+        default_platform = platforms.parse(opts.platform) if opts.platform else None
+        output = outputs.parse(opts.outputs)
         for stage in p.stages:
             try:
                 bases.append(lexer.word(stage.base, meta_env))
+                plat = lexer.word(stage.platform, meta_env) if stage.platform else ""
             except ShellWordError as e:
                 raise ParseError(stage.line, str(e)) from None
+            stage_platforms.append(platforms.parse(plat) if plat else default_platform)
         target = len(p.stages) - 1
         if opts.target:
             names = [s.name for s in p.stages]
@@ -183,7 +190,8 @@ class BuildService:
             b = base_of[i]
             return self._run_stage(runs[i].stage, bases[i], first_step[i], total, opts, ctx, df.escape, meta, used,
                                    sched.lookup, out, cancel, work, labels_step=(i == target and bool(opts.labels)),
-                                   base_stage=sched.results.get(b) if b is not None else None)
+                                   base_stage=sched.results.get(b) if b is not None else None,
+                                   platform=stage_platforms[i])
 
         def stream(msg: str) -> None:
             if not opts.quiet:
@@ -191,6 +199,11 @@ class BuildService:
 
         results = sched.run(build_one, stream)
         final = results[target]
+        if output is not None:
+            try:
+                outputs.export(output, final.layer_dirs)
+            except OSError as e:
+                raise BuildError(f"failed to export to {output.dest}: {e.strerror or e}") from None
         unused = sorted(k for k, v in opts.buildargs.items() if k not in used and k not in PLATFORM_ARGS)
         if unused and not opts.quiet:
             emit({"stream": f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n"})
@@ -200,7 +213,7 @@ class BuildService:
             emit({"stream": f"{final.image_id}\n"})
         else:
             emit({"stream": f"Successfully built {short}\n"})
-        for tag in opts.tags:
+        for tag in opts.tags if output is None or output.tags_image else []:
             self.images.tag(final.image_id, tag)
             if not opts.quiet:
                 emit({"stream": f"Successfully tagged {_familiar(tag)}\n"})
@@ -211,10 +224,10 @@ class BuildService:
                    ctx: BuildContext, escape: str, meta: dict[str, str | None], used: set[str],
                    lookup_stage: Callable[[str], StageResult | None], out: Out,
                    cancel: threading.Event, work: str, labels_step: bool,
-                   base_stage: StageResult | None) -> StageResult:
+                   base_stage: StageResult | None, platform: platforms.Platform | None = None) -> StageResult:
         step = first_step
         out(f"Step {step}/{total} : {stage.original}\n")
-        st = self._base(base, base_stage, opts, out)
+        st = stage_base(self.images, base, base_stage, opts, out, platform)
         if st.image_id:
             out(f" ---> {st.image_id.split(':', 1)[1][:12]}\n")
         sb = StageBuilder(images=self.images, containers=self.containers, cache=self.cache, ctx=ctx, opts=opts,
@@ -224,9 +237,11 @@ class BuildService:
             allowed: set[str] = set()
             for ref in opts.cachefrom:
                 try:
-                    allowed |= self.cache.lineage(self.images.lookup(ref).id)
+                    img = self.images.lookup(ref)
                 except DockyardError:
                     continue  # docker ignores a cache source it cannot find
+                allowed |= self.cache.lineage(img.id)
+                sb.history_sources.append(img)  # a pulled image has no cache rows: its history is matched
             sb.cache_sources = allowed
         triggers = list(st.cc.get("OnBuild") or [])
         if triggers:
@@ -255,34 +270,6 @@ class BuildService:
             for node in df.nodes:
                 check(node, df.escape)
                 sb.step(st, node)
-
-    def _base(self, base: str, base_stage: StageResult | None, opts: BuildOptions, out: Out) -> State:
-        if base.lower() == "scratch":
-            return base_state(None)
-        if base_stage is not None:
-            return base_state(BaseImage(base_stage.image_id, base_stage.config, base_stage.layer_dirs, []))
-        if opts.pull:  # docker's --pull: always ask the registry; a failed pull fails the build
-            try:
-                self.images.pull(base, opts.auth, lambda m: out(_progress_text(m)))
-            except DockyardError as e:
-                raise BuildError(str(e)) from None
-        try:
-            img = self.images.lookup(base)
-        except NotFound:
-            try:
-                self.images.pull(base, opts.auth, lambda m: out(_progress_text(m)))
-                img = self.images.lookup(base)
-            except DockyardError as e:
-                raise BuildError(str(e)) from None
-        except DockyardError as e:
-            raise BuildError(str(e)) from None
-        return base_state(img)
-
-
-def _progress_text(m: dict[str, Any]) -> str:
-    status = m.get("status") or ""
-    ident = m.get("id")
-    return (f"{ident}: {status}\n" if ident else f"{status}\n") if status else ""
 
 
 def _familiar(tag: str) -> str:

@@ -18,7 +18,7 @@ from ..images.service import ImageService
 from ..storage.snapshots import Snapshotter
 from ..storage.tarsafe import ChunkReader
 
-Puller = Callable[[str, "dict[str, Any] | None", Callable[[dict[str, Any]], None]], None]
+Puller = Callable[[str, "dict[str, Any] | None", Callable[[dict[str, Any]], None], str], None]
 
 
 class ImageBuildStore:
@@ -65,6 +65,9 @@ class ImageBuildStore:
             images.layers.gc()
         return img.id
 
+    def restore(self, parent_id: str, config: dict[str, Any]) -> str:
+        return self.images.create_from_config(config, parent=parent_id).id
+
     def tag(self, image_id: str, ref: str) -> None:
         self.images.tag(image_id, ref, None)
 
@@ -80,12 +83,13 @@ class ImageBuildStore:
         store.delete(image_id)
         return max(0, before - self.images.layers_size())
 
-    def pull(self, ref: str, auth: dict[str, Any] | None, progress: Callable[[dict[str, Any]], None]) -> None:
+    def pull(self, ref: str, auth: dict[str, Any] | None, progress: Callable[[dict[str, Any]], None],
+             platform: str = "") -> None:
         if self.puller is None:
             name = parse_normalized(ref).familiar_name if ref else ref
             raise NotFound(f"pull access denied for {name}: this engine has no registry access "
                            "(build base images with 'dockyard image bootstrap')")
-        self.puller(ref, auth, progress)
+        self.puller(ref, auth, progress, platform)
 
 
 class ContainerBuildRunner:
@@ -105,16 +109,24 @@ class ContainerBuildRunner:
         cid, _warnings = self.containers.create(None, body)
         return cid
 
-    def run(self, cid: str, output: Callable[[bytes], None]) -> int:
+    def run(self, cid: str, output: Callable[[bytes, bool], None]) -> int:
         from ..containers.logs import LogQuery, read_logs
 
         self.containers.start(cid)
         c = self.containers.get(cid)
         q = LogQuery(follow=True)
-        for chunk in read_logs(self.containers.log_path(c), "json-file", q, True,
+        pending = b""
+        for chunk in read_logs(self.containers.log_path(c), "json-file", q, False,
                                lambda: bool(c.state.Running)):
-            if chunk:
-                output(chunk)
+            pending += chunk
+            while len(pending) >= 8:  # the logs' multiplexed frames: 1 stdout, 2 stderr, then a 4-byte size
+                size = int.from_bytes(pending[4:8], "big")
+                if len(pending) < 8 + size:
+                    break
+                data, is_err = pending[8:8 + size], pending[0] == 2
+                pending = pending[8 + size:]
+                if data:
+                    output(data, is_err)
         code, _err = self.containers.wait(c)
         return code
 

@@ -115,9 +115,9 @@ class DistributionService:
 
         self._with_endpoints(ref, attempt)
 
-    def pull_for_build(self, ref: str, auth: dict[str, Any] | None, progress: Emit) -> None:
-        """The builder's pull (a FROM not present, ``--pull``): ``auth`` is the build's X-Registry-Config,
-        AuthConfigs by registry (docker.io under its index URL)."""
+    def pull_for_build(self, ref: str, auth: dict[str, Any] | None, progress: Emit, platform: str = "") -> None:
+        """The builder's pull (a FROM not present, ``--pull``, ``FROM --platform``): ``auth`` is the build's
+        X-Registry-Config, AuthConfigs by registry (docker.io under its index URL)."""
         from .auth import credentials_from_json
 
         named = parse_normalized(ref)
@@ -130,9 +130,9 @@ class DistributionService:
                     creds = credentials_from_json(auth[k])
                     break
         if named.digest:
-            self.pull(named.name, named.digest, "", creds, progress)
+            self.pull(named.name, named.digest, platform, creds, progress)
         else:
-            self.pull(named.name, named.tag or "latest", "", creds, progress)
+            self.pull(named.name, named.tag or "latest", platform, creds, progress)
 
     def list_tags(self, sess: RepoSession, ref: Reference) -> list[str]:
         """Every tag of the repository, following ``Link`` pagination."""

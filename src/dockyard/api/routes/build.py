@@ -23,7 +23,7 @@ from dockyard.api.router import Router
 from dockyard.build.dockerfile import ParseError
 from dockyard.build.options import BuildError, BuildOptions
 from dockyard.build.service import BuildService
-from dockyard.errors import DockyardError, InvalidParameter, NotImplementedByEngine
+from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.images.reference import ReferenceError_, parse_normalized
 
 
@@ -77,10 +77,6 @@ def _options(req: Request) -> BuildOptions:
     for h in req.q_all("extrahosts"):
         extra_hosts += [x for x in h.split(",") if x]
     outputs = _json_param(req, "outputs", []) or []
-    for out in outputs if isinstance(outputs, list) else []:
-        kind = out.get("Type") or out.get("type") if isinstance(out, dict) else None
-        if kind not in (None, "", "moby", "image", "docker"):
-            raise NotImplementedByEngine(f"output type {kind} is not supported by the classic builder")
     resources = {"Memory": _size(req, "memory"), "MemorySwap": _size(req, "memswap"),
                  "CpuShares": _size(req, "cpushares"), "CpusetCpus": req.q("cpusetcpus") or "",
                  "CpuPeriod": _size(req, "cpuperiod"), "CpuQuota": _size(req, "cpuquota"),
@@ -105,14 +101,14 @@ def _options(req: Request) -> BuildOptions:
     rm = req.q("rm")
     network = req.q("networkmode") or "default"
     return BuildOptions(
-        tags=tags, dockerfile=req.q("dockerfile") or "Dockerfile",
+        tags=tags, dockerfile=(req.q_all("dockerfile") or [""])[0] or "Dockerfile",
         buildargs={str(k): (None if v is None else str(v)) for k, v in buildargs.items()},
         nocache=_bool_value(req.q("nocache")), pull=_bool_value(req.q("pull")), rm=_bool_value(rm, True),
         forcerm=_bool_value(req.q("forcerm")), quiet=_bool_value(req.q("q")),
         cachefrom=[str(c) for c in cachefrom], labels={str(k): str(v) for k, v in labels.items()},
         target=req.q("target") or "", network_mode=network, extra_hosts=extra_hosts, resources=resources,
         platform=req.q("platform") or "", squash=False, secrets=secrets, auth=auth,
-        build_id=req.q("buildid") or "")
+        build_id=req.q("buildid") or "", outputs=outputs)
 
 
 def _error_obj(err: BaseException) -> dict[str, Any]:

@@ -47,6 +47,29 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force-rm", action="store_true")
     p.add_argument("--progress", default="auto", choices=("auto", "plain", "tty", "quiet", "rawjson"))
     p.add_argument("--squash", action="store_true")
+    p.add_argument("-o", "--output", action="append", default=[])
+
+
+def _outputs(specs: list[str]) -> list[dict[str, Any]]:
+    """``-o type=local,dest=DIR`` / ``type=tar,dest=FILE`` / ``DIR`` (buildx's forms), dest made absolute."""
+    out: list[dict[str, Any]] = []
+    for spec in specs:
+        attrs: dict[str, str] = {}
+        if "=" not in spec:
+            attrs = {"type": "tar" if spec == "-" else "local", "dest": spec}
+        else:
+            for field in spec.split(","):
+                k, sep, v = field.partition("=")
+                if not sep:
+                    raise CLIError(f"invalid value {field!r} for --output: expected key=value")
+                attrs[k.strip().lower()] = v.strip()
+        kind = attrs.pop("type", "")
+        if not kind:
+            raise CLIError(f"invalid output {spec!r}: type is required")
+        if attrs.get("dest") and attrs["dest"] != "-":
+            attrs["dest"] = os.path.abspath(attrs["dest"])
+        out.append({"Type": kind, "Attrs": attrs})
+    return out
 
 
 def _size(text: str) -> int | None:
@@ -147,6 +170,8 @@ def run(args: argparse.Namespace, ctx: CLIContext) -> int:
             buildargs[k] = os.environ[k]
     if buildargs:
         query["buildargs"] = json.dumps(buildargs)
+    if args.output:
+        query["outputs"] = json.dumps(_outputs(args.output))
     if args.label:
         query["labels"] = json.dumps(dict(lb.partition("=")[::2] for lb in args.label))
     if args.cache_from:
