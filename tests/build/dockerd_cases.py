@@ -4,6 +4,13 @@ image configs in fixtures/dockerd/, and by dockyard in test_build_differential.p
 from __future__ import annotations
 
 CASES: dict[str, dict[str, str]] = {
+    "whole_line_args": {  # WORKDIR/USER keep the rest of the line as their one argument (docker's parser)
+        "Dockerfile": """FROM busybox
+WORKDIR /srv/a b --not-a-flag
+USER app user
+STOPSIGNAL SIGTERM
+""",
+    },
     "metadata": {
         "Dockerfile": """FROM busybox
 MAINTAINER someone <someone@example.com>

@@ -1,6 +1,6 @@
 """Record the differential test's fixtures with a private real dockerd 20.10 (classic builder).
 
-    .venv/bin/python tests/build/record_dockerd_fixtures.py
+    .venv/bin/python tests/build/record_dockerd_fixtures.py [CASE...]      (default: every case)
 
 Starts a dockyard test daemon (for a busybox archive) and a private dockerd (bench/engine_dockerd.py: own data
 root, socket, no bridge, no iptables), loads busybox into it, builds every case of dockerd_cases.py with
@@ -44,7 +44,8 @@ def main() -> int:
         real.load(archive)
         out_dir = os.path.join(HERE, "fixtures", "dockerd")
         os.makedirs(out_dir, exist_ok=True)
-        for name, files in CASES.items():
+        names = sys.argv[1:] or list(CASES)
+        for name, files in ((n, CASES[n]) for n in names):
             with tempfile.TemporaryDirectory() as ctx:
                 write_case(ctx, files)
                 env = dict(real.env, DOCKER_BUILDKIT="0")
