@@ -555,3 +555,65 @@ def test_watch_syncs_files(project: Any) -> None:
     finally:
         w.terminate()
         w.communicate(timeout=10)
+
+
+def _on_a_terminal(p: Any, *args: str) -> tuple[int, str]:
+    """Run compose with its stderr on a pseudo-terminal (80 columns); (exit code, what the terminal got)."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    proc = subprocess.Popen([DOCKYARD, "compose", "-p", p.name, *args], cwd=p.dir, env=p.daemon.env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    got = b""
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 60)
+            if not ready:
+                break
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's last writer is gone
+                break
+            if not data:
+                break
+            got += data
+    finally:
+        os.close(master)
+        code = proc.wait(timeout=60)
+    return code, got.decode("utf-8", "replace")
+
+
+def test_live_progress_on_a_terminal(project: Any) -> None:
+    p = project("""\
+        services:
+          slow:
+            image: busybox
+            command: [sleep, "1000"]
+            healthcheck: {test: ["CMD", "true"], interval: 600ms, retries: 5}
+          web:
+            image: busybox
+            command: [sleep, "1000"]
+            depends_on: {slow: {condition: service_healthy}}
+        """)
+    code, screen = _on_a_terminal(p, "up", "-d")
+    assert code == 0, screen
+    # Compose v2's display: a header with done/total, one line per object, redrawn in place
+    assert "[+] Running" in screen and "\x1b[2K" in screen and "\x1b[" in screen.replace("\x1b[2K", "")
+    last = screen.rsplit("[+] Running", 1)[1]
+    assert last.startswith(" 3/3"), last  # the network and two containers, all done
+    assert re.search(rf"✔.*Container {p.name}-web-1  Started +\d+\.\ds", last), last
+    assert re.search(rf"✔.*Container {p.name}-slow-1  Healthy +\d+\.\ds", last), last
+    assert any(ch in screen for ch in "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")  # the wait for health showed a spinner
+    # every line fits the terminal's 80 columns (no wrapping breaks the redraw)
+    plain = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", last)
+    assert all(len(line.rstrip("\r")) <= 80 for line in plain.splitlines()), plain
+    # --progress plain (and any non-terminal) prints the plain lines instead
+    code, screen = _on_a_terminal(p, "--progress", "plain", "down", "-t", "1")
+    assert code == 0 and "[+]" not in screen and f"Container {p.name}-web-1  Removed" in screen, screen
+    assert p.leftovers() == []

@@ -37,6 +37,7 @@ class Context:
         self.out: IO[str] = out or sys.stdout
         self.err: IO[str] = err or sys.stderr
         self._engine: Engine | None = None
+        self._progress: list[Progress] = []
 
     @property
     def engine(self) -> Engine:
@@ -57,11 +58,33 @@ class Context:
         return self.ansi == "always" or self.out.isatty()
 
     def progress(self, quiet: bool = False) -> Progress:
-        """Where the command reports its steps (nothing with ``--progress quiet`` or a command's -q)."""
-        return Progress(self.err, quiet=quiet or self.progress_mode == "quiet")
+        """Where the command reports its steps (nothing with ``--progress quiet`` or a command's -q): a live
+        display on a terminal (``--progress auto|tty``), plain lines otherwise (``--progress plain``)."""
+        quiet = quiet or self.progress_mode == "quiet"
+        live = self.progress_mode == "tty" or (self.progress_mode == "auto" and self.ansi != "never"
+                                               and _isatty(self.err))
+        if live and not quiet:
+            from dockyard.compose.ttyprogress import TTYProgress
+
+            p: Progress = TTYProgress(self.err)
+        else:
+            p = Progress(self.err, quiet=quiet)
+        self._progress.append(p)
+        return p
+
+    def close(self) -> None:
+        for p in self._progress:
+            p.close()
 
     def warn(self, text: str) -> None:
         self.err.write(f"WARN[0000] {text}\n")
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (ValueError, OSError):
+        return False
 
 
 class _Parser(argparse.ArgumentParser):
@@ -197,7 +220,10 @@ def main(argv: list[str], host: str | None = None, out: IO[str] | None = None, e
         ctx = Context(opts, host, ansi=str(g.get("ansi") or "auto"), out=out, err=err,
                       progress=str(g.get("progress") or "auto"))
         opts.warn = ctx.warn
-        return int(run(ns, ctx) or 0)
+        try:
+            return int(run(ns, ctx) or 0)
+        finally:
+            ctx.close()
     except ComposeError as e:
         err.write(e.message + "\n")
         return e.code

@@ -156,6 +156,7 @@ def run_run(args: Any, ctx: Context) -> int:
                                 overrides={"AttachStdin": not args.detach, "AttachStdout": not args.detach,
                                            "AttachStderr": not args.detach, "StdinOnce": not args.detach,
                                            "HostConfig": {"AutoRemove": bool(args.rm and args.detach)}})
+    progress.close()  # the display ends before the container's output begins
     client = ctx.engine.client
     if args.detach:
         ctx.engine.start(cid)

@@ -133,6 +133,7 @@ def run_up(args: Any, ctx: Context) -> int:
         return 0
     if args.detach:
         return 0
+    conv.progress.close()  # the display ends before the containers' output begins
     attach = [s for s in (args.attach or (conv.project.ordered() if args.attach_dependencies
                                            else conv.project.ordered(targets)))
               if s not in args.no_attach]
