@@ -68,7 +68,7 @@ def timed(argv: list[str], cwd: str, env: dict[str, str], key: str = "") -> floa
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="dycb", dir="/tmp")
     proj = os.path.join(work, "benchapp")
