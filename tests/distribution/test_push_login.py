@@ -211,3 +211,23 @@ elif action == "erase":
         cfg.pop("credsStore", None)
         with open(cfg_path, "w") as f:
             json.dump(cfg, f)
+
+
+def test_push_platform_checks_the_single_platform_image(daemon: TestDaemon, plain: Registry, base: str) -> None:
+    target = f"{plain.host}/team/plat:v1"
+    assert daemon.docker("tag", base, target).returncode == 0
+    # another platform: refused before anything is sent (the docker CLI sends it JSON-encoded)
+    r = daemon.docker("push", "--platform", "linux/arm64", target)
+    assert r.returncode != 0
+    assert (f"image with reference {target} was found but does not match the specified platform: "
+            "wanted linux/arm64, actual: linux/amd64") in r.stderr, r.stderr
+    assert plain.get_manifest("team/plat", "v1", "application/vnd.docker.distribution.manifest.v2+json")[0] == 404
+    r = daemon.cli("push", "--platform", "linux/arm64/v8", target)
+    assert r.returncode != 0 and "wanted linux/arm64, actual: linux/amd64" in r.stderr, r.stderr
+    # the image's own platform: pushed
+    r = daemon.cli("push", "--platform", "linux/amd64", target)
+    assert r.returncode == 0, r.stderr
+    r = daemon.docker("push", "--platform", "linux/amd64", target)
+    assert r.returncode == 0 and "v1: digest: sha256:" in r.stdout, r.stderr
+    assert plain.get_manifest("team/plat", "v1", "application/vnd.docker.distribution.manifest.v2+json")[0] == 200
+    daemon.api("DELETE", f"/images/{target}")

@@ -8,6 +8,7 @@ mirror, or an endpoint with another to fall back to) it did not know the reposit
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -160,8 +161,12 @@ class DistributionService:
 
 
     # -- push ---------------------------------------------------------------------------------------------
-    def push(self, name: str, tag: str, creds: Credentials, emit: Emit) -> None:
-        """``POST /images/{name}/push?tag=``: one tag, or every local tag of the repository when none."""
+    def push(self, name: str, tag: str, creds: Credentials, emit: Emit, platform: str = "") -> None:
+        """``POST /images/{name}/push?tag=&platform=``: one tag, or every local tag of the repository when none.
+
+        Images here are single-platform, so ``platform`` (docker's multi-platform selector) is a check, as
+        dockerd's graph-driver store makes it: an image of another platform is refused, nothing is pushed."""
+        want = spec.parse_platform_arg(platform) if platform else None
         ref = parse_normalized(name)
         if ref.digest:
             raise InvalidParameter("cannot push a digest reference")
@@ -181,6 +186,14 @@ class DistributionService:
             targets.append((repo.with_tag(t), img))
         if not targets:
             raise NotFound(f"An image does not exist locally with the tag: {repo.familiar_name}")
+        if want is not None:
+            for t_ref, img in targets:
+                cfg = json.loads(self.blobs.read_bytes(img.id))
+                actual = spec.normalize_platform(str(cfg.get("os", "")), str(cfg.get("architecture", "")),
+                                                 str(cfg.get("variant", "")))
+                if (actual.os, actual.architecture, actual.variant) != (want.os, want.architecture, want.variant):
+                    raise NotFound(f"image with reference {t_ref.familiar()} was found but does not match the "
+                                   f"specified platform: wanted {want}, actual: {actual}")
 
         def attempt(ep: Endpoint) -> None:
             mounts = tuple(f"repository:{r}:pull" for r in self._mount_sources(targets, ep.host, repo.path))

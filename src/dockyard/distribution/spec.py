@@ -129,6 +129,21 @@ def parse_platform(spec: str) -> Platform:
     return normalize_platform(parts[0], parts[1], parts[2] if len(parts) == 3 else "")
 
 
+def parse_platform_arg(value: str) -> Platform:
+    """A ``platform`` query parameter: JSON-encoded OCI platform (what docker-cli sends for push, API 1.46+)
+    or ``os/arch[/variant]``."""
+    if value.lstrip().startswith("{"):
+        try:
+            doc = json.loads(value)
+        except ValueError:
+            raise InvalidParameter(f"invalid platform: {value}") from None
+        if not isinstance(doc, dict):
+            raise InvalidParameter(f"invalid platform: {value}")
+        return normalize_platform(str(doc.get("os") or ""), str(doc.get("architecture") or ""),
+                                  str(doc.get("variant") or ""))
+    return parse_platform(value)
+
+
 def host_platform() -> Platform:
     return normalize_platform("linux", _platform.machine())
 

@@ -111,7 +111,8 @@ def register(r: Router, s: Services) -> None:
     def push(req: Request) -> Stream:
         dist = _service(s)
         name, tag, creds = req.params["name"], req.q("tag") or "", _creds(req)
-        return progress_stream(lambda emit: dist.push(name, tag, creds, emit))
+        platform = req.q("platform") or ""
+        return progress_stream(lambda emit: dist.push(name, tag, creds, emit, platform))
 
     @r.post("/auth")
     def auth(req: Request) -> JSON:

@@ -80,22 +80,33 @@ def _show(ctx: CLIContext, messages: Any, quiet: bool) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------------ pull
-def configure_pull(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", metavar="NAME[:TAG|@DIGEST]")
+def _transfer_options(p: argparse.ArgumentParser, name_metavar: str) -> None:
+    """The options pull and push share (docker-cli's): NAME, -a, -q, --platform, --disable-content-trust."""
+    p.add_argument("name", metavar=name_metavar)
     p.add_argument("-a", "--all-tags", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--platform", default="")
     p.add_argument("--disable-content-trust", action="store_true", default=True)
 
 
-def run_pull(args: argparse.Namespace, ctx: CLIContext) -> int:
-    repo, tag, digest, domain = _parse(args.name)
+def _default_tag(args: argparse.Namespace, ctx: CLIContext, tag: str, digest: str) -> str:
+    """docker-cli's rule for -a and the implicit ``latest``."""
     if args.all_tags and (tag or digest):
         raise CLIError("tag can't be used with --all-tags/-a")
     if not args.all_tags and not tag and not digest:
         tag = "latest"
         if not args.quiet:
             ctx.out.write("Using default tag: latest\n")
+    return tag
+
+
+def configure_pull(p: argparse.ArgumentParser) -> None:
+    _transfer_options(p, "NAME[:TAG|@DIGEST]")
+
+
+def run_pull(args: argparse.Namespace, ctx: CLIContext) -> int:
+    repo, tag, digest, domain = _parse(args.name)
+    tag = _default_tag(args, ctx, tag, digest)
     query = {"fromImage": repo, "tag": digest or tag}
     if args.platform:
         query["platform"] = args.platform
@@ -107,24 +118,17 @@ def run_pull(args: argparse.Namespace, ctx: CLIContext) -> int:
 
 # ------------------------------------------------------------------------------------------ push
 def configure_push(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", metavar="NAME[:TAG]")
-    p.add_argument("-a", "--all-tags", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("--platform", default="")
-    p.add_argument("--disable-content-trust", action="store_true", default=True)
+    _transfer_options(p, "NAME[:TAG]")
 
 
 def run_push(args: argparse.Namespace, ctx: CLIContext) -> int:
     repo, tag, digest, domain = _parse(args.name)
     if digest:
         raise CLIError("cannot push a digest reference")
-    if args.all_tags and tag:
-        raise CLIError("tag can't be used with --all-tags/-a")
-    if not args.all_tags and not tag:
-        tag = "latest"
-        if not args.quiet:
-            ctx.out.write("Using default tag: latest\n")
+    tag = _default_tag(args, ctx, tag, digest)
     query = {"tag": tag} if tag else {}
+    if args.platform:  # the daemon takes os/arch[/variant] as well as docker-cli's JSON-encoded OCI platform
+        query["platform"] = args.platform
     resp = ctx.client.request("POST", f"/images/{_quote(repo)}/push", query, headers=_auth_header(domain))
     _show(ctx, resp.iter_json(), args.quiet)
     if args.quiet:
