@@ -1,8 +1,12 @@
 """Random-kill benchmark: kill -9 the daemon at a random moment of an operation, restart it, check consistency.
 
-Each trial picks one operation (run, start, stop, rm, exec, commit, load, network create+connect, volume create),
-prepares what it needs, starts it through the dockyard CLI, kills the daemon with SIGKILL after a random delay
-(0 .. --max-delay seconds), restarts it and runs the consistency checker:
+Each trial picks one operation (run, start, stop, rm, exec, commit, load, network create+connect, volume create,
+pull, push, build), prepares what it needs, starts it through the dockyard CLI, kills the daemon with SIGKILL
+after a random delay (0 .. --max-delay seconds), restarts it and runs the consistency checker. Pull and push go
+to a loopback registry (tests/helpers/registry.py); build builds a small Dockerfile with a RUN step. Beside the
+random kills, every --failpoint-every'th trial of an operation that has failpoints (util/failpoint.py) is armed
+with one of them instead: the daemon is restarted with DOCKYARD_FAILPOINTS naming a step, dies exactly there,
+and is restarted clean. The checker:
 
 * every container record matches the host: a running one has its init alive in its cgroup, its rootfs mounted
   and its namespace; a stopped one has no process, no rootfs mount, no namespace;
@@ -10,14 +14,19 @@ prepares what it needs, starts it through the dockyard CLI, kills the daemon wit
   container the API reports running;
 * every veth, netns bind mount and iptables rule of the daemon belongs to a recorded running container or
   network; networks and containers agree on who is connected;
-* every image runs (``run --rm IMAGE true``: busybox and what the trial made);
+* the stores hold nothing half-made: no ``.tmp-`` blob or layer, no staging dir, no layer without its row or
+  row without its directory, no blob that is neither an image's config nor a layer's tar, no layer held by a
+  holder that is gone, every image's config and layers present, no snapshot without its container, no build
+  step container left marked running, no exec shim file left in a running container's state dir;
+* every image runs (``run --rm IMAGE sh -c true``: busybox and what the trial made);
 * the interrupted operation can be retried to success.
 
 The checker waits up to --settle seconds for asynchronous clean-up (an exit being recorded, a veth deleted in
 the background) before it reports an inconsistency. A private daemon (tests/helpers/daemon.py) on a scratch data
 root; everything is removed afterwards, also on failure.
 
-    python bench/crash_bench.py [--trials 200] [--seed N] [--max-delay 0.4]
+    python bench/crash_bench.py [--trials 200] [--seed N] [--max-delay 0.4] [--ops pull,push,build]
+                                [--failpoint-every 3]
 """
 
 from __future__ import annotations
@@ -46,9 +55,26 @@ from helpers.daemon import (  # noqa: E402
     mounts_under,
     processes_referencing,
 )
+from helpers.registry import Registry, busybox_layer, files_layer, seed_image  # noqa: E402
+from helpers.storecheck import store_problems  # noqa: E402
 
 DOCKYARD = os.path.join(os.path.dirname(sys.executable), "dockyard")
-OPS = ["run", "start", "stop", "rm", "exec", "commit", "load", "network", "volume"]
+OPS = ["run", "start", "stop", "rm", "exec", "commit", "load", "network", "volume", "pull", "push", "build"]
+# the named steps each operation passes (util/failpoint.py), armed on some trials instead of a random kill
+FAILPOINTS = {
+    "run": ["container.create.recorded", "container.start.mounted", "container.start.networked",
+            "container.start.spec-written", "container.start.shim-launched"],
+    "start": ["container.start.mounted", "container.start.spec-written", "container.start.shim-launched"],
+    "rm": ["container.remove.network-released"],
+    "exec": ["exec.create.recorded", "exec.start.launching", "exec.start.spawned"],
+    "network": ["network.create.recorded", "network.endpoint.recorded", "network.connect.attached"],
+    "pull": ["layer.register.blob-written", "image.pull.layer-unpacked", "image.pull.committed",
+             "image.pull.digest-set"],
+    "push": ["image.push.upload-started", "image.push.blobs-pushed", "image.push.manifest-put"],
+    "build": ["container.start.shim-launched", "layer.register.blob-written", "build.step.committed",
+              "build.image.tagged"],
+}
+DOCKERFILE = "FROM busybox\nARG N\nRUN echo $N > /n && sleep 0.2\nENV CRASH=$N\nRUN cat /n\n"
 
 
 class Bench:
@@ -59,6 +85,8 @@ class Bench:
         self.settle = settle
         self.load_tar = ""
         self.trial_images: list[str] = []
+        self.registry: Registry | None = None
+        self.context = ""
 
     # -- clients -------------------------------------------------------------------------------
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -87,6 +115,34 @@ class Bench:
             proc.wait()
         self.d.start(timeout=60)
         return delay
+
+    def interrupt_at(self, argv: list[str], point: str) -> bool:
+        """Restart the daemon armed with failpoint ``point``, run ``argv``; True when the daemon died there
+        (an operation may finish without passing a step, e.g. a pull whose layers all exist)."""
+        self.d.terminate()
+        os.environ["DOCKYARD_FAILPOINTS"] = point
+        try:
+            self.d.start(timeout=60)
+        finally:
+            del os.environ["DOCKYARD_FAILPOINTS"]
+        proc = subprocess.Popen(argv, env=self.d.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        assert self.d.proc is not None
+        died = False
+        try:
+            self.d.proc.wait(5)
+            died = self.d.proc.returncode == -9
+        except subprocess.TimeoutExpired:
+            pass
+        if died:
+            self.d.start(timeout=60)
+        else:
+            self.d.restart()  # disarm
+        return died
 
     # -- operations: (prepare, argv, retry) ----------------------------------------------------
     def running(self, name: str) -> str:
@@ -141,6 +197,39 @@ class Bench:
                 if p.returncode != 0:
                     raise RuntimeError(f"docker volume create vol{i}: {p.stderr.strip()}")
             return ["sh", "-c", f"{DOCKER} volume create vol{i}"], retry_vol
+        if kind == "pull":
+            assert self.registry is not None
+            ref = f"{self.registry.host}/crash/pull:latest"
+            self.trial_images.append(ref)
+            status, info = self.api("GET", f"/images/{ref}/json")
+            if status == 200:  # by ID: its tag and its digest reference go, and the layers it alone holds
+                self.ok("rmi", "-f", info["Id"])
+            return ["pull", "-q", ref], lambda: self.ok("pull", "-q", ref) and None
+        if kind == "push":
+            assert self.registry is not None
+            ref = f"{self.registry.host}/crash/push{i}:latest"
+            self.ok("tag", "crashload:latest", ref)
+            self.trial_images.append(ref)
+
+            def retry_push() -> None:
+                self.ok("push", ref)
+                assert self.registry is not None
+                status, _h, _b = self.registry.get_manifest(f"crash/push{i}", "latest",
+                                                            "application/vnd.docker.distribution.manifest.v2+json")
+                if status != 200:
+                    raise RuntimeError(f"the registry has no manifest for {ref} after the push: {status}")
+            return ["push", ref], retry_push
+        if kind == "build":
+            tag = f"crashbuild{i}:latest"
+            self.trial_images.append(tag)
+            argv = ["build", "-q", "--build-arg", f"N={i}", "-t", tag, self.context]
+
+            def retry_build() -> None:
+                self.ok(*argv)
+                out = self.ok("run", "--rm", tag, "cat", "/n")
+                if out != str(i):
+                    raise RuntimeError(f"{tag} holds {out!r} in /n, not {i}")
+            return argv, retry_build
         raise ValueError(kind)
 
     def ensure_running(self, n: str) -> None:
@@ -231,7 +320,7 @@ class Bench:
             tag = line.split("--comment", 1)[1].split()[0].strip('"')
             if tag not in net_tags | ctr_tags:
                 out.append(f"iptables rule of nothing recorded: {line}")
-        return out
+        return out + store_problems(d.data_root, set(running))
 
     def check(self) -> list[str]:
         deadline = time.monotonic() + self.settle
@@ -242,11 +331,16 @@ class Bench:
             time.sleep(0.2)
 
     def images_run(self) -> list[str]:
+        """Every image runs: the tagged ones by name, the untagged ones a crash left (a pull or a build step
+        committed, not yet tagged) by ID."""
         bad = []
-        for ref in ["busybox:latest", *self.trial_images]:
+        _, listed = self.api("GET", "/images/json?all=1")
+        refs = ["busybox:latest", *self.trial_images]
+        refs += [img["Id"] for img in listed if not [t for t in img.get("RepoTags") or [] if t != "<none>:<none>"]]
+        for ref in refs:
             if not self.exists("images", ref):
                 continue
-            p = self.cli("run", "--rm", ref, "true")
+            p = self.cli("run", "--rm", ref, "sh", "-c", "true")
             if p.returncode != 0:
                 bad.append(f"image {ref} does not run: {p.stderr.strip()}")
         return bad
@@ -265,6 +359,8 @@ class Bench:
         for ref in self.trial_images:
             self.api("DELETE", f"/images/{ref}?force=1")
         self.trial_images = []
+        self.api("POST", "/images/prune")
+        self.api("POST", "/build/prune?all=1")
 
 
 def main() -> int:
@@ -273,15 +369,24 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--max-delay", type=float, default=0.4)
     ap.add_argument("--settle", type=float, default=10.0)
+    ap.add_argument("--ops", default=",".join(OPS), help="comma-separated operations to mix")
+    ap.add_argument("--failpoint-every", type=int, default=3,
+                    help="arm a failpoint on every n-th trial of an operation that has some (0: never)")
     args = ap.parse_args()
+    ops = [o for o in args.ops.split(",") if o]
+    unknown = set(ops) - set(OPS)
+    if unknown:
+        ap.error(f"unknown operations: {', '.join(sorted(unknown))}")
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     d = TestDaemon()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     inconsistencies: list[tuple[int, str, float, str]] = []
     per_op: Counter[str] = Counter()
+    per_point: Counter[str] = Counter()
     failed_retries = 0
     t0 = time.monotonic()
+    reg: Registry | None = None
     try:
         d.start()
         d.load_busybox(None)
@@ -293,11 +398,30 @@ def main() -> int:
         b.load_tar = os.path.join(tmp, "crashload.tar")
         b.ok("save", "-o", b.load_tar, "crashload:latest")
         b.ok("rmi", "crashload:latest")
+        if {"pull", "push"} & set(ops):
+            reg = Registry(d.tmp, "http").start()
+            b.registry = reg
+            seed_image(reg, "crash/pull", "latest", [busybox_layer(), files_layer({"crash.txt": b"crash\n"})],
+                       cmd=["sh"])
+        b.context = os.path.join(tmp, "ctx")
+        os.makedirs(b.context)
+        with open(os.path.join(b.context, "Dockerfile"), "w") as f:
+            f.write(DOCKERFILE)
+        if "push" in ops:
+            b.ok("load", "-i", b.load_tar)
         for i in range(args.trials):
-            kind = OPS[i % len(OPS)] if i < len(OPS) else rng.choice(OPS)
+            kind = ops[i % len(ops)] if i < len(ops) else rng.choice(ops)
             per_op[kind] += 1
             argv, retry = b.op(kind, i)
-            delay = b.interrupt(argv if argv[0] == "sh" else [DOCKYARD, *argv])
+            full = argv if argv[0] == "sh" else [DOCKYARD, *argv]
+            points = FAILPOINTS.get(kind, [])
+            if args.failpoint_every and points and per_op[kind] % args.failpoint_every == 0:
+                point = rng.choice(points)
+                died = b.interrupt_at(full, point)
+                per_point[point if died else f"{point} (not reached)"] += 1
+                delay = -1.0
+            else:
+                delay = b.interrupt(full)
             found = b.check()
             try:
                 retry()
@@ -308,13 +432,18 @@ def main() -> int:
             found += b.images_run()
             for f in found:
                 inconsistencies.append((i, kind, delay, f))
-            print(f"trial {i:3d} {kind:8s} kill after {delay * 1000:5.0f} ms: "
-                  f"{'ok' if not found else '; '.join(found)}", flush=True)
+            how = f"kill after {delay * 1000:5.0f} ms" if delay >= 0 else "failpoint"
+            print(f"trial {i:3d} {kind:8s} {how}: {'ok' if not found else '; '.join(found)}", flush=True)
             b.cleanup()
+            if kind == "push" or "push" in ops:
+                if not b.exists("images", "crashload:latest"):
+                    b.ok("load", "-i", b.load_tar)
             left = b.check()
             for f in left:
                 inconsistencies.append((i, kind, delay, f"after cleanup: {f}"))
     finally:
+        if reg is not None:
+            reg.stop()
         try:
             finish_daemon(d)
             clean = "host clean"
@@ -322,6 +451,7 @@ def main() -> int:
             clean = f"NOT CLEAN: {e}"
     elapsed = time.monotonic() - t0
     print(f"\nseed {seed}: {sum(per_op.values())} trials in {elapsed:.0f} s ({dict(per_op)})")
+    print(f"failpoints armed: {dict(per_point)}")
     print(f"inconsistencies: {len(inconsistencies)}; failed retries: {failed_retries}; after the run: {clean}")
     for i, kind, delay, f in inconsistencies:
         print(f"  trial {i} {kind} @{delay * 1000:.0f} ms: {f}")

@@ -220,3 +220,73 @@ def subprocess_rules(d: TestDaemon) -> list[str]:
 
     out = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
     return [ln for ln in out.splitlines() if f"DOCKYARD-{d.resource_prefix}" in ln and ln.startswith("-A ")]
+
+
+def exec_files(d: TestDaemon, cid: str) -> list[str]:
+    state = os.path.join(d.data_root, "containers", cid)
+    return sorted(n for n in os.listdir(state) if n.startswith("exec-"))
+
+
+def _exec_create(d: TestDaemon, cid: str, cmd: list[str]) -> str:
+    status, _, body = d.api("POST", f"/containers/{cid}/exec", {"Cmd": cmd})
+    assert status == 201, body
+    exec_id: str = json.loads(body)["Id"]
+    return exec_id
+
+
+@pytest.mark.parametrize("point", ["exec.create.recorded", "exec.start.launching", "exec.start.spawned"])
+def test_exec_interrupted(d: TestDaemon, point: str) -> None:
+    from helpers.crash import die_at, restart_armed
+
+    cid = create(d, "ex-" + point.rsplit(".", 1)[1])
+    assert d.docker("start", cid).returncode == 0
+    init = inspect(d, cid)["State"]["Pid"]
+    before = set(cgroup_procs(d, cid))
+    cmd = ["sh", "-c", "sleep 1; echo ran > /tmp/exec-ran"]
+    restart_armed(d, point)
+    if point == "exec.create.recorded":
+        die_at(d, point, lambda: d.api("POST", f"/containers/{cid}/exec", {"Cmd": cmd}))
+    else:
+        exec_id = _exec_create(d, cid, cmd)
+        die_at(d, point, lambda: d.api("POST", f"/exec/{exec_id}/start", {"Detach": True}))
+        assert d.api("GET", f"/exec/{exec_id}/json")[0] == 404  # exec records are forgotten, as dockerd does
+    st = inspect(d, cid)["State"]
+    assert st["Running"] is True and st["Pid"] == init  # the container lives on, adopted by the live restore
+    time.sleep(1.5)
+    ran = d.docker("exec", cid, "cat", "/tmp/exec-ran")
+    if point == "exec.start.spawned":  # the exec's shim ran it to its end: reaped, reported, its files gone
+        assert ran.stdout == "ran\n", ran.stderr
+        deadline = time.monotonic() + 10
+        while exec_files(d, cid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "exited with code 0" in d.log_tail(400)
+    else:  # nothing was spawned
+        assert ran.returncode != 0
+    assert exec_files(d, cid) == []
+    deadline = time.monotonic() + 5
+    while set(cgroup_procs(d, cid)) - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert set(cgroup_procs(d, cid)) - before == set()  # no process of the exec is left
+    p = d.docker("exec", cid, "echo", "again")  # the exec can be retried
+    assert p.stdout == "again\n", p.stderr
+    gone(d, cid)
+
+
+def test_exec_left_running_is_followed(d: TestDaemon) -> None:
+    """An exec still running when the daemon restarts is followed to its end: its exit is published."""
+    from helpers.crash import die_at, restart_armed
+
+    cid = create(d, "ex-long")
+    assert d.docker("start", cid).returncode == 0
+    restart_armed(d, "exec.start.spawned")
+    exec_id = _exec_create(d, cid, ["sh", "-c", "sleep 4; exit 3"])
+    die_at(d, "exec.start.spawned", lambda: d.api("POST", f"/exec/{exec_id}/start", {"Detach": True}))
+    assert [n for n in exec_files(d, cid) if n.endswith(".sock")]  # its shim still serves it
+    since = int(time.time()) - 10
+    status, _, body = d.api("GET", f"/events?since={since}&until={int(time.time()) + 8}"
+                                   f"&filters=%7B%22event%22%3A%5B%22exec_die%22%5D%7D", timeout=20)
+    assert status == 200
+    dies = [json.loads(ln) for ln in body.splitlines() if ln.strip()]
+    assert [e["Actor"]["Attributes"]["exitCode"] for e in dies if e["Actor"]["ID"] == cid] == ["3"], dies
+    assert exec_files(d, cid) == []
+    gone(d, cid)

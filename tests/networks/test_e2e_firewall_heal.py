@@ -5,69 +5,35 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 
 import pytest
-from nethelp import free_port
 
-from helpers.daemon import TestDaemon, _remove_iptables, finish_daemon, iptables_lines
-
-SERVER = "while true; do echo hello | nc -l -p 80; done"
+from helpers.daemon import TestDaemon, _remove_iptables, iptables_lines
+from helpers.served import fetch, running, serve
 
 
-def fetch(port: int, timeout: float = 5.0) -> bytes:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
-                data = c.recv(100)
-                if data:
-                    return data
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            return b""
-        time.sleep(0.1)
-
-
-def daemon_with(interval: int, busybox_tar: str) -> TestDaemon:
+def daemon_with(interval: int) -> TestDaemon:
     tmp = tempfile.mkdtemp(prefix="dyt", dir="/tmp")
     cfg = os.path.join(tmp, "daemon.json")
     with open(cfg, "w") as f:
         json.dump({"firewall-check-interval": interval}, f)
-    d = TestDaemon(["--config-file", cfg], tmp=tmp).start()
-    d.load_busybox(busybox_tar)
-    return d
+    return TestDaemon(["--config-file", cfg], tmp=tmp)
 
 
 @pytest.fixture
 def lazy(busybox_tar: str) -> Iterator[TestDaemon]:
-    d = daemon_with(0, busybox_tar)  # no periodic check: only operations heal
-    try:
+    with running(busybox_tar, daemon_with(0)) as (d,):  # no periodic check: only operations heal
         yield d
-    finally:
-        finish_daemon(d)
 
 
 @pytest.fixture
 def checked(busybox_tar: str) -> Iterator[TestDaemon]:
-    d = daemon_with(1, busybox_tar)
-    try:
+    with running(busybox_tar, daemon_with(1)) as (d,):
         yield d
-    finally:
-        finish_daemon(d)
-
-
-def serve(d: TestDaemon, name: str, *args: str) -> int:
-    port = free_port()
-    p = d.docker("run", "-d", "--name", name, *args, "-p", f"127.0.0.1:{port}:80", "busybox", "sh", "-c", SERVER)
-    assert p.returncode == 0, p.stderr
-    assert fetch(port) == b"hello\n"
-    return port
 
 
 def ours(d: TestDaemon) -> list[str]:

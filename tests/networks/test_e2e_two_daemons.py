@@ -4,17 +4,13 @@ containers keep serving their published ports; a daemon on a data root, prefix o
 
 from __future__ import annotations
 
-import socket
-import time
 from collections.abc import Iterator
 
 import pytest
-from nethelp import free_port
 
 from dockyard.daemon.config import default_bridge, default_prefix
-from helpers.daemon import TestDaemon, finish_daemon
-
-SERVER = "while true; do echo hello | nc -l -p 80; done"
+from helpers.daemon import TestDaemon
+from helpers.served import fetch, running, serve
 
 
 class DefaultNamedDaemon(TestDaemon):
@@ -33,46 +29,11 @@ class DefaultNamedDaemon(TestDaemon):
         return out
 
 
-def fetch(port: int, timeout: float = 5.0) -> bytes:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as c:
-                data = c.recv(100)
-                if data:
-                    return data
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            return b""
-        time.sleep(0.1)
-
-
 @pytest.fixture
 def pair(busybox_tar: str) -> Iterator[tuple[DefaultNamedDaemon, DefaultNamedDaemon]]:
     a, b = DefaultNamedDaemon(), DefaultNamedDaemon()
-    try:
-        a.start()
-        b.start()
-        a.load_busybox(busybox_tar)
-        b.load_busybox(busybox_tar)
+    with running(busybox_tar, a, b):
         yield a, b
-    finally:
-        errors = []
-        for d in (a, b):
-            try:
-                finish_daemon(d)
-            except AssertionError as e:
-                errors.append(str(e))
-        assert not errors, errors
-
-
-def _serve(d: TestDaemon, name: str) -> int:
-    port = free_port()
-    p = d.docker("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:80", "busybox", "sh", "-c", SERVER)
-    assert p.returncode == 0, p.stderr
-    assert fetch(port) == b"hello\n"
-    return port
 
 
 def test_derived_names_differ_and_are_stable() -> None:
@@ -86,7 +47,7 @@ def test_derived_names_differ_and_are_stable() -> None:
 def test_two_daemons_side_by_side(pair: tuple[DefaultNamedDaemon, DefaultNamedDaemon]) -> None:
     a, b = pair
     assert a.resource_prefix != b.resource_prefix and a.bridge != b.bridge
-    pa, pb = _serve(a, "sa"), _serve(b, "sb")
+    pa, pb = serve(a, "sa"), serve(b, "sb")
     for this, other, port in ((a, b, pb), (b, a, pa)):
         this.restart()  # clean stop with live restore, then start-up reconcile
         assert fetch(port) == b"hello\n", f"{other.resource_prefix} lost its port when {this.resource_prefix} restarted"
@@ -98,9 +59,9 @@ def test_two_daemons_side_by_side(pair: tuple[DefaultNamedDaemon, DefaultNamedDa
     # and able to publish new ports
     b.stop()
     assert fetch(pa) == b"hello\n"
-    _serve(a, "sa2")
+    serve(a, "sa2")
     b.start()
-    _serve(b, "sb2")
+    serve(b, "sb2")
     assert fetch(pa) == b"hello\n"
 
 
@@ -121,3 +82,20 @@ def test_second_daemon_on_same_root_or_names_refused(pair: tuple[DefaultNamedDae
     finally:
         same_prefix.remove_tmp()
     assert a.api("GET", "/_ping")[0] == 200
+
+
+def test_prefixes_sharing_a_stem(busybox_tar: str) -> None:
+    """A daemon's reconcile and clean stop touch only the links its own records name: a second daemon whose
+    prefix extends the first's (its veths start with the first's prefix and "v") keeps its links and ports."""
+    a, b = TestDaemon(), TestDaemon()
+    b.resource_prefix = a.resource_prefix + "v"
+    with running(busybox_tar, b, a):  # b stops first: the host checks after a's stop match a's prefix as a stem
+        pa, pb = serve(a, "sa"), serve(b, "sb")
+        a.kill9()
+        a.start()  # crash, then start-up reconcile
+        assert fetch(pb) == b"hello\n", "the start-up reconcile deleted the other daemon's veth"
+        assert a.docker("rm", "-f", "sa").returncode == 0
+        assert fetch(pa, 1) == b""
+        a.terminate()  # clean stop with no container left: the teardown of every link it made
+        assert fetch(pb) == b"hello\n", "the clean stop deleted the other daemon's veth"
+        a.start()

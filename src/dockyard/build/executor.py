@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import DockyardError
+from ..util import failpoint
 from . import history_cache
 from .cache import BuildCache, cache_key
 from .context import BuildContext, Source
@@ -183,6 +184,7 @@ class StageBuilder:
                 new_id = self.images.commit(st.image_id, cfg, layer)
         except DockyardError as e:
             raise BuildError(str(e)) from None
+        failpoint.hit("build.step.committed")  # a whole untagged image; the retried build may reuse it as cache
         self._adopt(st, new_id)
         size = 0
         if not empty and st.layer_dirs:

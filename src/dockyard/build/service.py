@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from ..errors import DockyardError, InvalidParameter, NotFound
 from ..storage.db import StateDB
+from ..util import failpoint
 from . import outputs, platforms
 from .base_image import stage_base
 from .build_args import meta_args
@@ -62,6 +63,10 @@ class BuildService:
         self._digests_loaded = False
         self._cancels: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
+
+    def recover(self) -> None:
+        """At start-up, after the containers' restore: what builds a daemon crash cut short left running."""
+        self.containers.remove_left()
 
     # ------------------------------------------------------------------ cache: df, prune, gc
     def df(self) -> list[dict[str, Any]]:
@@ -215,6 +220,7 @@ class BuildService:
             emit({"stream": f"Successfully built {short}\n"})
         for tag in opts.tags if output is None or output.tags_image else []:
             self.images.tag(final.image_id, tag)
+            failpoint.hit("build.image.tagged")
             if not opts.quiet:
                 emit({"stream": f"Successfully tagged {_familiar(tag)}\n"})
         self.gc()

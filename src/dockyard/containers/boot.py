@@ -17,7 +17,7 @@ log = logging.getLogger("dockyard.containers")
 
 def restore(svc: ContainerService) -> None:
     """Reconnect to live shims, record exits that happened while down, start containers that should run."""
-    from dockyard.containers.recovery import finish_interrupted
+    from dockyard.containers.recovery import finish_interrupted, follow_execs
     from dockyard.containers.shim_client import ShimClient, prewarm
 
     finish_interrupted(svc)
@@ -34,6 +34,7 @@ def restore(svc: ContainerService) -> None:
                 if shim.pid:
                     c.state.Pid = shim.pid
                 svc.attach_shim(c, shim)
+                follow_execs(svc, c)
                 if shim.pid:
                     svc.health.watch(c)
                 continue  # an exit while down is handled by the shim's exit callback, restart policy included

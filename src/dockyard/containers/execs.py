@@ -21,6 +21,7 @@ from dockyard.containers.publish import publish_container_event
 from dockyard.containers.stdcopy import DEFAULT_DETACH_KEYS, parse_detach_keys, relay
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.runtime.errors import OCIRuntimeError
+from dockyard.util import failpoint
 from dockyard.util.ids import new_id
 from dockyard.util.stdcopy import Demuxer, frame
 
@@ -164,6 +165,7 @@ class ExecService:
         with self._lock:
             self._prune_locked()
             self._execs[rec.id] = rec
+        failpoint.hit("exec.create.recorded")  # exec records live in memory: restart forgets it, as dockerd does
         self._publish(c, "exec_create: " + " ".join(rec.cmd), execID=rec.id)
         return rec.id
 
@@ -193,6 +195,7 @@ class ExecService:
                 process["consoleSize"] = {"height": int(console_size[0]), "width": int(console_size[1])}
             streaming = conn is not None and not detach
             t1 = time.perf_counter()
+            failpoint.hit("exec.start.launching")  # nothing was spawned: restart finds no trace of the exec
             pid, stream = _shim(c).exec(
                 rec.id,
                 process,
@@ -213,6 +216,7 @@ class ExecService:
                 conn.sendall(message.encode() + b"\r\n" if raw else frame("stderr", message.encode() + b"\n"))
                 return
             raise Conflict(message) from exc
+        failpoint.hit("exec.start.spawned")  # the exec's shim runs on: restore follows it (containers/recovery.py)
         rec.pid = pid
         rec.running = True
         rec.spawned.set()

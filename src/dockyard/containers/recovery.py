@@ -15,7 +15,10 @@ running, is deterministic:
   remove the namespace, links, rules and mount nothing running owns. The record keeps its previous state.
 
 A restart is a stop then a start (each covered); a stop interrupted after its signal is seen by the live
-restore as the exit it caused. This runs before the network service's start-up reconcile (which keeps what
+restore as the exit it caused. An exec whose start a crash interrupted lives on in its own shim (exec records
+are in memory, and forgotten at restart as dockerd forgets them): restore follows every exec shim or exit file
+left in a live container's state dir (``follow_execs``), so its process is reaped by its shim, its exit is
+logged and published (``exec_die``), and its files go. This runs before the network service's start-up reconcile (which keeps what
 live containers use), so an adopted container keeps its network.
 """
 
@@ -23,7 +26,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -38,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("dockyard.containers")
 
 SETTLE_TIMEOUT = 30.0  # an in-flight start's shim answers within this, or is killed
+_EXEC_FILE = re.compile(r"^exec-([0-9a-f]{12})\.(?:sock|json)$")  # protocol.exec_names
 
 
 def settle_interrupted(svc: ContainerService) -> None:
@@ -168,3 +174,38 @@ def _finish_create(svc: ContainerService, c: Container) -> None:
             svc.remove(c.id, force=True)
         except Exception:  # noqa: BLE001
             log.exception("cannot drop the record of %s", c.id)
+
+
+def follow_execs(svc: ContainerService, c: Container) -> None:
+    """Follow the execs a crashed daemon left in live container ``c``: each on its own thread, until it exits."""
+    try:
+        names = os.listdir(svc.state_dir(c.id))
+    except OSError:
+        return
+    for short in sorted({m.group(1) for n in names if (m := _EXEC_FILE.match(n))}):
+        threading.Thread(target=_follow_exec, args=(svc, c, short), name=f"exec-left-{short}", daemon=True).start()
+
+
+def _follow_exec(svc: ContainerService, c: Container, short: str) -> None:
+    from dockyard.containers.shim_client import ShimError
+    from dockyard.runtime.shim.protocol import exec_names
+
+    shim = c.shim
+    if shim is None:
+        return
+    try:
+        code = shim.wait_exec(short)  # a live exec shim answers once its process exited; a gone one left the code
+    except ShimError:  # neither a shim nor an exit file: a shim killed before it wrote its exit down
+        log.warning("container %s: exec %s, left by a daemon crash, is gone without an exit code", c.id[:12],
+                    short)
+        code = 137
+    except Exception:  # noqa: BLE001 - never let a leftover break the restore
+        log.exception("cannot follow exec %s of %s", short, c.id[:12])
+        return
+    sock_name, _exit_name = exec_names(short)
+    try:
+        os.unlink(os.path.join(svc.state_dir(c.id), sock_name))
+    except OSError:
+        pass
+    log.warning("container %s: exec %s, left by a daemon crash, exited with code %d", c.id[:12], short, code)
+    svc.publish(c, "exec_die", execID=short, exitCode=str(code))

@@ -3,10 +3,16 @@
 ``ImageBuildStore``: base images by reference with their unpacked layer directories, one commit per step (layer
 tar + config), tags, removal of pruned cache images, pulls. ``ContainerBuildRunner``: a RUN step's container
 created, started, streamed, waited for, diffed and removed through the container service and the snapshotter.
+
+A step container that runs is marked in ``build/running/<id>`` from just before its start until its exit; a
+daemon crash mid-step leaves the mark, and ``remove_left`` (at start-up, after the containers' restore) removes
+those containers: the build that owned them is gone, and live restore must not keep its step running.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -17,6 +23,8 @@ from ..images.reference import parse_normalized
 from ..images.service import ImageService
 from ..storage.snapshots import Snapshotter
 from ..storage.tarsafe import ChunkReader
+
+log = logging.getLogger("dockyard.build")
 
 Puller = Callable[[str, "dict[str, Any] | None", Callable[[dict[str, Any]], None], str], None]
 
@@ -93,9 +101,24 @@ class ImageBuildStore:
 
 
 class ContainerBuildRunner:
-    def __init__(self, containers: ContainerService, snapshots: Snapshotter) -> None:
+    def __init__(self, containers: ContainerService, snapshots: Snapshotter, marks_dir: str) -> None:
         self.containers = containers
         self.snapshots = snapshots
+        self.marks_dir = marks_dir
+        os.makedirs(marks_dir, exist_ok=True)
+
+    def remove_left(self) -> None:
+        """Remove the step containers a crash left marked running (their builds died with the daemon)."""
+        for cid in os.listdir(self.marks_dir):
+            log.warning("removing build step container %s, left by a build a daemon crash cut short", cid[:12])
+            try:
+                self.containers.remove(cid, force=True, volumes=True)
+            except NotFound:
+                pass
+            except Exception:  # noqa: BLE001 - the mark stays: the next start-up tries again
+                log.exception("cannot remove build step container %s", cid[:12])
+                continue
+            os.unlink(os.path.join(self.marks_dir, cid))
 
     def create(self, req: RunRequest) -> str:
         host: dict[str, Any] = {"NetworkMode": req.network_mode, "Binds": req.binds or None,
@@ -112,22 +135,28 @@ class ContainerBuildRunner:
     def run(self, cid: str, output: Callable[[bytes, bool], None]) -> int:
         from ..containers.logs import LogQuery, read_logs
 
-        self.containers.start(cid)
-        c = self.containers.get(cid)
-        q = LogQuery(follow=True)
-        pending = b""
-        for chunk in read_logs(self.containers.log_path(c), "json-file", q, False,
-                               lambda: bool(c.state.Running)):
-            pending += chunk
-            while len(pending) >= 8:  # the logs' multiplexed frames: 1 stdout, 2 stderr, then a 4-byte size
-                size = int.from_bytes(pending[4:8], "big")
-                if len(pending) < 8 + size:
-                    break
-                data, is_err = pending[8:8 + size], pending[0] == 2
-                pending = pending[8 + size:]
-                if data:
-                    output(data, is_err)
-        code, _err = self.containers.wait(c)
+        mark = os.path.join(self.marks_dir, cid)
+        with open(mark, "w"):
+            pass
+        try:
+            self.containers.start(cid)
+            c = self.containers.get(cid)
+            q = LogQuery(follow=True)
+            pending = b""
+            for chunk in read_logs(self.containers.log_path(c), "json-file", q, False,
+                                   lambda: bool(c.state.Running)):
+                pending += chunk
+                while len(pending) >= 8:  # the logs' multiplexed frames: 1 stdout, 2 stderr, then a 4-byte size
+                    size = int.from_bytes(pending[4:8], "big")
+                    if len(pending) < 8 + size:
+                        break
+                    data, is_err = pending[8:8 + size], pending[0] == 2
+                    pending = pending[8 + size:]
+                    if data:
+                        output(data, is_err)
+            code, _err = self.containers.wait(c)
+        finally:
+            os.unlink(mark)
         return code
 
     def diff(self, cid: str) -> Iterator[bytes]:

@@ -88,7 +88,7 @@ def _build_service(cfg: DaemonConfig, db: StateDB, images: ImageService, contain
     from dockyard.daemon.build_adapters import ContainerBuildRunner, ImageBuildStore
 
     return BuildService(db, cfg.data_root, ImageBuildStore(images, distribution.pull_for_build),
-                        ContainerBuildRunner(containers, snapshots),
+                        ContainerBuildRunner(containers, snapshots, os.path.join(cfg.data_root, "build", "running")),
                         keep_storage=cfg.builder_keep_storage, gc_enabled=cfg.builder_gc)
 
 
@@ -220,6 +220,7 @@ def run(cfg: DaemonConfig) -> int:
         services.containers.settle()  # crashed starts adopted or cleaned before the network reconcile
         services.networks.startup()
         services.containers.restore()
+        services.builds.recover()  # step containers of builds a crash cut short
         router = build_router(services)
         auth, gate, token_router = build_auth(cfg, router)
         servers = _listen(cfg, router, services, gate, token_router)

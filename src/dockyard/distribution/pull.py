@@ -21,6 +21,7 @@ from ..errors import InvalidParameter, NotFound
 from ..images.reference import Reference
 from ..storage.layers import chain_ids
 from ..storage.tarsplit import SplitConflict
+from ..util import failpoint
 from . import spec
 from .blobstream import BlobStream, Cancelled
 from .ports import Blobs, EventSink, ImageRecords, LayerInfo, Layers
@@ -192,6 +193,7 @@ class LayerPuller:
             layer = self.layers.register(stream, parent, holder, keep_tar=keep_tar)  # type: ignore[arg-type]
         finally:
             stream.close()
+        failpoint.hit("image.pull.layer-unpacked")  # held by the pull's tmp: holder only: restart drops it
         return layer, stream
 
 
@@ -232,11 +234,13 @@ def pull_image(sess: RepoSession, ref: Reference, platform: Platform | None, ima
     try:
         LayerPuller(layers, emit, concurrency, attempts).pull(sess, res.manifest, diff_ids, holder)
         img = images.create(cfg_raw)
+        failpoint.hit("image.pull.committed")  # a whole image, untagged: the retried pull tags it
     finally:
         layers.release(holder)
         layers.gc()
     digest_ref = Reference(ref.domain, ref.path, None, res.digest)
     images.set_ref(digest_ref, img.id)
+    failpoint.hit("image.pull.digest-set")
     if not ref.digest:
         images.set_ref(target, img.id)
     if remember is not None:

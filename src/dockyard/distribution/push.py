@@ -17,6 +17,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from ..images.reference import Reference
+from ..util import failpoint
 from . import spec
 from .compress import gzip_blocks
 from .metadata import BlobMetadata
@@ -78,6 +79,7 @@ def start_upload(sess: RepoSession) -> str:
         raise_for(resp)
     loc = _location(sess, resp.headers)
     resp.read_all()
+    failpoint.hit("image.push.upload-started")  # the registry expires the upload; nothing local changed
     return loc
 
 
@@ -231,7 +233,9 @@ def push_tag(sess: RepoSession, registry: str, ref: Reference, image_id: str, di
     config = blobs.read_bytes(image_id)
     push_config(sess, config, image_id)
     raw, mt = manifest_for(image_id, len(config), [x.desc for x in layers])
+    failpoint.hit("image.push.blobs-pushed")
     digest = put_manifest(sess, ref.tag or "latest", raw, mt)
+    failpoint.hit("image.push.manifest-put")  # the retried push finds every blob and puts it again
     set_digest(Reference(ref.domain, ref.path, None, digest), image_id)
     emit(message(f"{ref.tag}: digest: {digest} size: {len(raw)}"))
     emit({"progressDetail": {}, "aux": {"Tag": ref.tag, "Digest": digest, "Size": len(raw)}})

@@ -111,6 +111,14 @@ class ImageService:
         with self.db.tx() as c:
             c.execute("DELETE FROM layer_refs WHERE owner LIKE 'tmp:%'")
         self.layers.gc()
+        # a blob is an image's config or a layer's tar: one that is neither was written by an operation a crash
+        # cut short before its record (a layer's tar before the layer's row); nothing else runs yet
+        known = {r["id"] for r in self.db.query("SELECT id FROM images")}
+        known |= {r["diff_id"] for r in self.db.query("SELECT diff_id FROM layers")}
+        known_hex = {d.split(":", 1)[1] for d in known if ":" in d}
+        for name in os.listdir(self.blobs.dir):
+            if not name.startswith(".") and name not in known_hex:
+                os.unlink(os.path.join(self.blobs.dir, name))
 
     def _event(self, action: str, actor: str, name: str = "") -> None:
         if self.events is not None:

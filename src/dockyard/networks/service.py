@@ -167,9 +167,11 @@ class NetworkService(Attacher):
         for net in self.store.networks():
             if net.is_bridge and net.bridge:
                 self.netlink.delete_link(net.bridge)
+        named = self._recorded_links()
         for name in self.netlink.link_names():
-            if name.startswith(self.prefix + "v") or name.startswith(self.prefix + "b"):
+            if name in named:
                 self.netlink.delete_link(name)
+        self.store.forget_released(self.store.released_links())
         self.firewall.teardown()
         if os.path.isdir(self.netns_dir):
             for f in os.listdir(self.netns_dir):
@@ -259,6 +261,7 @@ class NetworkService(Attacher):
         while not self._check_stop.wait(self._check_interval):
             try:
                 self.heal_firewall()
+                self.prune_released()
             except Exception:  # noqa: BLE001 - the next round tries again
                 log.exception("firewall check failed")
 
@@ -287,17 +290,30 @@ class NetworkService(Attacher):
             self._restore_container(st)
             keep_links |= {ep.host_veth for ep in self.store.endpoints(container_id=st.container_id)}
         bridges = {n.bridge for n in self.store.networks() if n.is_bridge}
-        for name in self.netlink.link_names():
-            stale_veth = name.startswith(self.prefix + "v") and name not in keep_links
-            stale_bridge = name.startswith(self.prefix + "b") and name not in bridges
-            if stale_veth or stale_bridge:
+        named = self._recorded_links()
+        for name in self.netlink.link_names():  # only links our records name: never another daemon's
+            if name in named and name not in keep_links and name not in bridges:
                 self.netlink.delete_link(name)
+        self.prune_released()
         for f in os.listdir(self.netns_dir):
             if f not in keep_ns:
                 netns.remove(os.path.join(self.netns_dir, f))
         for ep in self.store.endpoints():
             if self.store.container(ep.container_id) is None:
                 self.store.delete_endpoint(ep.network_id, ep.container_id)
+
+    def _recorded_links(self) -> set[str]:
+        """Every host link this daemon's records name: endpoints' veths, networks' bridges, and the links
+        released (record gone, link deleted in the background) that may still be on the host."""
+        names = {ep.host_veth for ep in self.store.endpoints() if ep.host_veth}
+        names |= {n.bridge for n in self.store.networks() if n.is_bridge and n.bridge}
+        return names | self.store.released_links()
+
+    def prune_released(self) -> None:
+        """Forget released links that are gone from the host (the background deletes have finished)."""
+        released = self.store.released_links()
+        if released:
+            self.store.forget_released(released - set(self.netlink.link_names()))
 
     # -- lookups --------------------------------------------------------------------------------
 
@@ -382,7 +398,7 @@ class NetworkService(Attacher):
         try:
             self._bring_up(net)
         except BaseException:
-            self.store.delete_network(net.id)
+            self.store.delete_network(net.id, bridge)
             self.netlink.delete_link(bridge)
             self.firewall.remove_network(net.id)
             raise

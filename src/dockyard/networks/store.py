@@ -16,6 +16,7 @@ CREATE TABLE IF NOT EXISTS net_endpoints (
     PRIMARY KEY (network_id, container_id));
 CREATE TABLE IF NOT EXISTS net_containers (container_id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS net_configured (container_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS net_released_links (name TEXT PRIMARY KEY);
 """
 
 
@@ -88,9 +89,20 @@ class NetworkStore:
             c.execute("INSERT OR REPLACE INTO networks (id, name, data) VALUES (?,?,?)",
                       (net.id, net.name, json.dumps(asdict(net))))
 
-    def delete_network(self, network_id: str) -> None:
+    def delete_network(self, network_id: str, bridge: str = "") -> None:
+        """The network's record; its ``bridge`` stays named (released) until it is gone from the host."""
         with self.db.tx() as c:
             c.execute("DELETE FROM networks WHERE id=?", (network_id,))
+            if bridge:
+                c.execute("INSERT OR IGNORE INTO net_released_links (name) VALUES (?)", (bridge,))
+
+    # links whose record went while the link itself may still be on the host (deleted in the background)
+    def released_links(self) -> set[str]:
+        return {r["name"] for r in self.db.query("SELECT name FROM net_released_links")}
+
+    def forget_released(self, names: set[str]) -> None:
+        with self.db.tx() as c:
+            c.executemany("DELETE FROM net_released_links WHERE name=?", [(n,) for n in names])
 
     # endpoints
     def endpoints(self, network_id: str | None = None, container_id: str | None = None) -> list[Endpoint]:
@@ -126,8 +138,13 @@ class NetworkStore:
                       (st.container_id, json.dumps(asdict(st))))
 
     def delete_container_all(self, container_id: str) -> None:
-        """The container's record and all its endpoints, in one transaction."""
+        """The container's record and all its endpoints, in one transaction; their host veths stay named
+        (released) until they are gone from the host, so a crash before the background delete leaves no link
+        that no record names."""
         with self.db.tx() as c:
+            c.execute("INSERT OR IGNORE INTO net_released_links (name) SELECT json_extract(data, '$.host_veth') "
+                      "FROM net_endpoints WHERE container_id=? AND json_extract(data, '$.host_veth') != ''",
+                      (container_id,))
             c.execute("DELETE FROM net_endpoints WHERE container_id=?", (container_id,))
             c.execute("DELETE FROM net_containers WHERE container_id=?", (container_id,))
 

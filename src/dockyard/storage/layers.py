@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from ..errors import NotFound
+from ..util import failpoint
 from .blobs import BlobStore
 from .db import StateDB
 from .tarsafe import extract_layer
@@ -155,6 +156,7 @@ class LayerStore:
 
     def _install(self, tmp: str, diff_id: str, parent: str | None, holder: str, content_size: int) -> Layer:
         """Make the unpacked ``tmp`` the layer (unless the same chain exists already) and hold it."""
+        failpoint.hit("layer.register.blob-written")  # the blob is kept, its .tmp- dir is not: start-up sweeps
         chain = chain_ids([parent, diff_id])[1] if parent else diff_id
         with self._lock:
             if self.exists(chain):
