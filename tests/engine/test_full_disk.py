@@ -1,5 +1,5 @@
-"""A full disk (the data root on a small tmpfs): import, load, commit and cp that do not fit fail with docker's
-"no space left on device" and leave nothing behind; a container whose log fills the disk keeps running and logs
+"""A full disk (the data root on a small tmpfs): import, load, commit, cp, pull and build that do not fit fail with
+docker's "no space left on device" and leave nothing behind (and succeed once space is back); a container whose log fills the disk keeps running and logs
 again once space returns; the state database survives."""
 
 from __future__ import annotations
@@ -154,3 +154,56 @@ def test_state_survives_failed_writes(small: TestDaemon) -> None:
     assert "/keeper" in names and "/nospace" not in names
     assert d.docker("create", "--name", "nospace", "busybox", "true").returncode == 0
     assert d.docker("rm", "keeper", "nospace").returncode == 0
+
+
+def free_mb(path: str) -> int:
+    st = os.statvfs(path)
+    return int(st.f_bavail * st.f_frsize) >> 20
+
+
+def test_pull_and_build_that_do_not_fit(small: TestDaemon, tmp_path: object) -> None:
+    """A pull and a build that do not fit fail with docker's wording and leave no partial layer, image or temp
+    file; once space is back, the same pull and build succeed."""
+    from helpers.registry import busybox_layer, running_registry, seed_image
+    from helpers.storecheck import store_problems
+
+    d = small
+    scratch = str(tmp_path)
+    ctx = os.path.join(scratch, "ctx")
+    os.makedirs(ctx)
+    with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+        f.write("FROM busybox\nRUN dd if=/dev/urandom of=/big bs=1M count=20\n")
+    layer = big_tar(os.path.join(scratch, "big.tar"), 30)
+    with open(layer, "rb") as f:
+        layer_bytes = f.read()
+    with running_registry(scratch, "http") as reg:
+        seed_image(reg, "full/pull", "latest", [busybox_layer(), layer_bytes], cmd=["sh"])
+        ref = f"{reg.host}/full/pull:latest"
+        filler = os.path.join(os.path.dirname(d.tmp), "filler")
+        try:  # leave 30 MiB: the pull needs 60 (the layer's tar and its files), the build's commit 40
+            subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M", f"count={free_mb(d.data_root) - 30}"],
+                           capture_output=True, check=True)
+            before = (images(d), used(d.data_root), files_under(os.path.join(d.data_root, "blobs")))
+            p = d.docker("pull", ref)
+            assert p.returncode != 0 and "no space left on device" in p.stderr, p.stderr
+            assert "Errno" not in p.stderr
+            assert_left_nothing(d, *before)
+            assert store_problems(d.data_root, set()) == []
+            p = d.cli("build", "--force-rm", "-t", "fullbuild", ctx, timeout=120)
+            assert p.returncode != 0 and "no space left on device" in p.stdout + p.stderr, p.stdout + p.stderr
+            assert "Errno" not in p.stdout + p.stderr
+            assert json.loads(d.api("GET", "/containers/json?all=1")[2]) == []
+            assert_left_nothing(d, *before)
+            assert store_problems(d.data_root, set()) == []
+        finally:
+            os.unlink(filler)
+        p = d.docker("pull", ref)  # space is back
+        assert p.returncode == 0, p.stderr
+        assert d.docker("run", "--rm", ref, "sh", "-c", "test -s /big.bin").returncode == 0
+        pulled = json.loads(d.api("GET", f"/images/{ref}/json")[2])["Id"]
+        assert d.docker("rmi", pulled).returncode == 0  # by ID: its tag and its digest reference
+        p = d.cli("build", "--force-rm", "-t", "fullbuild", ctx, timeout=120)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert d.docker("run", "--rm", "fullbuild", "sh", "-c", "test -s /big").returncode == 0
+        assert d.docker("rmi", "fullbuild").returncode == 0
+        d.api("POST", "/build/prune?all=1")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
 from ..build.ports import BaseImage, RunRequest
@@ -68,6 +68,10 @@ class ImageBuildStore:
                 diff_ids.append(registered.diff_id)
             config["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
             img = images.create_from_config(config, parent=parent_id, holder=holder)
+        except BaseException:
+            if isinstance(layer, Generator):  # a diff left half read holds its open files (a full disk's space)
+                layer.close()
+            raise
         finally:
             images.layers.release(holder)
             images.layers.gc()

@@ -54,7 +54,10 @@ class BlobWriter:
 
     def abort(self) -> None:
         if not self.f.closed:
-            self.f.close()
+            try:
+                self.f.close()
+            except OSError:  # the flush of a full disk fails again: the temp file goes all the same
+                pass
         try:
             os.unlink(self.tmp)
         except FileNotFoundError:

@@ -165,12 +165,16 @@ class LayerStore:
                 link = self._new_link()
                 final = os.path.join(self.dir, chain.split(":", 1)[1])
                 shutil.rmtree(final, ignore_errors=True)  # leftover of a crash between rename and insert
-                os.rename(tmp, final)
-                os.symlink(f"../{chain.split(':', 1)[1]}/diff", os.path.join(self.links, link))
-                with self.db.tx() as c:
-                    c.execute("INSERT INTO layers(chain_id, diff_id, parent, link, size, created) "
-                              "VALUES (?,?,?,?,?,strftime('%s','now'))",
-                              (chain, diff_id, parent, link, content_size))
+                try:
+                    os.rename(tmp, final)
+                    os.symlink(f"../{chain.split(':', 1)[1]}/diff", os.path.join(self.links, link))
+                    with self.db.tx() as c:
+                        c.execute("INSERT INTO layers(chain_id, diff_id, parent, link, size, created) "
+                                  "VALUES (?,?,?,?,?,strftime('%s','now'))",
+                                  (chain, diff_id, parent, link, content_size))
+                except BaseException:  # a full disk refusing the row: nothing of the layer stays
+                    self._undo_register(tmp, final, link, diff_id)
+                    raise
             self.hold(holder, [chain])
         return self.get(chain)
 
@@ -203,6 +207,16 @@ class LayerStore:
         if d is None:
             raise NotFound(f"layer tar {diff_id} not found")
         return RebuiltTar(tar_chunks(os.path.join(d, SPLIT_NAME), os.path.join(d, "diff"), diff_id))  # type: ignore[return-value]
+
+    def _undo_register(self, tmp: str, final: str, link: str, diff_id: str) -> None:
+        try:
+            os.unlink(os.path.join(self.links, link))
+        except FileNotFoundError:
+            pass
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(final, ignore_errors=True)
+        if self.db.query_one("SELECT 1 FROM layers WHERE diff_id=?", (diff_id,)) is None:
+            self.blobs.delete(diff_id)
 
     def _new_link(self) -> str:
         while True:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from dockyard.api.context import Services
+from dockyard.api.errors import host_error_message
 from dockyard.api.request import Request
 from dockyard.api.responses import JSON, Stream
 from dockyard.api.router import Router
@@ -49,7 +50,7 @@ def progress_stream(job: Callable[[Callable[[dict[str, Any]], None]], None]) -> 
         item = first
         while item is not _DONE:
             if isinstance(item, BaseException):
-                msg = str(item) or type(item).__name__
+                msg = host_error_message(item) or str(item) or type(item).__name__  # a full disk in Go's words
                 yield _line({"errorDetail": {"message": msg}, "error": msg})
             else:
                 yield _line(item)
