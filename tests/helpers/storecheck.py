@@ -38,8 +38,9 @@ def store_problems(root: str, running: set[str]) -> list[str]:
             out.append(f"layer {chain[:19]} has no directory")
         if not os.path.islink(os.path.join(layer_dir, "l", link)):
             out.append(f"layer {chain[:19]} has no link")
-        if diff not in blobs:
-            out.append(f"layer {chain[:19]} has no tar blob")
+        kept_as_split = os.path.exists(os.path.join(layer_dir, chain.split(":", 1)[1], "tar-split.zst"))
+        if diff not in blobs and not kept_as_split:
+            out.append(f"layer {chain[:19]} has neither its tar blob nor its tar-split")
     dirs = {"sha256:" + n for n in os.listdir(layer_dir) if n not in ("l", "empty") and not n.startswith(".")}
     out += [f"layer directory {c[:19]} without a record" for c in sorted(dirs - set(layers))]
     for owner, chain in refs:
