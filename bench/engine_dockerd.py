@@ -28,6 +28,9 @@ OUTSIDE_ROOTS = ("/etc/docker/key.json", "/etc/docker", "/run/docker/plugins", "
                  "/run/containerd/s", "/run/containerd")
 
 
+GWBRIDGE = "docker_gwbridge"
+
+
 class PrivateDockerd:
     """One dockerd under a scratch directory, driven with its own docker client."""
 
@@ -44,6 +47,8 @@ class PrivateDockerd:
         self._cgroup_dirs_before = {d for d in self._docker_cgroups() if os.path.isdir(d)}
         # what dockerd 20.10 / containerd make outside the given roots (trust key, plugin dir, shim sockets)
         self._outside_before = {p for p in OUTSIDE_ROOTS if os.path.lexists(p)}
+        # swarm commands (even refused ones) make dockerd create docker_gwbridge, which outlives dockerd
+        self._gwbridge_before = os.path.exists(f"/sys/class/net/{GWBRIDGE}")
 
     @staticmethod
     def _docker_cgroups() -> list[str]:
@@ -125,6 +130,10 @@ class PrivateDockerd:
                     os.rmdir(path) if os.path.isdir(path) else os.unlink(path)
                 except OSError:
                     forced.append(f"left {path}")
+        if not self._gwbridge_before and os.path.exists(f"/sys/class/net/{GWBRIDGE}"):
+            subprocess.run(["ip", "link", "del", GWBRIDGE], capture_output=True)
+        if not self._gwbridge_before and os.path.exists(f"/sys/class/net/{GWBRIDGE}"):
+            forced.append(f"link {GWBRIDGE}")
         left = [f"mount {m}" for m in mounts_under(self.tmp)] + [f"process {p}" for p in
                                                                  processes_referencing(self.tmp)]
         if not mounts_under(self.tmp):

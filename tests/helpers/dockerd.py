@@ -18,6 +18,7 @@ from helpers.daemon import TestDaemon, start_daemon
 
 DOCKERD = shutil.which("dockerd") or "/usr/sbin/dockerd"
 # what dockerd 20.10 and its containerd make outside the given roots; removed again only if this one made them
+GWBRIDGE = "docker_gwbridge"
 OUTSIDE_ROOTS = ("/etc/docker/key.json", "/etc/docker", "/run/docker/plugins", "/run/docker")
 
 
@@ -27,6 +28,7 @@ class DockerdTarget(TestDaemon):
     def __init__(self) -> None:
         super().__init__()
         self._outside_before = {p for p in OUTSIDE_ROOTS if os.path.lexists(p)}
+        self._gwbridge_before = os.path.exists(f"/sys/class/net/{GWBRIDGE}")
 
     def argv(self) -> list[str]:
         return [DOCKERD, "--data-root", self.data_root, "--exec-root", self.exec_root, "--pidfile", self.pidfile,
@@ -67,6 +69,11 @@ class DockerdTarget(TestDaemon):
     def stop(self) -> list[str]:
         forced = super().stop()
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+        # a swarm command, even a refused one, makes dockerd create docker_gwbridge, which outlives it
+        if not self._gwbridge_before and os.path.exists(f"/sys/class/net/{GWBRIDGE}"):
+            subprocess.run(["ip", "link", "del", GWBRIDGE], capture_output=True)
+            if os.path.exists(f"/sys/class/net/{GWBRIDGE}"):
+                forced.append(f"link {GWBRIDGE}")
         return forced
 
     def load_busybox(self, cache_tar: str | None) -> None:
