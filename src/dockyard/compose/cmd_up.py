@@ -96,6 +96,7 @@ def _converge(ctx: Context, args: Any, start: bool) -> tuple[Converger, list[str
     opts = _up_options(args, start)
     for s in opts.scale:
         project.service(s)
+    conv.prefetch(services)
     if not args.remove_orphans:
         orphans = conv.orphans()
         if orphans:

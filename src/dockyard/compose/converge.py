@@ -18,7 +18,7 @@ from dockyard.compose import labels as L
 from dockyard.compose.convert import create_body, duration_ns, image_ref, replicas, secret_files
 from dockyard.compose.engine import Engine
 from dockyard.compose.errors import PULL_FAILURE, ComposeError
-from dockyard.compose.parallel import Task
+from dockyard.compose.parallel import Task, run_all
 from dockyard.compose.progress import Progress
 from dockyard.compose.project import Project
 
@@ -53,6 +53,7 @@ class Converger:
         self._snapshot: dict[str, list[dict[str, Any]]] | None = None  # service → its containers, read once
         self._fresh: dict[str, list[tuple[str, str]]] = {}  # service → (id, name) after this run converged it
         self._waits: dict[tuple[str, str], Task[None]] = {}  # one wait per dependency and condition
+        self._looked: dict[tuple[str, str], dict[str, Any] | None] = {}  # prefetched networks/volumes
 
     def containers_of(self, service: str) -> list[dict[str, Any]]:
         """The service's containers as they were when this run began (one list call for the project)."""
@@ -64,6 +65,41 @@ class Converger:
                 self._snapshot = snap
             return list(self._snapshot.get(service, []))
 
+    # -- looking first ------------------------------------------------------------------------------
+    def prefetch(self, services: list[str]) -> None:
+        """The project's containers, images, networks and volumes looked up at once (read-only calls):
+        what ``up`` decides from them is then decided in the same order, without a round trip each."""
+        refs = {image_ref(self.project, s, self.project.services[s]) for s in services}
+        nets = {self.project.networks[k]["name"] for s in services
+                for k in (self.project.services[s].get("networks") or {}) if k in self.project.networks}
+        vols = {self.project.volumes[v["source"]]["name"] for s in services
+                for v in self.project.services[s].get("volumes") or []
+                if v.get("type") == "volume" and v.get("source") in self.project.volumes}
+        jobs: list[Any] = [lambda: self.containers_of("")]
+        jobs += [_bound(self.image_id, ref) for ref in sorted(refs)]
+        jobs += [_bound(self._look, ("network", name)) for name in sorted(nets)]
+        jobs += [_bound(self._look, ("volume", name)) for name in sorted(vols)]
+        run_all(lambda job: job(), jobs)
+
+    def _look(self, key: tuple[str, str]) -> None:
+        kind, name = key
+        found = self.engine.network(name) if kind == "network" else self.engine.volume(name)
+        with self._lock:
+            self._looked[key] = found
+
+    def _network(self, name: str) -> dict[str, Any] | None:
+        """The network as prefetched (once), else asked now."""
+        with self._lock:
+            if ("network", name) in self._looked:
+                return self._looked.pop(("network", name))
+        return self.engine.network(name)
+
+    def _volume(self, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            if ("volume", name) in self._looked:
+                return self._looked.pop(("volume", name))
+        return self.engine.volume(name)
+
     # -- networks and volumes ---------------------------------------------------------------------
     def ensure_networks(self, services: list[str]) -> None:
         needed = {n for s in services for n in (self.project.services[s].get("networks") or {})}
@@ -71,10 +107,10 @@ class Converger:
             net = self.project.networks[key]
             name = net["name"]
             if net.get("external"):
-                if self.engine.network(name) is None:
+                if self._network(name) is None:
                     raise ComposeError(f"network {name} declared as external, but could not be found")
                 continue
-            if self.engine.network(name) is not None:
+            if self._network(name) is not None:
                 continue
             body: dict[str, Any] = {
                 "Name": name, "Driver": net.get("driver") or "bridge", "Options": net.get("driver_opts") or {},
@@ -111,10 +147,10 @@ class Converger:
             vol = self.project.volumes[key]
             name = vol["name"]
             if vol.get("external"):
-                if self.engine.volume(name) is None:
+                if self._volume(name) is None:
                     raise ComposeError(f'external volume "{name}" not found')
                 continue
-            if self.engine.volume(name) is not None:
+            if self._volume(name) is not None:
                 continue
             self.progress.event("Volume", name, "Creating")
             self.engine.create_volume({"Name": name, "Driver": vol.get("driver") or "local",
@@ -223,26 +259,40 @@ class Converger:
                     dep_recreated = fut.result() or dep_recreated
                 except BaseException:
                     raise ComposeError(f"dependency failed to start: service {dep!r} failed") from None
-        recreated, todo = self.create_service(s, opts, dep_recreated)
+        waits = []  # every dependency's condition awaited at once: the slowest one sets the start
         for dep, spec in deps.items():
-            if opts.start and dep in self.project.services and (dep in futures or not opts.no_deps):
-                self.wait_condition(dep, str((spec or {}).get("condition") or "service_started"),
-                                    bool((spec or {}).get("required", True)))
+            condition = str((spec or {}).get("condition") or "service_started")
+            if (opts.start and condition != "service_started" and dep in self.project.services
+                    and (dep in futures or not opts.no_deps)):
+                waits.append(self.condition_task(dep, condition, bool((spec or {}).get("required", True))))
+        recreated, todo = self.create_service(s, opts, dep_recreated)
+        errors = []
+        for task in waits:
+            try:
+                task.result()
+            except BaseException as e:  # noqa: BLE001 - the first failed condition (in depends_on order) is told
+                errors.append(e)
+        if errors:
+            raise errors[0]
         result[s] = self.start_service(s, todo, opts)
         return recreated
 
     def wait_condition(self, service: str, condition: str, required: bool = True) -> None:
-        """Block until ``service`` meets ``condition``; dependents of the same service share one wait."""
-        if condition == "service_started":
-            return
+        """Block until ``service`` meets ``condition``."""
+        self.condition_task(service, condition, required).result()
+
+    def condition_task(self, service: str, condition: str, required: bool = True) -> Task[None]:
+        """The wait for ``service`` to meet ``condition``, begun now; dependents of one service share it."""
         key = (service, condition)
         with self._lock:
             task = self._waits.get(key)
             if task is None:
                 task = self._waits[key] = Task(lambda: self._wait_condition(service, condition, required))
-        task.result()
+        return task
 
     def _wait_condition(self, service: str, condition: str, required: bool) -> None:
+        if condition == "service_started":
+            return
         targets = self._fresh.get(service)
         if targets is None:
             targets = [(c["Id"], c["Names"][0].lstrip("/")) for c in self.engine.containers(self.project.name,
@@ -462,6 +512,10 @@ class Converger:
                 if deadline is not None and time.monotonic() > deadline:
                     raise ComposeError(f"timeout waiting for container {name}")
                 time.sleep(0.1)
+
+
+def _bound(fn: Any, arg: Any) -> Any:
+    return lambda: fn(arg)
 
 
 _IPAM_KEYS = {"subnet": "Subnet", "ip_range": "IPRange", "gateway": "Gateway", "aux_addresses": "AuxiliaryAddresses"}
