@@ -59,6 +59,7 @@ def configure_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("services", nargs="*")
     p.add_argument("--services", dest="list_services", action="store_true")
     p.add_argument("--volumes", action="store_true")
+    p.add_argument("--networks", action="store_true")
     p.add_argument("--profiles", action="store_true")
     p.add_argument("--images", action="store_true")
     p.add_argument("--hash")
@@ -80,7 +81,8 @@ def run_config(args: Any, ctx: Context) -> int:
         out = open(args.output, "w")  # noqa: SIM115 - closed below
     try:
         render(project, out, args.format, services=args.list_services, volumes=args.volumes,
-               profiles=args.profiles, images=args.images, hash_of=args.hash, quiet=args.quiet)
+               profiles=args.profiles, images=args.images, hash_of=args.hash, quiet=args.quiet,
+               networks=args.networks)
     finally:
         if args.output:
             out.close()
