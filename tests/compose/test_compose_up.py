@@ -552,6 +552,13 @@ def test_watch_syncs_files(project: Any) -> None:
         (p.dir / "src" / "sub" / "b.txt").write_text("bee2\n")
         wait_for(lambda: p.run("exec", "-T", "web", "cat", "/app/sub/b.txt").stdout == "bee2\n", timeout=20,
                  interval=0.3)
+        (p.dir / "src" / "a.txt").unlink()  # removed on the host: removed in the container
+        wait_for(lambda: p.run("exec", "-T", "web", "test", "-e", "/app/a.txt").returncode == 1, timeout=20,
+                 interval=0.3)
+        shutil.rmtree(p.dir / "src" / "sub")  # a whole directory too
+        wait_for(lambda: p.run("exec", "-T", "web", "test", "-e", "/app/sub").returncode == 1, timeout=20,
+                 interval=0.3)
+        assert p.run("exec", "-T", "web", "test", "-d", "/app").returncode == 0  # the target itself stays
     finally:
         w.terminate()
         w.communicate(timeout=10)

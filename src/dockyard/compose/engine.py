@@ -101,6 +101,13 @@ class Engine:
                                    {"stdout": True, "stderr": True, "follow": follow, "tail": tail,
                                     "timestamps": timestamps, "since": since, "until": until})
 
+    def exec_wait(self, cid: str, cmd: list[str]) -> int:
+        """Run ``cmd`` in the container without streams, until it ends; its exit code."""
+        eid = self.client.post(f"/containers/{cid}/exec", None, {"Cmd": cmd, "AttachStdout": False,
+                                                                  "AttachStderr": False})["Id"]
+        self.client.request("POST", f"/exec/{eid}/start", None, {"Detach": False, "Tty": False}).data  # noqa: B018
+        return int(self.client.get(f"/exec/{eid}/json").get("ExitCode") or 0)
+
     def put_archive(self, cid: str, path: str, tar: bytes) -> None:
         _ = self.client.request("PUT", f"/containers/{cid}/archive", {"path": path}, tar,
                                 {"Content-Type": "application/x-tar"}).data

@@ -38,18 +38,26 @@ def rules(ctx: Context, project: Any, services: list[str]) -> list[dict[str, Any
     return out
 
 
+def _container_path(rule: dict[str, Any], host_path: str) -> str:
+    """Where a path under the rule's host path lands in the container (relative to /)."""
+    root, target = rule["path"], str(rule["target"]).lstrip("/")
+    if host_path == root:
+        return target
+    return os.path.join(target, os.path.relpath(host_path, root))
+
+
 def _sync(ctx: Context, project: Any, rule: dict[str, Any], changed: list[str]) -> None:
+    """Copy what exists into the containers; what is gone on the host is removed there (``rm -rf``, as
+    Compose v2 does), before the copy so a path deleted and made again ends as the host has it."""
     if not rule.get("target"):
         return
+    gone = sorted("/" + _container_path(rule, p) for p in changed if not os.path.lexists(p))
     buf = io.BytesIO()
     dirs: set[str] = set()
+    present = [p for p in changed if os.path.lexists(p)]
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for p in changed:
-            if not os.path.exists(p):
-                continue
-            rel = os.path.relpath(p, rule["path"]) if os.path.isdir(rule["path"]) else os.path.basename(p)
-            arc = os.path.join(str(rule["target"]).lstrip("/"), rel) if os.path.isdir(rule["path"]) \
-                else str(rule["target"]).lstrip("/")
+        for p in present:
+            arc = _container_path(rule, p)
             parts = arc.split("/")
             for i in range(1, len(parts)):
                 d = "/".join(parts[:i])
@@ -61,7 +69,10 @@ def _sync(ctx: Context, project: Any, rule: dict[str, Any], changed: list[str]) 
                     tar.addfile(info)
             tar.add(p, arcname=arc)
     for c in ctx.engine.containers(project.name, rule["service"], all_=False):
-        ctx.engine.put_archive(c["Id"], "/", buf.getvalue())
+        if gone:
+            ctx.engine.exec_wait(c["Id"], ["rm", "-rf", *gone])
+        if present:
+            ctx.engine.put_archive(c["Id"], "/", buf.getvalue())
 
 
 def run_watch(args: Any, ctx: Context) -> int:
