@@ -40,18 +40,25 @@ def _scale_args(values: list[str]) -> dict[str, int]:
 
 
 # -- up / create ------------------------------------------------------------------------------------
-def configure_up(p: argparse.ArgumentParser) -> None:
+def _converge_flags(p: argparse.ArgumentParser) -> None:
+    """The flags `up` and `create` share (Compose v2's create flags: both converge the same way)."""
     p.add_argument("services", nargs="*")
-    p.add_argument("-d", "--detach", action="store_true")
     p.add_argument("--build", action="store_true")
     p.add_argument("--no-build", action="store_true")
     p.add_argument("--pull", choices=["always", "missing", "never", "build"])
     p.add_argument("--force-recreate", action="store_true")
     p.add_argument("--no-recreate", action="store_true")
-    p.add_argument("--always-recreate-deps", action="store_true")
-    p.add_argument("--no-deps", action="store_true")
     p.add_argument("--remove-orphans", action="store_true")
     p.add_argument("--scale", action="append", default=[])
+    p.add_argument("--quiet-pull", action="store_true")
+    p.add_argument("-y", "--yes", action="store_true")
+
+
+def configure_up(p: argparse.ArgumentParser) -> None:
+    _converge_flags(p)
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("--always-recreate-deps", action="store_true")
+    p.add_argument("--no-deps", action="store_true")
     p.add_argument("--wait", action="store_true")
     p.add_argument("--wait-timeout", type=int)
     p.add_argument("-V", "--renew-anon-volumes", action="store_true")
@@ -66,8 +73,6 @@ def configure_up(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-color", action="store_true")
     p.add_argument("--no-log-prefix", action="store_true")
     p.add_argument("--timestamps", action="store_true")
-    p.add_argument("--quiet-pull", action="store_true")
-    p.add_argument("-y", "--yes", action="store_true")
     p.add_argument("-w", "--watch", action="store_true")
 
 
@@ -296,16 +301,7 @@ def _stop_all(conv: Converger, containers: list[dict[str, Any]], timeout: int | 
 
 
 def configure_create(p: argparse.ArgumentParser) -> None:
-    p.add_argument("services", nargs="*")
-    p.add_argument("--build", action="store_true")
-    p.add_argument("--no-build", action="store_true")
-    p.add_argument("--pull", choices=["always", "missing", "never", "build"])
-    p.add_argument("--force-recreate", action="store_true")
-    p.add_argument("--no-recreate", action="store_true")
-    p.add_argument("--remove-orphans", action="store_true")
-    p.add_argument("--scale", action="append", default=[])
-    p.add_argument("--quiet-pull", action="store_true")
-    p.add_argument("-y", "--yes", action="store_true")
+    _converge_flags(p)
 
 
 def run_create(args: Any, ctx: Context) -> int:
