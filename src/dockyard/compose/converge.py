@@ -75,8 +75,8 @@ class Converger:
         vols = {self.project.volumes[v["source"]]["name"] for s in services
                 for v in self.project.services[s].get("volumes") or []
                 if v.get("type") == "volume" and v.get("source") in self.project.volumes}
-        jobs: list[Any] = [lambda: self.containers_of("")]
-        jobs += [_bound(self.image_id, ref) for ref in sorted(refs)]
+        self.containers_of("")  # first, alone: the client's API version is settled by then (one ping)
+        jobs: list[Any] = [_bound(self.image_id, ref) for ref in sorted(refs)]
         jobs += [_bound(self._look, ("network", name)) for name in sorted(nets)]
         jobs += [_bound(self._look, ("volume", name)) for name in sorted(vols)]
         run_all(lambda job: job(), jobs)
