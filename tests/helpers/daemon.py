@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import random
+import shlex
 import shutil
 import signal
 import socket
@@ -133,24 +134,28 @@ def links_with_prefix(*prefixes: str) -> list[str]:
     return names
 
 
-def iptables_lines(word: str) -> list[str]:
-    out = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+def iptables_lines(word: str, cmd: str = "iptables") -> list[str]:
+    out = subprocess.run([f"{cmd}-save"], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if word in line]
 
 
-def _remove_iptables(word: str) -> None:
+def ip6tables_lines(word: str) -> list[str]:
+    return [f"ip6tables: {line}" for line in iptables_lines(word, "ip6tables")]
+
+
+def _remove_iptables(word: str, cmd: str = "iptables") -> None:
     """Delete every rule mentioning ``word``, then flush and delete chains named with it."""
     for table in ("nat", "filter", "mangle", "raw"):
-        out = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True).stdout
+        out = subprocess.run([f"{cmd}-save", "-t", table], capture_output=True, text=True).stdout
         chains = []
         for line in out.splitlines():
             if line.startswith("-A ") and word in line:
-                subprocess.run(["iptables", "-t", table, "-D", *line[3:].split()], capture_output=True)
+                subprocess.run([cmd, "-t", table, "-D", *shlex.split(line[3:])], capture_output=True)
             elif line.startswith(":") and word in line:
                 chains.append(line[1:].split()[0])
         for chain in chains:
-            subprocess.run(["iptables", "-t", table, "-F", chain], capture_output=True)
-            subprocess.run(["iptables", "-t", table, "-X", chain], capture_output=True)
+            subprocess.run([cmd, "-t", table, "-F", chain], capture_output=True)
+            subprocess.run([cmd, "-t", table, "-X", chain], capture_output=True)
 
 
 def _free_bip() -> str:
@@ -298,6 +303,10 @@ class TestDaemon:
             forced.append("iptables rules")
             _remove_iptables(self.resource_prefix)
             _remove_iptables(self.bridge)
+        if ip6tables_lines(self.resource_prefix) or ip6tables_lines(self.bridge):
+            forced.append("ip6tables rules")
+            _remove_iptables(self.resource_prefix, "ip6tables")
+            _remove_iptables(self.bridge, "ip6tables")
         return forced
 
     def leftovers(self) -> list[str]:
@@ -306,6 +315,7 @@ class TestDaemon:
         left += [f"cgroup {d}" for d in cgroup_dirs(self.cgroup_parent)]
         left += [f"link {n}" for n in links_with_prefix(self.bridge, self.resource_prefix)]
         left += iptables_lines(self.resource_prefix) + iptables_lines(self.bridge)
+        left += ip6tables_lines(self.resource_prefix) + ip6tables_lines(self.bridge)
         left += [f"process {p}" for p in processes_referencing(self.tmp)]
         return left
 

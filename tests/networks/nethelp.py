@@ -114,8 +114,9 @@ class Env:
         out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
         left = [ln.split(":")[1].strip() for ln in out.splitlines()
                 if ln.split(":")[1].strip().startswith((self.prefix, self.bridge))]
-        ipt = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
-        left += [ln for ln in ipt.splitlines() if f"DOCKYARD-{self.prefix}" in ln or self.bridge in ln]
+        for cmd in ("iptables-save", "ip6tables-save"):
+            ipt = subprocess.run([cmd], capture_output=True, text=True).stdout
+            left += [ln for ln in ipt.splitlines() if f"DOCKYARD-{self.prefix}" in ln or self.bridge in ln]
         with open("/proc/self/mountinfo") as f:
             left += [ln.split()[4] for ln in f if self.tmp in ln.split()[4]]
         return left

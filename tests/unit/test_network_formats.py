@@ -6,21 +6,30 @@ import struct
 
 import pytest
 
-from dockyard.errors import InvalidParameter
+from dockyard.errors import InvalidParameter, SystemError_
 from dockyard.networks import dns, etcfiles
 from dockyard.networks.models import NetworkRecord, PortMapping
-from dockyard.networks.portmap import PortRequest, parse_publish, requests_from, settings_ports
+from dockyard.networks.portmap import (
+    PortAllocator,
+    PortRequest,
+    by_family,
+    parse_publish,
+    requests_from,
+    settings_ports,
+)
 from dockyard.networks.views import matches_filters, network_json, normalize_filters
 
 
 def test_parse_publish_forms() -> None:
-    assert parse_publish("80") == [PortRequest("tcp", 80, "0.0.0.0", 0, 0)]
-    assert parse_publish("8080:80") == [PortRequest("tcp", 80, "0.0.0.0", 8080, 8080)]
+    # no host address is the default binding (""): 0.0.0.0, and [::] too on a dual-stack network (by_family)
+    assert parse_publish("80") == [PortRequest("tcp", 80, "", 0, 0)]
+    assert parse_publish("8080:80") == [PortRequest("tcp", 80, "", 8080, 8080)]
     assert parse_publish("127.0.0.1:8080:80/udp") == [PortRequest("udp", 80, "127.0.0.1", 8080, 8080)]
     assert parse_publish("127.0.0.1::80") == [PortRequest("tcp", 80, "127.0.0.1", 0, 0)]
-    assert parse_publish("8000-8010:80") == [PortRequest("tcp", 80, "0.0.0.0", 8000, 8010)]
-    assert parse_publish("9000-9001:90-91") == [PortRequest("tcp", 90, "0.0.0.0", 9000, 9000),
-                                                 PortRequest("tcp", 91, "0.0.0.0", 9001, 9001)]
+    assert parse_publish("[::1]::80") == [PortRequest("tcp", 80, "::1", 0, 0)]
+    assert parse_publish("8000-8010:80") == [PortRequest("tcp", 80, "", 8000, 8010)]
+    assert parse_publish("9000-9001:90-91") == [PortRequest("tcp", 90, "", 9000, 9000),
+                                                 PortRequest("tcp", 91, "", 9001, 9001)]
     with pytest.raises(InvalidParameter):
         parse_publish("9000-9002:90-91")
     with pytest.raises(InvalidParameter):
@@ -36,6 +45,40 @@ def test_requests_from_port_bindings_and_publish_all() -> None:
     assert PortRequest("tcp", 443, "0.0.0.0", 0, 0) in reqs
     assert not [r for r in reqs if r.container_port == 81]
     assert len(reqs) == 3
+
+
+def test_requests_on_a_dual_stack_network_add_the_ipv6_twin() -> None:
+    reqs = requests_from({"80/tcp": [{"HostIp": "", "HostPort": "8080"}],
+                          "81/tcp": [{"HostIp": "::", "HostPort": "81"}],
+                          "82/tcp": [{"HostIp": "0.0.0.0", "HostPort": ""}],
+                          "83/tcp": [{"HostIp": "[::1]", "HostPort": "83"}]}, False, None, dual_stack=True)
+    assert reqs == [PortRequest("tcp", 80, "0.0.0.0", 8080, 8080),
+                    PortRequest("tcp", 80, "::", 8080, 8080, same_port_as_previous=True),
+                    PortRequest("tcp", 81, "::", 81, 81),
+                    PortRequest("tcp", 82, "0.0.0.0", 0, 0),
+                    PortRequest("tcp", 83, "::1", 83, 83)]
+    assert by_family(parse_publish("80"), dual_stack=False) == [PortRequest("tcp", 80, "0.0.0.0", 0, 0)]
+
+
+def test_allocator_gives_both_families_one_port_and_refuses_all_or_nothing() -> None:
+    import socket
+
+    alloc = PortAllocator()
+    try:
+        got = alloc.reserve("a", by_family(parse_publish("80"), dual_stack=True))
+        assert [(m.host_ip, m.host_port) for m in got] == [("0.0.0.0", got[0].host_port), ("::", got[0].host_port)]
+        holder = socket.socket(socket.AF_INET6)
+        holder.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        holder.bind(("::", 0))
+        port = holder.getsockname()[1]
+        with pytest.raises(SystemError_, match=rf"Bind for \[::\]:{port} failed: port is already allocated"):
+            alloc.reserve("b", by_family(parse_publish(f"{port}:80"), dual_stack=True))
+        holder.close()
+        probe = socket.socket()
+        probe.bind(("0.0.0.0", port))  # the IPv4 side was not kept by the refused reservation
+        probe.close()
+    finally:
+        alloc.release_all()
 
 
 def test_settings_ports_shape() -> None:

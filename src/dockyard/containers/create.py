@@ -273,7 +273,8 @@ def new_record(svc: ContainerService, name: str | None, body: Any) -> Container:
     c.path, c.args = argv[0], argv[1:]
     if config.get("Healthcheck") and (config["Healthcheck"].get("Test") or ["NONE"])[0] != "NONE":
         c.state.Health = {"Status": "starting", "FailingStreak": 0, "Log": []}
-    host_config["Links"] = links.normalize(host_config.get("Links"), c.name, svc.get)
+    if not links.on_user_network(host_config):
+        host_config["Links"] = links.normalize(host_config.get("Links"), c.name, svc.get)
     own = mounts.own_targets(host_config)
     for spec_ in host_config.get("VolumesFrom") or []:
         ref, mode = mounts.parse_volumes_from(spec_)

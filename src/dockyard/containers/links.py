@@ -25,6 +25,14 @@ class Link:
     exposed: list[str]  # "80/tcp" …
 
 
+def on_user_network(host_config: dict[str, Any]) -> bool:
+    """Whether the container's network mode is a user-defined network: there docker's ``--link`` is an
+    endpoint alias (EndpointsConfig.Links, answered by the embedded DNS), HostConfig.Links is kept as given
+    and makes no legacy link (dockerd skips registering it)."""
+    mode = str(host_config.get("NetworkMode") or "default")
+    return mode not in ("default", "bridge", "host", "none") and not mode.startswith("container:")
+
+
 def parse(spec: str) -> tuple[str, str]:
     """"name[:alias]" or docker's stored "/name:/parent/alias" → (name, alias)."""
     target, _, alias = spec.partition(":")

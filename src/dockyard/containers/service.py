@@ -200,7 +200,8 @@ class ContainerService:
             mounted = True
             failpoint.hit("container.start.mounted")
             t1 = time.perf_counter()
-            linked = links_mod.resolve(c.host_config.get("Links"), c.name, self.get)
+            linked = ([] if links_mod.on_user_network(c.host_config)
+                      else links_mod.resolve(c.host_config.get("Links"), c.name, self.get))
             net_files = self.net.prepare(c, state_dir, links_mod.hosts(linked))
             netted = True
             failpoint.hit("container.start.networked")

@@ -42,6 +42,9 @@ class DaemonConfig:
     log_opts_given: dict[str, str] = field(default_factory=dict)
     cgroup_parent: str = "dockyard"
     iptables: bool = True
+    ip6tables: bool = True  # rules for the IPv6 side of dual-stack networks (dockerd's default since 27)
+    ipv6: bool = False  # daemon.json "ipv6": the default bridge gets an IPv6 subnet too
+    fixed_cidr_v6: str | None = None  # daemon.json "fixed-cidr-v6": that subnet (else a unique-local /64)
     live_restore: bool = True
     tls: bool = False
     tlsverify: bool = False
@@ -105,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-opt", action="append", dest="log_opt_list", default=[])
     p.add_argument("--cgroup-parent")
     p.add_argument("--iptables", type=_bool, nargs="?", const=True)
+    p.add_argument("--ip6tables", type=_bool, nargs="?", const=True)
+    p.add_argument("--ipv6", type=_bool, nargs="?", const=True)
+    p.add_argument("--fixed-cidr-v6")
     p.add_argument("--live-restore", type=_bool, nargs="?", const=True)
     p.add_argument("--no-live-restore", action="store_true")
     p.add_argument("--tls", action="store_true", default=None)
@@ -154,8 +160,23 @@ _FILE_KEYS = {
     "max-json-body": "max_json_body", "max-header-bytes": "max_header_bytes", "max-json-depth": "max_json_depth",
     "max-labels": "max_labels", "max-label-bytes": "max_label_bytes",
     "firewall-check-interval": "firewall_check_interval",
+    "ip6tables": "ip6tables", "ipv6": "ipv6", "fixed-cidr-v6": "fixed_cidr_v6",
 }
 _POSITIVE_INTS = ("max_json_body", "max_header_bytes", "max_json_depth", "max_labels", "max_label_bytes")
+
+
+def _validate_ipv6(cfg: DaemonConfig) -> None:
+    """fixed-cidr-v6 must be an IPv6 network (host bits allowed, as dockerd takes it)."""
+    if not cfg.fixed_cidr_v6:
+        return
+    import ipaddress
+
+    try:
+        net = ipaddress.ip_network(cfg.fixed_cidr_v6, strict=False)
+    except ValueError:
+        raise ConfigError(f"invalid fixed-cidr-v6: {cfg.fixed_cidr_v6}") from None
+    if net.version != 6:
+        raise ConfigError(f"invalid fixed-cidr-v6: {cfg.fixed_cidr_v6} is not an IPv6 subnet")
 
 
 def _builder_gc(cfg: DaemonConfig, builder: Any) -> None:
@@ -252,7 +273,8 @@ def load(argv: list[str]) -> DaemonConfig:
               "auth_clients": args.auth_clients, "auth_policy": args.auth_policy,
               "auth_allow_socket": args.auth_allow_socket, "auth_issuer": args.auth_issuer,
               "auth_jwks": args.auth_jwks, "auth_audience": args.auth_audience,
-              "auth_token_host": args.auth_token_host, "auth_token_ttl": args.auth_token_ttl}
+              "auth_token_host": args.auth_token_host, "auth_token_ttl": args.auth_token_ttl,
+              "ip6tables": args.ip6tables, "ipv6": args.ipv6, "fixed_cidr_v6": args.fixed_cidr_v6}
     for attr, value in simple.items():
         if value is not None:
             setattr(cfg, attr, value)
@@ -267,6 +289,7 @@ def load(argv: list[str]) -> DaemonConfig:
     if args.registry_certs_dirs_flag:
         cfg.registry_certs_dirs = list(args.registry_certs_dirs_flag)
     _validate_registry(cfg)
+    _validate_ipv6(cfg)
     if args.no_live_restore:
         cfg.live_restore = False
     cfg.insecure_tcp = bool(args.insecure_tcp)

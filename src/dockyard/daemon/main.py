@@ -70,7 +70,8 @@ def build_services(cfg: DaemonConfig) -> Services:
     snapshots = Snapshotter(db, cfg.data_root, layers)
     networks = NetworkService(db, cfg.data_root, events, directory, bridge=cfg.bridge, bip=cfg.bip,
                               prefix=cfg.resource_prefix, iptables=cfg.iptables,
-                              firewall_check_interval=cfg.firewall_check_interval)
+                              firewall_check_interval=cfg.firewall_check_interval, ip6tables=cfg.ip6tables,
+                              ipv6=cfg.ipv6, fixed_cidr_v6=cfg.fixed_cidr_v6)
     volumes = VolumeService(db, cfg.data_root, events, directory)
     execs = ExecService(directory, snapshots, events)
     containers = ContainerService(cfg, directory, events, images, snapshots, networks, volumes, execs)

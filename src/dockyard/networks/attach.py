@@ -30,7 +30,14 @@ from dockyard.networks.models import (
     NetworkRecord,
     PortMapping,
 )
-from dockyard.networks.portmap import parse_port_key, parse_publish, requests_from, settings_ports
+from dockyard.networks.portmap import (
+    by_family,
+    parse_port_key,
+    parse_publish,
+    port_tuples,
+    requests_from,
+    settings_ports,
+)
 from dockyard.networks.store import ContainerState
 from dockyard.util import failpoint
 from dockyard.util.ids import new_id
@@ -66,6 +73,7 @@ class Attacher(Configured):
     store: NetworkStore
     netlink: Netlink
     firewall: Firewall
+    firewall6: Firewall
     ports: PortAllocator
     dns: DNSServer
     nspool: NamespacePool
@@ -149,7 +157,7 @@ class Attacher(Configured):
 
     def _publish_ports(self, cfg: ContainerNetConfig, st: ContainerState, primary: NetworkRecord) -> None:
         """Hold the host ports and program their rules (nothing at all, no iptables, without any)."""
-        reqs = requests_from(cfg.port_bindings, cfg.publish_all, cfg.exposed_ports)
+        reqs = requests_from(cfg.port_bindings, cfg.publish_all, cfg.exposed_ports, dual_stack=bool(primary.subnet6))
         if reqs and not primary.internal:
             ep0 = self.store.endpoints(network_id=primary.id, container_id=st.container_id)[0]
             st.ports = self.ports.reserve(st.container_id, reqs, f"{st.name} ({ep0.endpoint_id})")
@@ -300,8 +308,11 @@ class Attacher(Configured):
             return
         with self._fw_lock:
             try:
-                self.firewall.add_ports(st.container_id, net.bridge, net.subnet, eps[0].ip,
-                                        [(p.proto, p.host_ip, p.host_port, p.container_port) for p in st.ports])
+                self.firewall.add_ports(st.container_id, net.bridge, net.subnet, eps[0].ip, port_tuples(st.ports, False))
+                if eps[0].ip6:
+                    self.firewall6.add_ports(st.container_id, net.bridge, net.subnet6, eps[0].ip6,
+                                             port_tuples(st.ports, True))
+                    self.ports.relay_loopback6(st.container_id, eps[0].ip6)
                 return
             except FirewallError as e:
                 error = e
@@ -321,9 +332,13 @@ class Attacher(Configured):
         net = self.store.network(st.primary_network) if ep is not None else None
         if ep is None or net is None:
             self.firewall.remove_container(st.container_id)
+            self.firewall6.remove_container(st.container_id)
             return
-        self.firewall.remove_ports(st.container_id, net.bridge, net.subnet, ep.ip,
-                                   [(p.proto, p.host_ip, p.host_port, p.container_port) for p in ports])
+        self.firewall.remove_ports(st.container_id, net.bridge, net.subnet, ep.ip, port_tuples(ports, False))
+        if ep.ip6:
+            self.firewall6.remove_ports(st.container_id, net.bridge, net.subnet6, ep.ip6, port_tuples(ports, True))
+        elif port_tuples(ports, True):
+            self.firewall6.remove_container(st.container_id)
 
     def _recover_endpoints(self, st: ContainerState, links_now: set[str]) -> None:
         """After a crash, make a live container's endpoints and its configured networks agree, by its links:
@@ -362,6 +377,7 @@ class Attacher(Configured):
         if st.ports:
             self.ports.adopt(st.container_id, st.ports)
             self.firewall.remove_container(st.container_id)
+            self.firewall6.remove_container(st.container_id)
             self._program_ports(st)
         if st.netns_path and self._user_networks(st.container_id):
             try:
@@ -460,10 +476,12 @@ class Attacher(Configured):
             if not hits:
                 raise NotFound(f"port {spec} is not published")
             doomed += hits
+        primary = self.store.network(st.primary_network)
+        dual = bool(primary is not None and primary.subnet6)
         if isinstance(add, dict):
-            reqs = requests_from(add, False, None)
+            reqs = requests_from(add, False, None, dual_stack=dual)
         else:
-            reqs = [r for spec in add or [] for r in parse_publish(spec)]
+            reqs = by_family([r for spec in add or [] for r in parse_publish(spec)], dual)
         eps = self.store.endpoints(network_id=st.primary_network, container_id=container_id)
         added = self.ports.reserve(container_id, reqs, f"{st.name} ({eps[0].endpoint_id if eps else ''})")
         if doomed:

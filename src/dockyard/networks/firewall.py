@@ -11,6 +11,11 @@ Published ports on 127.0.0.1 are DNATed in OUTPUT (``route_localnet`` on the bri
 and a MASQUERADE of 127.0.0.0/8 sources) rather than relayed by a userland proxy:
 the kernel path keeps throughput at the container's own speed, and the port is
 still held by a bound socket in the daemon so host programs cannot take it.
+
+The same class, made with ``family=6``, keeps the ip6tables side (as dockerd with ``ip6tables``): the
+same chains in ip6tables' tables, rules for the IPv6 subnets of dual-stack networks and the [::]
+bindings of their containers. IPv6 has no ``route_localnet``, so ``[::1]`` is never DNATed (the
+kernel would drop it); the daemon relays it instead (relay.py).
 """
 
 from __future__ import annotations
@@ -38,8 +43,11 @@ def _tag_ctr(container_id: str) -> str:
 
 
 class Firewall:
-    def __init__(self, prefix: str, enabled: bool = True) -> None:
+    def __init__(self, prefix: str, enabled: bool = True, family: int = 4) -> None:
         self.enabled = enabled
+        self.v6 = family == 6
+        self._cmd = "ip6tables" if self.v6 else "iptables"
+        self._host_len = "/128" if self.v6 else "/32"
         base = f"DOCKYARD-{prefix}"
         self.dnat = base
         self.post = f"{base}-POST"
@@ -59,10 +67,10 @@ class Firewall:
     # -- plumbing -------------------------------------------------------------------------------
 
     def _ipt(self, table: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run(["iptables", "-w", "-t", table, *args], capture_output=True, text=True)
+        p = subprocess.run([self._cmd, "-w", "-t", table, *args], capture_output=True, text=True)
         if check and p.returncode != 0:
-            log.warning("iptables -t %s %s: %s", table, " ".join(args), p.stderr.strip())
-            raise FirewallError(f"iptables refused a change to chain {args[1] if len(args) > 1 else '?'} "
+            log.warning("%s -t %s %s: %s", self._cmd, table, " ".join(args), p.stderr.strip())
+            raise FirewallError(f"{self._cmd} refused a change to chain {args[1] if len(args) > 1 else '?'} "
                                 f"of table {table}")
         return p
 
@@ -74,10 +82,10 @@ class Firewall:
         script = "".join(f"*{t}\n" + "\n".join(lines) + "\nCOMMIT\n" for t, lines in tables.items() if lines)
         if not script:
             return
-        p = subprocess.run(["iptables-restore", "-w", "--noflush"], input=script, capture_output=True, text=True)
+        p = subprocess.run([f"{self._cmd}-restore", "-w", "--noflush"], input=script, capture_output=True, text=True)
         if p.returncode != 0:
-            log.warning("iptables-restore of %s rules failed: %s", "/".join(tables), p.stderr.strip())
-            raise FirewallError(f"iptables did not take the {'/'.join(t for t, ln in tables.items() if ln)} "
+            log.warning("%s-restore of %s rules failed: %s", self._cmd, "/".join(tables), p.stderr.strip())
+            raise FirewallError(f"{self._cmd} did not take the {'/'.join(t for t, ln in tables.items() if ln)} "
                                 "rules (a chain of ours may be missing)")
 
     def _chain_rules(self, table: str, chain: str) -> list[str]:
@@ -112,8 +120,9 @@ class Firewall:
             self._ipt("filter", "-A", self.fwd, "-m", "conntrack", "--ctstate", "DNAT", "-m", "conntrack",
                       "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")
             self._ipt("filter", "-A", self.fwd, "-j", self.iso1)
-            with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
-                f.write("1")
+            if not self.v6:  # IPv6 forwarding is turned on with the first dual-stack network (add_network)
+                with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+                    f.write("1")
 
     def teardown(self) -> None:
         """Remove every chain and jump of ours."""
@@ -129,12 +138,16 @@ class Firewall:
     # -- networks -------------------------------------------------------------------------------
 
     def add_network(self, network_id: str, bridge: str, subnet: str, internal: bool) -> None:
-        """Forwarding, isolation and masquerading for one bridge network."""
-        set_route_localnet(bridge)
+        """Forwarding, isolation and masquerading for one bridge network (its IPv6 subnet with ``family=6``)."""
+        if not self.v6:
+            set_route_localnet(bridge)
         if not self.enabled:
             return
         filt, nat = self._network_rules(network_id, bridge, subnet, internal)
         with self._lock:
+            if self.v6:
+                with open("/proc/sys/net/ipv6/conf/all/forwarding", "w") as f:
+                    f.write("1")
             self._restore("filter", filt)
             self._restore("nat", nat)
 
@@ -146,7 +159,7 @@ class Firewall:
             f"-A {self.iso1} -i {bridge} ! -o {bridge} -j {self.iso2} {cs}",
             f"-A {self.iso2} -o {bridge} -j DROP {cs}",
         ]
-        nat = [f"-A {self.post} -s 127.0.0.0/8 -o {bridge} -j MASQUERADE {cs}"]
+        nat = [] if self.v6 else [f"-A {self.post} -s 127.0.0.0/8 -o {bridge} -j MASQUERADE {cs}"]
         if internal:
             filt += [
                 f"-A {self.iso1} -i {bridge} ! -o {bridge} -j DROP {cs}",
@@ -181,7 +194,7 @@ class Firewall:
         network and container (``want``, from expected_counts); rules of anything not in ``want`` count too."""
         if not self.enabled:
             return []
-        p = subprocess.run(["iptables-save"], capture_output=True, text=True)
+        p = subprocess.run([f"{self._cmd}-save"], capture_output=True, text=True)
         table = ""
         chains: set[tuple[str, str]] = set()
         rules: list[tuple[str, list[str]]] = []
@@ -229,7 +242,7 @@ class Firewall:
         with self._lock:
             doomed: dict[str, list[str]] = {}
             for table in ("filter", "nat"):
-                p = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True)
+                p = subprocess.run([f"{self._cmd}-save", "-t", table], capture_output=True, text=True)
                 for ln in p.stdout.splitlines():
                     parts = ln.split()
                     if len(parts) < 2 or parts[0] != "-A" or parts[1] not in ours or "--comment" not in parts:
@@ -248,15 +261,22 @@ class Firewall:
         cs = f"-m comment --comment {_tag_ctr(container_id)}"
         nat: list[str] = []
         filt: list[str] = []
+        hl = self._host_len
+        to = f"[{container_ip}]" if self.v6 else container_ip
         for proto, host_ip, host_port, cport in ports:
-            dst = f"-d {host_ip}/32 " if host_ip not in ("", "0.0.0.0") else ""
+            if self.v6 and host_ip == "::1":
+                continue  # relayed by the daemon: the kernel drops ::1 DNATed off the loopback
+            if host_ip in ("", "0.0.0.0", "::"):
+                dst = "! -d ::1/128 " if self.v6 else ""
+            else:
+                dst = f"-d {host_ip}{hl} "
             nat.append(f"{self.dnat} {dst}-p {proto} -m {proto} --dport {host_port} "
-                       f"-j DNAT --to-destination {container_ip}:{cport} {cs}")
-            nat.append(f"{self.post} -s {subnet} -d {container_ip}/32 -p {proto} -m {proto} --dport {cport} "
+                       f"-j DNAT --to-destination {to}:{cport} {cs}")
+            nat.append(f"{self.post} -s {subnet} -d {container_ip}{hl} -p {proto} -m {proto} --dport {cport} "
                        f"-m conntrack --ctstate DNAT -j MASQUERADE {cs}")
             # before the isolation jump, and only for DNATed connections: a published port is reachable
             # from every network (as through the host), the container's own address stays isolated
-            filt.append(f"{self.fwd} -d {container_ip}/32 -o {bridge} -p {proto} -m {proto} "
+            filt.append(f"{self.fwd} -d {container_ip}{hl} -o {bridge} -p {proto} -m {proto} "
                         f"--dport {cport} -m conntrack --ctstate DNAT -j ACCEPT {cs}")
         return nat, filt
 

@@ -51,7 +51,7 @@ from dockyard.networks.etcfiles import read_host_resolv
 from dockyard.networks.firewall import Firewall, FirewallError
 from dockyard.networks.models import NetworkRecord
 from dockyard.networks.nspool import NamespacePool
-from dockyard.networks.portmap import PortAllocator
+from dockyard.networks.portmap import PortAllocator, port_tuples
 from dockyard.networks.store import NetworkStore
 from dockyard.networks.views import PRUNE_FILTERS, matches_filters, network_json, normalize_filters
 from dockyard.storage.db import StateDB
@@ -76,7 +76,8 @@ def _now() -> str:
 class NetworkService(Attacher):
     def __init__(self, db: StateDB, data_root: str, events: EventBus | None, containers: ContainerDirectory, *,
                  bridge: str = "dockyard0", bip: str | None = None, prefix: str = "dy",
-                 iptables: bool = True, firewall_check_interval: float = 60.0) -> None:
+                 iptables: bool = True, firewall_check_interval: float = 60.0, ip6tables: bool = True,
+                 ipv6: bool = False, fixed_cidr_v6: str | None = None) -> None:
         self.db = db
         self.containers = containers
         self.data_root = data_root
@@ -89,6 +90,10 @@ class NetworkService(Attacher):
         self.netlink = Netlink()
         self.nspool = NamespacePool(self.netns_dir)
         self.firewall = Firewall(prefix, enabled=iptables)
+        # the IPv6 side of dual-stack networks and their [::] ports (dockerd's ip6tables option)
+        self.firewall6 = Firewall(prefix, enabled=iptables and ip6tables, family=6)
+        self.bridge_ipv6 = ipv6  # daemon.json "ipv6" (fixed-cidr-v6 alone does nothing, as in dockerd)
+        self.fixed_cidr_v6 = fixed_cidr_v6
         self.ports = PortAllocator()
         self.dns = DNSServer(self._dns_resolve, self._dns_upstreams)
         self._dns_override: list[tuple[str, int]] | None = None
@@ -127,6 +132,7 @@ class NetworkService(Attacher):
     def startup(self) -> None:
         netns.ensure_private_dir(self.netns_dir)
         self.firewall.setup()
+        self.firewall6.setup()
         self._ensure_builtin()
         for net in self.store.networks():
             if net.is_bridge:
@@ -173,6 +179,7 @@ class NetworkService(Attacher):
                 self.netlink.delete_link(name)
         self.store.forget_released(self.store.released_links())
         self.firewall.teardown()
+        self.firewall6.teardown()
         if os.path.isdir(self.netns_dir):
             for f in os.listdir(self.netns_dir):
                 netns.remove(os.path.join(self.netns_dir, f))
@@ -190,6 +197,7 @@ class NetworkService(Attacher):
             chosen = ipam.choose_subnet(others, self.netlink.routes())
             subnet, gateway = str(chosen), str(chosen.network_address + 1)
         old = existing.get("bridge")
+        subnet6, gateway6 = self._default_bridge_v6(old, existing)
         bridge = NetworkRecord(
             id=old.id if old else new_id(), name="bridge", driver="bridge", created=old.created if old else _now(),
             subnet=subnet, gateway=gateway, bridge=self.default_bridge, builtin=True,
@@ -197,14 +205,30 @@ class NetworkService(Attacher):
                      "com.docker.network.bridge.enable_icc": "true",
                      "com.docker.network.bridge.enable_ip_masquerade": "true",
                      "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
-                     OPT_BRIDGE_NAME: self.default_bridge, OPT_MTU: "1500"})
-        if old and (old.bridge != bridge.bridge or old.subnet != subnet) and old.bridge:
+                     OPT_BRIDGE_NAME: self.default_bridge, OPT_MTU: "1500"},
+            enable_ipv6=bool(subnet6), subnet6=subnet6, gateway6=gateway6, user_subnet6=bool(self.fixed_cidr_v6))
+        changed = old and (old.bridge != bridge.bridge or old.subnet != subnet or old.subnet6 != subnet6)
+        if old and changed and old.bridge:
             self.netlink.delete_link(old.bridge)
         self.store.put_network(bridge)
         for name, driver in (("host", "host"), ("none", "null")):
             if name not in existing:
                 self.store.put_network(NetworkRecord(id=new_id(), name=name, driver=driver, created=_now(),
                                                      builtin=True))
+
+    def _default_bridge_v6(self, old: NetworkRecord | None, existing: dict[str, NetworkRecord]) -> tuple[str, str]:
+        """The default bridge's IPv6 (subnet, gateway): only with daemon.json ``ipv6`` (as dockerd), from
+        ``fixed-cidr-v6`` or else a unique-local /64 kept across restarts."""
+        if not self.bridge_ipv6:
+            return "", ""
+        if self.fixed_cidr_v6:
+            pool = ipam6.make_pool6(str(ipaddress.IPv6Network(self.fixed_cidr_v6, strict=False)))
+        elif old is not None and old.subnet6 and not old.user_subnet6:
+            return old.subnet6, old.gateway6
+        else:
+            others = [ipaddress.IPv6Network(n.subnet6) for n in existing.values() if n.subnet6 and n.name != "bridge"]
+            pool = ipam6.make_pool6(str(ipam6.unique_local_subnet(others)))
+        return str(pool.subnet), str(pool.gateway)
 
     def _bring_up(self, net: NetworkRecord) -> None:
         prefixlen = ipaddress.IPv4Network(net.subnet).prefixlen
@@ -213,26 +237,32 @@ class NetworkService(Attacher):
             self.netlink.ensure_bridge_v6(net.bridge, net.gateway6, ipaddress.IPv6Network(net.subnet6).prefixlen)
         with self._fw_lock:
             self.firewall.remove_network(net.id)
+            self.firewall6.remove_network(net.id)
             try:
                 self.firewall.add_network(net.id, net.bridge, net.subnet, net.internal)
+                if net.subnet6:
+                    self.firewall6.add_network(net.id, net.bridge, net.subnet6, net.internal)
             except FirewallError as e:
                 if not self._started or not self.heal_firewall():  # the rebuild adds this recorded network too
                     raise SystemError_(f"cannot program the firewall rules of network {net.name}: {e}") from None
 
     # -- firewall healing ------------------------------------------------------------------------
 
-    def _firewall_want(self) -> Any:
-        nets = [(n.id, n.bridge, n.subnet, n.internal) for n in self.store.networks() if n.is_bridge]
+    def _firewall_want(self, v6: bool = False) -> Any:
+        """What each firewall should hold (``v6``: the ip6tables one, dual-stack networks and [::] ports)."""
+        nets = [(n.id, n.bridge, n.subnet6 if v6 else n.subnet, n.internal) for n in self.store.networks()
+                if n.is_bridge and (n.subnet6 or not v6)]
         ctrs = []
         for st in self.store.containers():
             if not st.ports:
                 continue
             eps = self.store.endpoints(network_id=st.primary_network, container_id=st.container_id)
             net = self.store.network(st.primary_network)
-            if eps and net is not None:
-                ctrs.append((st.container_id, net.bridge, net.subnet, eps[0].ip,
-                             [(p.proto, p.host_ip, p.host_port, p.container_port) for p in st.ports]))
-        return self.firewall.expected_counts(nets, ctrs)
+            ports = port_tuples(st.ports, v6)
+            if eps and net is not None and ports and (eps[0].ip6 or not v6):
+                ctrs.append((st.container_id, net.bridge, net.subnet6 if v6 else net.subnet,
+                             eps[0].ip6 if v6 else eps[0].ip, ports))
+        return (self.firewall6 if v6 else self.firewall).expected_counts(nets, ctrs)
 
     def heal_firewall(self) -> bool:
         """Rebuild our chains and rules from the records when the host lost some of them (a firewall reload,
@@ -240,21 +270,28 @@ class NetworkService(Attacher):
         if not self.firewall.enabled:
             return False
         with self._nets_lock, self._fw_lock:
-            missing = self.firewall.missing(self._firewall_want())
-            if not missing:
-                return False
-            log.warning("firewall: %s missing or changed; re-creating our chains and rules", ", ".join(missing))
-            self.firewall.setup()
-            for net in self.store.networks():
-                if net.is_bridge:
-                    self.firewall.add_network(net.id, net.bridge, net.subnet, net.internal)
-            for st in self.store.containers():
-                eps = self.store.endpoints(network_id=st.primary_network, container_id=st.container_id)
-                primary = self.store.network(st.primary_network)
-                if st.ports and eps and primary is not None:
-                    self.firewall.add_ports(st.container_id, primary.bridge, primary.subnet, eps[0].ip,
-                                            [(p.proto, p.host_ip, p.host_port, p.container_port) for p in st.ports])
-            return True
+            healed = False
+            for v6, fw in ((False, self.firewall), (True, self.firewall6)):
+                if not fw.enabled:
+                    continue
+                missing = fw.missing(self._firewall_want(v6))
+                if not missing:
+                    continue
+                log.warning("firewall (%s): %s missing or changed; re-creating our chains and rules",
+                            "ip6tables" if v6 else "iptables", ", ".join(missing))
+                healed = True
+                fw.setup()
+                for net in self.store.networks():
+                    if net.is_bridge and (net.subnet6 or not v6):
+                        fw.add_network(net.id, net.bridge, net.subnet6 if v6 else net.subnet, net.internal)
+                for st in self.store.containers():
+                    eps = self.store.endpoints(network_id=st.primary_network, container_id=st.container_id)
+                    primary = self.store.network(st.primary_network)
+                    ports = port_tuples(st.ports, v6)
+                    if ports and eps and primary is not None and (eps[0].ip6 or not v6):
+                        fw.add_ports(st.container_id, primary.bridge, primary.subnet6 if v6 else primary.subnet,
+                                     eps[0].ip6 if v6 else eps[0].ip, ports)
+            return healed
 
     def _check_loop(self) -> None:
         """The cheap periodic check: one iptables-save per interval, a rebuild only when something is off."""
@@ -401,6 +438,7 @@ class NetworkService(Attacher):
             self.store.delete_network(net.id, bridge)
             self.netlink.delete_link(bridge)
             self.firewall.remove_network(net.id)
+            self.firewall6.remove_network(net.id)
             raise
         self._publish("create", net)
         return {"Id": net.id, "Warning": ""}
@@ -445,9 +483,11 @@ class NetworkService(Attacher):
             # moby answers ActiveEndpointsError as Forbidden (403)
             raise Forbidden(f"error while removing network: network {net.name} id {net.id} has active endpoints")
         self.firewall.remove_network(net.id)
+        self.firewall6.remove_network(net.id)
         self.netlink.delete_link(net.bridge)
         self.store.delete_network(net.id)
         self.firewall.keep_only_networks([n.id for n in self.store.networks()])  # every rule has its network
+        self.firewall6.keep_only_networks([n.id for n in self.store.networks() if n.subnet6])
         self._publish("destroy", net)
 
     def prune(self, filters: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -6,6 +6,7 @@ whichever client sent it (tests/unit/test_run_flags.py compares the two byte for
 
 from __future__ import annotations
 
+import ipaddress
 import os
 
 from dockyard.cli.app import CLIError
@@ -259,6 +260,7 @@ def configure_create_flags(p: argparse.ArgumentParser) -> None:
     a("-l", "--label", action=L, default=[])
     a("--label-file", action=L, default=[])
     a("--link", action=L, default=[])
+    a("--link-local-ip", action=L, default=[])
     a("--log-driver", default="")
     a("--log-opt", action=L, default=[])
     a("--mac-address", default="")
@@ -305,15 +307,26 @@ def configure_create_flags(p: argparse.ArgumentParser) -> None:
     a("command", metavar="COMMAND", nargs=REMAINDER)
 
 
-def _endpoint(aliases: list[str] | None, ip: str, ip6: str, mac: str) -> dict[str, Any]:
-    ipam = None
-    if ip or ip6:
+def _endpoint(aliases: list[str] | None, ip: str, ip6: str, mac: str, link_local: list[str] | None = None,
+              links: list[str] | None = None) -> dict[str, Any]:
+    """One EndpointsConfig entry; the first network takes --ip/--ip6/--link-local-ip/--mac-address, and --link
+    too when it is a user-defined network (an endpoint alias there, as the docker CLI sends it)."""
+    ipam: dict[str, Any] | None = None
+    if ip or ip6 or link_local:
         ipam = {}
         if ip:
             ipam["IPv4Address"] = ip
         if ip6:
             ipam["IPv6Address"] = ip6
-    return {"IPAMConfig": ipam, "Links": None, "Aliases": aliases or None, "DriverOpts": None,
+        if link_local:
+            for addr in link_local:
+                try:
+                    ipaddress.ip_address(addr)
+                except ValueError:
+                    raise CLIError(f"invalid link-local IP address {addr}: ParseAddr({addr!r}): unable to parse "
+                                   "IP", 125) from None
+            ipam["LinkLocalIPs"] = list(link_local)
+    return {"IPAMConfig": ipam, "Links": links or None, "Aliases": aliases or None, "DriverOpts": None,
             "GwPriority": 0, "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
             "MacAddress": mac, "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
             "GlobalIPv6PrefixLen": 0, "DNSNames": None}
@@ -449,8 +462,10 @@ def build_create_body(ns: argparse.Namespace, detach: bool = False) -> dict[str,
         if net in ("host", "none") or net.startswith("container:"):
             continue
         aliases = ns.network_alias if i == 0 else None
+        user_defined = net not in ("default", "bridge")
         endpoints[net] = _endpoint(aliases, ns.ip if i == 0 else "", ns.ip6 if i == 0 else "",
-                                   ns.mac_address if i == 0 else "")
+                                   ns.mac_address if i == 0 else "", ns.link_local_ip if i == 0 else None,
+                                   ns.link if i == 0 and user_defined else None)
     body = dict(config)
     body["HostConfig"] = host
     body["NetworkingConfig"] = {"EndpointsConfig": endpoints}
