@@ -4,6 +4,7 @@ options and MAC addresses, names with spaces — through the API against a real 
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Iterator
 
 import docker
@@ -39,9 +40,9 @@ def test_aux_addresses_kept_and_reserved(daemon: TestDaemon, client: docker.Dock
         c.reload()
         ip = c.attrs["NetworkSettings"]["Networks"]["aux net"]["IPAddress"]
         assert ip == str(hosts[3])  # the first free one after the reserved auxiliaries
-        client.api.remove_network("aux net")  # in use: refused
-    except docker.errors.APIError as e:
-        assert e.status_code == 403 or "has active endpoints" in str(e)
+        with pytest.raises(docker.errors.APIError) as busy:
+            client.api.remove_network("aux net")  # in use: refused
+        assert busy.value.status_code == 403 and "has active endpoints" in str(busy.value)
     finally:
         if c is not None:
             c.remove(force=True)
@@ -89,3 +90,36 @@ def test_network_name_with_space(daemon: TestDaemon, client: docker.DockerClient
     assert daemon.api("GET", "/networks/test%2001")[0] == 200
     client.api.remove_network("test 01")
     assert daemon.api("GET", "/networks/test%2001")[0] == 404
+
+
+def test_network_driver_options_returned_exactly_as_given(daemon: TestDaemon, client: docker.DockerClient) -> None:
+    opts = {"com.docker.network.bridge.enable_icc": "true", "com.docker.network.driver.mtu": "1400",
+            "org.example.anything": "kept as given"}
+    client.api.create_network("opts net", driver="bridge", options=opts)
+    plain = client.api.create_network("plain opts net")["Id"]
+    try:
+        assert client.api.inspect_network("opts net")["Options"] == opts
+        assert client.api.inspect_network(plain)["Options"] == {}
+        listed = {n["Name"]: n for n in client.api.networks(names=["opts net"])}
+        assert listed["opts net"]["Options"] == opts
+        p = daemon.docker("network", "inspect", "-f", "{{json .Options}}", "opts net")
+        assert p.returncode == 0 and json.loads(p.stdout) == opts
+    finally:
+        client.api.remove_network("opts net")
+        client.api.remove_network(plain)
+
+
+def test_network_inspect_containers_have_dockers_fields(daemon: TestDaemon, client: docker.DockerClient) -> None:
+    sub = _subnet(daemon, 2)
+    net = client.networks.create("members net", ipam=docker.types.IPAMConfig(
+        pool_configs=[docker.types.IPAMPool(subnet=str(sub))]))
+    c = client.containers.run("busybox", ["sleep", "60"], detach=True, network="members net", name="member1")
+    try:
+        c.reload()
+        ep = c.attrs["NetworkSettings"]["Networks"]["members net"]
+        members = client.api.inspect_network("members net")["Containers"]
+        assert members == {c.id: {"Name": "member1", "EndpointID": ep["EndpointID"], "MacAddress": ep["MacAddress"],
+                                  "IPv4Address": f"{ep['IPAddress']}/{sub.prefixlen}", "IPv6Address": ""}}
+    finally:
+        c.remove(force=True)
+        net.remove()
