@@ -6,7 +6,10 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
+from e2ehelp import clean
 from nethelp import Env
+
+from helpers.daemon import TestDaemon
 
 
 @pytest.fixture
@@ -20,3 +23,17 @@ def env() -> Iterator[Env]:
         left = e.leftovers()
         shutil.rmtree(e.tmp, ignore_errors=True)
         assert not left, f"left on the host: {left}"
+
+
+@pytest.fixture(scope="module")
+def d(daemon: TestDaemon, busybox_image: str) -> Iterator[TestDaemon]:
+    """The session's test daemon, with busybox, for the end-to-end network tests."""
+    yield daemon
+
+
+@pytest.fixture
+def clean_after(d: TestDaemon) -> Iterator[None]:
+    """Opted into by a module (``pytestmark = pytest.mark.usefixtures("clean_after")``): its containers and
+    user networks are removed after each test."""
+    yield
+    clean(d)

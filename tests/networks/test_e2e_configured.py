@@ -15,25 +15,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from e2ehelp import ok
 
 from helpers.daemon import TestDaemon
 
 BUSYBOX = "busybox:latest"
 
 
-def ok(d: TestDaemon, *args: str) -> str:
-    p = d.docker(*args)
-    assert p.returncode == 0, f"docker {' '.join(args)}: {p.stdout}{p.stderr}"
-    return p.stdout
-
-
 def networks_of(d: TestDaemon, name: str) -> dict[str, Any]:
     return dict(json.loads(ok(d, "inspect", "-f", "{{json .NetworkSettings.Networks}}", name)))
-
-
-@pytest.fixture(scope="module")
-def d(daemon: TestDaemon, busybox_image: str) -> Iterator[TestDaemon]:
-    yield daemon
 
 
 @pytest.fixture(scope="module")

@@ -9,38 +9,18 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Iterator
 
 import pytest
+from e2ehelp import ok
 
 from dockyard.networks.dns import QTYPE_AAAA, build_answer, for_qtype
 from helpers.daemon import TestDaemon
 
-
-def ok(d: TestDaemon, *args: str) -> str:
-    p = d.docker(*args)
-    assert p.returncode == 0, f"docker {' '.join(args)}: {p.stdout}{p.stderr}"
-    return p.stdout
+pytestmark = pytest.mark.usefixtures("clean_after")
 
 
 def execute(d: TestDaemon, name: str, *cmd: str) -> str:
     return ok(d, "exec", name, *cmd)
-
-
-@pytest.fixture(scope="module")
-def d(daemon: TestDaemon, busybox_image: str) -> Iterator[TestDaemon]:
-    yield daemon
-
-
-@pytest.fixture(autouse=True)
-def _clean_after(d: TestDaemon) -> Iterator[None]:
-    yield
-    left = d.docker("ps", "-aq").stdout.split()
-    if left:
-        d.docker("rm", "-f", *left)
-    nets = d.docker("network", "ls", "-q", "--filter", "type=custom").stdout.split()
-    if nets:
-        d.docker("network", "rm", *nets)
 
 
 @pytest.fixture(scope="module")

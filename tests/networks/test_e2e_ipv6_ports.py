@@ -15,35 +15,15 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
+from e2ehelp import SERVER, fetch, ok
 
 from helpers.daemon import TestDaemon, _remove_iptables, ip6tables_lines
-from helpers.served import SERVER, running
+from helpers.served import running
 
-
-def ok(d: TestDaemon, *args: str) -> str:
-    p = d.docker(*args)
-    assert p.returncode == 0, f"docker {' '.join(args)}: {p.stdout}{p.stderr}"
-    return p.stdout
-
-
-def fetch(host: str, port: int, timeout: float = 5.0) -> bytes:
-    """What host:port answers within ``timeout`` (b"" if nothing); IPv6 hosts too."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=1) as c:
-                data = c.recv(100)
-                if data:
-                    return data
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            return b""
-        time.sleep(0.1)
+pytestmark = pytest.mark.usefixtures("clean_after")
 
 
 def refused(host: str, port: int) -> bool:
@@ -53,22 +33,6 @@ def refused(host: str, port: int) -> bool:
             return c.recv(100) == b""
     except OSError:
         return True
-
-
-@pytest.fixture(scope="module")
-def d(daemon: TestDaemon, busybox_image: str) -> Iterator[TestDaemon]:
-    yield daemon
-
-
-@pytest.fixture(autouse=True)
-def _clean_after(d: TestDaemon) -> Iterator[None]:
-    yield
-    left = d.docker("ps", "-aq").stdout.split()
-    if left:
-        d.docker("rm", "-f", *left)
-    nets = d.docker("network", "ls", "-q", "--filter", "type=custom").stdout.split()
-    if nets:
-        d.docker("network", "rm", *nets)
 
 
 def ula(d: TestDaemon, i: int) -> str:

@@ -11,23 +11,15 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from e2ehelp import SERVER, fetch, ok
 from nethelp import free_port, loopback_dns_socket
 
 from dockyard.networks import netns
 from dockyard.networks.dns import build_answer, parse_question
 from helpers.daemon import TestDaemon, links_with_prefix, wait_for
-
-SERVER = "while true; do echo hello | nc -l -p 80; done"
-
-
-def ok(d: TestDaemon, *args: str) -> str:
-    p = d.docker(*args)
-    assert p.returncode == 0, f"docker {' '.join(args)}: {p.stdout}{p.stderr}"
-    return p.stdout
 
 
 def run_out(d: TestDaemon, *args: str) -> tuple[int, str]:
@@ -51,37 +43,7 @@ def ip_on(d: TestDaemon, name: str, network: str) -> str:
     nets = json.loads(ok(d, "inspect", "-f", "{{json .NetworkSettings.Networks}}", name))
     return str(nets[network]["IPAddress"])
 
-
-def fetch(host: str, port: int, timeout: float = 5.0) -> bytes:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=2) as c:
-                data = c.recv(100)
-                if data:
-                    return data
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"nothing answered on {host}:{port}")
-        time.sleep(0.1)
-
-
-@pytest.fixture(scope="module")
-def d(daemon: TestDaemon, busybox_image: str) -> Iterator[TestDaemon]:
-    yield daemon
-
-
-@pytest.fixture(autouse=True)
-def _clean_after(d: TestDaemon) -> Iterator[None]:
-    """Whatever a failing test leaves (containers, networks on the shared subnets) must not fail the next ones."""
-    yield
-    left = d.docker("ps", "-aq").stdout.split()
-    if left:
-        d.docker("rm", "-f", *left)
-    nets = d.docker("network", "ls", "-q", "--filter", "type=custom").stdout.split()
-    if nets:
-        d.docker("network", "rm", *nets)
+pytestmark = pytest.mark.usefixtures("clean_after")
 
 
 @pytest.fixture(scope="module")

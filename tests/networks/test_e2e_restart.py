@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 
 import pytest
+from e2ehelp import SERVER, fetch, ok
 from nethelp import free_port
-from test_e2e_networks import SERVER, fetch, ok, run_ok
+from test_e2e_networks import run_ok
 
 from helpers.daemon import TestDaemon, links_with_prefix
-
-
-@pytest.fixture(scope="module")
-def d(daemon: TestDaemon, busybox_image: str) -> Iterator[TestDaemon]:
-    yield daemon
 
 
 def _veths(d: TestDaemon) -> list[str]:

@@ -10,27 +10,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 
 import pytest
 
 from helpers.daemon import TestDaemon
 
-
-@pytest.fixture(scope="module")
-def d(daemon: TestDaemon, busybox_image: str) -> Iterator[TestDaemon]:
-    yield daemon
-
-
-@pytest.fixture(autouse=True)
-def _clean_after(d: TestDaemon) -> Iterator[None]:
-    yield
-    left = d.docker("ps", "-aq").stdout.split()
-    if left:
-        d.docker("rm", "-f", *left)
-    nets = d.docker("network", "ls", "-q", "--filter", "type=custom").stdout.split()
-    if nets:
-        d.docker("network", "rm", *nets)
+pytestmark = pytest.mark.usefixtures("clean_after")
 
 
 def ok(p: subprocess.CompletedProcess[str]) -> str:
