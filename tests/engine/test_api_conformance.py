@@ -164,6 +164,35 @@ def test_exec_tty_output_framed_unless_start_asks_tty(client: docker.DockerClien
         sock.close()
 
 
+def test_exec_start_socket_then_inspect_gives_the_exit_code(client: docker.DockerClient, catbox: object) -> None:
+    """docker-py's exec_start(socket=True): the stream ends with the process, and exec_inspect then reports its
+    exit code (not 0, not running), with and without a tty."""
+    import time
+
+    api = client.api
+    for tty in (False, True):
+        ex = api.exec_create(catbox.id, ["sh", "-c", "echo bye; exit 3"], tty=tty)  # type: ignore[attr-defined]
+        sock = api.exec_start(ex, socket=True, tty=tty)
+        try:
+            raw = sock._sock  # docker-py hands out the socket.SocketIO of its unix-socket connection
+            raw.settimeout(10)
+            data = b""
+            while True:
+                chunk = raw.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            sock.close()
+        assert b"bye" in data
+        deadline = time.monotonic() + 10
+        info = api.exec_inspect(ex)
+        while info["Running"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+            info = api.exec_inspect(ex)
+        assert (info["Running"], info["ExitCode"]) == (False, 3), (tty, info)
+
+
 def test_exec_of_a_missing_binary_exits_126(client: docker.DockerClient, catbox: object) -> None:
     code, _ = catbox.exec_run("docker ps")  # type: ignore[attr-defined]
     assert code == 126

@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from dockyard.errors import Conflict, Forbidden, InvalidParameter
-from dockyard.networks import ipam
+from dockyard.networks import ipam, ipam6
 
 
 def net(s: str) -> ipaddress.IPv4Network:
@@ -77,3 +77,37 @@ def test_choose_subnet_skips_taken_pools() -> None:
 
 def test_mac_follows_docker_scheme() -> None:
     assert ipam.mac_for("172.17.0.2") == "02:42:ac:11:00:02"
+
+
+def test_ipv6_pools_share_the_ipv4_shape_and_checks() -> None:
+    p = ipam6.make_pool6("fd00:1:2::/64")
+    assert str(p.gateway) == "fd00:1:2::1" and p.prefixlen == 64 and p.ip_range is None
+    assert isinstance(p, ipam.AddressPool) and isinstance(ipam.make_pool("10.5.0.0/24"), ipam.AddressPool)
+    with pytest.raises(InvalidParameter, match="prefix too long"):
+        ipam6.make_pool6("fd00::/127")
+    with pytest.raises(InvalidParameter, match="no matching subnet for gateway"):
+        ipam6.make_pool6("fd00:1::/64", gateway="fd00:2::1")
+    with pytest.raises(InvalidParameter, match="not contained"):
+        ipam6.make_pool6("fd00:1::/64", ip_range="fd00:2::/80")
+    with pytest.raises(InvalidParameter, match="invalid gateway address"):
+        ipam6.make_pool6("fd00:1::/64", gateway="10.0.0.1")
+
+
+def test_ipv6_allocation_lowest_free_static_and_refusals() -> None:
+    p = ipam6.make_pool6("fd00:1::/64")
+    assert ipam6.allocate6(p, []) == "fd00:1::2"  # the subnet-router address and the gateway are never given
+    assert ipam6.allocate6(p, ["fd00:1::2", ""]) == "fd00:1::3"
+    assert ipam6.allocate6(p, [], "fd00:1::f00d") == "fd00:1::f00d"
+    with pytest.raises(Conflict, match="Address already in use"):
+        ipam6.allocate6(p, ["fd00:1::f00d"], "fd00:1::f00d")
+    with pytest.raises(InvalidParameter, match="no configured subnet or ip-range contain the IP address"):
+        ipam6.allocate6(p, [], "fd00:2::5")
+    with pytest.raises(InvalidParameter, match="invalid IPv6 address: nope"):
+        ipam6.allocate6(p, [], "nope")
+    small = ipam6.make_pool6("fd00:1::/126")  # ::0 anycast, ::1 gateway, ::2 and ::3 usable
+    got = [ipam6.allocate6(small, []), ipam6.allocate6(small, ["fd00:1::2"])]
+    assert got == ["fd00:1::2", "fd00:1::3"]
+    with pytest.raises(Conflict, match="no available IPv6 addresses on this network's address pools: n6"):
+        ipam6.allocate6(small, got, network_label="n6")
+    ranged = ipam6.make_pool6("fd00:1::/64", ip_range="fd00:1::100/120")
+    assert ipam6.allocate6(ranged, []) == "fd00:1::100"

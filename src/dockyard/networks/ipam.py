@@ -1,15 +1,19 @@
-"""IPv4 address management: subnets for networks, addresses for endpoints.
+"""Address management: subnets for networks, addresses for endpoints.
 
 Pure logic (no netlink, no database) so it is unit-tested on its own; the
 service passes in what is taken (other networks, host routes, allocated
 addresses) and stores what comes back. Wording of errors follows dockerd's.
+One pool shape and one allocator serve both families (typed per family by
+their entry points); ipam6.py holds only what is IPv6's own (unique local
+subnets, link-local addresses).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from dockyard.errors import Conflict, Forbidden, InvalidParameter
 
@@ -23,45 +27,64 @@ def default_pools() -> Iterator[ipaddress.IPv4Network]:
     yield from ipaddress.IPv4Network("192.168.0.0/16").subnets(new_prefix=20)
 
 
-@dataclass(frozen=True)
-class Pool:
-    """A network's address space: where endpoints get their addresses from."""
+NetT = TypeVar("NetT", ipaddress.IPv4Network, ipaddress.IPv6Network)
+AddrT = TypeVar("AddrT", ipaddress.IPv4Address, ipaddress.IPv6Address)
 
-    subnet: ipaddress.IPv4Network
-    gateway: ipaddress.IPv4Address
-    ip_range: ipaddress.IPv4Network | None = None
+
+@dataclass(frozen=True)
+class AddressPool(Generic[NetT, AddrT]):
+    """A network's address space (one family): where endpoints get their addresses from."""
+
+    subnet: NetT
+    gateway: AddrT
+    ip_range: NetT | None = None
 
     @property
     def prefixlen(self) -> int:
         return self.subnet.prefixlen
 
 
-def make_pool(subnet: str, gateway: str = "", ip_range: str = "") -> Pool:
-    """Validate user IPAM config; the gateway defaults to the first host address."""
+Pool = AddressPool[ipaddress.IPv4Network, ipaddress.IPv4Address]
+Pool6 = AddressPool[ipaddress.IPv6Network, ipaddress.IPv6Address]
+
+
+def _checked_pool(subnet: str, gateway: str, ip_range: str, net_type: Callable[..., NetT],
+                  addr_type: Callable[[str], AddrT]) -> AddressPool[NetT, AddrT]:
+    """Validate user IPAM config of one family; the gateway defaults to the subnet's first host address."""
     try:
-        net = ipaddress.IPv4Network(subnet, strict=False)
+        net = net_type(subnet, strict=False)
     except ValueError as e:
         raise InvalidParameter(f"invalid subnet {subnet}: {e}") from None
-    if net.prefixlen > 30:
+    if net.prefixlen > net.max_prefixlen - 2:
         raise InvalidParameter(f"invalid subnet {subnet}: prefix too long (need at least 2 usable addresses)")
     rng = None
     if ip_range:
         try:
-            rng = ipaddress.IPv4Network(ip_range, strict=False)
+            rng = net_type(ip_range, strict=False)
         except ValueError as e:
             raise InvalidParameter(f"invalid ip-range {ip_range}: {e}") from None
         if not rng.subnet_of(net):
             raise InvalidParameter(f"invalid pool request: sub-pool {ip_range} is not contained in {net}")
     if gateway:
         try:
-            gw = ipaddress.IPv4Address(gateway)
+            gw = addr_type(gateway)
         except ValueError:
             raise InvalidParameter(f"invalid gateway address {gateway}") from None
         if gw not in net:
             raise InvalidParameter(f"no matching subnet for gateway {gateway}")
     else:
-        gw = net.network_address + 1
-    return Pool(net, gw, rng)
+        gw = addr_type(str(net.network_address + 1))
+    return AddressPool(net, gw, rng)
+
+
+def make_pool(subnet: str, gateway: str = "", ip_range: str = "") -> Pool:
+    """An IPv4 pool from the user's IPAM config."""
+    return _checked_pool(subnet, gateway, ip_range, ipaddress.IPv4Network, ipaddress.IPv4Address)
+
+
+def make_pool6(subnet: str, gateway: str = "", ip_range: str = "") -> Pool6:
+    """An IPv6 pool from the user's IPAM config (a dual-stack network's second subnet)."""
+    return _checked_pool(subnet, gateway, ip_range, ipaddress.IPv6Network, ipaddress.IPv6Address)
 
 
 def overlaps(net: ipaddress.IPv4Network, taken: Iterable[ipaddress.IPv4Network]) -> bool:
@@ -88,8 +111,6 @@ def choose_subnet(networks: Iterable[ipaddress.IPv4Network], routes: Iterable[ip
                     "to assign to the network")
 
 
-def _reserved(pool: Pool) -> set[ipaddress.IPv4Address]:
-    return {pool.subnet.network_address, pool.subnet.broadcast_address, pool.gateway}
 
 
 def check_aux_addresses(pool: Pool, aux: dict[str, str]) -> None:
@@ -103,14 +124,17 @@ def check_aux_addresses(pool: Pool, aux: dict[str, str]) -> None:
             raise Forbidden(f"auxiliary address {name} {addr} is not in subnet {pool.subnet}")
 
 
-def allocate(pool: Pool, used: Iterable[str], requested: str = "", network_label: str = "") -> str:
-    """An address for an endpoint: the requested one if free, else the lowest free one in the range."""
-    taken = {ipaddress.IPv4Address(u) for u in used} | _reserved(pool)
+def _allocate(pool: AddressPool[NetT, AddrT], used: Iterable[str], requested: str, network_label: str,
+              addr_type: Callable[[str], AddrT], reserved: set[AddrT], family: str, limit: int | None = None) -> str:
+    """An address for an endpoint: the requested one if free, else the lowest free one in the range.
+
+    ``limit`` bounds the walk (IPv6: the first free address is near the start, a /64 is never walked whole)."""
+    taken = {addr_type(u) for u in used if u} | reserved
     if requested:
         try:
-            want = ipaddress.IPv4Address(requested)
+            want = addr_type(requested)
         except ValueError:
-            raise InvalidParameter(f"invalid IPv4 address: {requested}") from None
+            raise InvalidParameter(f"invalid {family} address: {requested}") from None
         if want not in pool.subnet:  # docker accepts static addresses outside --ip-range
             raise InvalidParameter(
                 f"invalid endpoint settings:\nno configured subnet or ip-range contain the IP address {requested}")
@@ -118,10 +142,24 @@ def allocate(pool: Pool, used: Iterable[str], requested: str = "", network_label
             raise Conflict("Address already in use")
         return str(want)
     span = pool.ip_range or pool.subnet
-    for host in span:  # the subnet's network/broadcast/gateway are in ``taken``, a range's ends are usable
+    host = span.network_address
+    for _ in range(min(span.num_addresses, limit or span.num_addresses)):  # the reserved ones are in ``taken``
         if host not in taken:
             return str(host)
-    raise Conflict(f"no available IPv4 addresses on this network's address pools: {network_label}")
+        host += 1
+    raise Conflict(f"no available {family} addresses on this network's address pools: {network_label}")
+
+
+def allocate(pool: Pool, used: Iterable[str], requested: str = "", network_label: str = "") -> str:
+    """An IPv4 address: network, broadcast and gateway are never given out (a range's ends are)."""
+    reserved = {pool.subnet.network_address, pool.subnet.broadcast_address, pool.gateway}
+    return _allocate(pool, used, requested, network_label, ipaddress.IPv4Address, reserved, "IPv4")
+
+
+def allocate6(pool: Pool6, used: Iterable[str], requested: str = "", network_label: str = "") -> str:
+    """An IPv6 address: the subnet-router anycast (the network address) and the gateway are never given out."""
+    reserved = {pool.subnet.network_address, pool.gateway}
+    return _allocate(pool, used, requested, network_label, ipaddress.IPv6Address, reserved, "IPv6", 1 << 16)
 
 
 def mac_for(ip: str) -> str:

@@ -1,9 +1,8 @@
-"""IPv6 address management for dual-stack networks (``--ipv6``) and link-local endpoint addresses.
+"""What is IPv6's own in address management: unique local subnets and link-local endpoint addresses.
 
-Kept apart from ipam.py (IPv4, whose pools are typed as such) and, like it, pure logic: the
-service passes in what is taken and stores what comes back. A network created with EnableIPv6
-and no IPv6 pool gets a unique local /64 (RFC 4193: fd00::/8 plus 40 random bits), as current
-dockerd does; addresses are handed out from the lowest free one, the gateway excepted.
+Pools and allocation are ipam.py's (one shape for both families; re-exported here as ``Pool6``,
+``make_pool6`` and ``allocate6`` for the dual-stack code). A network created with EnableIPv6 and no
+IPv6 pool gets a unique local /64 (RFC 4193: fd00::/8 plus 40 random bits), as current dockerd does.
 """
 
 from __future__ import annotations
@@ -11,55 +10,18 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from dockyard.errors import Conflict, Forbidden, InvalidParameter
-from dockyard.networks.ipam import OVERLAP_MSG
+from dockyard.errors import Forbidden, InvalidParameter
+from dockyard.networks.ipam import OVERLAP_MSG, Pool6, allocate6, make_pool6
+
+__all__ = ["Pool6", "allocate6", "make_pool6", "is_v6", "unique_local_subnet", "check_no_overlap6", "parse_v6",
+           "link_local_addresses"]
 
 AnyNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def is_v6(cidr_or_ip: str) -> bool:
     return ":" in cidr_or_ip
-
-
-@dataclass(frozen=True)
-class Pool6:
-    subnet: ipaddress.IPv6Network
-    gateway: ipaddress.IPv6Address
-    ip_range: ipaddress.IPv6Network | None = None
-
-    @property
-    def prefixlen(self) -> int:
-        return self.subnet.prefixlen
-
-
-def make_pool6(subnet: str, gateway: str = "", ip_range: str = "") -> Pool6:
-    """Validate a user's IPv6 IPAM config; the gateway defaults to the subnet's first address."""
-    try:
-        net = ipaddress.IPv6Network(subnet, strict=False)
-    except ValueError as e:
-        raise InvalidParameter(f"invalid subnet {subnet}: {e}") from None
-    if net.prefixlen > 126:
-        raise InvalidParameter(f"invalid subnet {subnet}: prefix too long (need at least 2 usable addresses)")
-    rng = None
-    if ip_range:
-        try:
-            rng = ipaddress.IPv6Network(ip_range, strict=False)
-        except ValueError as e:
-            raise InvalidParameter(f"invalid ip-range {ip_range}: {e}") from None
-        if not rng.subnet_of(net):
-            raise InvalidParameter(f"invalid pool request: sub-pool {ip_range} is not contained in {net}")
-    if gateway:
-        try:
-            gw = ipaddress.IPv6Address(gateway)
-        except ValueError:
-            raise InvalidParameter(f"invalid gateway address {gateway}") from None
-        if gw not in net:
-            raise InvalidParameter(f"no matching subnet for gateway {gateway}")
-    else:
-        gw = net.network_address + 1
-    return Pool6(net, gw, rng)
 
 
 def unique_local_subnet(taken: Iterable[ipaddress.IPv6Network]) -> ipaddress.IPv6Network:
@@ -76,28 +38,6 @@ def unique_local_subnet(taken: Iterable[ipaddress.IPv6Network]) -> ipaddress.IPv
 def check_no_overlap6(net: ipaddress.IPv6Network, others: Iterable[ipaddress.IPv6Network]) -> None:
     if any(net.overlaps(o) for o in others):
         raise Forbidden(OVERLAP_MSG)
-
-
-def allocate6(pool: Pool6, used: Iterable[str], requested: str = "", network_label: str = "") -> str:
-    """An IPv6 address for an endpoint: the requested one if free, else the lowest free one."""
-    taken = {ipaddress.IPv6Address(u) for u in used if u} | {pool.subnet.network_address, pool.gateway}
-    if requested:
-        want = parse_v6(requested)
-        if want not in pool.subnet:
-            raise InvalidParameter(
-                f"invalid endpoint settings:\nno configured subnet or ip-range contain the IP address {requested}")
-        if want in taken:
-            raise Conflict("Address already in use")
-        return str(want)
-    span = pool.ip_range or pool.subnet
-    host = span.network_address
-    for _ in range(1 << 16):  # a /64 is never walked whole: the first free address is near the start
-        if host not in span:
-            break
-        if host not in taken:
-            return str(host)
-        host += 1
-    raise Conflict(f"no available IPv6 addresses on this network's address pools: {network_label}")
 
 
 def parse_v6(addr: str) -> ipaddress.IPv6Address:
