@@ -9,6 +9,7 @@ import os
 import socket
 import tempfile
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 
@@ -145,3 +146,26 @@ def test_other_methods_answer_in_json(d: TestDaemon) -> None:
         status, headers, body = d.api(method, "/no/such/path")
         assert status == 404 and headers["content-type"] == "application/json", (method, status, body)
     assert d.api("GET", "/_ping")[0] == 200
+
+
+def test_fuzz_findings_answer_as_callers_mistakes(d: TestDaemon) -> None:
+    """What the API fuzz found answering 500: each is the caller's mistake, in dockerd's words."""
+    p = d.docker("create", "--name", "fz-solo", "busybox", "true")
+    assert p.returncode == 0, p.stderr
+    try:
+        status, _, body = d.api("DELETE", "/containers/fz-solo?link=true")
+        assert (status, _message(body)) == (409, "Conflict, cannot remove the default link name of the container")
+        assert d.api("GET", "/containers/fz-solo/json")[0] == 200  # refused, so nothing was removed
+        status, _, body = d.api("DELETE", "/containers/fz-nowhere?link=true")
+        assert (status, _message(body)) == (404, "No such container: fz-nowhere")
+    finally:
+        d.docker("rm", "-f", "fz-solo")
+    for remote in ("\\", "ftp://127.0.0.1/ctx.tar", "http://[::1"):
+        status, _, body = d.api("POST", f"/build?remote={quote(remote, safe='')}", b"",
+                                headers={"Content-Type": "application/x-tar"})
+        assert status == 400, (remote, status, body)
+        if "://" not in remote or remote.startswith("ftp"):
+            assert _message(body) == f"remoteURL ({remote}) could not be recognized as URL", body
+        else:
+            assert _message(body).startswith(f"unable to prepare context: unable to download remote context "
+                                             f"{remote}: "), body

@@ -23,12 +23,14 @@ def fetch_remote(remote: str, root: str, dockerfile: str) -> None:
     if is_git_remote(remote):
         _clone(remote, root)
         return
+    if not remote.startswith(("http://", "https://")):  # dockerd's remotecontext.Detect: git, URL or nothing
+        raise BuildError(f"remoteURL ({remote}) could not be recognized as URL")
     path = os.path.join(os.path.dirname(root), "remote")
     try:
         with urllib.request.urlopen(remote, timeout=60) as resp, open(path, "wb") as f:  # noqa: S310
             while chunk := resp.read(1 << 20):
                 f.write(chunk)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # ValueError: a URL urllib cannot parse (http://[)
         raise BuildError(f"unable to prepare context: unable to download remote context {remote}: {e}") from None
     if tarfile.is_tarfile(path):
         with open(path, "rb") as f:

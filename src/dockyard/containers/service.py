@@ -507,8 +507,11 @@ class ContainerService:
     def remove_link(self, ref: str) -> None:
         """DELETE /containers/{parent}/{alias}?link=1: the parent forgets the link (the target is untouched)."""
         parent_ref, _, alias = ref.strip("/").rpartition("/")
-        if not parent_ref:  # dockerd answers this with a 500
-            raise SystemError_("Conflict, cannot remove the default link name of the container")
+        if not parent_ref:
+            # dockerd looks the name up first (404), then refuses its default link name with a plain error
+            # (500); the message names the conflict, so it answers 409 here (docs/architecture.md)
+            self.get(ref)
+            raise Conflict("Conflict, cannot remove the default link name of the container")
         try:
             parent = self.get(parent_ref)
         except NotFound:
