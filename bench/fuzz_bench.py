@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ sys.path.insert(0, HERE)
 from crash_bench import Bench  # noqa: E402
 
 from helpers.daemon import TestDaemon, finish_daemon  # noqa: E402
+from helpers.hostprobe import free_port  # noqa: E402
 
 SPEC_CANDIDATES = [os.path.join(REPO, "..", "..", "shared", "specs", "docker-engine-api-v1.47.yaml"),
                    "/work/shared/specs/docker-engine-api-v1.47.yaml"]
@@ -57,14 +57,6 @@ def ensure_venv() -> str:
         subprocess.run(["/usr/bin/python3", "-m", "venv", FUZZ_VENV], check=True)
         subprocess.run([os.path.join(FUZZ_VENV, "bin", "pip"), "install", "-q", SCHEMATHESIS], check=True)
     return exe
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = int(s.getsockname()[1])
-    s.close()
-    return port
 
 
 def templates(spec_path: str) -> list[tuple[re.Pattern[str], str]]:

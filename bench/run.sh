@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh >/dev/null
 which=${1:-all}
-[ $# -gt 0 ] && shift
+if [ $# -gt 0 ]; then shift; fi
 speed="runtime engine images network build compose registry pull_push auth"
 robust="crash fuzz"
 case "$which" in

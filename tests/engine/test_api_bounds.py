@@ -14,19 +14,12 @@ from urllib.parse import quote
 import pytest
 
 from helpers.daemon import TestDaemon, finish_daemon
+from helpers.hostprobe import rss_kib
 
 
 @pytest.fixture(scope="module")
 def d(daemon: TestDaemon, busybox_image: str) -> Iterator[TestDaemon]:
     yield daemon
-
-
-def _rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def _message(body: bytes) -> str:
@@ -64,7 +57,7 @@ def test_wrong_types_are_400_and_change_nothing(d: TestDaemon) -> None:
 
 def test_large_deep_and_labelled_bodies_refused(d: TestDaemon) -> None:
     assert d.proc is not None
-    before = _rss_kib(d.proc.pid)
+    before = rss_kib(d.proc.pid)
     big = json.dumps({"Image": "busybox", "Labels": {"a": "x" * (10 << 20)}}).encode()
     status, _, body = d.api("POST", "/containers/create", big)
     assert status == 413 and "request body too large" in _message(body)
@@ -77,7 +70,7 @@ def test_large_deep_and_labelled_bodies_refused(d: TestDaemon) -> None:
     assert status == 400 and _message(body) == "too many labels: 1001 (the limit is 1000)"
     status, _, body = d.api("GET", "/_ping", headers={"X-Big": "h" * (70 << 10)})
     assert status == 431
-    assert _rss_kib(d.proc.pid) - before < 30 << 10, "a refused body left the daemon bigger"
+    assert rss_kib(d.proc.pid) - before < 30 << 10, "a refused body left the daemon bigger"
     assert d.api("GET", "/_ping")[0] == 200
     # a refused body read on the same connection: the next request on it is served
     s = socket.socket(socket.AF_UNIX)
@@ -169,3 +162,46 @@ def test_fuzz_findings_answer_as_callers_mistakes(d: TestDaemon) -> None:
         else:
             assert _message(body).startswith(f"unable to prepare context: unable to download remote context "
                                              f"{remote}: "), body
+
+
+def _inventory(d: TestDaemon) -> list[object]:
+    out: list[object] = []
+    for path in ("/containers/json?all=1", "/images/json", "/networks", "/volumes"):
+        status, _, body = d.api("GET", path)
+        assert status == 200, (path, body)
+        out.append(json.loads(body))
+    return out
+
+
+def test_every_json_body_is_typed(d: TestDaemon) -> None:
+    """Each route of the engine that takes a JSON body (containers, exec, networks, volumes, commit and the
+    registry login of the distribution work) refuses a body of the wrong type, and a field of the wrong type
+    deep inside it, with a 400 in Go's decoder words, and changes nothing."""
+    p = d.docker("run", "-d", "--name", "typed-all", "busybox", "sleep", "600")
+    assert p.returncode == 0, p.stderr
+    try:
+        status, _, body = d.api("POST", "/containers/typed-all/exec", {"Cmd": ["true"]})
+        assert status == 201, body
+        exec_id = json.loads(body)["Id"]
+        routes = [
+            ("POST", "/auth", {"username": "u", "password": 7, "serveraddress": "127.0.0.1:1"}),
+            ("POST", "/commit?container=typed-all&repo=typed-commit", {"Env": "A=1"}),
+            ("POST", "/containers/typed-all/exec", {"Cmd": ["true"], "Tty": "yes"}),
+            ("POST", "/containers/typed-all/update", {"Memory": "1g"}),
+            ("POST", "/containers/create?name=typed-new", {"Image": "busybox", "HostConfig": {"Binds": "/a:/b"}}),
+            ("POST", f"/exec/{exec_id}/start", {"Detach": "no"}),
+            ("POST", "/networks/create", {"Name": "typed-net", "Internal": "yes"}),
+            ("POST", "/networks/bridge/connect", {"Container": "typed-all", "EndpointConfig": {"Aliases": "a"}}),
+            ("POST", "/volumes/create", {"Name": "typed-vol", "Labels": ["a"]}),
+        ]
+        before = _inventory(d)
+        for method, path, bad in routes:
+            for body_sent in (bad, "a string", 1.5, [bad]):
+                status, _, body = d.api(method, path, body_sent)
+                assert status == 400, (method, path, body_sent, status, body)
+                assert _message(body).startswith("json: cannot unmarshal "), (path, body)
+        assert _inventory(d) == before
+        status, _, body = d.api("GET", f"/exec/{exec_id}/json")
+        assert status == 200 and json.loads(body)["Running"] is False and json.loads(body)["Pid"] == 0, body
+    finally:
+        d.docker("rm", "-f", "typed-all")

@@ -12,6 +12,7 @@ import docker
 import pytest
 
 from helpers.daemon import TestDaemon, wait_for
+from helpers.hostprobe import free_port
 
 HTTPD = "mkdir -p /www && echo hello-$HOSTNAME > /www/index.html && exec httpd -f -p 80 -h /www"
 
@@ -19,12 +20,6 @@ HTTPD = "mkdir -p /www && echo hello-$HOSTNAME > /www/index.html && exec httpd -
 @pytest.fixture(scope="module")
 def client(daemon: TestDaemon, busybox_image: str) -> docker.DockerClient:
     return daemon.client()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _fetch(port: int) -> str:
@@ -77,7 +72,7 @@ def _bindings(daemon: TestDaemon, cid: str) -> tuple[dict[str, Any], dict[str, A
 def test_publish_add_and_rm_on_running_container(daemon: TestDaemon, client: docker.DockerClient) -> None:
     c = client.containers.run("busybox", ["sh", "-c", HTTPD], detach=True, name="pubweb")
     try:
-        port = _free_port()
+        port = free_port()
         assert _refused(port)
         status, body = _update(daemon, c.id, {"PortBindingsAdd": {"80/tcp": [{"HostIp": "127.0.0.1",
                                                                                 "HostPort": str(port)}]}})
@@ -108,7 +103,7 @@ def test_publish_add_and_rm_on_running_container(daemon: TestDaemon, client: doc
 
 def test_publish_add_taken_port_is_refused_and_changes_nothing(daemon: TestDaemon,
                                                               client: docker.DockerClient) -> None:
-    port = _free_port()
+    port = free_port()
     a = client.containers.run("busybox", ["sh", "-c", HTTPD], detach=True, name="puba",
                               ports={"80/tcp": ("127.0.0.1", port)})
     b = client.containers.run("busybox", ["sh", "-c", HTTPD], detach=True, name="pubb")
@@ -125,7 +120,7 @@ def test_publish_add_taken_port_is_refused_and_changes_nothing(daemon: TestDaemo
 
 def test_publish_add_with_the_cli_and_on_a_stopped_container(daemon: TestDaemon,
                                                               client: docker.DockerClient) -> None:
-    port = _free_port()
+    port = free_port()
     c = client.containers.create("busybox", ["sh", "-c", HTTPD], name="pubcli")
     try:
         r = daemon.cli("update", "--publish-add", f"127.0.0.1:{port}:80", "pubcli")

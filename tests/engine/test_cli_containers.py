@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from helpers.daemon import DOCKYARD, TestDaemon, wait_for
+from helpers.hostprobe import free_port
 
 CLIS = ["dockyard", "docker"]
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -151,15 +151,9 @@ def test_ps_filters_and_formats(d: TestDaemon, cli: str) -> None:
         _ok(run("rm", "-f", a, b))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_default_ps_table_matches_docker(d: TestDaemon) -> None:
     """Same daemon, same moment: our default table has docker's headers and column layout."""
-    port = _free_port()
+    port = free_port()
     _ok(d.cli("run", "-d", "--name", "tbl", "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "300"))
     try:
         for _ in range(5):

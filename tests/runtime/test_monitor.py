@@ -23,6 +23,7 @@ import pytest
 
 from dockyard.containers.logs import LogQuery, read_logs
 from dockyard.runtime.shim.monitor import monitor_binary
+from helpers.hostprobe import rss_kib
 from helpers.logwriter import LogWriter
 
 PYTHON = sys.executable
@@ -465,20 +466,13 @@ def test_prebound_attach_socket_gets_output(spawn) -> None:
     assert mon.wait() == 0
 
 
-def _rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
 def test_backpressure_bounds_memory_and_loses_nothing(spawn) -> None:
     code = "import sys\nfor i in range(128):\n    sys.stdout.buffer.write(b'%07d' % i + b'.' * 65528 + b'\\n')"
     mon = spawn(_py(code), attach="o")
     peer = mon.peers[0]
     peer.settimeout(10)
     time.sleep(0.5)  # the client reads nothing: the monitor must stop reading the init
-    assert _rss_kb(mon.pid) < 4096
+    assert rss_kib(mon.pid) < 4096
     assert mon.log_path.stat().st_size < 3 << 20  # of 8 MiB: the log waits with the stream
     got = b"".join(data for _, data in _demux(_read_all(peer)))
     assert got == b"".join(b"%07d" % i + b"." * 65528 + b"\n" for i in range(128))
