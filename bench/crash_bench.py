@@ -1,7 +1,7 @@
 """Random-kill benchmark: kill -9 the daemon at a random moment of an operation, restart it, check consistency.
 
-Each trial picks one operation (run, start, stop, rm, exec, commit, load, network create+connect, volume create,
-pull, push, build), prepares what it needs, starts it through the dockyard CLI, kills the daemon with SIGKILL
+Each trial picks one operation (run, start, stop, restart, rm, exec, commit, load, network create+connect, volume
+create, pull, push, build), prepares what it needs, starts it through the dockyard CLI, kills the daemon with SIGKILL
 after a random delay (0 .. --max-delay seconds), restarts it and runs the consistency checker. Pull and push go
 to a loopback registry (tests/helpers/registry.py); build builds a small Dockerfile with a RUN step. Beside the
 random kills, every --failpoint-every'th trial of an operation that has failpoints (util/failpoint.py) is armed
@@ -59,12 +59,14 @@ from helpers.registry import Registry, busybox_layer, files_layer, seed_image  #
 from helpers.storecheck import store_problems  # noqa: E402
 
 DOCKYARD = os.path.join(os.path.dirname(sys.executable), "dockyard")
-OPS = ["run", "start", "stop", "rm", "exec", "commit", "load", "network", "volume", "pull", "push", "build"]
+OPS = ["run", "start", "stop", "restart", "rm", "exec", "commit", "load", "network", "volume", "pull", "push", "build"]
 # the named steps each operation passes (util/failpoint.py), armed on some trials instead of a random kill
 FAILPOINTS = {
     "run": ["container.create.recorded", "container.start.mounted", "container.start.networked",
             "container.start.spec-written", "container.start.shim-launched"],
     "start": ["container.start.mounted", "container.start.spec-written", "container.start.shim-launched"],
+    "stop": ["container.stop.signalled"],
+    "restart": ["container.stop.signalled", "container.restart.stopped", "container.start.shim-launched"],
     "rm": ["container.remove.network-released"],
     "exec": ["exec.create.recorded", "exec.start.launching", "exec.start.spawned"],
     "network": ["network.create.recorded", "network.endpoint.recorded", "network.connect.attached"],
@@ -164,6 +166,9 @@ class Bench:
         if kind == "stop":
             self.running(n)
             return ["stop", "-t", "1", n], lambda: self.ok("stop", "-t", "1", n) and None
+        if kind == "restart":
+            self.running(n)
+            return ["restart", "-t", "1", n], lambda: self.ok("restart", "-t", "1", n) and None
         if kind == "rm":
             self.running(n)
             return ["rm", "-f", n], lambda: self.ok("rm", "-f", n) and None if self.exists("containers", n) else None

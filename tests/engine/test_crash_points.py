@@ -1,4 +1,4 @@
-"""kill -9 of the daemon at each named step of start, create, remove and network connect/disconnect/create
+"""kill -9 of the daemon at each named step of start, stop, restart, create, remove and network connect/disconnect/create
 (failpoints, util/failpoint.py): after the restart the records match the host, nothing runs that the API cannot
 see, the interrupted operation can be retried, and removal leaves nothing."""
 
@@ -108,6 +108,53 @@ def test_start_interrupted(d: TestDaemon, monkeypatch: pytest.MonkeyPatch, point
         p = d.docker("start", cid)  # the interrupted operation can be retried
         assert p.returncode == 0, p.stderr
         assert inspect(d, cid)["State"]["Running"] is True
+    gone(d, cid)
+
+
+TERM_EXITS = "trap 'exit 3' TERM; while true; do sleep 0.1; done"
+
+
+@pytest.mark.parametrize("exits", [True, False], ids=["term-exits", "term-ignored"])
+def test_stop_interrupted(d: TestDaemon, monkeypatch: pytest.MonkeyPatch, exits: bool) -> None:
+    """The daemon dies right after the stop signal: restore records the exit the container made while no
+    daemon ran, or adopts the container that ignored the signal; either way the stop can be retried."""
+    p = d.docker("run", "-d", "--name", f"sp-{exits}", "busybox", "sh", "-c", TERM_EXITS if exits else SERVER)
+    assert p.returncode == 0, p.stderr
+    cid = p.stdout.strip()
+    pid = inspect(d, cid)["State"]["Pid"]
+    crash_at(d, monkeypatch, "container.stop.signalled", "POST", f"/containers/{cid}/stop?t=1")
+    if exits:
+        deadline = time.monotonic() + 10
+        while inspect(d, cid)["State"]["Running"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        st = inspect(d, cid)["State"]
+        assert (st["Status"], st["ExitCode"], st["Pid"]) == ("exited", 3, 0), st
+        assert cgroup_procs(d, cid) == [] and container_leftovers(d, cid) == []
+        assert d.api("POST", f"/containers/{cid}/stop")[0] == 304  # retried: already stopped
+    else:
+        st = inspect(d, cid)["State"]
+        assert st["Running"] is True and st["Pid"] == pid and pid in cgroup_procs(d, cid), st
+        p = d.docker("stop", "-t", "1", cid)  # retried to success
+        assert p.returncode == 0, p.stderr
+        assert inspect(d, cid)["State"]["Status"] == "exited"
+        assert cgroup_procs(d, cid) == [] and container_leftovers(d, cid) == []
+    gone(d, cid)
+
+
+def test_restart_interrupted(d: TestDaemon, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon dies between the stop and the start of a restart: the container is recorded stopped with
+    nothing of it left, and the retried restart runs it."""
+    p = d.docker("run", "-d", "--name", "rs1", "busybox", "sh", "-c", TERM_EXITS)
+    assert p.returncode == 0, p.stderr
+    cid = p.stdout.strip()
+    crash_at(d, monkeypatch, "container.restart.stopped", "POST", f"/containers/{cid}/restart?t=5")
+    st = inspect(d, cid)["State"]
+    assert (st["Status"], st["Pid"]) == ("exited", 0), st
+    assert cgroup_procs(d, cid) == [] and container_leftovers(d, cid) == []
+    p = d.docker("restart", "-t", "1", cid)
+    assert p.returncode == 0, p.stderr
+    st = inspect(d, cid)["State"]
+    assert st["Running"] is True and st["Pid"] in cgroup_procs(d, cid), st
     gone(d, cid)
 
 

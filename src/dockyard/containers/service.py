@@ -410,6 +410,7 @@ class ContainerService:
             self.publish(c, "kill", signal=str(stop_signal))
         except Conflict:
             return
+        failpoint.hit("container.stop.signalled")  # restore finds it running (adopted) or its exit recorded
         if timeout < 0:
             self.wait_exit(c, None)
             return
@@ -453,6 +454,7 @@ class ContainerService:
                 self.stop(c.id, timeout, sig)
             except NotModified:
                 pass
+        failpoint.hit("container.restart.stopped")  # restore finds it stopped; the retried restart starts it
         with self.cond(c):
             self._cancel_timer(c.id)
             c.manually_stopped = False
