@@ -93,8 +93,9 @@ class BuildService:
         os.makedirs(d)
         return d
 
-    def _fresh_context_dir(self) -> str:
-        d = os.path.join(self.new_work_dir(), "context")
+    @staticmethod
+    def _context_in(work: str) -> str:
+        d = os.path.join(work, "context")
         os.makedirs(d)
         return d
 
@@ -111,7 +112,8 @@ class BuildService:
         try:
             root = context_dir
             if not root and tar is not None and not remote:
-                root, slot_lock = self.slots.claim(opts.tags, opts.dockerfile, self._fresh_context_dir)
+                # a slot another build holds: a context dir inside this build's work dir (removed with it)
+                root, slot_lock = self.slots.claim(opts.tags, opts.dockerfile, lambda: self._context_in(work))
                 if slot_lock is not None:
                     locks.append(slot_lock)
                     unpack_tar(tar, root, reuse=True)
