@@ -3,23 +3,12 @@ its own, which goes when it ends; nothing is left in the builder's scratch dir (
 
 from __future__ import annotations
 
-import io
 import os
 import socket
-import tarfile
 import time
 
 from helpers.daemon import TestDaemon
-
-
-def _tar(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as t:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+from helpers.registry import files_layer as _tar
 
 
 def test_second_build_of_a_held_slot_leaves_nothing(daemon: TestDaemon, busybox_image: str) -> None:
