@@ -281,6 +281,29 @@ def _exec_create(d: TestDaemon, cid: str, cmd: list[str]) -> str:
     return exec_id
 
 
+def _serving(d: TestDaemon, cid: str) -> set[int]:
+    """The container's own processes once its SERVER loop listens (its shell forks ``nc`` after the start
+    returns: a set taken before that would count the container's own ``nc`` as the exec's)."""
+    deadline = time.monotonic() + 10
+    while True:
+        procs = set(cgroup_procs(d, cid))
+        if any("nc -l -p 80" in _describe(pid) for pid in procs) or time.monotonic() > deadline:
+            return procs
+        time.sleep(0.05)
+
+
+def _describe(pid: int) -> str:
+    """A process's command line, state and parent, for a failure's message."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        with open(f"/proc/{pid}/status") as g:
+            fields = dict(line.split(":\t", 1) for line in g.read().splitlines() if ":\t" in line)
+        return f"{pid} {cmd!r} {fields.get('State', '?').strip()} ppid {fields.get('PPid', '?').strip()}"
+    except OSError:
+        return f"{pid} (gone)"
+
+
 @pytest.mark.parametrize("point", ["exec.create.recorded", "exec.start.launching", "exec.start.spawned"])
 def test_exec_interrupted(d: TestDaemon, point: str) -> None:
     from helpers.crash import die_at, restart_armed
@@ -288,7 +311,7 @@ def test_exec_interrupted(d: TestDaemon, point: str) -> None:
     cid = create(d, "ex-" + point.rsplit(".", 1)[1])
     assert d.docker("start", cid).returncode == 0
     init = inspect(d, cid)["State"]["Pid"]
-    before = set(cgroup_procs(d, cid))
+    before = _serving(d, cid)
     cmd = ["sh", "-c", "sleep 1; echo ran > /tmp/exec-ran"]
     restart_armed(d, point)
     if point == "exec.create.recorded":
@@ -313,7 +336,8 @@ def test_exec_interrupted(d: TestDaemon, point: str) -> None:
     deadline = time.monotonic() + 5
     while set(cgroup_procs(d, cid)) - before and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert set(cgroup_procs(d, cid)) - before == set()  # no process of the exec is left
+    left = set(cgroup_procs(d, cid)) - before
+    assert left == set(), [_describe(pid) for pid in left]  # no process of the exec is left
     p = d.docker("exec", cid, "echo", "again")  # the exec can be retried
     assert p.stdout == "again\n", p.stderr
     gone(d, cid)
