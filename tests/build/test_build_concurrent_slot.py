@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 
 from helpers.daemon import TestDaemon
@@ -42,3 +43,25 @@ def test_second_build_of_a_held_slot_leaves_nothing(daemon: TestDaemon, busybox_
         time.sleep(0.1)
     assert os.listdir(scratch) == []
     assert d.docker("rmi", "slot/held").returncode == 0
+
+
+def test_builds_claiming_and_evicting_slots_at_once_answer_as_callers_errors(daemon: TestDaemon) -> None:
+    """More tags than slots, three builds at a time: each claim may evict another's slot as it is taken. Every
+    build of a context without a Dockerfile is the caller's 400, never a 500 from a lock file gone meanwhile."""
+    answers: list[tuple[int, bytes]] = []
+
+    def builds(n: int) -> None:
+        for i in range(150):
+            tag = f"ev{(n + i) % 9}" if i % 3 else ""
+            status, _, body = daemon.api("POST", f"/build?t={tag}" if tag else "/build", b"\x005",
+                                         headers={"Content-Type": "application/octet-stream"})
+            answers.append((status, body))
+
+    workers = [threading.Thread(target=builds, args=(n,)) for n in range(3)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    assert len(answers) == 450
+    assert [a for a in answers if a[0] != 400] == []
+    assert os.listdir(os.path.join(daemon.data_root, "build", "tmp")) == []

@@ -26,11 +26,8 @@ class ContextSlots:
         df = "" if (dockerfile or "").startswith(".dockerfile.") else dockerfile
         key = hashlib.sha256(json.dumps([sorted(tags), df]).encode()).hexdigest()[:24]
         root = os.path.join(self.root, key)
-        fd = os.open(root + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
+        fd = _hold(root + ".lock", create=True)
+        if fd is None:
             return fresh_dir(), None
         os.makedirs(root, exist_ok=True)
         os.utime(root + ".lock")
@@ -39,21 +36,52 @@ class ContextSlots:
 
     def evict(self, keep: str = "", limit: int = SLOTS) -> None:
         """Drop every slot beyond the ``limit`` most recently used (never ``keep``, never one in use)."""
-        locks = sorted((n for n in os.listdir(self.root) if n.endswith(".lock")),
-                       key=lambda n: os.stat(os.path.join(self.root, n)).st_mtime, reverse=True)
+        stamps = [(n, _mtime(os.path.join(self.root, n))) for n in os.listdir(self.root) if n.endswith(".lock")]
+        locks = [n for n, t in sorted(stamps, key=lambda s: s[1], reverse=True) if t >= 0]
         for name in locks[limit:]:
             key = name[:-5]
             if key == keep:
                 continue
             path = os.path.join(self.root, name)
-            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                continue  # in use by a running build
+            fd = _hold(path, create=False)
+            if fd is None:
+                continue  # in use by a running build, or evicted by another build meanwhile
             try:
                 shutil.rmtree(os.path.join(self.root, key), ignore_errors=True)
                 os.unlink(path)
             finally:
                 os.close(fd)
+
+
+def _mtime(path: str) -> float:
+    """When a slot was last claimed; -1 for a lock file another build's eviction removed meanwhile."""
+    try:
+        return os.stat(path).st_mtime
+    except FileNotFoundError:
+        return -1.0
+
+
+def _hold(path: str, *, create: bool) -> int | None:
+    """The fd of lock file ``path`` held with ``flock``, or None when another build holds it (or, without
+    ``create``, it is gone). Builds claim and evict slots concurrently: an eviction unlinks a lock file while it
+    holds it, so a lock taken on a file that is no longer the one at ``path`` is let go and taken again."""
+    flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    while True:
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+        try:
+            current = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            return fd
+        os.close(fd)
+        if not create:
+            return None
