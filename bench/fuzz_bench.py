@@ -107,7 +107,9 @@ def main() -> int:
         if args.seed is not None:
             argv += ["--seed", str(args.seed)]
         t0 = time.monotonic()
-        p = subprocess.run(argv, capture_output=True, text=True, cwd=out_dir, timeout=args.max_time + 600)
+        hooks = {"SCHEMATHESIS_HOOKS": os.path.join(HERE, "fuzz_hooks.py")}  # x-tar bodies (image load)
+        p = subprocess.run(argv, capture_output=True, text=True, cwd=out_dir, timeout=args.max_time + 600,
+                           env=dict(os.environ, **hooks))
         with open(os.path.join(out_dir, "schemathesis.log"), "w") as f:
             f.write(p.stdout + p.stderr)
         elapsed = time.monotonic() - t0
