@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+from typing import Any
 
 import pytest
 
@@ -81,6 +82,11 @@ class _Trickle(io.RawIOBase):
         out = self.data[self.pos:self.pos + min(n if n >= 0 else self.chunk, self.chunk)]
         self.pos += len(out)
         return out
+
+    def readinto(self, b: Any) -> int:
+        out = self.read(len(b))
+        b[:len(out)] = out
+        return len(out)
 
 
 @pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import select
 import socket
@@ -244,8 +245,30 @@ class _LimitedReader:
             self._left = 0
         return data
 
+    def readinto(self, b: Any) -> int:
+        """At most one socket read straight into ``b`` (no intermediate copy): what has arrived, up to ``b``'s
+        size, so a consumer works on the body while the rest is still in flight."""
+        if self._left <= 0:
+            return 0
+        view = memoryview(b)
+        if len(view) > self._left:
+            view = view[:self._left]
+        n = _readinto1(self._f, view)
+        if not n:
+            self._left = 0
+        self._left -= n
+        return n
+
     def readable(self) -> bool:
         return True
+
+
+def _readinto1(f: IO[bytes], view: memoryview) -> int:
+    """One read into ``view``: the buffered socket file's ``readinto1`` (one recv at most, none when its buffer
+    holds data), a plain ``readinto`` for anything else."""
+    if isinstance(f, io.BufferedReader):
+        return f.readinto1(view)
+    return f.readinto(view)  # type: ignore[attr-defined,no-any-return]
 
 
 class _ChunkedReader:
@@ -264,6 +287,12 @@ class _ChunkedReader:
         self._left = size
 
     def read(self, n: int = -1) -> bytes:
+        if 0 < n < self._left:  # inside one chunk: no accumulation
+            data = self._f.read(n)
+            self._left -= len(data)
+            if not data:
+                self._done = True
+            return data
         out = bytearray()
         while not self._done and (n < 0 or len(out) < n):
             if self._left == 0:
@@ -280,6 +309,26 @@ class _ChunkedReader:
             if self._left == 0:
                 self._f.readline()  # CRLF after chunk
         return bytes(out)
+
+    def readinto(self, b: Any) -> int:
+        """What has arrived of the current chunk, up to ``b``'s size, read straight into ``b`` (0 at the end)."""
+        if self._done:
+            return 0
+        if self._left == 0:
+            self._next_chunk()
+            if self._done:
+                return 0
+        view = memoryview(b)
+        if len(view) > self._left:
+            view = view[:self._left]
+        n = _readinto1(self._f, view)
+        if not n:
+            self._done = True
+            return 0
+        self._left -= n
+        if self._left == 0:
+            self._f.readline()  # CRLF after chunk
+        return n
 
     def readable(self) -> bool:
         return True

@@ -17,12 +17,13 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
 from ..errors import InvalidParameter
 from ..storage.tarsafe import decompressed
 from ..util.dockerignore import IgnoreMatcher, read_patterns
 from ..util.tario import open_dir_path
+from .context_index import ContextIndex
 
 _RACY_NS = 200_000_000  # a file changed this close to its hashing may change again within the same timestamp
 
@@ -104,14 +105,12 @@ class SourceError(InvalidParameter):
     pass
 
 
-def unpack_tar(stream: IO[bytes], dest: str, preserve: bool = False, reuse: bool = False) -> None:
-    """Unpack an uploaded context (plain, gzip, bzip2 or xz) into ``dest`` without following any symlink.
+def unpack_tar(stream: IO[bytes], dest: str, preserve: bool = False) -> None:
+    """Unpack a tar (plain, gzip, bzip2 or xz: a remote context, an ADDed archive) into ``dest`` without
+    following any symlink. An uploaded context goes through ``upload.receive_context`` instead.
 
     Regular files are hashed as they are written, so the cache's checksum of the context costs no second read.
-    ``preserve``: keep the members' owners and mtimes (ADD of a local archive), not only their modes.
-    ``reuse``: ``dest`` holds an earlier upload of (probably) the same context; a file whose content and mode
-    are unchanged is left alone instead of written again, and whatever the new tar lacks is removed, so a
-    no-change rebuild through the docker CLI writes nothing."""
+    ``preserve``: keep the members' owners and mtimes (ADD of a local archive), not only their modes."""
     from .tarstream import TarFormatError, TarReader
 
     raw = decompressed(stream)
@@ -141,8 +140,7 @@ def unpack_tar(stream: IO[bytes], dest: str, preserve: bool = False, reuse: bool
             fd = dir_fds[key] = open_dir_path(root_fd, parts, create=True)
         return fd
 
-    reader = TarReader(fileobj)
-    seen: set[str] = set()
+    reader = TarReader(fileobj)  # type: ignore[arg-type]
     try:
         for m in reader:
             parts = [p for p in posixpath.normpath(m.name.lstrip("/")).split("/") if p not in ("", ".")]
@@ -150,11 +148,6 @@ def unpack_tar(stream: IO[bytes], dest: str, preserve: bool = False, reuse: bool
                 continue
             parent = parent_fd(parts[:-1])
             base = parts[-1]
-            if reuse:
-                for k in range(1, len(parts) + 1):
-                    seen.add("/".join(parts[:k]))
-                if m.type in (b"0", b"7") and _reuse_file(reader, parent, base, m):
-                    continue
             if m.type == b"5":
                 try:
                     os.mkdir(base, 0o755, dir_fd=parent)
@@ -203,66 +196,12 @@ def unpack_tar(stream: IO[bytes], dest: str, preserve: bool = False, reuse: bool
                     os.utime(os.path.join(dest, rel), (mtime, mtime), follow_symlinks=False)
             except OSError:
                 pass
-        if reuse:
-            _remove_unseen(dest, seen)
     except TarFormatError as e:
         raise InvalidParameter(f"failed to read the build context: {e}") from None
     finally:
         for fd in dir_fds.values():
             os.close(fd)
         os.close(root_fd)
-
-
-_SMALL = 8 << 20
-
-
-def _reuse_file(reader: Any, parent: int, base: str, m: Any) -> bool:
-    """Handle a file member against the earlier upload's copy: True when done here (content compared in memory,
-    written only if it differs, mode fixed); False for the ordinary path (new, large or not a regular file)."""
-    try:
-        st = os.stat(base, dir_fd=parent, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    if not stat.S_ISREG(st.st_mode) or st.st_size != m.size or m.size > _SMALL:
-        return False
-    path = f"/proc/self/fd/{parent}/{base}"
-    old = file_digest(path, st)
-    data = bytearray()
-    while chunk := reader.read(1 << 20):
-        data += chunk
-    if hashlib.sha256(data).hexdigest() != old:
-        os.unlink(base, dir_fd=parent)  # rewritten from the bytes already read
-        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                     dir_fd=parent)
-        try:
-            os.write(fd, data)
-            os.fchmod(fd, m.mode)
-            remember_digest(os.fstat(fd), hashlib.sha256(data).hexdigest())
-        finally:
-            os.close(fd)
-        return True
-    if stat.S_IMODE(st.st_mode) != m.mode:
-        os.chmod(base, m.mode, dir_fd=parent, follow_symlinks=False)
-        remember_digest(os.stat(base, dir_fd=parent, follow_symlinks=False), old)
-    return True
-
-
-def _remove_unseen(dest: str, seen: set[str]) -> None:
-    for dirpath, dirnames, filenames in os.walk(dest, topdown=True):
-        rel_dir = os.path.relpath(dirpath, dest)
-        for name in list(dirnames) + filenames:
-            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            if rel in seen:
-                continue
-            full = os.path.join(dirpath, name)
-            if os.path.isdir(full) and not os.path.islink(full):
-                import shutil
-
-                shutil.rmtree(full, ignore_errors=True)
-                if name in dirnames:
-                    dirnames.remove(name)
-            else:
-                os.unlink(full)
 
 
 def _remove(dfd: int, name: str) -> None:
@@ -279,9 +218,13 @@ def _remove(dfd: int, name: str) -> None:
 
 
 class BuildContext:
-    def __init__(self, root: str, dockerfile_rel: str = "Dockerfile") -> None:
+    """``index``: what an upload left in ``root`` (upload.receive_context), read by ``checksum`` instead of the
+    disk; None for a context read in place or unpacked otherwise."""
+
+    def __init__(self, root: str, dockerfile_rel: str = "Dockerfile", index: ContextIndex | None = None) -> None:
         self.root = os.path.realpath(root)
         self.dockerfile_rel = dockerfile_rel
+        self.index = index
         patterns: list[str] = []
         try:
             with open(os.path.join(self.root, ".dockerignore")) as f:
@@ -413,13 +356,48 @@ class BuildContext:
         h = hashlib.sha256()
         for src in srcs:
             h.update(f"src {src.rel} {int(src.is_dir)}\n".encode())
-            for rel, path, st in self.walk(src):
-                mode = st.st_mode
-                if stat.S_ISREG(mode):
-                    extra = file_digest(path, st)
-                elif stat.S_ISLNK(mode):
-                    extra = os.readlink(path)
-                else:
-                    extra = ""
+            rows = self._indexed(src) if self.index is not None else None
+            for rel, mode, extra in rows if rows is not None else self._disk_rows(src):
                 h.update(f"{rel}\0{stat.S_IFMT(mode)}\0{stat.S_IMODE(mode):o}\0{extra}\n".encode())
         return h.hexdigest()
+
+    def _disk_rows(self, src: Source) -> Iterator[tuple[str, int, str]]:
+        for rel, path, st in self.walk(src):
+            mode = st.st_mode
+            if stat.S_ISREG(mode):
+                extra = file_digest(path, st)
+            elif stat.S_ISLNK(mode):
+                extra = os.readlink(path)
+            else:
+                extra = ""
+            yield rel, mode, extra
+
+    def _indexed(self, src: Source) -> list[tuple[str, int, str]] | None:
+        """The rows ``_disk_rows`` would give, from the upload's index (None: not covered by it). Same order,
+        same .dockerignore pruning."""
+        assert self.index is not None
+        disk = os.path.relpath(src.path, self.root)
+        if disk == ".":
+            disk = ""
+        elif disk.startswith("../") or disk == "..":
+            return None
+        top = self.index.get(disk)
+        if top is None:
+            return None
+        rows = [("", top.mode, top.extra)]
+        if not src.is_dir:
+            return rows if not stat.S_ISDIR(top.mode) else None
+        if not stat.S_ISDIR(top.mode):
+            return None
+        skip = ""  # an excluded directory whose whole subtree is left out
+        for rel, e in self.index.below(disk):
+            if skip and rel.startswith(skip):
+                continue
+            if self.ignore:
+                crel = f"{src.rel}/{rel}" if src.rel else rel
+                if self.excluded(crel):
+                    if stat.S_ISDIR(e.mode) and not self.ignore.may_include_under(crel):
+                        skip = rel + "/"
+                    continue
+            rows.append((rel, e.mode, e.extra))
+        return rows

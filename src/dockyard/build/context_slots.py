@@ -1,7 +1,12 @@
 """Where an uploaded context is unpacked: a slot per (tags, Dockerfile) kept between builds, so the next upload of
 the same build rewrites only the files that changed. Each slot is held with a ``flock`` while a build uses it;
 a second concurrent build of the same slot gets a fresh directory instead. At most ``SLOTS`` slots are kept,
-least recently used out first; pruning the build cache empties them all."""
+least recently used out first; pruning the build cache empties them all.
+
+The index of what the last upload left in a slot (upload.receive_context) is kept in memory beside it: the next
+upload compares against it and the build checksums from it. It is dropped before a slot is written and set
+again only once an upload has completed, so an index never describes a half-written slot; after a daemon
+restart there is none and the slot is looked at on disk."""
 
 from __future__ import annotations
 
@@ -10,7 +15,10 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from collections.abc import Callable
+
+from .context_index import ContextIndex
 
 SLOTS = 4
 
@@ -19,6 +27,17 @@ class ContextSlots:
     def __init__(self, root: str) -> None:
         self.root = root
         os.makedirs(root, exist_ok=True)
+        self._lock = threading.Lock()
+        self._indexes: dict[str, ContextIndex] = {}
+
+    def take_index(self, slot: str) -> ContextIndex | None:
+        """The index of ``slot``'s last complete upload, forgotten from now on (the slot is about to change)."""
+        with self._lock:
+            return self._indexes.pop(slot, None)
+
+    def keep_index(self, slot: str, index: ContextIndex) -> None:
+        with self._lock:
+            self._indexes[slot] = index
 
     def claim(self, tags: list[str], dockerfile: str, fresh_dir: Callable[[], str]) -> tuple[str, int | None]:
         """The slot's directory and the held lock's fd (close it to release), or ``(fresh_dir(), None)`` when
@@ -47,6 +66,7 @@ class ContextSlots:
             if fd is None:
                 continue  # in use by a running build, or evicted by another build meanwhile
             try:
+                self.take_index(os.path.join(self.root, key))
                 shutil.rmtree(os.path.join(self.root, key), ignore_errors=True)
                 os.unlink(path)
             finally:

@@ -25,6 +25,7 @@ from .build_args import meta_args
 from .cache import BuildCache
 from .cache_admin import DEFAULT_KEEP_STORAGE, CacheAdmin
 from .context import BuildContext, unpack_tar
+from .context_index import ContextIndex
 from .context_slots import ContextSlots
 from .digest_store import DigestStore
 from .dockerfile import ParseError, parse
@@ -37,6 +38,7 @@ from .shell_words import Lexer, ShellWordError
 from .stage_graph import needed_stages, stage_index, step_numbers
 from .stage_scheduler import StageScheduler
 from .stage_state import StageResult, State
+from .upload import receive_context
 
 __all__ = ["DEFAULT_KEEP_STORAGE", "BuildService"]
 
@@ -111,14 +113,16 @@ class BuildService:
         self._load_digests()
         try:
             root = context_dir
+            index: ContextIndex | None = None
             if not root and tar is not None and not remote:
                 # a slot another build holds: a context dir inside this build's work dir (removed with it)
                 root, slot_lock = self.slots.claim(opts.tags, opts.dockerfile, lambda: self._context_in(work))
                 if slot_lock is not None:
                     locks.append(slot_lock)
-                    unpack_tar(tar, root, reuse=True)
+                    index = receive_context(tar, root, self.slots.take_index(root))
+                    self.slots.keep_index(root, index)
                 else:
-                    unpack_tar(tar, root)
+                    index = receive_context(tar, root, None)
             elif not root:
                 root = os.path.join(work, "context")
                 os.makedirs(root)
@@ -128,7 +132,7 @@ class BuildService:
                     unpack_tar(tar, root)
             elif not os.path.isdir(root):
                 raise InvalidParameter(f"unable to prepare context: path \"{root}\" not found")
-            return self._build(opts, emit, root, work, cancel)
+            return self._build(opts, emit, root, work, cancel, index)
         finally:
             with self._lock:
                 self._cancels.pop(build_id, None)
@@ -160,11 +164,12 @@ class BuildService:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise BuildError(f"Cannot locate specified Dockerfile: {rel}") from None
 
-    def _build(self, opts: BuildOptions, emit: Emit, root: str, work: str, cancel: threading.Event) -> str:
+    def _build(self, opts: BuildOptions, emit: Emit, root: str, work: str, cancel: threading.Event,
+               index: ContextIndex | None = None) -> str:
         text = self._read_dockerfile(root, opts.dockerfile)
         df = parse(text)
         p = plan(df, opts.dockerfile or "Dockerfile")
-        ctx = BuildContext(root, opts.dockerfile or "Dockerfile")
+        ctx = BuildContext(root, opts.dockerfile or "Dockerfile", index)
         lexer = Lexer(df.escape)
         meta, used = meta_args(p, opts, lexer, df.escape)
         meta_env = {k: v for k, v in meta.items() if v is not None}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import Any, Protocol
 
 
 class TarFormatError(ValueError):
@@ -40,50 +40,83 @@ def _cstr(field: bytes) -> str:
     return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
+class Source(Protocol):
+    def readinto(self, b: Any, /) -> int | None: ...
+
+
 class TarReader:
-    def __init__(self, raw: IO[bytes]) -> None:
+    """Reads the stream into one fixed buffer (``readinto``, no per-read allocation) and hands member data out
+    as views of it, so the upload's bytes are copied once, from the socket, before they are compared or
+    written."""
+
+    BUF = 1 << 20
+
+    def __init__(self, raw: Source) -> None:
         self.raw = raw
-        self.buf = bytearray()
+        self.buf = bytearray(self.BUF)
+        self.mv = memoryview(self.buf)
+        self.pos = 0
+        self.end = 0
         self.left = 0  # data bytes of the current member not yet read
         self.pad = 0
 
+    def _more(self) -> bool:
+        """Read what has arrived into the buffer, unread bytes moved to the front first (callers ask for more
+        only when less than a header is left, so the move is small)."""
+        if self.pos:
+            avail = self.end - self.pos
+            self.mv[:avail] = self.mv[self.pos:self.end]
+            self.pos, self.end = 0, avail
+        if self.end == len(self.buf):
+            raise TarFormatError("tar header too large")
+        got = self.raw.readinto(self.mv[self.end:])
+        if not got:
+            return False
+        self.end += got
+        return True
+
     def _fill(self, n: int) -> bool:
-        while len(self.buf) < n:
-            chunk = self.raw.read(max(1 << 20, n - len(self.buf)))
-            if not chunk:
+        """At least ``n`` (<= the buffer's size) unread bytes in the buffer; False at the end of the stream."""
+        while self.end - self.pos < n:
+            if not self._more():
                 return False
-            self.buf += chunk
         return True
 
     def _take(self, n: int) -> bytes:
-        if not self._fill(n):
+        out = bytearray()
+        while len(out) < n:
+            if self.pos == self.end and not self._more():
+                raise TarFormatError("unexpected end of data")
+            k = min(n - len(out), self.end - self.pos)
+            out += self.mv[self.pos:self.pos + k]
+            self.pos += k
+        return bytes(out)
+
+    def view(self, n: int) -> memoryview:
+        """Up to ``n`` bytes of the current member's data as a view of the buffer, valid until the next call on
+        this reader (empty at the member's end)."""
+        n = min(n, self.left)
+        if n <= 0:
+            return self.mv[0:0]
+        if self.pos == self.end and not self._more():
             raise TarFormatError("unexpected end of data")
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
+        k = min(n, self.end - self.pos)
+        out = self.mv[self.pos:self.pos + k]
+        self.pos += k
+        self.left -= k
         return out
 
     def read(self, n: int) -> bytes:
         """Up to ``n`` bytes of the current member's data."""
-        n = min(n, self.left)
-        if n <= 0:
-            return b""
-        if not self.buf:
-            self._fill(1)
-        if not self.buf:
-            raise TarFormatError("unexpected end of data")
-        k = min(n, len(self.buf))
-        out = bytes(self.buf[:k])
-        del self.buf[:k]
-        self.left -= k
-        return out
+        return bytes(self.view(n))
 
     def _skip_rest(self) -> None:
         while self.left:
-            if not self.read(1 << 20):
+            if not self.view(self.BUF):
                 break
         if self.pad:
             self._fill(self.pad)
-            del self.buf[:self.pad]
+            self.pos += min(self.pad, self.end - self.pos)
             self.pad = 0
 
     def __iter__(self) -> Iterator[Member]:
@@ -93,8 +126,8 @@ class TarReader:
             self._skip_rest()
             if not self._fill(512):
                 return
-            hdr = bytes(self.buf[:512])
-            del self.buf[:512]
+            hdr = bytes(self.mv[self.pos:self.pos + 512])
+            self.pos += 512
             if hdr == b"\0" * 512:
                 return
             try:

@@ -82,6 +82,16 @@ class _Peekable:
             return data
         return self.raw.read(n)
 
+    def readinto(self, b: Any) -> int:
+        """The peeked bytes first, then the raw stream's own ``readinto`` (no copy through this wrapper)."""
+        view = memoryview(b)
+        if self.head:
+            k = min(len(view), len(self.head))
+            view[:k] = self.head[:k]
+            self.head = self.head[k:]
+            return k
+        return int(self.raw.readinto(view))  # type: ignore[attr-defined]
+
 
 class HashingReader:
     """Passes bytes through while hashing them (the diff ID) and optionally copying them to a file."""
