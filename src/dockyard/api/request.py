@@ -311,24 +311,27 @@ class _ChunkedReader:
         return bytes(out)
 
     def readinto(self, b: Any) -> int:
-        """What has arrived of the current chunk, up to ``b``'s size, read straight into ``b`` (0 at the end)."""
-        if self._done:
-            return 0
-        if self._left == 0:
-            self._next_chunk()
-            if self._done:
-                return 0
-        view = memoryview(b)
-        if len(view) > self._left:
-            view = view[:self._left]
-        n = _readinto1(self._f, view)
-        if not n:
-            self._done = True
-            return 0
-        self._left -= n
-        if self._left == 0:
-            self._f.readline()  # CRLF after chunk
-        return n
+        """Fill ``b`` from as many chunks as it takes (fewer, larger reads for a consumer such as the build's
+        tar reader: a context arrives in chunks of one tar record or file each); short only at the body's end.
+        The bytes go from the socket file straight into ``b``."""
+        view = memoryview(b).cast("B")
+        total = 0
+        f = self._f
+        while total < len(view) and not self._done:
+            if self._left == 0:
+                self._next_chunk()
+                if self._done:
+                    break
+            want = min(len(view) - total, self._left)
+            n = f.readinto(view[total:total + want])  # type: ignore[attr-defined]
+            if not n:
+                self._done = True
+                break
+            total += n
+            self._left -= n
+            if self._left == 0:
+                f.readline()  # CRLF after chunk
+        return total
 
     def readable(self) -> bool:
         return True

@@ -49,6 +49,7 @@ class APIHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = f"Docker/{__version__} (linux)"
     sys_version = ""
+    rbufsize = 1 << 16  # a streamed body (a build context, a load) arrives in fewer, larger socket reads
     server: APIServerMixin  # type: ignore[assignment]
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
