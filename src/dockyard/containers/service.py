@@ -99,6 +99,12 @@ class ContainerService:
     def log_path(self, c: Container) -> str:
         return os.path.join(self.state_dir(c.id), f"{c.id}-json.log")
 
+    def settle_logs(self, c: Container) -> None:
+        """Before a log read: what the container wrote until now is in its log file (not still in a pipe)."""
+        shim = c.shim
+        if shim is not None:
+            shim.flush_logs()
+
     def runtime_root(self, runtime: str) -> str:
         return os.path.join(self.cfg.data_root, "runtime", runtime)
 

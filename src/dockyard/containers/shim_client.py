@@ -445,6 +445,22 @@ class ShimClient:
     def resize(self, height: int, width: int) -> None:
         self._call({"cmd": "resize", "h": height, "w": width})
 
+    def flush_logs(self, timeout: float = 5.0) -> None:
+        """Have the monitor move what the container already wrote (still in its stdout/stderr pipes) into the
+        log, and wait until it has. A monitor that is gone or no longer listening has drained the pipes and
+        closed the log already (it stops listening only after that)."""
+        if self._status is not None:
+            return
+        try:
+            sock = _connect(self.cfg.state_dir, timeout)
+        except OSError:
+            return
+        with sock:
+            try:
+                _request(sock, {"cmd": protocol.FLUSH})
+            except (OSError, ShimError, ValueError):
+                return
+
     def attach(self, stdin: bool, stdout: bool, stderr: bool, logs: bool = False) -> socket.socket:
         """A stream socket to the running container (see the module doc of dockyard.runtime.shim.start).
 

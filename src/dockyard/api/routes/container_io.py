@@ -76,6 +76,7 @@ def register(r: Router, s: Services) -> None:
         )
         tty = bool(c.config.get("Tty"))
         cid = c.id
+        s.containers.settle_logs(c)  # everything written before this request is read, none of it in flight
         chunks = logmod.read_logs(s.containers.log_path(c), driver, q, tty, lambda: is_running(s, cid))
         return Stream(chunks, stream_content_type(req, tty))
 
@@ -102,6 +103,7 @@ def register(r: Router, s: Services) -> None:
                     # Clients read the 101 through a buffered reader, then take the raw socket (docker-py):
                     # bytes that arrive with the head are lost in that buffer. Let the head go alone.
                     time.sleep(UPGRADE_SETTLE)
+                    s.containers.settle_logs(c)
                     for chunk in logmod.read_logs(s.containers.log_path(c), driver, q, tty, lambda: False):
                         conn.sendall(chunk)
             if pending is not None:

@@ -26,6 +26,9 @@ are ignored; the monitor's parser knows exactly ``COMMAND_KEYS``)::
         -> {"ok": true}; without a TTY {"ok": false, "error": ..., "kind": "state"}
     {"cmd": "status"}
         -> {"ok": true, "pid": n, "running": b} (the monitor adds "execs": {})
+    {"cmd": "flush"}
+        -> monitor only: {"ok": true, "log_size": n} once what the container wrote to its stdout/stderr
+           before the command is in the log (a non-follow log read asks first, so it misses nothing in flight)
 
 Errors are ``{"ok": false, "error": text}``, with ``"kind"`` (an ``OCIRuntimeError`` kind) when the daemon
 should map it; an unknown command answers ``unknown command '<name>'``.
@@ -46,8 +49,8 @@ PID_NAME = "shim.pid"
 EXIT_NAME = "exit.json"
 LOG_NAME = "shim.log"
 
-ATTACH, WAIT, RESIZE, STATUS = "attach", "wait", "resize", "status"
-COMMANDS = (ATTACH, WAIT, RESIZE, STATUS)
+ATTACH, WAIT, RESIZE, STATUS, FLUSH = "attach", "wait", "resize", "status", "flush"
+COMMANDS = (ATTACH, WAIT, RESIZE, STATUS, FLUSH)
 # the keys a command may carry, in the order of the monitor's parser (command.c's KEYS)
 COMMAND_KEYS = ("cmd", "stdin", "stdout", "stderr", "h", "w", "exec")
 # which server answers which command

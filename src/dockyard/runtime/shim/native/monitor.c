@@ -32,6 +32,7 @@
 #define DRAIN_AFTER_EXIT_NS 2000000000LL  /* output still in flight after the init died */
 #define FLUSH_BEFORE_QUIT_NS 5000000000LL /* given to slow readers before we exit */
 #define READ_CHUNK 65536
+#define FLUSH_READS 64         /* "flush" reads at most this many chunks per stream (4 MiB) */
 #define IDLE_TRIM_MS 1000 /* quiet this long: give the read buffer's pages and free heap back */
 
 struct client {
@@ -211,21 +212,24 @@ static void output_eof(int stream)
     close(fd);
 }
 
-static void read_output(int stream)
+/* One read of the stream into the log and the attached clients; false when nothing more is there now. */
+static bool read_output(int stream)
 {
     ssize_t n = read(M.out_fd[stream], chunk, sizeof(chunk));
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
-            return;
+            return false;
         if (errno != EIO) /* EIO on a pty master once the slave side is gone */
             diag("read output: %s", strerror(errno));
         n = 0;
     }
     chunk_dirty = true;
-    if (n > 0)
+    if (n > 0) {
         output(stream, chunk, (size_t)n);
-    else
-        output_eof(stream);
+        return true;
+    }
+    output_eof(stream);
+    return false;
 }
 
 static void write_stdin(void)
@@ -254,6 +258,21 @@ static bool backpressured(void)
 static bool has_outputs(void)
 {
     return M.out_fd[STREAM_STDOUT] >= 0 || M.out_fd[STREAM_STDERR] >= 0;
+}
+
+/* "flush": whatever the container wrote to its stdout/stderr before the command arrived goes into the log now
+ * (read until the pipes are empty, bounded so a busy writer cannot hold the loop), so a log read that follows
+ * sees it. Not while an attached client is backpressured: its queue is the bound then. */
+static void drain_outputs(void)
+{
+    for (int s = STREAM_STDOUT; s <= STREAM_STDERR; s++) {
+        int fd = M.out_fd[s];
+        if (s == STREAM_STDERR && fd >= 0 && fd == M.out_fd[STREAM_STDOUT])
+            continue; /* a TTY: one fd */
+        for (int i = 0; i < FLUSH_READS && M.out_fd[s] >= 0 && !backpressured(); i++)
+            if (!read_output(s))
+                break;
+    }
 }
 
 /* ---- reaping and the end ---- */
@@ -470,6 +489,11 @@ static void command(struct client *c, const char *line, size_t n)
             c->waiter = true;
     } else if (v[K_CMD].kind == J_STRING && strcmp(name, "resize") == 0) {
         cmd_resize(c, v);
+    } else if (v[K_CMD].kind == J_STRING && strcmp(name, "flush") == 0) {
+        if (!M.finished)
+            drain_outputs();
+        snprintf(reply, sizeof(reply), "{\"ok\": true, \"log_size\": %lld}", (long long)log_size(&M.log));
+        client_reply(c, reply, true);
     } else if (v[K_CMD].kind == J_STRING && strcmp(name, "status") == 0) {
         snprintf(reply, sizeof(reply), "{\"ok\": true, \"pid\": %d, \"running\": %s, \"execs\": {}}", (int)M.init_pid,
                  M.exited ? "false" : "true");
