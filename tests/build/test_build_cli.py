@@ -5,30 +5,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 
-import pytest
+from ctx_files import write
 
 from helpers.daemon import TestDaemon
-
-
-@pytest.fixture(scope="module")
-def dy(daemon: TestDaemon, busybox_image: str) -> TestDaemon:
-    return daemon
-
-
-@pytest.fixture
-def ctxdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    d = tmp_path_factory.mktemp("ctx")
-    yield str(d)
-
-
-def write(root: str, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(text)
 
 
 def build(dy: TestDaemon, root: str, *args: str) -> tuple[int, str, str]:

@@ -7,31 +7,13 @@ import io
 import os
 import subprocess
 import tarfile
-from collections.abc import Iterator
 
 import pytest
+from ctx_files import write
 
 from helpers.daemon import DOCKER, TestDaemon
 
 pytestmark = pytest.mark.docker_cli
-
-
-@pytest.fixture(scope="module")
-def dy(daemon: TestDaemon, busybox_image: str) -> TestDaemon:
-    return daemon
-
-
-@pytest.fixture
-def ctxdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield str(tmp_path_factory.mktemp("ctx"))
-
-
-def write(root: str, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(text)
 
 
 def docker_build(dy: TestDaemon, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:

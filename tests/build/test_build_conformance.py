@@ -6,43 +6,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tarfile
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from ctx_files import tar_of, write
 
 from helpers.daemon import TestDaemon
-
-
-@pytest.fixture(scope="module")
-def dy(daemon: TestDaemon, busybox_image: str) -> TestDaemon:
-    return daemon
-
-
-@pytest.fixture
-def ctxdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield str(tmp_path_factory.mktemp("ctx"))
-
-
-def write(root: str, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(text)
-
-
-def tar_of(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, text in files.items():
-            data = text.encode()
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            tf.addfile(ti, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def api_build(dy: TestDaemon, query: str, files: dict[str, str]) -> tuple[int, list[dict[str, Any]], bytes]:

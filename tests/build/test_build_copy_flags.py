@@ -6,31 +6,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import tarfile
-from collections.abc import Iterator
 
 import pytest
+from ctx_files import tar_of, write
 
 from dockyard.build.copy_step import kept_path, parents_pivot
 from helpers.daemon import TestDaemon
-
-
-@pytest.fixture(scope="module")
-def dy(daemon: TestDaemon, busybox_image: str) -> TestDaemon:
-    return daemon
-
-
-@pytest.fixture
-def ctxdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield str(tmp_path_factory.mktemp("ctx"))
-
-
-def write(root: str, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(text)
 
 
 def test_pivot_parsing() -> None:
@@ -61,24 +42,13 @@ def test_copy_parents(dy: TestDaemon, ctxdir: str) -> None:
         "parents/y/a.txt", "pivot/y/b.txt", "plain/a.txt", "750 parents/x", "750 dir/x", ""], out
 
 
-def _tar(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, text in files.items():
-            data = text.encode()
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            tf.addfile(ti, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def _diff_ids(dy: TestDaemon, ref: str) -> list[str]:
     return dy.api_json("GET", f"/images/{ref}/json")[1]["RootFS"]["Layers"]
 
 
 def test_copy_parents_through_the_api(dy: TestDaemon) -> None:
     df = "FROM busybox\nCOPY --parents a/./b/c.txt /dst/\n"
-    status, _, body = dy.api("POST", "/v1.47/build?t=cf/parents-api", _tar({"Dockerfile": df, "a/b/c.txt": "c\n"}),
+    status, _, body = dy.api("POST", "/v1.47/build?t=cf/parents-api", tar_of({"Dockerfile": df, "a/b/c.txt": "c\n"}),
                              headers={"Content-Type": "application/x-tar"}, timeout=120)
     assert status == 200 and b"Successfully tagged" in body, body
     assert not [json.loads(x) for x in body.splitlines() if b'"error"' in x]
@@ -133,6 +103,6 @@ def test_copy_link_writes_onto_nothing(dy: TestDaemon, ctxdir: str) -> None:
     assert dy.cli("run", "--rm", "cf/onto", "sh", "-c", stat).stdout == "755\n"
     assert dy.cli("run", "--rm", "cf/onto-plain", "sh", "-c", stat).stdout == "700\n"
     client = dy.client()
-    ctx = io.BytesIO(_tar({"Dockerfile": "FROM busybox\nCOPY --link f.txt /l/\n", "f.txt": "py\n"}))
+    ctx = io.BytesIO(tar_of({"Dockerfile": "FROM busybox\nCOPY --link f.txt /l/\n", "f.txt": "py\n"}))
     img, _logs = client.images.build(fileobj=ctx, custom_context=True, tag="cf/link-py")
     assert dy.cli("run", "--rm", "cf/link-py", "cat", "/l/f.txt").stdout == "py\n"

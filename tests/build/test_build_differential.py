@@ -21,11 +21,6 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", 
 _HASH = re.compile(r"((?:COPY|ADD) (?:file|dir|multi)):[0-9a-f]{64} in ")
 
 
-@pytest.fixture(scope="module")
-def dy(daemon: TestDaemon, busybox_image: str) -> TestDaemon:
-    return daemon
-
-
 def _norm_history(hist: list[dict]) -> list[tuple[str, bool]]:
     return [(_HASH.sub(r"\1:<hash> in ", h.get("created_by", "")), bool(h.get("empty_layer"))) for h in hist]
 

@@ -14,26 +14,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from ctx_files import write
 
 from helpers.daemon import TestDaemon
-
-
-@pytest.fixture(scope="module")
-def dy(daemon: TestDaemon, busybox_image: str) -> TestDaemon:
-    return daemon
-
-
-@pytest.fixture
-def ctxdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield str(tmp_path_factory.mktemp("ctx"))
-
-
-def write(root: str, files: dict[str, str | bytes]) -> None:
-    for rel, text in files.items():
-        path = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(text.encode() if isinstance(text, str) else text)
 
 
 def ok_build(dy: TestDaemon, root: str, *args: str) -> str:

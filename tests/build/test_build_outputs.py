@@ -4,27 +4,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import stat
 import tarfile
-from collections.abc import Iterator
 
 import pytest
+from ctx_files import tar_of
 
 from helpers.daemon import TestDaemon
-
-
-@pytest.fixture(scope="module")
-def dy(daemon: TestDaemon, busybox_image: str) -> TestDaemon:
-    return daemon
-
-
-@pytest.fixture
-def ctxdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield str(tmp_path_factory.mktemp("ctx"))
-
 
 DF = ("FROM busybox AS build\nRUN mkdir /out && echo built > /out/result && ln -s result /out/link "
       "&& chmod 640 /out/result\n"
@@ -53,22 +41,11 @@ def test_local_output_through_the_cli(dy: TestDaemon, ctxdir: str, tmp_path_fact
     assert sorted(os.listdir(rel)) == ["link", "result"]
 
 
-def _tar(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, text in files.items():
-            data = text.encode()
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            tf.addfile(ti, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def _build(dy: TestDaemon, outputs: object, tag: str = "") -> tuple[int, bytes]:
     from urllib.parse import quote
 
     q = f"outputs={quote(json.dumps(outputs))}" + (f"&t={tag}" if tag else "")
-    status, _, body = dy.api("POST", f"/v1.47/build?{q}", _tar({"Dockerfile": DF}),
+    status, _, body = dy.api("POST", f"/v1.47/build?{q}", tar_of({"Dockerfile": DF}),
                              headers={"Content-Type": "application/x-tar"}, timeout=120)
     return status, body
 

@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
+from ctx_files import tar_of
 
 from dockyard.build import platforms
 from dockyard.build.options import BuildError
@@ -112,18 +113,6 @@ def test_from_platform_errors_and_scratch(daemon: TestDaemon, busybox_image: str
     _df(ctx, f"FROM --platform={platforms.host()} busybox\nRUN true\n")
     r = daemon.cli("build", "-t", "plat/host", ctx)
     assert r.returncode == 0, (r.stdout, r.stderr)
-    status, _, body = daemon.api("POST", "/v1.47/build?platform=linux/nope", _tar(
-        "FROM busybox\n"), headers={"Content-Type": "application/x-tar"})
+    status, _, body = daemon.api("POST", "/v1.47/build?platform=linux/nope", tar_of(
+        {"Dockerfile": "FROM busybox\n"}), headers={"Content-Type": "application/x-tar"})
     assert status == 400 and b"failed to parse platform linux/nope" in body
-
-
-def _tar(dockerfile: str) -> bytes:
-    import io
-    import tarfile
-
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        ti = tarfile.TarInfo("Dockerfile")
-        ti.size = len(dockerfile)
-        tf.addfile(ti, io.BytesIO(dockerfile.encode()))
-    return buf.getvalue()

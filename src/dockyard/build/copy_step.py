@@ -10,7 +10,6 @@ import posixpath
 import shutil
 import stat
 import tarfile
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..errors import DockyardError
@@ -23,6 +22,7 @@ from .instructions import flag_map, split_words_raw
 from .layertar import Entry, LayerBuilder, entry_from_stat
 from .link_layer import layer_from_dir, link_key
 from .options import BuildError
+from .treewalk import walk_tree
 
 if TYPE_CHECKING:
     from .executor import StageBuilder
@@ -251,7 +251,7 @@ class CopyStep:
         if ctx_rel is not None and not root_disk.startswith(self.b.fetch_dir):
             walker = self.b.ctx.walk(Source(ctx_rel, root_disk, True))
         else:
-            walker = _walk_plain(root_disk)
+            walker = walk_tree(root_disk)
         for rel, disk, st_ in walker:
             if not rel:
                 continue
@@ -292,7 +292,7 @@ class CopyStep:
 
         h = hashlib.sha256()
         for src in srcs:
-            for rel, disk, st_ in _walk_plain(src.path) if src.is_dir else [("", src.path, os.lstat(src.path))]:
+            for rel, disk, st_ in walk_tree(src.path) if src.is_dir else [("", src.path, os.lstat(src.path))]:
                 extra = ""
                 if stat.S_ISREG(st_.st_mode):
                     extra = file_digest(disk, st_)
@@ -374,20 +374,6 @@ def _is_archive(path: str) -> bool:
     if head.startswith(b"\x1f\x8b") or head.startswith(b"BZh") or head.startswith(b"\xfd7zXZ\x00"):
         return tarfile.is_tarfile(path)
     return len(head) >= 262 and head[257:262] == b"ustar"
-
-
-def _walk_plain(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
-    yield "", root, os.lstat(root)
-    stack = [("", root)]
-    while stack:
-        rel, d = stack.pop()
-        for name in sorted(os.listdir(d), reverse=True):
-            full = os.path.join(d, name)
-            r = f"{rel}/{name}" if rel else name
-            st = os.lstat(full)
-            yield r, full, st
-            if stat.S_ISDIR(st.st_mode):
-                stack.append((r, full))
 
 
 def copy_out(fs: ImageFS, path: str, target: str, top: bool = True) -> None:

@@ -9,13 +9,11 @@ sources again.
 
 from __future__ import annotations
 
-import os
-import stat
-from collections.abc import Iterator
 from typing import Any
 
 from .cache import cache_key
 from .layertar import LayerBuilder, entry_from_stat
+from .treewalk import walk_tree
 
 
 def link_key(key_parts: list[Any]) -> str:
@@ -23,24 +21,13 @@ def link_key(key_parts: list[Any]) -> str:
     return cache_key("link", "copy", key_parts)
 
 
-def _walk(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
-    stack = [("", root)]
-    while stack:
-        rel, d = stack.pop()
-        for name in sorted(os.listdir(d), reverse=True):
-            full = os.path.join(d, name)
-            r = f"{rel}/{name}" if rel else name
-            st = os.lstat(full)
-            yield r, full, st
-            if stat.S_ISDIR(st.st_mode):
-                stack.append((r, full))
-
-
 def layer_from_dir(layer_dir: str) -> LayerBuilder:
     """The deterministic tar of an unpacked linked layer, entry for entry as it was first written (owners and
     modes from the files, the normalised mtime)."""
     lb = LayerBuilder()
-    for rel, disk, st in _walk(layer_dir):
+    for rel, disk, st in walk_tree(layer_dir):
+        if not rel:
+            continue
         e = entry_from_stat(rel, disk, st, (st.st_uid, st.st_gid), None, keep_mtime=True)
         if e is not None:
             lb.add(e)
