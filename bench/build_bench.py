@@ -4,9 +4,10 @@ Dockerfile: FROM busybox, COPY of a 5000-file, 50 MB context, two RUN steps, ENV
 CLI (context read in place), the docker CLI against dockyard (tar upload, classic protocol), and, where dockerd is
 installed, a private real dockerd (bench/engine_dockerd.py) with the classic builder and with BuildKit through
 Debian's 20.10 CLI (/usr/bin/docker, DOCKER_BUILDKIT=1). The docker CLI's own share of an upload is timed too,
-against a stand-in daemon that only reads the context. Every build runs with --network none (the private
-dockerd has no bridge). Cold means: no cache for this Dockerfile (the image and
-the cache are pruned before each cold run); busybox is present everywhere.
+against a stand-in daemon that only reads the context, alternated with no-change rebuilds through dockyard so the
+difference (what the daemon adds) is measured on the same machine state. Every build runs with --network none (the
+private dockerd has no bridge). Cold means: no cache for this Dockerfile (the image and the cache are pruned before
+each cold run); busybox is present everywhere.
 
     bench/run.sh build            (or: .venv/bin/python bench/build_bench.py [--rounds N])
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -52,19 +54,22 @@ def make_context(root: str, n_files: int = 5000, total: int = 50 * 1000 * 1000) 
         f.write(DOCKERFILE)
 
 
-def client_floor(ctx: str, rounds: int) -> float:
-    """The docker CLI's own cost of a tar upload: the same ``docker build`` against a stand-in daemon that reads
-    the context and answers at once (the least any engine can take on the classic protocol)."""
-    import socket
-    import threading
+class StandIn:
+    """A stand-in daemon that reads the uploaded context and answers at once: ``docker build`` against it is the
+    docker CLI's own cost of a tar upload (the least any engine can take on the classic protocol)."""
 
-    sock_path = os.path.join(tempfile.mkdtemp(prefix="dysink", dir="/tmp"), "sink.sock")
-    srv = socket.socket(socket.AF_UNIX)
-    srv.bind(sock_path)
-    srv.listen(8)
-    image = b'{"aux":{"ID":"sha256:' + b"0" * 64 + b'"}}\n'
+    def __init__(self) -> None:
+        import threading
 
-    def serve(conn: socket.socket) -> None:
+        self.dir = tempfile.mkdtemp(prefix="dysink", dir="/tmp")
+        self.sock_path = os.path.join(self.dir, "sink.sock")
+        self.srv = socket.socket(socket.AF_UNIX)
+        self.srv.bind(self.sock_path)
+        self.srv.listen(8)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        image = b'{"aux":{"ID":"sha256:' + b"0" * 64 + b'"}}\n'
         f = conn.makefile("rb", buffering=1 << 20)
         with conn, f:
             while line := f.readline():
@@ -86,23 +91,39 @@ def client_floor(ctx: str, rounds: int) -> float:
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
                              % len(image) + image)
 
-    def accept() -> None:
+    def _accept(self) -> None:
+        import threading
+
         while True:
             try:
-                conn, _ = srv.accept()
+                conn, _ = self.srv.accept()
             except OSError:
                 return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
-    threading.Thread(target=accept, daemon=True).start()
-    env = dict(os.environ, DOCKER_BUILDKIT="0", DOCKER_HOST=f"unix://{sock_path}")
-    env.pop("DOCKER_CONTEXT", None)
-    try:
-        return min(timed(lambda: subprocess.run([DOCKER_CLI, "build", "-q", "-t", "bench/build", ctx],
-                                                capture_output=True, text=True, env=env)) for _ in range(rounds * 3))
-    finally:
-        srv.close()
-        shutil.rmtree(os.path.dirname(sock_path), ignore_errors=True)
+    def build(self, ctx: str) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, DOCKER_BUILDKIT="0", DOCKER_HOST=f"unix://{self.sock_path}")
+        env.pop("DOCKER_CONTEXT", None)
+        return subprocess.run([DOCKER_CLI, "build", "-q", "--network", "none", "-t", "bench/build", ctx],
+                              capture_output=True, text=True, env=env)
+
+    def close(self) -> None:
+        self.srv.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def paired(fn: Callable[[], subprocess.CompletedProcess[str]], stand_in: StandIn, ctx: str,
+           pairs: int) -> tuple[float, float, float]:
+    """No-change rebuilds through dockyard and uploads to the stand-in, alternated so both see the same machine:
+    (median dockyard, median stand-in, median of the per-pair differences = what the daemon adds)."""
+    ours, floor, diff = [], [], []
+    for _ in range(pairs):
+        a = timed(fn)
+        b = timed(lambda: stand_in.build(ctx))
+        ours.append(a)
+        floor.append(b)
+        diff.append(a - b)
+    return statistics.median(ours), statistics.median(floor), statistics.median(diff)
 
 
 def timed(fn: Callable[[], subprocess.CompletedProcess[bytes] | subprocess.CompletedProcess[str]]) -> float:
@@ -149,9 +170,17 @@ def main() -> int:
                     warms.append(min(timed(fn) for _ in range(3)))
                 rows.append((name, statistics.median(colds), statistics.median(warms)))
                 print(f"{name:46} cold {rows[-1][1]:.2f}s  no-change {rows[-1][2]:.3f}s", flush=True)
-            floor = client_floor(ctx, args.rounds)
+            stand_in = StandIn()
+            try:
+                ours, floor, added = paired(dk_cli, stand_in, ctx, args.rounds * 4)
+            finally:
+                stand_in.close()
             rows.append(("docker CLI 28 -> stand-in that only reads", float("nan"), floor))
             print(f"{rows[-1][0]:46} upload only {floor:.3f}s (the client's own cost)", flush=True)
+            print(f"{'  paired with it: docker CLI -> dockyard':46} no-change {ours:.3f}s, the daemon adds "
+                  f"{added * 1000:.0f} ms (median of {args.rounds * 4} pairs)", flush=True)
+            rows.append(("  paired: docker CLI -> dockyard", float("nan"), ours))
+            rows.append(("  paired: what the daemon adds", float("nan"), added))
             if DOCKERD:
                 real = PrivateDockerd().start()
                 _s, _h, archive = d.api("GET", "/images/get?names=busybox:latest", timeout=120)
