@@ -36,7 +36,7 @@ def _fetch(client: APIClient, kind: str | None, name: str, size: bool) -> tuple[
             last = e
     if kind is None:
         raise CLIError(f"Error: No such object: {name}", 1)
-    raise CLIError(f"Error: {last.message}" if kind != "container" else f"Error: No such container: {name}", 1)
+    raise CLIError(f"Error response from daemon: {last.message}", 1)  # a typed lookup reports the daemon's word
 
 
 def print_inspect(ctx: CLIContext, values: list[Any], fmt: str, kind: str | None = None) -> None:
@@ -92,7 +92,13 @@ def configure_inspect(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="+", metavar="NAME|ID")
 
 
+_DOCKER_TYPES = ("config", "container", "image", "network", "node", "plugin", "secret", "service", "task", "volume")
+
+
 def run_inspect(ns: argparse.Namespace, ctx: CLIContext) -> int:
+    if ns.type is not None and ns.type not in _DOCKER_TYPES:  # refused before any lookup, as docker does
+        shown = ", ".join(f'"{t}"' for t in _DOCKER_TYPES)
+        raise CLIError(f'unknown type: "{ns.type}": must be one of {shown}', 1)
     return _inspect(ctx, ns.names, ns.type, ns.format, ns.size)
 
 

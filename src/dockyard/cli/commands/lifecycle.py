@@ -197,7 +197,13 @@ def run_rename(ns: argparse.Namespace, ctx: CLIContext) -> int:
     new = ns.new_name.strip()
     if not new:
         raise CLIError("Error: Neither old nor new names may be empty", 1)
-    ctx.client.post(f"/containers/{ns.container}/rename", {"name": new})
+    from dockyard.client.api_client import APIError
+
+    try:
+        ctx.client.post(f"/containers/{ns.container}/rename", {"name": new})
+    except APIError as e:  # docker adds its own line after the daemon's
+        raise CLIError(f"Error response from daemon: {e.message}\nError: failed to rename container named "
+                       f"{ns.container}", 1) from None
     return 0
 
 

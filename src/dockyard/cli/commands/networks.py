@@ -227,7 +227,7 @@ def run_port(args: argparse.Namespace, ctx: CLIContext) -> int:
         key = f"{port}/{proto or 'tcp'}"
         binds = ports.get(key)
         if not binds:
-            raise CLIError(f"Error: No public port '{key}' published for {args.container}")
+            raise CLIError(f"Error: No public port '{args.private_port}' published for {args.container}")
         for b in binds:
             ctx.out.write(f"{_host(b)}\n")
         return 0

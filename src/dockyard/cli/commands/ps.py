@@ -200,5 +200,6 @@ def run(ns: argparse.Namespace, ctx: CLIContext) -> int:
     if ns.quiet and not fmt:
         fmt = "{{.ID}}"
     default = DEFAULT_TABLE + ("\t{{.Size}}" if ns.size else "")
-    ctx.out.write(render_list(fmt, rows, HEADERS, default))
+    # docker ps parses its template up front, in words of its own
+    ctx.out.write(render_list(fmt, rows, HEADERS, default, parse_error="failed to parse template"))
     return 0

@@ -58,8 +58,10 @@ def go_time_string(rfc3339: str) -> str:
     return f"{day} {whole}{'.' + frac if dot and frac else ''} +0000 UTC"
 
 
-def render_list(fmt: str, rows: Iterable[Any], headers: dict[str, str], default_table: str) -> str:
-    """Render ``rows`` with a user format (or the default table) the way docker's formatter does."""
+def render_list(fmt: str, rows: Iterable[Any], headers: dict[str, str], default_table: str,
+                parse_error: str = "template parsing error") -> str:
+    """Render ``rows`` with a user format (or the default table) the way docker's formatter does
+    (``parse_error``: the words before a template that does not parse; ``ps`` says its own)."""
     if not fmt or fmt == "table":
         fmt = default_table
     elif fmt == "json":  # docker's shorthand for one JSON object per line
@@ -69,7 +71,9 @@ def render_list(fmt: str, rows: Iterable[Any], headers: dict[str, str], default_
         # Go's error positions count from the start of what the user wrote, "table " included
         tpl = Template(body, pos_offset=len(fmt) - len(fmt[len("table"):].lstrip(" ")) if is_table else 0)
     except TemplateError as e:
-        raise _format_error(e) from None
+        from dockyard.cli.app import CLIError
+
+        raise CLIError(f"{parse_error}: {e}", 1) from None
     rendered = []
     try:
         for row in rows:
