@@ -215,3 +215,16 @@ def test_bad_fixed_cidr_v6_stops_the_daemon() -> None:
         assert "invalid fixed-cidr-v6" in p.stderr
     finally:
         dd.remove_tmp()
+
+
+def test_default_bridge_ipv6_without_fixed_cidr_gets_a_kept_unique_local_subnet(busybox_tar: str) -> None:
+    with running(busybox_tar, _daemon({"ipv6": True})) as (dd,):
+        net = json.loads(ok(dd, "network", "inspect", "bridge"))[0]
+        assert net["EnableIPv6"] is True
+        six = [c for c in net["IPAM"]["Config"] if ":" in c["Subnet"]]
+        assert len(six) == 1
+        sub6 = ipaddress.IPv6Network(six[0]["Subnet"])
+        assert sub6.prefixlen == 64 and sub6.subnet_of(ipaddress.IPv6Network("fd00::/8"))
+        dd.restart()
+        again = json.loads(ok(dd, "network", "inspect", "bridge"))[0]
+        assert [c for c in again["IPAM"]["Config"] if ":" in c["Subnet"]] == six  # the same /64 after a restart
