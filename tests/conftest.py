@@ -31,8 +31,29 @@ def busybox_tar(session_tmp: str) -> str:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--target", choices=("dockyard", "dockerd"), default="dockyard",
-                     help="the daemon the `daemon` fixture starts: dockyard, or a private real dockerd (the "
-                          "reference: a test that fails there is a broken test)")
+                     help="what the tests drive: dockyard, or the reference, a private real dockerd for the "
+                          "`daemon` fixture and runc for the runtime tests' `dockyard_rt` (a test that fails "
+                          "there is a broken test); tests marked dockyard_only are skipped there")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "dockyard_only(reason): checks something only dockyard has (its internals, state db, monitor, "
+                   "failpoints, resource prefix, API > 1.41, a scope-ledger difference); skipped on "
+                   "--target=dockerd with the reason")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the reference, skip what only dockyard has, each test with the reason its marker gives."""
+    on_reference = config.getoption("--target") == "dockerd"
+    for item in items:
+        for mark in item.iter_markers("dockyard_only"):
+            reason = mark.args[0] if mark.args else mark.kwargs.get("reason")
+            if not reason:
+                raise pytest.UsageError(f"{item.nodeid}: dockyard_only needs a reason")
+            if on_reference:
+                item.add_marker(pytest.mark.skip(reason=f"dockyard-only: {reason}"))
+                break
 
 
 @pytest.fixture(scope="module")

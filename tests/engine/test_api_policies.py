@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from urllib.parse import quote
 
@@ -39,13 +40,21 @@ def test_on_failure_counts_restarts(daemon: TestDaemon, client: docker.DockerCli
         c.remove(force=True)
 
 
-def test_always_restarts_after_kill(daemon: TestDaemon, client: docker.DockerClient) -> None:
+def test_always_restarts_when_its_process_dies_not_after_kill(daemon: TestDaemon,
+                                                              client: docker.DockerClient) -> None:
+    """A process that dies (here SIGKILLed from the host) is restarted; `kill` through the API cancels the restart
+    (docker's ExitOnNext: SIGKILL, the stop signal, or any signal when none is set), and so does `stop`."""
     c = client.containers.run("busybox", ["sleep", "300"], detach=True, restart_policy={"Name": "always"})
     try:
         pid = _inspect(daemon, c.id)["State"]["Pid"]
-        c.kill()
+        os.kill(pid, signal.SIGKILL)
         wait_for(lambda: (lambda i: i["State"]["Running"] and i["State"]["Pid"] != pid)(_inspect(daemon, c.id)), 10)
         assert _inspect(daemon, c.id)["RestartCount"] == 1
+        c.kill()
+        time.sleep(1.0)  # a restart would have happened by now (back-off 100/200 ms)
+        info = _inspect(daemon, c.id)
+        assert (info["State"]["Status"], info["State"]["ExitCode"], info["RestartCount"]) == ("exited", 137, 1)
+        c.start()
         c.stop(timeout=0)  # a manual stop is not restarted
         time.sleep(0.5)
         assert _inspect(daemon, c.id)["State"]["Status"] == "exited"
@@ -105,6 +114,7 @@ def test_healthcheck_unhealthy(daemon: TestDaemon, client: docker.DockerClient) 
         c.remove(force=True)
 
 
+@pytest.mark.dockyard_only("--health-on-failure is podman's option, which dockyard adopts; docker has none")
 def test_health_on_failure_restart(daemon: TestDaemon, client: docker.DockerClient) -> None:
     status, body = daemon.api_json("POST", "/containers/create", {
         "Image": "busybox", "Cmd": ["sleep", "300"],
@@ -120,6 +130,7 @@ def test_health_on_failure_restart(daemon: TestDaemon, client: docker.DockerClie
         daemon.api("DELETE", f"/containers/{cid}?force=1")
 
 
+@pytest.mark.dockyard_only("--health-on-failure is podman's option, which dockyard adopts; docker has none")
 def test_health_on_failure_label_stop(daemon: TestDaemon, client: docker.DockerClient) -> None:
     c = _health_container(client, ["CMD", "false"], labels={"dockyard.health-on-failure": "kill"})
     try:
@@ -129,6 +140,7 @@ def test_health_on_failure_label_stop(daemon: TestDaemon, client: docker.DockerC
         c.remove(force=True)
 
 
+@pytest.mark.dockyard_only("--health-on-failure is podman's option, which dockyard adopts; docker has none")
 def test_bad_health_on_failure_value(daemon: TestDaemon, busybox_image: str) -> None:
     status, body = daemon.api_json("POST", "/containers/create", {
         "Image": "busybox", "Cmd": ["true"], "HostConfig": {"HealthOnFailure": "explode"}})

@@ -6,6 +6,8 @@ import os
 import signal
 import time
 
+import pytest
+
 from helpers.daemon import TestDaemon, wait_for
 
 
@@ -23,6 +25,8 @@ def _run(daemon: TestDaemon, name: str, cmd: list[str], **host: object) -> str:
     return body["Id"]
 
 
+@pytest.mark.dockyard_only("dockyard's always-on restore after a kill -9 of the daemon (dockerd keeps containers "
+                           "across it only with --live-restore)")
 def test_kill9_and_reattach(daemon: TestDaemon, busybox_image: str) -> None:
     keep = _run(daemon, "keep", ["sleep", "300"])
     quits = _run(daemon, "quits", ["sh", "-c", "trap 'exit 7' TERM; while :; do sleep 0.1; done"])

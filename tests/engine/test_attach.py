@@ -24,7 +24,7 @@ def test_attach_before_start_sees_first_bytes(daemon: TestDaemon, busybox_image:
                                    {"Image": "busybox", "Cmd": ["echo", "very-first"]})
     assert status == 201
     cid = body["Id"]
-    sock, head = hijack(daemon, f"/v1.47/containers/{cid}/attach?stream=1&stdout=1&stderr=1")
+    sock, head = hijack(daemon, f"/v{daemon.api_version}/containers/{cid}/attach?stream=1&stdout=1&stderr=1")
     assert head.startswith(b"HTTP/1.1 101")
     assert daemon.api("POST", f"/containers/{cid}/start")[0] == 204
     started = time.monotonic()
@@ -43,7 +43,7 @@ def test_stdin_attach_ends_with_container(daemon: TestDaemon, busybox_image: str
             "StdinOnce": True, "AttachStdin": True})
         assert status == 201
         cid = body["Id"]
-        sock, _ = hijack(daemon, f"/v1.47/containers/{cid}/attach?stream=1&stdin=1&stdout=1&stderr=1")
+        sock, _ = hijack(daemon, f"/v{daemon.api_version}/containers/{cid}/attach?stream=1&stdin=1&stdout=1&stderr=1")
         assert daemon.api("POST", f"/containers/{cid}/start")[0] == 204
         started = time.monotonic()
         data = read_until(sock, lambda b: False)
@@ -76,7 +76,7 @@ def test_interactive_tty_detach_and_reattach(daemon: TestDaemon, busybox_image: 
 
 def test_attach_stdin_and_detach_keys(daemon: TestDaemon, busybox_image: str) -> None:
     cid = run_detached(daemon, "-i", "busybox", "cat")
-    sock, head = hijack(daemon, f"/v1.47/containers/{cid}/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-x")
+    sock, head = hijack(daemon, f"/v{daemon.api_version}/containers/{cid}/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-x")
     assert head.startswith(b"HTTP/1.1 101")
     sock.sendall(b"ping\n")
     data = read_until(sock, lambda b: b"ping" in demux(b)[0])
@@ -87,7 +87,7 @@ def test_attach_stdin_and_detach_keys(daemon: TestDaemon, busybox_image: str) ->
     assert rest == b""
     status, info = daemon.api_json("GET", f"/containers/{cid}/json")
     assert info["State"]["Running"] is True  # detaching leaves it running
-    sock, _ = hijack(daemon, f"/v1.47/containers/{cid}/attach?stream=1&stdin=1&stdout=1&logs=1")
+    sock, _ = hijack(daemon, f"/v{daemon.api_version}/containers/{cid}/attach?stream=1&stdin=1&stdout=1&logs=1")
     data = read_until(sock, lambda b: b"ping" in demux(b)[0])
     assert demux(data)[0] == b"ping\n"  # logs=1 replays what was said before
     sock.close()
@@ -96,7 +96,7 @@ def test_attach_stdin_and_detach_keys(daemon: TestDaemon, busybox_image: str) ->
 
 def test_tty_resize(daemon: TestDaemon, busybox_image: str) -> None:
     cid = run_detached(daemon, "-t", "-i", "busybox", "sh")
-    sock, head = hijack(daemon, f"/v1.47/containers/{cid}/attach?stream=1&stdin=1&stdout=1&stderr=1")
+    sock, head = hijack(daemon, f"/v{daemon.api_version}/containers/{cid}/attach?stream=1&stdin=1&stdout=1&stderr=1")
     assert b"application/vnd.docker.raw-stream" in head
     assert daemon.api("POST", f"/containers/{cid}/resize?h=41&w=133")[0] == 200
     sock.sendall(b"stty size\n")
@@ -122,7 +122,7 @@ def test_stats(daemon: TestDaemon, busybox_image: str) -> None:
     assert "eth0" in body["networks"]
     sock = socket.socket(socket.AF_UNIX)
     sock.connect(daemon.socket)
-    sock.sendall(f"GET /v1.47/containers/{cid}/stats?stream=1 HTTP/1.1\r\nHost: d\r\n\r\n".encode())
+    sock.sendall(f"GET /v{daemon.api_version}/containers/{cid}/stats?stream=1 HTTP/1.1\r\nHost: d\r\n\r\n".encode())
     data = read_until(sock, lambda b: b.count(b'"read"') >= 2, timeout=10)
     sock.close()
     docs = [json.loads(line) for line in data.split(b"\r\n") if line.startswith(b"{")]
@@ -136,7 +136,7 @@ def test_stats(daemon: TestDaemon, busybox_image: str) -> None:
 def test_start_after_an_abandoned_attach(daemon: TestDaemon, busybox_image: str) -> None:
     status, body = daemon.api_json("POST", "/containers/create", {"Image": "busybox", "Cmd": ["echo", "late"]})
     cid = body["Id"]
-    sock, _ = hijack(daemon, f"/v1.47/containers/{cid}/attach?stream=1&stdout=1")
+    sock, _ = hijack(daemon, f"/v{daemon.api_version}/containers/{cid}/attach?stream=1&stdout=1")
     sock.close()  # the client gave up before any start
     time.sleep(1.0)
     assert daemon.api("POST", f"/containers/{cid}/start")[0] == 204

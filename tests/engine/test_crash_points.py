@@ -14,6 +14,8 @@ import pytest
 
 from helpers.daemon import TestDaemon, cgroup_dirs, links_with_prefix, mounts_under
 
+pytestmark = pytest.mark.dockyard_only("dockyard's failpoints (util/failpoint.py) and its state db records")
+
 SERVER = "while true; do echo hello | nc -l -p 80; done"
 
 

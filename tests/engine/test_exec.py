@@ -67,7 +67,7 @@ def test_raw_api_inspect_and_events(daemon: TestDaemon, box: str) -> None:
     status, info = daemon.api_json("GET", f"/exec/{eid}/json")
     assert status == 200 and info["Running"] is False and info["ExitCode"] is None
     assert info["ContainerID"] == box and info["ProcessConfig"]["entrypoint"] == "sh"
-    sock, head = hijack(daemon, f"/v1.47/exec/{eid}/start", {"Detach": False, "Tty": False})
+    sock, head = hijack(daemon, f"/v{daemon.api_version}/exec/{eid}/start", {"Detach": False, "Tty": False})
     assert head.startswith(b"HTTP/1.1 101")
     assert b"application/vnd.docker.multiplexed-stream" in head
     sock.sendall(b"hello\n")
@@ -103,7 +103,7 @@ def test_tty_console_size_and_interactive(daemon: TestDaemon, box: str) -> None:
     status, body = daemon.api_json("POST", f"/containers/{box}/exec",
                                    {"Cmd": ["stty", "size"], "Tty": True, "AttachStdout": True})
     assert status == 201
-    sock, head = hijack(daemon, f"/v1.47/exec/{body['Id']}/start", {"Tty": True, "ConsoleSize": [30, 90]})
+    sock, head = hijack(daemon, f"/v{daemon.api_version}/exec/{body['Id']}/start", {"Tty": True, "ConsoleSize": [30, 90]})
     assert b"application/vnd.docker.raw-stream" in head
     data = read_until(sock, lambda b: False)
     sock.close()

@@ -13,6 +13,8 @@ import pytest
 
 from helpers.daemon import TestDaemon, cgroup_dirs, mounts_under, wait_for
 
+pytestmark = pytest.mark.dockyard_only("dockyard's per-container monitor process (shim.pid in its state dir)")
+
 
 @pytest.fixture(scope="module")
 def d(daemon: TestDaemon, busybox_image: str) -> Iterator[TestDaemon]:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import subprocess
 import time
 
+import pytest
 from io_helpers import run_detached
 
 from helpers.daemon import TestDaemon, wait_for
+
+pytestmark = pytest.mark.dockyard_only("dockyard's always-on restore after a kill -9 of the daemon (dockerd keeps "
+                                       "containers across it only with --live-restore)")
 
 
 def _state(daemon: TestDaemon, cid: str) -> dict:

@@ -170,6 +170,7 @@ def _free_bip() -> str:
 
 class TestDaemon:
     __test__ = False  # not a test class
+    api_version = "1.47"  # what the daemon speaks; raw requests name it (/v{api_version}/...)
 
     def __init__(self, extra_args: list[str] | None = None, tmp: str | None = None) -> None:
         self.tmp = tmp or tempfile.mkdtemp(prefix="dyt", dir="/tmp")

@@ -25,6 +25,8 @@ OUTSIDE_ROOTS = ("/etc/docker/key.json", "/etc/docker", "/run/docker/plugins", "
 class DockerdTarget(TestDaemon):
     """A TestDaemon whose daemon is dockerd: same clients, same host-clean checks."""
 
+    api_version = "1.41"  # Debian's dockerd 20.10
+
     def __init__(self) -> None:
         super().__init__()
         self._outside_before = {p for p in OUTSIDE_ROOTS if os.path.lexists(p)}
@@ -36,10 +38,11 @@ class DockerdTarget(TestDaemon):
                 "--ip-masq=false", "--cgroup-parent", self.cgroup_parent]
 
     def start(self, timeout: float = 60.0) -> DockerdTarget:
-        net = ipaddress.ip_interface(self.bip)
-        subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"], check=True)
-        subprocess.run(["ip", "addr", "add", str(net), "dev", self.bridge], check=True)
-        subprocess.run(["ip", "link", "set", self.bridge, "up"], check=True)
+        if not os.path.exists(f"/sys/class/net/{self.bridge}"):  # a restart finds it still there
+            net = ipaddress.ip_interface(self.bip)
+            subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"], check=True)
+            subprocess.run(["ip", "addr", "add", str(net), "dev", self.bridge], check=True)
+            subprocess.run(["ip", "link", "set", self.bridge, "up"], check=True)
         return super().start(timeout)  # type: ignore[return-value]
 
     def terminate(self, timeout: float = 60) -> int:

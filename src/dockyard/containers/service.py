@@ -178,6 +178,7 @@ class ContainerService:
                 raise Conflict("container is marked for removal and cannot be started")
             self._cancel_timer(c.id)
             c.manually_stopped = False
+            c.restart_canceled = False
             error: BaseException | None = None
             try:
                 self._start_locked(c)
@@ -293,8 +294,8 @@ class ContainerService:
                 self.publish(c, "oom")
             self.publish(c, "die", exitCode=str(status.exit_code), execDuration=str(max(0, int(ran_for))))
             policy = c.host_config.get("RestartPolicy") or {}
-            if not stopping and restart_mod.should_restart(policy, status.exit_code, c.restart_count,
-                                                           c.manually_stopped):
+            if not stopping and not c.restart_canceled and restart_mod.should_restart(
+                    policy, status.exit_code, c.restart_count, c.manually_stopped):
                 restart_delay = self._backoff.setdefault(c.id, restart_mod.Backoff()).next(ran_for)
                 c.state.Restarting = True
                 c.state.Status = "restarting"
@@ -448,6 +449,10 @@ class ContainerService:
                 raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is paused. Unpause the container "
                                "before stopping or killing")
             c.manually_stopped = True  # holds back unless-stopped, like docker's kill
+            configured = c.config.get("StopSignal")
+            if signum == signal_mod.SIGKILL or not configured or \
+                    parse_signal(str(configured), signal_mod.SIGTERM) == signum:
+                c.restart_canceled = True
             self._signal(c, signum)
         self.publish(c, "kill", signal=str(signum))
         if signum == signal_mod.SIGKILL:

@@ -156,6 +156,9 @@ class Container:
     cgroup_path: str = ""  # the OCI cgroupsPath of the current/last start (stats read it; no config.json parse)
     volumes_from: list[str] = field(default_factory=list)  # --volumes-from resolved at create, as bind specs
     shim: ShimClient | None = None  # live while running; not persisted
+    # set by a kill that ends it (SIGKILL, its stop signal, or any signal when it has none): no policy restarts
+    # the exit, as docker's ExitOnNext cancels its restart manager; cleared by start; not persisted
+    restart_canceled: bool = False
 
     @property
     def short_id(self) -> str:

@@ -179,7 +179,9 @@ def main(argv: list[str]) -> int:
         return 2
     except OCIRuntimeError as exc:
         logger.error(exc.message)
-        return 1
+        # runc's exec exits 255 when the process cannot be started, so no exit status of the process is mistaken
+        # for a runtime failure; every other command fails with 1
+        return 255 if command == "exec" else 1
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - one line for the caller; the traceback only when debugging
