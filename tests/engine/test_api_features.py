@@ -44,6 +44,11 @@ def _run(client: docker.DockerClient, outdir: str, script: str, **kw: object) ->
         c.remove(force=True)
 
 
+def _all_caps_hex() -> str:
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        return f"{(1 << (int(f.read()) + 1)) - 1:016x}"
+
+
 def _host_bounding_hex() -> str:
     with open("/proc/self/status") as f:
         for line in f:
@@ -52,7 +57,10 @@ def _host_bounding_hex() -> str:
     raise AssertionError("no CapBnd")
 
 
-def test_privileged_gets_host_bounding_set(client: docker.DockerClient, outdir: str) -> None:
+def test_privileged_gets_host_bounding_set(daemon: TestDaemon, client: docker.DockerClient, outdir: str) -> None:
+    if daemon.reference and _host_bounding_hex() != _all_caps_hex():
+        pytest.skip("host reason: this host's bounding set lacks capabilities; dockerd gives a privileged "
+                    "container every capability the kernel knows, which runc then cannot apply")
     code, text = _run(client, outdir, "{ grep CapEff /proc/self/status; ls /dev; } > /out/o", privileged=True)
     assert code == 0
     assert text.split()[1] == _host_bounding_hex()
@@ -128,6 +136,8 @@ def test_env_user_workdir_hostname(client: docker.DockerClient, outdir: str) -> 
                                     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
 
 
+@pytest.mark.dockyard_only("dockyard refuses an unknown user 400 with the lookup's words before it mounts anything; "
+                           "dockerd 20.10 answers 500 with runc's (a difference kept on purpose)")
 def test_unknown_user_fails_start(daemon: TestDaemon, client: docker.DockerClient) -> None:
     c = client.containers.create("busybox", ["true"], user="nosuchuser")
     try:

@@ -69,6 +69,8 @@ def _bindings(daemon: TestDaemon, cid: str) -> tuple[dict[str, Any], dict[str, A
     return info["HostConfig"]["PortBindings"] or {}, info["NetworkSettings"]["Ports"] or {}
 
 
+@pytest.mark.dockyard_only("live port publishing (update PortBindingsAdd/Remove, --publish-add/-rm) is dockyard's "
+                           "extension; docker's update has no port fields")
 def test_publish_add_and_rm_on_running_container(daemon: TestDaemon, client: docker.DockerClient) -> None:
     c = client.containers.run("busybox", ["sh", "-c", HTTPD], detach=True, name="pubweb")
     try:
@@ -101,6 +103,8 @@ def test_publish_add_and_rm_on_running_container(daemon: TestDaemon, client: doc
         c.remove(force=True)
 
 
+@pytest.mark.dockyard_only("live port publishing (update PortBindingsAdd/Remove, --publish-add/-rm) is dockyard's "
+                           "extension; docker's update has no port fields")
 def test_publish_add_taken_port_is_refused_and_changes_nothing(daemon: TestDaemon,
                                                               client: docker.DockerClient) -> None:
     port = free_port()
@@ -118,6 +122,8 @@ def test_publish_add_taken_port_is_refused_and_changes_nothing(daemon: TestDaemo
         b.remove(force=True)
 
 
+@pytest.mark.dockyard_only("live port publishing (update PortBindingsAdd/Remove, --publish-add/-rm) is dockyard's "
+                           "extension; docker's update has no port fields")
 def test_publish_add_with_the_cli_and_on_a_stopped_container(daemon: TestDaemon,
                                                               client: docker.DockerClient) -> None:
     port = free_port()
@@ -186,6 +192,10 @@ def test_oom_score_adj(daemon: TestDaemon, client: docker.DockerClient) -> None:
         if _host_grants_sys_resource():
             assert r.returncode == 0 and r.stdout.strip() == "-500", r.stderr
             return
+        if daemon.reference:  # the host reason: runc 1.1.5 there fails without saying why
+            assert r.returncode == 125 and "can't get final child's PID from pipe" in r.stderr, r.stderr
+            pytest.skip("this host denies lowering oom_score_adj; runc 1.1.5 then fails with 'can't get final "
+                        "child's PID from pipe: EOF', so the docker CLI exits 125, not 126")
         assert r.returncode == 126, (r.returncode, r.stderr)
         assert "oom_score_adj" in r.stderr and "permission denied" in r.stderr
         assert "PermissionError" not in r.stderr
@@ -213,12 +223,13 @@ def test_policy_restart_emits_die_then_start(daemon: TestDaemon, client: docker.
         assert actions == ["create", "start", "die", "start", "die"], actions
         dies = [e for e in events if e["Action"] == "die"]
         assert all(e["Actor"]["Attributes"]["exitCode"] == "3" for e in dies)
-        assert all("execDuration" in e["Actor"]["Attributes"] for e in dies)
+        if not daemon.reference:  # dockerd 20.10's die events carry no execDuration; newer engines' do
+            assert all("execDuration" in e["Actor"]["Attributes"] for e in dies)
     finally:
         c.remove(force=True)
 
 
-def test_inspect_networks_of_a_stopped_container(client: docker.DockerClient) -> None:
+def test_inspect_networks_of_a_stopped_container(daemon: TestDaemon, client: docker.DockerClient) -> None:
     net = client.networks.create("keepnet")
     c = client.containers.create("busybox", ["sleep", "300"], name="keepc", network="keepnet")
     try:
@@ -232,7 +243,9 @@ def test_inspect_networks_of_a_stopped_container(client: docker.DockerClient) ->
         stopped = ns["Networks"]["keepnet"]
         assert stopped["NetworkID"] == net.id  # the configuration stays, the operational data goes
         assert (stopped["IPAddress"], stopped["EndpointID"], stopped["Gateway"], stopped["MacAddress"]) == ("",) * 4
-        assert (ns["IPAddress"], ns["SandboxKey"], ns["Ports"]) == ("", "", {})
+        assert (ns["IPAddress"], ns["Ports"]) == ("", {})
+        # dockerd 20.10 keeps the stopped container's SandboxKey path (its netns is gone); dockyard clears it
+        assert (ns["SandboxKey"] != "") == daemon.reference
         assert [x["Names"] for x in client.api.containers(all=True, filters={"network": "keepnet"})] == [["/keepc"]]
     finally:
         c.remove(force=True)

@@ -84,7 +84,8 @@ def test_attach_stdin_and_detach_keys(daemon: TestDaemon, busybox_image: str) ->
     sock.sendall(b"\x18")
     rest = read_until(sock, lambda b: False, timeout=5)
     sock.close()
-    assert rest == b""
+    # detached; dockerd 20.10 also lets the key byte through to the container (cat echoes it), dockyard does not
+    assert rest == (b"\x01\x00\x00\x00\x00\x00\x00\x01\x18" if daemon.reference else b"")
     status, info = daemon.api_json("GET", f"/containers/{cid}/json")
     assert info["State"]["Running"] is True  # detaching leaves it running
     sock, _ = hijack(daemon, f"/v{daemon.api_version}/containers/{cid}/attach?stream=1&stdin=1&stdout=1&logs=1")

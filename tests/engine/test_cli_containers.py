@@ -53,7 +53,9 @@ def test_detached_lifecycle(d: TestDaemon, cli: str) -> None:
         assert _ok(run("unpause", name)) == f"{name}\n"
         _ok(run("rename", name, name + "2"))
         name += "2"
-        assert _ok(run("update", "--memory", "64m", "--pids-limit", "50", name)) == f"{name}\n"
+        # with the swap limit too: dockerd 20.10 on a cgroup-v1 host refuses a memory-only update here
+        assert _ok(run("update", "--memory", "64m", "--memory-swap", "128m", "--pids-limit", "50", name)) == \
+            f"{name}\n"
         assert _ok(run("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}", name)) == \
             "67108864 50\n"
         assert _ok(run("stop", "-t", "1", name)) == f"{name}\n"
@@ -95,7 +97,7 @@ def test_rm_removes_container(d: TestDaemon, cli: str) -> None:
 def test_logs_exec_and_stats(d: TestDaemon, cli: str) -> None:
     run = _runner(d, cli)
     name = f"io-{cli}"
-    _ok(run("run", "-d", "--name", name, "busybox", "sh", "-c", "echo one; echo two >&2; sleep 300"))
+    _ok(run("run", "-d", "--name", name, "busybox", "sh", "-c", "echo one; sleep 0.2; echo two >&2; sleep 300"))
     try:
         wait_for(lambda: "two" in run("logs", name).stderr, timeout=10)
         r = run("logs", name)
@@ -188,7 +190,7 @@ def test_unreachable_daemon_message() -> None:
 def test_system_commands(d: TestDaemon) -> None:
     assert "API version" in _ok(d.cli("version"))
     # the template sees docker's Go struct: APIVersion (the docker CLI refuses .Server.ApiVersion)
-    assert _ok(d.cli("version", "--format", "{{.Server.APIVersion}}")).strip() == "1.47"
+    assert _ok(d.cli("version", "--format", "{{.Server.APIVersion}}")).strip() == d.api_version
     assert "Containers:" in _ok(d.cli("info"))
     df = _ok(d.cli("system", "df"))
     assert df.splitlines()[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]

@@ -161,8 +161,11 @@ def test_escapes_are_refused_and_host_untouched(daemon: TestDaemon, box: str, wo
         f.write("payload\n")
     r = daemon.cli("cp", f"{work}/payload", f"{box}:/tmp/out/secret")
     assert r.returncode == 1
+    # ".." cannot leave the container's root: docker cleans it away, so this is the container's passwd
     r = daemon.cli("cp", f"{box}:../../etc/passwd", f"{work}/pw")
-    assert r.returncode == 1 and "climbs above the container's root" in r.stderr
+    assert r.returncode == 0, r.stderr
+    assert _read(f"{work}/pw") == daemon.docker("exec", box, "cat", "/etc/passwd").stdout
+    assert _read(f"{work}/pw") != _read("/etc/passwd")
     # archives: "..", absolute names, writing through a symlink (the archive's own or the container's)
     evil = tarfile.TarInfo("evil")
     evil.type, evil.linkname = tarfile.SYMTYPE, host_dir
@@ -203,7 +206,7 @@ def test_head_stat_and_docker_py(daemon: TestDaemon, box: str) -> None:
     status, headers, _ = daemon.api("HEAD", f"/containers/{box}/archive?path=/data/t")
     assert status == 200 and "x-docker-container-path-stat" in headers
     status, _, _ = daemon.api("PUT", f"/containers/{box}/archive?path=/data/t", _tar(("x", b"")))
-    assert status == 400
+    assert status == (500 if daemon.reference else 400)  # a bad destination is the client's error; 20.10 says 500
 
 
 def test_bind_mounts_archive_uid_and_follow_link(daemon: TestDaemon, busybox_image: str, work: str) -> None:
@@ -222,6 +225,9 @@ def test_bind_mounts_archive_uid_and_follow_link(daemon: TestDaemon, busybox_ima
             f.write("host side\n")
         assert daemon.cli("cp", "cpuser:/mnt/from-host", f"{work}/back").returncode == 0
         assert _read(f"{work}/back") == "host side\n"
+        if daemon.reference:
+            pytest.skip("dockerd 20.10's cp -a resolves the container user 65534:65534 with getent, which the "
+                        "busybox stand-in's passwd lacks")
         assert daemon.cli("cp", "-a", f"{work}/f", "cpuser:/tmp/owned").returncode == 0
         assert daemon.cli("cp", f"{work}/f", "cpuser:/tmp/kept").returncode == 0
         r = daemon.docker("exec", "cpuser", "stat", "-c", "%u:%g", "/tmp/owned", "/tmp/kept")
@@ -242,5 +248,5 @@ def test_generated_etc_files_and_binds_are_not_replaced(daemon: TestDaemon, box:
     hostname = daemon.docker("exec", box, "cat", "/etc/hostname").stdout
     assert member is not None and member.read().decode() == hostname and hostname.strip()
     status, _, resp = daemon.api("PUT", f"/containers/{box}/archive?path=/etc", _tar(("hostname", b"evil\n")))
-    assert status == 400 and b"busy" in resp
+    assert status == (500 if daemon.reference else 400) and b"busy" in resp  # dockerd 20.10 says 500
     assert daemon.docker("exec", box, "cat", "/etc/hostname").stdout == hostname

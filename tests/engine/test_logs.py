@@ -6,6 +6,7 @@ import json
 import os
 import time
 
+import pytest
 from io_helpers import run_detached, wait_exited
 
 from helpers.daemon import TestDaemon
@@ -16,7 +17,7 @@ def _log_path(daemon: TestDaemon, cid: str) -> str:
 
 
 def test_json_file_content_and_reading(daemon: TestDaemon, busybox_image: str) -> None:
-    cid = run_detached(daemon, "busybox", "sh", "-c", "echo one; echo two >&2; sleep 0.3; echo three")
+    cid = run_detached(daemon, "busybox", "sh", "-c", "echo one; sleep 0.2; echo two >&2; sleep 0.3; echo three")
     wait_exited(daemon, cid)
     with open(_log_path(daemon, cid)) as fh:
         recs = [json.loads(line) for line in fh]
@@ -36,6 +37,8 @@ def test_json_file_content_and_reading(daemon: TestDaemon, busybox_image: str) -
     assert daemon.docker("rm", cid).returncode == 0
 
 
+@pytest.mark.dockyard_only("dockerd 20.10's json-file follow loses and repeats lines across a rotation (docker 23 "
+                           "rewrote that reader)")
 def test_rotation_and_follow_across_it(daemon: TestDaemon, busybox_image: str) -> None:
     script = "i=0; while [ $i -lt 150 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxx; i=$((i+1)); usleep 10000; done"
     cid = run_detached(daemon, "--log-driver", "json-file", "--log-opt", "max-size=2k", "--log-opt", "max-file=2",
@@ -72,5 +75,7 @@ def test_tty_logs_are_raw(daemon: TestDaemon, busybox_image: str) -> None:
     status, headers, body = daemon.api("GET", f"/containers/{cid}/logs?stdout=1&stderr=1")
     assert status == 200
     assert body == b"tty-out\r\n"
-    assert headers["content-type"] == "application/vnd.docker.raw-stream"
+    # API 1.42 added the stream's Content-Type to logs; dockerd 20.10 (1.41) sends none
+    assert headers.get("content-type") == ("application/vnd.docker.raw-stream" if daemon.api_version >= "1.42"
+                                           else None)
     assert daemon.docker("rm", cid).returncode == 0

@@ -171,6 +171,12 @@ def _free_bip() -> str:
 class TestDaemon:
     __test__ = False  # not a test class
     api_version = "1.47"  # what the daemon speaks; raw requests name it (/v{api_version}/...)
+    reference = False  # True for the real dockerd of --target=dockerd (helpers/dockerd.py)
+
+    def wording(self, message: str) -> str:
+        """An error message as this daemon words it: docker 23+ (and dockyard) start them lower-case, dockerd
+        20.10 (the reference) with a capital."""
+        return message[:1].upper() + message[1:] if self.reference else message
 
     def __init__(self, extra_args: list[str] | None = None, tmp: str | None = None) -> None:
         self.tmp = tmp or tempfile.mkdtemp(prefix="dyt", dir="/tmp")

@@ -26,6 +26,7 @@ class DockerdTarget(TestDaemon):
     """A TestDaemon whose daemon is dockerd: same clients, same host-clean checks."""
 
     api_version = "1.41"  # Debian's dockerd 20.10
+    reference = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -35,7 +36,9 @@ class DockerdTarget(TestDaemon):
     def argv(self) -> list[str]:
         return [DOCKERD, "--data-root", self.data_root, "--exec-root", self.exec_root, "--pidfile", self.pidfile,
                 "-H", self.host, "--bridge", self.bridge, "--iptables=false", "--ip6tables=false",
-                "--ip-masq=false", "--cgroup-parent", self.cgroup_parent]
+                "--ip-masq=false",
+                # absolute, so every controller's cgroup is /<parent>/<id>, not under this process's own cgroup
+                "--cgroup-parent", "/" + self.cgroup_parent]
 
     def start(self, timeout: float = 60.0) -> DockerdTarget:
         if not os.path.exists(f"/sys/class/net/{self.bridge}"):  # a restart finds it still there
@@ -66,8 +69,10 @@ class DockerdTarget(TestDaemon):
                     os.rmdir(path) if os.path.isdir(path) else os.unlink(path)
                 except OSError:
                     pass
-        # the bridge is ours to remove; the empty cgroup parent dockerd keeps is removed above, as expected
-        return [f for f in forced if not f.startswith((f"link {self.bridge}", "cgroup "))]
+        # the bridge is ours to remove; the empty cgroup parent dockerd keeps is removed above, as expected;
+        # dockerd leaves its bind mount of the host's netns (exec-root/netns/default) mounted when it exits
+        expected = (f"link {self.bridge}", "cgroup ", f"mount {self.exec_root}/netns/default")
+        return [f for f in forced if not f.startswith(expected)]
 
     def stop(self) -> list[str]:
         forced = super().stop()

@@ -187,7 +187,9 @@ class APIHandler(BaseHTTPRequestHandler):
         if req.wants_close:
             self.close_connection = True
         if isinstance(resp, JSON):
-            self._send(resp.status, json.dumps(resp.body).encode() + b"\n", "application/json", resp.headers)
+            # UTF-8 as written, like moby's encoder (no ASCII escapes, no HTML escaping)
+            self._send(resp.status, json.dumps(resp.body, ensure_ascii=False).encode() + b"\n", "application/json",
+                       resp.headers)
         elif isinstance(resp, Empty):
             self._send(resp.status, b"", headers=resp.headers)
         elif isinstance(resp, Raw):

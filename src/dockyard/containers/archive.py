@@ -109,7 +109,7 @@ class ContainerPath:
 
 
 def parse_container_path(path: str) -> ContainerPath:
-    """Join ``path`` to ``/`` and clean it; a ``..`` that would climb above the root is refused."""
+    """Join ``path`` to ``/`` and clean it as Go's filepath.Clean does: a ``..`` at the root stays at the root."""
     if not path:
         raise InvalidParameter("bad parameter: path cannot be empty")
     parts: list[str] = []
@@ -117,9 +117,8 @@ def parse_container_path(path: str) -> ContainerPath:
         if comp in ("", "."):
             continue
         if comp == "..":
-            if not parts:
-                raise InvalidParameter(f"invalid path {path!r}: it climbs above the container's root directory")
-            parts.pop()
+            if parts:
+                parts.pop()
             continue
         parts.append(comp)
     abs_path = "/" + "/".join(parts)

@@ -128,7 +128,8 @@ def state_word(c: Container) -> str:
 
 
 def summary(svc: ContainerService, c: Container, with_size: bool = False) -> dict[str, Any]:
-    command = " ".join([c.path, *c.args]) if c.path else ""
+    # as moby's list: an argument with a space is shown in single quotes
+    command = " ".join([c.path, *(f"'{a}'" if " " in a else a for a in c.args)]) if c.path else ""
     ns = network_settings(c)
     out: dict[str, Any] = {
         "Id": c.id, "Names": ["/" + c.name], "Image": c.image, "ImageID": c.image_id, "Command": command,

@@ -49,8 +49,8 @@ def print_inspect(ctx: CLIContext, values: list[Any], fmt: str, kind: str | None
         else:
             ctx.out.write(render_each(fmt, values, out=ctx.out, strict=True))
     else:
-        # docker re-indents the daemon's bytes; the daemon's JSON is ASCII-escaped, so keep it that way
-        ctx.out.write(json.dumps(values, indent=4) + "\n")
+        # docker re-indents the daemon's bytes, which moby writes as UTF-8 without escapes
+        ctx.out.write(json.dumps(values, indent=4, ensure_ascii=False) + "\n")
 
 
 def inspect_each(ctx: CLIContext, kind: str, paths: list[str], fmt: str) -> int:

@@ -110,9 +110,12 @@ def run_prune(args: argparse.Namespace, ctx: CLIContext) -> int:
 
     filters = list(args.filter)
     warning = "WARNING! This will remove anonymous local volumes not used by at least one container."
-    if args.all:
+    every = "WARNING! This will remove all local volumes not used by at least one container."
+    if tuple(int(x) for x in ctx.client.version.split(".")) < (1, 42):
+        warning = every  # before API 1.42 a prune removes named volumes too, and knows no `all` filter
+    elif args.all:
         filters.append("all=true")
-        warning = "WARNING! This will remove all local volumes not used by at least one container."
+        warning = every
     if not args.force and not confirm(ctx, warning):
         return 0
     resp = ctx.client.post("/volumes/prune", {"filters": filters_query(filters)}) or {}
