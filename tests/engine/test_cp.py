@@ -166,6 +166,20 @@ def test_escapes_are_refused_and_host_untouched(daemon: TestDaemon, box: str, wo
     assert r.returncode == 0, r.stderr
     assert _read(f"{work}/pw") == daemon.docker("exec", box, "cat", "/etc/passwd").stdout
     assert _read(f"{work}/pw") != _read("/etc/passwd")
+    assert sorted(os.listdir(host_dir)) == ["secret"]
+    assert _read(f"{host_dir}/secret") == "host secret\n"
+    daemon.docker("exec", box, "rm", "-f", "/tmp/out", "/tmp/relout")
+
+
+@pytest.mark.dockyard_only("dockyard refuses an escaping archive 400 'refusing …' before writing anything, absolute "
+                           "names and symlinked members too; dockerd 20.10 answers 500 'Error processing tar file' "
+                           "and treats absolute names and symlinks its own way")
+def test_escaping_archives_are_refused_and_write_nothing(daemon: TestDaemon, box: str, work: str) -> None:
+    host_dir = os.path.join(work, "hostdir2")
+    os.makedirs(host_dir)
+    with open(f"{host_dir}/secret", "w") as f:
+        f.write("host secret\n")
+    assert daemon.docker("exec", box, "ln", "-s", host_dir, "/tmp/out").returncode == 0
     # archives: "..", absolute names, writing through a symlink (the archive's own or the container's)
     evil = tarfile.TarInfo("evil")
     evil.type, evil.linkname = tarfile.SYMTYPE, host_dir
