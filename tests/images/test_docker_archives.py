@@ -54,6 +54,7 @@ def test_real_docker_archive_loads_with_identical_ids(daemon: TestDaemon) -> Non
         client.close()
 
 
+@pytest.mark.dockyard_only("docker 25+ saves an OCI layout (blobs/sha256, index.json); dockerd 20.10 writes the legacy layout only")
 def test_dockyard_archive_accepted_by_real_docker_still_loads_and_saves_the_same(daemon: TestDaemon) -> None:
     data, meta = _fixture("dockyard-save")
     client = daemon.client()

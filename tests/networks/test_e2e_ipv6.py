@@ -42,6 +42,7 @@ def inet6(d: TestDaemon, name: str) -> list[str]:
     return [line.split()[1] for line in out.splitlines() if line.strip().startswith("inet6")]
 
 
+@pytest.mark.dockyard_only("docker 27's IPv6 (ULA default pool, gateways in IPAM config, its messages); dockerd 20.10 predates it")
 def test_dual_stack_network_gives_containers_real_ipv6_addresses(d: TestDaemon, v4: list[str],
                                                                  v6: list[str]) -> None:
     sub6 = ipaddress.IPv6Network(v6[0])
@@ -91,6 +92,7 @@ def test_ipv6_subnet_without_enable_ipv6_is_kept_but_not_used(d: TestDaemon, v6:
     assert s["GlobalIPv6Address"] == "" and inet6(d, "half") == []
 
 
+@pytest.mark.dockyard_only("docker 27's IPv6 (ULA default pool, gateways in IPAM config, its messages); dockerd 20.10 predates it")
 def test_ipv6_refusals_change_nothing(d: TestDaemon, v4: list[str], v6: list[str]) -> None:
     sub6 = ipaddress.IPv6Network(v6[2])
     ok(d, "network", "create", "--ipv6", "--subnet", v4[2], "--subnet", str(sub6), "six-a")
@@ -107,6 +109,7 @@ def test_ipv6_refusals_change_nothing(d: TestDaemon, v4: list[str], v6: list[str
                                   "with user configured subnets" in p.stderr
 
 
+@pytest.mark.dockyard_only("docker 27's IPv6 (ULA default pool, gateways in IPAM config, its messages); dockerd 20.10 predates it")
 def test_ipv6_network_without_subnet_gets_a_unique_local_one(d: TestDaemon) -> None:
     ok(d, "network", "create", "--ipv6", "autosix")
     net = json.loads(ok(d, "network", "inspect", "autosix"))[0]
@@ -126,6 +129,7 @@ def test_default_bridge_stays_ipv4(d: TestDaemon) -> None:
     assert inet6(d, "plain") == []
 
 
+@pytest.mark.dockyard_only("docker 27's IPv6 (ULA default pool, gateways in IPAM config, its messages); dockerd 20.10 predates it")
 def test_link_local_ips_are_configured_and_reported(d: TestDaemon) -> None:
     c = d.client()
     ctr = c.api.create_container(

@@ -17,6 +17,7 @@ def _veths(d: TestDaemon) -> list[str]:
     return sorted(n for n in links_with_prefix(d.resource_prefix) if n.startswith(d.resource_prefix + "v"))
 
 
+@pytest.mark.dockyard_only("dockyard's always-on restore across a daemon restart (dockerd keeps containers only with --live-restore) and its veth names")
 @pytest.mark.parametrize("how", ["terminate", "kill9"])
 def test_restart_keeps_ports_and_dns(d: TestDaemon, how: str) -> None:
     base = d.bip.split(".")

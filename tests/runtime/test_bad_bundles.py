@@ -27,6 +27,7 @@ def _rewrite(bundle: str, edit: Any) -> None:
         json.dump(config, fh)
 
 
+@pytest.mark.dockyard_only("dockyard runtime's own words for a bad bundle; runc 1.1.5 words it differently (not aligned yet)")
 def test_missing_rootfs(make_bundle: Any, dockyard_rt: Runtime) -> None:
     bundle = make_bundle(["true"], lambda c: c["root"].update(path="/nonexistent/rootfs"), name="bad-root")
     res = dockyard_rt.run("bad-root", bundle)
@@ -35,6 +36,7 @@ def test_missing_rootfs(make_bundle: Any, dockyard_rt: Runtime) -> None:
     _no_traces(dockyard_rt, "bad-root")
 
 
+@pytest.mark.dockyard_only("dockyard runtime's own words for a bad bundle; runc 1.1.5 words it differently (not aligned yet)")
 def test_invalid_json(make_bundle: Any, dockyard_rt: Runtime) -> None:
     bundle = make_bundle(["true"], name="bad-json")
     with open(os.path.join(bundle, "config.json"), "a") as fh:
@@ -45,6 +47,7 @@ def test_invalid_json(make_bundle: Any, dockyard_rt: Runtime) -> None:
     _no_traces(dockyard_rt, "bad-json")
 
 
+@pytest.mark.dockyard_only("dockyard runtime's own words for a bad bundle; runc 1.1.5 words it differently (not aligned yet)")
 def test_unknown_namespace(make_bundle: Any, dockyard_rt: Runtime) -> None:
     bundle = make_bundle(["true"], lambda c: c["linux"]["namespaces"].append({"type": "time-travel"}), name="bad-ns")
     res = dockyard_rt.run("bad-ns", bundle)
@@ -68,7 +71,7 @@ def test_exec_errors_like_runc(args: list[str], message: str, make_bundle: Any, 
     ours = dockyard_rt.run(cid, bundle)
     theirs = runc_rt.run(cid, bundle)
     assert message in theirs.stderr.replace('\\"', '"')
-    assert message in ours.stderr
+    assert message in ours.stderr.replace('\\"', '"')  # runc itself on the reference: logrus escapes quotes
     assert ours.returncode == theirs.returncode == 1
     _no_traces(dockyard_rt, cid)
 
@@ -86,6 +89,7 @@ def test_exec_error_kind_for_the_engine(make_bundle: Any, tmp_path: Any) -> None
         assert not cgroup_dirs("kind-" + kind)
 
 
+@pytest.mark.dockyard_only("dockyard runtime's own words for a bad bundle; runc 1.1.5 words it differently (not aligned yet)")
 def test_failing_mount_reports_and_cleans_up(make_bundle: Any, dockyard_rt: Runtime) -> None:
     def bad_mount(config: dict[str, Any]) -> None:
         config["mounts"].append({"destination": "/data", "type": "bind", "source": "/nonexistent/src",

@@ -6,9 +6,12 @@ import json
 import os
 from typing import Any
 
+import pytest
+
 from helpers.runtime import Runtime
 
 
+@pytest.mark.dockyard_only("dockyard passes startContainer hooks the state 'running'; runc 1.1.5 passes 'created'")
 def test_hooks_run_in_order_with_state(make_bundle: Any, dockyard_rt: Runtime, tmp_path: Any) -> None:
     log = tmp_path / "hooks.log"
 
@@ -40,6 +43,7 @@ def test_hooks_run_in_order_with_state(make_bundle: Any, dockyard_rt: Runtime, t
     assert states[-1]["status"] == "stopped"
 
 
+@pytest.mark.dockyard_only("dockyard runtime's own words for a bad bundle; runc 1.1.5 words it differently (not aligned yet)")
 def test_failing_prestart_hook_aborts_create(make_bundle: Any, dockyard_rt: Runtime) -> None:
     def hooks(config: dict[str, Any]) -> None:
         config["hooks"] = {"prestart": [{"path": "/bin/false"}]}

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from dockyard.runtime import caps, lifecycle, seccomp
 from helpers.runtime import Runtime
 
 
+@pytest.mark.dockyard_only("reads dockyard runtime's own state (lifecycle.oom_kill_count) and its run --keep")
 def test_memory_limit_oom_kills_and_is_reported(make_bundle: Any, dockyard_rt: Runtime) -> None:
     def limit(config: dict[str, Any]) -> None:
         config["linux"]["resources"]["memory"] = {"limit": 32 * 1024 * 1024, "swap": 32 * 1024 * 1024}
