@@ -334,6 +334,8 @@ def test_name_filter_regex_with_and_without_slash(daemon: TestDaemon, client: do
         client.api.remove_container(b, force=True)
 
 
+@pytest.mark.dockyard_only("docker-py's attach(stream=False) loses output that arrives in the packet of the 101; "
+                           "dockyard sends the 101 on its own, dockerd 20.10 does not (it fails there in each run)")
 def test_attach_logs_without_stream(client: docker.DockerClient) -> None:
     """docker-py's test_attach_no_stream: attach(stream=False, logs=True) of a finished container gives its
     output (docker-py reads the 101 through a buffered reader, then the raw socket)."""
