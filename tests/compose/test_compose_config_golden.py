@@ -1,7 +1,8 @@
 """`compose config` against golden files (tests/compose/golden/config).
 
-The expected outputs were written from a reading of compose-go's types (struct field order, yaml/json tags,
-the MarshalYAML/MarshalJSON methods) and of compose's `config` command, as Compose v2 prints that project;
+The expected outputs were written from a reading of compose-go v2.2.0's types (struct field order, yaml/json
+tags, the MarshalYAML/MarshalJSON methods) and of Compose 2.29.7's `config` command (the release `compose
+version` reports), as that Compose v2 prints the project;
 Compose v2 itself cannot be installed here to record them. `@DIR@` stands for the project directory. The
 hash file pins dockyard's own config hash (a change to it recreates every container of every project).
 """

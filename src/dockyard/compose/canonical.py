@@ -3,9 +3,11 @@
 Compose v2 prints its typed model (compose-go's structs): every object's keys come in the order of the
 struct's fields, maps are sorted, empty values are left out, durations are Go durations (``1m30s``),
 byte sizes are plain byte counts, a shell-form command or healthcheck test is a list, extra_hosts is a
-sorted ``host=ip`` list. The rules here were read from compose-go's ``types`` package (field order and
-tags, its MarshalYAML/MarshalJSON methods) and from compose's ``config`` command; the internal model
-(which the config hash and the create bodies read) is left as it is and only rendered differently.
+sorted ``host=ip`` list. The rules here were read from compose-go v2.2.0's ``types`` package (field order
+and tags, its MarshalYAML/MarshalJSON methods; the compose-go of Compose 2.29.7, the release ``compose
+version`` names) and from that compose's ``config`` command; fields only later releases have sit where
+those releases put them. The internal model (which the config hash and the create bodies read) is left
+as it is and only rendered differently.
 
 YAML is written as yaml.v3/v4 writes it: 2-space indent with sequences indented under their key, map
 keys in its natural order (digit runs compared as numbers), a string that would read back as another
@@ -72,9 +74,9 @@ _VOLUME = _struct(
     ("tmpfs", ("keep", _struct(("size", "bytes"), ("mode", "int")))),
     ("image", ("keep", _struct(("subpath", _S)))))
 _SERVICE_NET = ("nullable", _struct(
-    ("aliases", _STRS), ("driver_opts", _STRMAP), ("gw_priority", "int"), ("interface_name", _S),
-    ("ipv4_address", _S), ("ipv6_address", _S), ("link_local_ips", _STRS), ("mac_address", _S),
-    ("priority", "int")))
+    ("priority", "int"), ("aliases", _STRS), ("ipv4_address", _S), ("ipv6_address", _S),
+    ("link_local_ips", _STRS), ("mac_address", _S), ("driver_opts", _STRMAP), ("gw_priority", "int"),
+    ("interface_name", _S)))
 _DEPENDS = _struct(("condition", _S), ("restart", "bool"), ("required", "required"))
 _WATCH = _struct(("path", _S), ("action", _S), ("target", _S), ("exec", ("map", _ANY)), ("include", _STRS),
                  ("ignore", _STRS), ("initial_sync", "bool"))
