@@ -74,9 +74,6 @@ class Firewall:
                                 f"of table {table}")
         return p
 
-    def _restore(self, table: str, lines: list[str]) -> None:
-        self._restore_tables({table: lines})
-
     def _restore_tables(self, tables: dict[str, list[str]]) -> None:
         """Apply rule lines to several tables with one ``iptables-restore --noflush`` process."""
         script = "".join(f"*{t}\n" + "\n".join(lines) + "\nCOMMIT\n" for t, lines in tables.items() if lines)
@@ -148,8 +145,7 @@ class Firewall:
             if self.v6:
                 with open("/proc/sys/net/ipv6/conf/all/forwarding", "w") as f:
                     f.write("1")
-            self._restore("filter", filt)
-            self._restore("nat", nat)
+            self._restore_tables({"filter": filt, "nat": nat})  # one iptables-restore for both tables
 
     def _network_rules(self, network_id: str, bridge: str, subnet: str, internal: bool) -> tuple[list[str], list[str]]:
         """The (filter, nat) rule lines of one network."""

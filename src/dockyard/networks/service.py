@@ -230,14 +230,17 @@ class NetworkService(Attacher):
             pool = ipam6.make_pool6(str(ipam6.unique_local_subnet(others)))
         return str(pool.subnet), str(pool.gateway)
 
-    def _bring_up(self, net: NetworkRecord) -> None:
+    def _bring_up(self, net: NetworkRecord, fresh: bool = False) -> None:
+        """The bridge and the firewall rules of ``net``; ``fresh``: just created (its new id can have no
+        rules yet, so none are looked for: listing our chains costs a process each)."""
         prefixlen = ipaddress.IPv4Network(net.subnet).prefixlen
         self.netlink.ensure_bridge(net.bridge, net.gateway, prefixlen, int(net.options.get(OPT_MTU, "1500")))
         if net.subnet6:
             self.netlink.ensure_bridge_v6(net.bridge, net.gateway6, ipaddress.IPv6Network(net.subnet6).prefixlen)
         with self._fw_lock:
-            self.firewall.remove_network(net.id)
-            self.firewall6.remove_network(net.id)
+            if not fresh:
+                self.firewall.remove_network(net.id)
+                self.firewall6.remove_network(net.id)
             try:
                 self.firewall.add_network(net.id, net.bridge, net.subnet, net.internal)
                 if net.subnet6:
@@ -433,7 +436,7 @@ class NetworkService(Attacher):
         self.store.put_network(net)
         failpoint.hit("network.create.recorded")  # restart brings every recorded network up
         try:
-            self._bring_up(net)
+            self._bring_up(net, fresh=True)
         except BaseException:
             self.store.delete_network(net.id, bridge)
             self.netlink.delete_link(bridge)
