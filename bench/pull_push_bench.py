@@ -6,7 +6,13 @@ files. Both daemons load the same docker-archive, push it to the same registry (
 pull the repository docker pushed (the same gzip bytes for both). Throughput is the image's uncompressed size
 over the wall time of the CLI command. A second push of the same image (everything already there) is timed too.
 
-    bench/run.sh pull_push           (or .venv/bin/python bench/pull_push_bench.py [--size-mb N])
+Both daemons run side by side and take turns, the order alternating each round, so a slow moment of the machine
+(writeback, another process) falls on both. Each pull starts from the same state: every image removed, then
+``sync`` (the removed layers' blocks are written back and discarded before the clock starts, not during the
+next pull). Each push round uses a fresh registry. Figures are medians with the spread (min-max) over the
+rounds, and the ratio of the medians.
+
+    bench/run.sh pull_push           (or .venv/bin/python bench/pull_push_bench.py [--size-mb N] [--rounds N])
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import io
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -112,70 +119,118 @@ def timed(fn: object, *args: str) -> float:
     return dt
 
 
-def run_engine(name: str, docker: object, load: object, reg_host: str, repo: str, pull_repo: str,
-               pull_first: object = None) -> dict[str, float]:
-    load()  # type: ignore[operator]
-    target = f"{reg_host}/{repo}:v1"
-    assert timed(docker, "tag", "bench/image:v1", target) >= 0
-    push = timed(docker, "push", target)
-    push2 = timed(docker, "push", target)
-    if pull_first is not None:
-        pull_first()  # type: ignore[operator]
-    timed(docker, "rmi", "-f", "bench/image:v1", target)
-    leftovers = docker("images", "-q")  # type: ignore[operator]
-    ids = (leftovers.stdout if isinstance(leftovers.stdout, str) else leftovers.stdout.decode()).split()
-    if ids:
-        docker("rmi", "-f", *ids)  # type: ignore[operator]
-    pull = timed(docker, "pull", f"{reg_host}/{pull_repo}:v1")
-    return {"push": push, "push2": push2, "pull": pull}
+def _out(r: subprocess.CompletedProcess[str] | subprocess.CompletedProcess[bytes]) -> str:
+    return r.stdout if isinstance(r.stdout, str) else r.stdout.decode()
+
+
+class Engine:
+    """One daemon under test, driven by the docker CLI."""
+
+    def __init__(self, name: str, docker: object) -> None:
+        self.name = name
+        self.docker = docker
+        self.times: dict[str, list[float]] = {"push": [], "push2": [], "pull": []}
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.docker(*args)  # type: ignore[operator,no-any-return]
+
+    def clear(self) -> None:
+        """Remove every image (the layers go with them), then write everything back."""
+        ids = _out(self.run("images", "-aq")).split()
+        if ids:
+            self.run("rmi", "-f", *sorted(set(ids)))
+        left = _out(self.run("images", "-aq")).split()
+        if left:
+            raise RuntimeError(f"{self.name}: images left after rmi: {left}")
+        subprocess.run(["sync"], check=True)
+
+    def push_round(self, reg_host: str, repo: str) -> None:
+        target = f"{reg_host}/{repo}:v1"
+        timed(self.run, "tag", "bench/image:v1", target)
+        self.times["push"].append(timed(self.run, "push", target))
+        self.times["push2"].append(timed(self.run, "push", target))
+        self.run("rmi", target)
+
+    def pull_round(self, ref: str, image_id: str) -> None:
+        self.clear()
+        self.times["pull"].append(timed(self.run, "pull", ref))
+        got = _out(self.run("image", "inspect", "--format", "{{.Id}}", ref)).strip()
+        if got != image_id:
+            raise RuntimeError(f"{self.name}: pulled {ref} as {got}, expected {image_id}")
+
+
+def _load_avg() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def _stats(xs: list[float]) -> str:
+    return f"{statistics.median(xs):6.2f} s [{min(xs):.2f}-{max(xs):.2f}]"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mb", type=int, default=200)
     ap.add_argument("--files", type=int, default=5000)
+    ap.add_argument("--rounds", type=int, default=5, help="alternating pull rounds")
+    ap.add_argument("--push-rounds", type=int, default=3, help="alternating push rounds (a fresh registry each)")
     args = ap.parse_args()
     if not os.path.exists(REGISTRY_BIN):
         print("docker-registry not installed: skipped")
         return 0
     tmp = tempfile.mkdtemp(prefix="dypb", dir="/tmp")
-    results: dict[str, dict[str, float]] = {}
+    engines: list[Engine] = []
+    dockerd: PrivateDockerd | None = None
+    d: TestDaemon | None = None
     try:
         archive, total = make_archive(tmp, args.size_mb, args.files)
-        print(f"image: {args.size_mb} MB random layer + {args.files} small files = {total / 1e6:.1f} MB uncompressed")
+        print(f"image: {args.size_mb} MB random layer + {args.files} small files = {total / 1e6:.1f} MB "
+              f"uncompressed; {args.push_rounds} push and {args.rounds} pull rounds; load {_load_avg()}")
         with running_registry(tmp, "http") as reg:
-            dockerd = None
             if DOCKERD:
                 dockerd = PrivateDockerd().start()
-                try:
-                    def dk_load() -> None:
-                        timed(dockerd.docker, "load", "-i", archive)  # type: ignore[union-attr]
-
-                    results["docker"] = run_engine("docker", dockerd.docker, dk_load, reg.host, "bench/docker",
-                                                   "bench/docker")
-                finally:
-                    left = dockerd.stop()
-                    if left:
-                        print(f"dockerd left: {left}")
+                engines.append(Engine("docker", dockerd.docker))
             d = TestDaemon().start()
-            try:
-                def dy_load() -> None:
-                    timed(d.docker, "load", "-i", archive)
-
-                pull_repo = "bench/docker" if "docker" in results else "bench/dockyard"
-                results["dockyard"] = run_engine("dockyard", d.docker, dy_load, reg.host, "bench/dockyard", pull_repo)
-            finally:
-                finish_daemon(d)
+            engines.append(Engine("dockyard", d.docker))
+            for e in engines:
+                timed(e.run, "load", "-i", archive)
+            image_id = _out(engines[0].run("image", "inspect", "--format", "{{.Id}}", "bench/image:v1")).strip()
+            for r in range(args.push_rounds):
+                order = engines if r % 2 == 0 else engines[::-1]
+                if r == 0:
+                    for e in order:
+                        e.push_round(reg.host, f"bench/{e.name}")
+                    continue
+                with running_registry(tmp, "http") as fresh:
+                    for e in order:
+                        e.push_round(fresh.host, f"bench/{e.name}")
+            # everyone pulls the bytes docker pushed (the same gzip stream), else dockyard's own
+            ref = f"{reg.host}/bench/{engines[0].name}:v1"
+            for r in range(args.rounds):
+                for e in engines if r % 2 == 0 else engines[::-1]:
+                    e.pull_round(ref, image_id)
     finally:
+        if d is not None:
+            finish_daemon(d)
+        if dockerd is not None:
+            left = dockerd.stop()
+            if left:
+                print(f"dockerd left: {left}")
         shutil.rmtree(tmp, ignore_errors=True)
     mb = total / 1e6
-    for eng, r in results.items():
-        print(f"{eng:9} push {r['push']:6.2f} s ({mb / r['push']:6.1f} MB/s)   second push {r['push2']:5.2f} s   "
-              f"pull {r['pull']:6.2f} s ({mb / r['pull']:6.1f} MB/s)")
-    if "docker" in results and "dockyard" in results:
-        dk, dy = results["docker"], results["dockyard"]
-        print(f"ratios (dockyard vs docker): pull {dk['pull'] / dy['pull']:.2f}x   push {dk['push'] / dy['push']:.2f}x"
-              f"   second push {dy['push2']:.2f} s (target <= 0.2 s)")
+    med = {e.name: {k: statistics.median(v) for k, v in e.times.items()} for e in engines}
+    for e in engines:
+        t = e.times
+        print(f"{e.name:9} push {_stats(t['push'])} ({mb / med[e.name]['push']:6.1f} MB/s)   "
+              f"second push {_stats(t['push2'])}   pull {_stats(t['pull'])} ({mb / med[e.name]['pull']:6.1f} MB/s)")
+        print(f"{'':9} pulls: {' '.join(f'{x:.2f}' for x in t['pull'])}")
+    if len(engines) == 2:
+        dk, dy = med["docker"], med["dockyard"]
+        per_round = [a / b for a, b in zip(engines[0].times["pull"], engines[1].times["pull"], strict=True)]
+        print(f"ratios (dockyard vs docker, medians): pull {dk['pull'] / dy['pull']:.2f}x "
+              f"(per round {min(per_round):.2f}-{max(per_round):.2f}x)   push {dk['push'] / dy['push']:.2f}x   "
+              f"second push {dy['push2']:.2f} s (target <= 0.2 s)")
+    print(f"load after: {_load_avg()}")
     return 0
 
 

@@ -27,6 +27,7 @@ from ..errors import NotFound
 from ..util import failpoint
 from .blobs import BlobStore
 from .db import StateDB
+from .placement import spread_new_dirs
 from .tarsafe import extract_layer
 from .tarsplit import SIZE_NAME, SPLIT_NAME, RebuiltTar, SplitRecorder, tar_chunks
 
@@ -78,6 +79,7 @@ class LayerStore:
         self.dir = os.path.join(data_root, "layers")
         self.links = os.path.join(self.dir, "l")
         os.makedirs(self.links, exist_ok=True)
+        spread_new_dirs(self.dir)  # each layer's files in a fresh block group (see storage/placement.py)
         db.ensure_schema(_SCHEMA)
         self._lock = threading.Lock()
         empty = os.path.join(self.dir, "empty")

@@ -9,7 +9,6 @@ Docker's whiteouts are turned into overlay's form on the way in (``.wh.x`` → c
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import stat
@@ -37,6 +36,7 @@ from ..util.tario import (
     tarinfo_from_stat,
 )
 from ..util.tario import file_entry_chunks as _file_entry_chunks
+from .inflate import GzipReader
 from .tarsplit import SplitConflict, SplitRecorder
 
 __all__ = ["ChunkReader", "ExtractStats", "HashingReader", "UnsafeArchive", "bytes_entry_chunks", "clean_entry",
@@ -104,14 +104,8 @@ class HashingReader:
         self.size = 0
         self.copy_to = copy_to
         self.split = split
-        self.until = 0  # stream offset where the content being read ends (reads may run up to it)
 
     def read(self, n: int = -1) -> bytes:
-        if 0 <= n < CHUNK and self.until > self.size:
-            # inside a large file's content: hand tarfile (which asks for 10 KiB at a time) up to 1 MiB, so
-            # the bytes pass in few big pieces: fewer Python steps per byte, and the hashing, inflating and
-            # writing (which release the GIL) dominate, leaving the GIL to layers unpacked alongside
-            n = max(n, min(CHUNK, self.until - self.size))
         data: bytes = self.raw.read(n)
         if data:
             if self.hashing:
@@ -131,6 +125,81 @@ class HashingReader:
         return "sha256:" + self.sha.hexdigest()
 
 
+class ForwardCursor:
+    """``read``/``tell``/forward ``seek`` over a stream, so ``tarfile`` can run in its seekable mode on a pipe.
+
+    In stream mode (``r|``) tarfile pulls every byte through its own buffer, joining and slicing it again for
+    each piece of a file's content (three copies of every byte, with the GIL held). In seekable mode a
+    member's content is read straight from here in the sizes the extractor asks for. Headers are served from a
+    small read-ahead buffer. A seek backwards (which tarfile never needs for a sequential walk) is refused.
+    """
+
+    _AHEAD = 64 << 10
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.pos = 0
+        self._buf = b""
+        self._off = 0
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if whence != 0 or pos < self.pos:
+            raise OSError(f"layer stream cannot seek back from {self.pos} to {pos}")
+        left = pos - self.pos
+        while left > 0:
+            if not self.read(min(left, CHUNK)):
+                break  # at the end: the next read says so
+            left = pos - self.pos
+        return self.pos
+
+    def _raw_read(self, n: int) -> bytes:
+        data: bytes = self.raw.read(n)
+        return data
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            parts = [self._buf[self._off:]]
+            self._buf, self._off = b"", 0
+            while chunk := self._raw_read(CHUNK):
+                parts.append(chunk)
+            data = b"".join(parts)
+            self.pos += len(data)
+            return data
+        have = len(self._buf) - self._off
+        if have >= n:  # a header from the read-ahead
+            data = self._buf[self._off:self._off + n]
+            self._off += n
+        elif n >= self._AHEAD:  # file content: straight from the stream, in as few pieces as it comes
+            parts = [self._buf[self._off:]] if have else []
+            self._buf, self._off = b"", 0
+            got = have
+            while got < n:
+                chunk = self._raw_read(n - got)
+                if not chunk:
+                    break
+                parts.append(chunk)
+                got += len(chunk)
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            if len(data) > n:  # a reader that handed out more than asked: keep the surplus
+                data, self._buf = data[:n], data[n:]
+        else:
+            parts = [self._buf[self._off:]]
+            got = have
+            while got < n:
+                chunk = self._raw_read(self._AHEAD)
+                if not chunk:
+                    break
+                parts.append(chunk)
+                got += len(chunk)
+            buf = b"".join(parts)
+            data, self._buf, self._off = buf[:n], buf, min(n, len(buf))
+        self.pos += len(data)
+        return data
+
+
 def compression_of(head: bytes) -> str:
     if head.startswith(_GZIP_MAGIC):
         return "gzip"
@@ -144,7 +213,7 @@ def decompressed(stream: IO[bytes]) -> Any:
     peek = _Peekable(stream)
     kind = compression_of(peek.peek(4))
     if kind == "gzip":
-        return gzip.GzipFile(fileobj=peek, mode="rb")  # type: ignore[call-overload]
+        return GzipReader(peek)  # type: ignore[arg-type]
     if kind == "zstd":
         return zstandard.ZstdDecompressor().stream_reader(peek, read_across_frames=True)  # type: ignore[arg-type]
     return peek
@@ -169,10 +238,8 @@ class ExtractStats:
 
 
 class _Extractor:
-    def __init__(self, root: str, whiteouts: str, split: SplitRecorder | None = None,
-                 reader: HashingReader | None = None) -> None:
+    def __init__(self, root: str, whiteouts: str, split: SplitRecorder | None = None) -> None:
         self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        self.reader = reader
         self.whiteouts = whiteouts  # "overlay": convert; "keep": plain files (save/load staging)
         self.split = split
         self.stats = ExtractStats()
@@ -243,8 +310,6 @@ class _Extractor:
         if ti.isreg():
             if split is not None:
                 split.content(ti.offset_data, ti.size, parts)
-            if self.reader is not None and ti.size >= CHUNK:
-                self.reader.until = ti.offset_data + ti.size
             try:  # the name is new (the common case): no look before the exclusive create
                 made = make_file(tf, ti, dfd, base, owner)
             except FileExistsError:
@@ -301,10 +366,10 @@ def extract_layer(stream: IO[bytes], dest: str, copy_to: BinaryIO | None = None,
     digest (staging).
     """
     reader = HashingReader(decompressed(stream), copy_to, hashing, split)
-    ex = _Extractor(dest, whiteouts, split, reader)
+    ex = _Extractor(dest, whiteouts, split)
     try:
         try:
-            with tarfile.open(fileobj=reader, mode="r|", errorlevel=2) as tf:  # type: ignore[call-overload]
+            with tarfile.open(fileobj=ForwardCursor(reader), mode="r:", errorlevel=2) as tf:  # type: ignore[call-overload]
                 for ti in tf:
                     ex.entry(tf, ti)
         except tarfile.ReadError as e:
