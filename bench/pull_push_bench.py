@@ -126,10 +126,17 @@ def _out(r: subprocess.CompletedProcess[str] | subprocess.CompletedProcess[bytes
 class Engine:
     """One daemon under test, driven by the docker CLI."""
 
-    def __init__(self, name: str, docker: object) -> None:
+    def __init__(self, name: str, docker: object, pid: int) -> None:
         self.name = name
         self.docker = docker
-        self.times: dict[str, list[float]] = {"push": [], "push2": [], "pull": []}
+        self.pid = pid
+        self.times: dict[str, list[float]] = {"push": [], "push2": [], "pull": [], "pull_cpu": []}
+
+    def cpu(self) -> float:
+        """CPU seconds (user + system, all threads) the daemon has used so far."""
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self.docker(*args)  # type: ignore[operator,no-any-return]
@@ -153,7 +160,9 @@ class Engine:
 
     def pull_round(self, ref: str, image_id: str) -> None:
         self.clear()
+        c = self.cpu()
         self.times["pull"].append(timed(self.run, "pull", ref))
+        self.times["pull_cpu"].append(self.cpu() - c)
         got = _out(self.run("image", "inspect", "--format", "{{.Id}}", ref)).strip()
         if got != image_id:
             raise RuntimeError(f"{self.name}: pulled {ref} as {got}, expected {image_id}")
@@ -174,6 +183,8 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=5, help="alternating pull rounds")
     ap.add_argument("--push-rounds", type=int, default=3, help="alternating push rounds (a fresh registry each)")
+    ap.add_argument("--docker-topdir", action="store_true",
+                    help="chattr +T on dockerd's overlay2 dir too (storage/placement.py), to compare like with like")
     args = ap.parse_args()
     if not os.path.exists(REGISTRY_BIN):
         print("docker-registry not installed: skipped")
@@ -189,9 +200,14 @@ def main() -> int:
         with running_registry(tmp, "http") as reg:
             if DOCKERD:
                 dockerd = PrivateDockerd().start()
-                engines.append(Engine("docker", dockerd.docker))
+                assert dockerd.proc is not None
+                if args.docker_topdir:  # give dockerd's layers the placement dockyard's layer store asks for
+                    overlay = os.path.join(dockerd.tmp, "data", "overlay2")
+                    subprocess.run(["chattr", "+T", overlay], check=True)
+                engines.append(Engine("docker", dockerd.docker, dockerd.proc.pid))
             d = TestDaemon().start()
-            engines.append(Engine("dockyard", d.docker))
+            assert d.proc is not None
+            engines.append(Engine("dockyard", d.docker, d.proc.pid))
             for e in engines:
                 timed(e.run, "load", "-i", archive)
             image_id = _out(engines[0].run("image", "inspect", "--format", "{{.Id}}", "bench/image:v1")).strip()
@@ -222,12 +238,14 @@ def main() -> int:
     for e in engines:
         t = e.times
         print(f"{e.name:9} push {_stats(t['push'])} ({mb / med[e.name]['push']:6.1f} MB/s)   "
-              f"second push {_stats(t['push2'])}   pull {_stats(t['pull'])} ({mb / med[e.name]['pull']:6.1f} MB/s)")
+              f"second push {_stats(t['push2'])}   pull {_stats(t['pull'])} ({mb / med[e.name]['pull']:6.1f} MB/s, "
+              f"daemon CPU {med[e.name]['pull_cpu']:.2f} s)")
         print(f"{'':9} pulls: {' '.join(f'{x:.2f}' for x in t['pull'])}")
     if len(engines) == 2:
         dk, dy = med["docker"], med["dockyard"]
         per_round = [a / b for a, b in zip(engines[0].times["pull"], engines[1].times["pull"], strict=True)]
-        print(f"ratios (dockyard vs docker, medians): pull {dk['pull'] / dy['pull']:.2f}x "
+        print(f"ratios (dockyard vs docker, medians{', docker with +T' if args.docker_topdir else ''}): "
+              f"pull {dk['pull'] / dy['pull']:.2f}x "
               f"(per round {min(per_round):.2f}-{max(per_round):.2f}x)   push {dk['push'] / dy['push']:.2f}x   "
               f"second push {dy['push2']:.2f} s (target <= 0.2 s)")
     print(f"load after: {_load_avg()}")

@@ -37,6 +37,7 @@ from ..util.tario import (
 )
 from ..util.tario import file_entry_chunks as _file_entry_chunks
 from .inflate import GzipReader
+from .tarheader import FastTarInfo
 from .tarsplit import SplitConflict, SplitRecorder
 
 __all__ = ["ChunkReader", "ExtractStats", "HashingReader", "UnsafeArchive", "bytes_entry_chunks", "clean_entry",
@@ -369,7 +370,8 @@ def extract_layer(stream: IO[bytes], dest: str, copy_to: BinaryIO | None = None,
     ex = _Extractor(dest, whiteouts, split)
     try:
         try:
-            with tarfile.open(fileobj=ForwardCursor(reader), mode="r:", errorlevel=2) as tf:  # type: ignore[call-overload]
+            with tarfile.open(fileobj=ForwardCursor(reader), mode="r:", errorlevel=2,  # type: ignore[call-overload]
+                              tarinfo=FastTarInfo) as tf:
                 for ti in tf:
                     ex.entry(tf, ti)
         except tarfile.ReadError as e:
