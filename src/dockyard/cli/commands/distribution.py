@@ -144,6 +144,45 @@ def configure_login(p: argparse.ArgumentParser) -> None:
     p.add_argument("--password-stdin", action="store_true")
 
 
+_LOGIN_HINT = "To login with a different account, run 'docker logout' followed by 'docker login'"
+
+
+def _hint(text: str, styled: bool) -> str:
+    """docker-cli's "Info ->" hint line, in its colours when stderr is a terminal."""
+    if styled:
+        return ("\x1b[1m\x1b[106m\x1b[30mi\x1b[0m\x1b[0m \x1b[96mInfo \u2192 \x1b[0m\x1b[0m\x1b[3m"
+                f"{text}\x1b[0m")
+    return f" Info -> {text}"
+
+
+def _read_line(ctx: CLIContext, prompt: str, echo: bool = True) -> str:
+    """docker-cli's prompt: the prompt on stdout, a line from stdin (echo off for a password, then a newline)."""
+    ctx.out.write(prompt)
+    ctx.out.flush()
+    if echo:
+        return sys.stdin.readline().strip()
+    import termios
+
+    fd = sys.stdin.fileno()
+    old = termios.tcgetattr(fd)
+    new = list(old)
+    new[3] &= ~termios.ECHO
+    termios.tcsetattr(fd, termios.TCSADRAIN, new)
+    try:
+        line = sys.stdin.readline()
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, old)
+    ctx.out.write("\n")
+    ctx.out.flush()
+    return line.strip()
+
+
+def _daemon_login(ctx: CLIContext, user: str, password: str, key: str) -> dict[str, Any]:
+    body = {"username": user, "password": password, "serveraddress": key}
+    resp = ctx.client.post("/auth", body=body)
+    return dict(resp or {})
+
+
 def run_login(args: argparse.Namespace, ctx: CLIContext) -> int:
     from dockyard.cli import dockerconfig
     from dockyard.client.api_client import APIError
@@ -151,46 +190,65 @@ def run_login(args: argparse.Namespace, ctx: CLIContext) -> int:
     server = args.server or dockerconfig.INDEX_SERVER
     key = dockerconfig.server_key(server)
     user, password = args.username, args.password
+    if password and args.password_stdin:
+        raise CLIError("conflicting options: cannot specify both --password and --password-stdin", bare=True)
     if args.password_stdin:
-        if args.password:
-            raise CLIError("--password and --password-stdin are mutually exclusive")
         if not user:
             raise CLIError("Must provide --username with --password-stdin")
-        password = sys.stdin.read().rstrip("\r\n")
+        password = sys.stdin.read()
+        password = password[:-1] if password.endswith("\n") else password
+        password = password[:-1] if password.endswith("\r") else password
     elif password:
         ctx.err.write("WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n")
-    if not user or not password:
-        if not sys.stdin.isatty():
-            if not user:
-                raise CLIError("Cannot perform an interactive login from a non TTY device")
-        import getpass
-
-        if not user:
-            stored = dockerconfig.get_auth(key).get("username", "")
-            ctx.out.write(f"Username{f' ({stored})' if stored else ''}: ")
-            ctx.out.flush()
-            user = sys.stdin.readline().strip() or stored
-        if not password:
-            password = getpass.getpass("Password: ")
+    stored: dict[str, str] = {}
+    if not user and not password:
+        try:
+            stored = dockerconfig.get_auth(key)
+        except dockerconfig.ConfigFileError as e:
+            raise CLIError(str(e)) from None
+    if stored.get("username") and stored.get("password"):
+        # docker-cli tries the stored credentials first, and prompts only when the registry refuses them
+        ctx.err.write(f"Authenticating with existing credentials... [Username: {stored['username']}]\n\n"
+                      f"{_hint(_LOGIN_HINT, ctx.err.isatty())}\n\n\n")
+        ctx.err.flush()
+        try:
+            resp = _daemon_login(ctx, stored["username"], stored["password"], key)
+        except APIError as e:
+            ctx.err.write("Stored credentials invalid or expired\n" if e.status == 401
+                          else f"Login did not succeed, error: Error response from daemon: {e.message}\n")
+        else:
+            token = str(resp.get("IdentityToken") or "")
+            try:
+                dockerconfig.store_auth(key, stored["username"], "" if token else stored["password"], token)
+            except dockerconfig.ConfigFileError as e:
+                raise CLIError(f"Error saving credentials: {e}") from None
+            ctx.out.write(str(resp.get("Status") or "Login Succeeded") + "\n")
+            return 0
+    if (not user or not password) and not sys.stdin.isatty():
+        raise CLIError("Error: Cannot perform an interactive login from a non TTY device", bare=True)
     if not user:
-        raise CLIError("Error: Non-null Username Required")
+        default = stored.get("username", "").strip()
+        user = _read_line(ctx, f"Username ({default}): " if default else "Username: ") or default
+        if not user:
+            raise CLIError("Error: Non-null Username Required", bare=True)
     if not password:
-        raise CLIError("Error: Password Required")
-    body = {"username": user, "password": password, "serveraddress": key}
+        password = _read_line(ctx, "Password: ", echo=False)
+        if not password:
+            raise CLIError("Error: Password Required", bare=True)
     try:
-        resp = ctx.client.post("/auth", body=body)
+        resp = _daemon_login(ctx, user, password, key)
     except APIError as e:
         raise CLIError(f"Error response from daemon: {e.message}", bare=True) from None
-    token = str((resp or {}).get("IdentityToken") or "")
+    token = str(resp.get("IdentityToken") or "")
     try:
         dockerconfig.store_auth(key, user, "" if token else password, token)
     except dockerconfig.ConfigFileError as e:
         raise CLIError(str(e)) from None
     if not token and not dockerconfig.load().get("credsStore"):
-        ctx.err.write(f"WARNING! Your password will be stored unencrypted in {dockerconfig.config_path()}.\n"
+        ctx.err.write(f"\nWARNING! Your credentials are stored unencrypted in '{dockerconfig.config_path()}'.\n"
                       "Configure a credential helper to remove this warning. See\n"
-                      "https://docs.docker.com/engine/reference/commandline/login/#credential-stores\n\n")
-    ctx.out.write(str((resp or {}).get("Status") or "Login Succeeded") + "\n")
+                      "https://docs.docker.com/go/credential-store/\n\n")
+    ctx.out.write(str(resp.get("Status") or "Login Succeeded") + "\n")
     return 0
 
 
