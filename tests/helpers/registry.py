@@ -257,10 +257,11 @@ class Registry:
 
     def __init__(self, tmp: str, mode: str = "http", users: dict[str, str] | None = None,
                  token_expires_in: int = 300, anonymous_pull: bool = False, client_ca: bool = False,
-                 token_exp_skew: int = 0) -> None:
+                 token_exp_skew: int = 0, bind: str = "127.0.0.1") -> None:
         if mode not in ("http", "tls", "basic", "token"):
             raise ValueError(f"unknown registry mode {mode!r}")
         self.mode = mode
+        self.bind = bind  # another local address (a test daemon's bridge gateway) makes a non-loopback registry
         self.dir = tempfile.mkdtemp(prefix=f"reg-{mode}-", dir=tmp)
         self.root = os.path.join(self.dir, "data")
         self.users = dict(users or {"testuser": "testpassword"})
@@ -289,12 +290,12 @@ class Registry:
         lines = ["version: 0.1", "log:", "  level: warn", "  accesslog:", "    disabled: true", "storage:",
                  "  filesystem:", f"    rootdirectory: {self.root}", "  delete:", "    enabled: true",
                  "  maintenance:", "    uploadpurging:", "      enabled: false", "http:",
-                 f"  addr: 127.0.0.1:{self.port}", "  headers:", "    X-Content-Type-Options: [nosniff]"]
+                 f"  addr: {self.bind}:{self.port}", "  headers:", "    X-Content-Type-Options: [nosniff]"]
         # foreign (non-distributable) layers may name http(s) URLs, so tests can serve them from loopback
         lines = ["validation:", "  manifests:", "    urls:", "      allow:", "        - ^https?://", *lines]
         if self.mode == "tls":
             assert self.ca is not None
-            cert, key = self.ca.issue(f"server-{self.port}", dns=["localhost"], ips=["127.0.0.1"])
+            cert, key = self.ca.issue(f"server-{self.port}", dns=["localhost"], ips=sorted({"127.0.0.1", self.bind}))
             lines += ["  tls:", f"    certificate: {cert}", f"    key: {key}"]
             if self.client_ca:
                 lines += ["    clientcas:", f"      - {self.ca.cert_path}"]
@@ -321,7 +322,7 @@ class Registry:
                                       exp_skew=self._token_exp_skew)
         for _attempt in range(5):
             self.port = free_port()
-            self.host = f"127.0.0.1:{self.port}"
+            self.host = f"{self.bind}:{self.port}"
             if self.mode == "tls":
                 assert self.ca is not None
                 d = os.path.join(self.certs_dir, self.host)
@@ -342,7 +343,7 @@ class Registry:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self.proc.poll() is None:
                 try:
-                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    with socket.create_connection((self.bind, self.port), timeout=0.5):
                         return self
                 except OSError:
                     time.sleep(0.05)

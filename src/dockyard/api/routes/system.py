@@ -8,6 +8,7 @@ import platform
 import socket
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from dockyard import API_VERSION, MIN_API_VERSION, __version__
 from dockyard.api.context import Services
@@ -75,6 +76,30 @@ def _daemon_id(s: Services) -> str:
         return ident
 
 
+def _registry_config(insecure: list[str], mirrors: list[str]) -> dict[str, Any]:
+    """docker's ServiceConfig: insecure CIDRs (loopback last, always), insecure names as index configs, and the
+    docker.io mirrors with the trailing slash docker normalizes them to."""
+    import ipaddress
+
+    cidrs: list[str] = []
+    names: list[str] = []
+    for entry in insecure:
+        try:
+            net = str(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            names.append(entry)
+            continue
+        if net not in cidrs:
+            cidrs.append(net)
+    if "127.0.0.0/8" not in cidrs:
+        cidrs.append("127.0.0.0/8")
+    norm = [m.rstrip("/") + "/" for m in mirrors]
+    index: dict[str, Any] = {"docker.io": {"Name": "docker.io", "Mirrors": norm, "Secure": True, "Official": True}}
+    for name in names:
+        index[name] = {"Name": name, "Mirrors": [], "Secure": False, "Official": False}
+    return {"InsecureRegistryCIDRs": cidrs, "IndexConfigs": index, "Mirrors": norm}
+
+
 def register(r: Router, s: Services) -> None:
     @r.get("/_ping")
     def ping(req: Request) -> Raw:
@@ -123,7 +148,7 @@ def register(r: Router, s: Services) -> None:
             "CgroupDriver": "cgroupfs", "CgroupVersion": "1", "NEventsListener": 0,
             "KernelVersion": uname.release, "OperatingSystem": _os_release(), "OSVersion": "",
             "OSType": "linux", "Architecture": platform.machine(), "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []},
+            "RegistryConfig": _registry_config(cfg.insecure_registries, cfg.registry_mirrors),
             "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(), "GenericResources": None,
             "HttpProxy": "", "HttpsProxy": "", "NoProxy": "", "Name": socket.gethostname(), "Labels": [],
             "ExperimentalBuild": False, "ServerVersion": __version__, "Runtimes": runtimes,
