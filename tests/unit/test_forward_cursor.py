@@ -112,3 +112,24 @@ def test_extraction_through_pieces_matches_the_tar(tmp_path: str) -> None:
                 assert os.stat(path).st_mtime == m.mtime
             elif m.issym():
                 assert os.readlink(path) == m.linkname
+
+
+@pytest.mark.parametrize("more", [False, True])
+def test_copy_to_fd_writes_exactly_the_range(tmp_path: str, more: bool) -> None:
+    cur = ForwardCursor(_Pieces(TAR, 11, more))
+    assert cur.read(512) == TAR[:512]  # a header read: the read-ahead holds the start of the range
+    out = os.path.join(str(tmp_path), "out")
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        assert cur.copy_to_fd(fd, 600, 900_000)
+    finally:
+        os.close(fd)
+    with open(out, "rb") as f:
+        assert f.read() == TAR[600:900_600]
+    assert cur.tell() == 900_600
+    assert cur.read(100) == TAR[900_600:900_700]  # what follows is intact
+    fd = os.open(out, os.O_WRONLY | os.O_TRUNC)
+    try:
+        assert not cur.copy_to_fd(fd, len(TAR) - 10, 50)  # the stream ends first
+    finally:
+        os.close(fd)

@@ -156,6 +156,28 @@ class ForwardCursor:
             left = pos - self.pos
         return self.pos
 
+    def copy_to_fd(self, fd: int, offset: int, size: int) -> bool:
+        """Write stream bytes ``[offset, offset + size)`` (a member's content) to ``fd`` in the pieces they arrive
+        in: no joining, no copy through tarfile's file object. False when the stream ends first."""
+        self.seek(offset)
+        left = size
+        while left > 0:
+            have = len(self._buf) - self._off
+            if have:
+                k = min(have, left)
+                piece = self._buf[self._off:self._off + k] if (self._off or k < have) else self._buf
+                self._off += k
+            else:
+                piece = self._raw_read(min(left, CHUNK))
+                if not piece:
+                    return False
+                if len(piece) > left:  # a reader that handed out more than asked: keep the surplus
+                    piece, self._buf, self._off = piece[:left], piece, left
+            os.write(fd, piece)  # regular files: short writes only on ENOSPC, which raises
+            self.pos += len(piece)
+            left -= len(piece)
+        return True
+
     def _raw_read(self, n: int) -> bytes:
         data: bytes = self.raw.read(n)
         return data
@@ -239,7 +261,9 @@ class ExtractStats:
 
 
 class _Extractor:
-    def __init__(self, root: str, whiteouts: str, split: SplitRecorder | None = None) -> None:
+    def __init__(self, root: str, whiteouts: str, split: SplitRecorder | None = None,
+                 cursor: ForwardCursor | None = None) -> None:
+        self.cursor = cursor
         self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self.whiteouts = whiteouts  # "overlay": convert; "keep": plain files (save/load staging)
         self.split = split
@@ -311,12 +335,15 @@ class _Extractor:
         if ti.isreg():
             if split is not None:
                 split.content(ti.offset_data, ti.size, parts)
+            cur = self.cursor
+            copy = None if cur is None or ti.sparse else (
+                lambda fd: cur.copy_to_fd(fd, ti.offset_data, ti.size))
             try:  # the name is new (the common case): no look before the exclusive create
-                made = make_file(tf, ti, dfd, base, owner)
+                made = make_file(tf, ti, dfd, base, owner, copy)
             except FileExistsError:
                 if remove_existing(dfd, base, keep_dir=False):
                     self._forget_dirs(keep=here)
-                made = make_file(tf, ti, dfd, base, owner)
+                made = make_file(tf, ti, dfd, base, owner, copy)
             if not made:
                 raise UnsafeArchive(f"unexpected end of archive in {ti.name!r}")
             self.stats.content_size += ti.size
@@ -367,10 +394,11 @@ def extract_layer(stream: IO[bytes], dest: str, copy_to: BinaryIO | None = None,
     digest (staging).
     """
     reader = HashingReader(decompressed(stream), copy_to, hashing, split)
-    ex = _Extractor(dest, whiteouts, split)
+    cursor = ForwardCursor(reader)
+    ex = _Extractor(dest, whiteouts, split, cursor)
     try:
         try:
-            with tarfile.open(fileobj=ForwardCursor(reader), mode="r:", errorlevel=2,  # type: ignore[call-overload]
+            with tarfile.open(fileobj=cursor, mode="r:", errorlevel=2,  # type: ignore[call-overload]
                               tarinfo=FastTarInfo) as tf:
                 for ti in tf:
                     ex.entry(tf, ti)

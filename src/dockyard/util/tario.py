@@ -249,12 +249,14 @@ def make_dir(ti: tarfile.TarInfo, dfd: int, base: str, owner: tuple[int, int]) -
         os.close(fd)
 
 
-def make_file(tf: tarfile.TarFile, ti: tarfile.TarInfo, dfd: int, base: str, owner: tuple[int, int]) -> bool:
+def make_file(tf: tarfile.TarFile, ti: tarfile.TarInfo, dfd: int, base: str, owner: tuple[int, int],
+              copy: Callable[[int], bool] | None = None) -> bool:
     """Create regular member ``base`` below ``dfd`` (never through a symlink) with its content, owner, mode,
-    xattrs and mtime; False when the archive ends before the content does."""
+    xattrs and mtime; False when the archive ends before the content does. ``copy(fd)`` writes the content
+    instead of reading it through ``tf.extractfile`` (a caller with the raw stream at hand)."""
     fd = os.open(base, NEW_FILE_FLAGS, 0o600, dir_fd=dfd)
     try:
-        if not copy_member(tf, ti, fd):
+        if not (copy(fd) if copy is not None else copy_member(tf, ti, fd)):
             return False
         apply_meta(fd, ti, owner)
         os.utime(fd, (ti.mtime, ti.mtime))
