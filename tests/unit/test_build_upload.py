@@ -222,3 +222,54 @@ def test_truncated_upload_is_refused(tmp: str) -> None:
     os.makedirs(slot)
     with pytest.raises(InvalidParameter, match="failed to read the build context"):
         receive(data[:len(data) // 2 + 100], slot, None)
+
+
+def test_kept_stream_identical_upload_parses_nothing(tmp: str) -> None:
+    slot = os.path.join(tmp, "slot")
+    os.makedirs(slot)
+    kept = slot + ".tar"
+    data = make_tar(FIRST)
+    first = receive_context(io.BytesIO(data), slot, None, kept)
+    with open(kept, "rb") as f:
+        assert f.read() == data  # the stream as the tar reader saw it
+    snapshot = {rel: os.lstat(os.path.join(slot, rel)).st_mtime_ns for rel in tree(slot)}
+    again = receive_context(io.BytesIO(data), slot, first, kept)
+    assert again is first
+    assert {rel: os.lstat(os.path.join(slot, rel)).st_mtime_ns for rel in tree(slot)} == snapshot
+
+
+@pytest.mark.parametrize("change", ["second-upload", "one-byte", "shorter", "longer"])
+def test_kept_stream_differing_upload_is_received_whole(tmp: str, change: str) -> None:
+    slot = os.path.join(tmp, "slot")
+    os.makedirs(slot)
+    kept = slot + ".tar"
+    data = make_tar(FIRST)
+    first = receive_context(io.BytesIO(data), slot, None, kept)
+    if change == "second-upload":
+        new = make_tar(second_members())
+    elif change == "one-byte":  # inside big.bin, far past the first read block
+        at = data.index(dict((m[0], m) for m in FIRST)["app/data/big.bin"][2][:64]) + (2 << 20)
+        new = data[:at] + bytes([data[at] ^ 1]) + data[at + 1:]
+    elif change == "shorter":
+        new = make_tar([m for m in FIRST if m[0] != "retarget" and m[0] != "fifo"])
+    else:
+        new = make_tar([*FIRST, ("zz-last.txt", "file", b"appended", 0o644)])
+    index = receive_context(io.BytesIO(new), slot, first, kept)
+    ref, ref_index = fresh(new, tmp)
+    assert tree(slot) == tree(ref)
+    assert index.entries == ref_index.entries | {"": index.entries[""]}
+    assert_index_matches_disk(slot, index, [".", "app", "app/data"])
+    with open(kept, "rb") as f:
+        assert f.read() == new
+
+
+def test_failed_upload_drops_the_kept_stream(tmp: str) -> None:
+    slot = os.path.join(tmp, "slot")
+    os.makedirs(slot)
+    kept = slot + ".tar"
+    data = make_tar(FIRST)
+    first = receive_context(io.BytesIO(data), slot, None, kept)
+    broken = make_tar(second_members())
+    with pytest.raises(InvalidParameter):
+        receive_context(io.BytesIO(broken[:len(broken) // 2 + 100]), slot, first, kept)
+    assert not os.path.exists(kept) and not os.path.exists(kept + ".tmp")

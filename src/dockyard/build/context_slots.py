@@ -3,8 +3,9 @@ the same build rewrites only the files that changed. Each slot is held with a ``
 a second concurrent build of the same slot gets a fresh directory instead. At most ``SLOTS`` slots are kept,
 least recently used out first; pruning the build cache empties them all.
 
-The index of what the last upload left in a slot (upload.receive_context) is kept in memory beside it: the next
-upload compares against it and the build checksums from it. It is dropped before a slot is written and set
+The index of what the last upload left in a slot (upload.receive_context) is kept in memory beside it, and that
+upload's tar stream in ``<slot>.tar``: the next upload compares against them and the build checksums from the
+index. It is dropped before a slot is written and set
 again only once an upload has completed, so an index never describes a half-written slot; after a daemon
 restart there is none and the slot is looked at on disk."""
 
@@ -39,6 +40,11 @@ class ContextSlots:
         with self._lock:
             self._indexes[slot] = index
 
+    @staticmethod
+    def stream_path(slot: str) -> str:
+        """Where the tar stream of the slot's last upload is kept (upload.receive_context compares with it)."""
+        return slot + ".tar"
+
     def claim(self, tags: list[str], dockerfile: str, fresh_dir: Callable[[], str]) -> tuple[str, int | None]:
         """The slot's directory and the held lock's fd (close it to release), or ``(fresh_dir(), None)`` when
         another build holds the slot."""
@@ -68,6 +74,11 @@ class ContextSlots:
             try:
                 self.take_index(os.path.join(self.root, key))
                 shutil.rmtree(os.path.join(self.root, key), ignore_errors=True)
+                for kept in (self.stream_path(os.path.join(self.root, key)), path[:-5] + ".tar.tmp"):
+                    try:
+                        os.unlink(kept)
+                    except FileNotFoundError:
+                        pass
                 os.unlink(path)
             finally:
                 os.close(fd)

@@ -119,7 +119,7 @@ class BuildService:
                 root, slot_lock = self.slots.claim(opts.tags, opts.dockerfile, lambda: self._context_in(work))
                 if slot_lock is not None:
                     locks.append(slot_lock)
-                    index = receive_context(tar, root, self.slots.take_index(root))
+                    index = receive_context(tar, root, self.slots.take_index(root), self.slots.stream_path(root))
                     self.slots.keep_index(root, index)
                 else:
                     index = receive_context(tar, root, None)

@@ -13,31 +13,35 @@ never compared: a touched file with the same bytes is unchanged.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import posixpath
 import shutil
 import stat
-from typing import IO
+from typing import IO, Any
 
 from ..errors import InvalidParameter
 from ..storage.tarsafe import decompressed
 from ..util.tario import open_dir_path
-from .context import file_digest
+from .context import file_digest, remember_digest
 from .context_index import ContextIndex, Entry
-from .tarstream import Member, TarFormatError, TarReader
+from .tarstream import Member, Source, TarFormatError, TarReader
 
 _SMALL = 8 << 20  # files up to this size are compared with their old copy; larger ones are written again
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_OLD = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 
-def receive_context(stream: IO[bytes], dest: str, previous: ContextIndex | None) -> ContextIndex:
+def receive_context(stream: IO[bytes], dest: str, previous: ContextIndex | None, kept: str = "") -> ContextIndex:
     """Unpack an uploaded context (plain, gzip, bzip2 or xz) into ``dest`` without following any symlink.
 
     ``previous`` is the index of what ``dest`` holds (None: unknown, e.g. after a daemon restart; then what is
-    there is looked at on disk). Whatever the new tar lacks is removed."""
+    there is looked at on disk). Whatever the new tar lacks is removed. ``kept``: where the tar stream of the
+    upload that made ``previous`` is kept (and this one's is kept, for the next upload): while the new stream
+    matches it byte for byte nothing is parsed or hashed at all, and a stream that matches to its end is the
+    same context, whose index is ``previous`` (the docker CLI tars an unchanged directory to the same bytes)."""
     raw = decompressed(stream)
-    src = raw
+    src: Source = raw
     magic = raw.peek(6) if getattr(raw, "peek", None) is not None else b""
     if magic.startswith(b"BZh"):
         import bz2
@@ -47,14 +51,116 @@ def receive_context(stream: IO[bytes], dest: str, previous: ContextIndex | None)
         import lzma
 
         src = lzma.LZMAFile(raw)
+    if kept and previous is not None:
+        try:
+            old = open(kept, "rb")  # noqa: SIM115 - closed by _Replay or below
+        except FileNotFoundError:
+            pass
+        else:
+            replay = _compare(src, old)
+            if replay is None:
+                return previous
+            src = replay
+    elif kept:
+        _unlink(kept)
+    tmp = kept + ".tmp" if kept else ""
+    copy = _Copy(src, tmp) if tmp else src
     rx = _Receiver(dest, previous)
+    done = False
     try:
-        rx.run(TarReader(src))
+        rx.run(TarReader(copy))
+        done = True
     except TarFormatError as e:
         raise InvalidParameter(f"failed to read the build context: {e}") from None
     finally:
         rx.close()
+        if isinstance(copy, _Copy):
+            copy.close()
+        if isinstance(src, _Replay):
+            src.close()
+        if tmp and not done:
+            _unlink(tmp)
+            _unlink(kept)
+    if tmp:
+        os.replace(tmp, kept)
     return ContextIndex(rx.index)
+
+
+_BLOCK = 1 << 20
+
+
+def _compare(src: Source, old: io.BufferedReader) -> _Replay | None:
+    """Read the upload against the kept stream. None: the same bytes to the end (``old`` is closed). Otherwise a
+    reader that gives the whole new stream: the kept bytes that matched, then what was read and the rest."""
+    new = bytearray(_BLOCK)
+    kept = bytearray(_BLOCK)
+    view = memoryview(new)
+    offset = 0
+    while True:
+        n = src.readinto(view) or 0
+        if n == 0:
+            if old.read(1):
+                break  # the new stream is shorter
+            old.close()
+            return None
+        k = old.readinto(memoryview(kept)[:n]) or 0
+        if k != n or kept[:n] != view[:n]:
+            break
+        offset += n
+    old.seek(0)
+    return _Replay(old, offset, bytes(view[:n]), src)
+
+
+class _Replay:
+    """``length`` bytes of the kept stream, then ``head``, then the rest of the upload."""
+
+    def __init__(self, old: io.BufferedReader, length: int, head: bytes, rest: Source) -> None:
+        self.old = old
+        self.left = length
+        self.head = head
+        self.rest = rest
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        if self.left:
+            n = self.old.readinto(view[:min(len(view), self.left)]) or 0
+            if n == 0:
+                raise TarFormatError("the kept context stream is shorter than recorded")
+            self.left -= n
+            return n
+        if self.head:
+            k = min(len(view), len(self.head))
+            view[:k] = self.head[:k]
+            self.head = self.head[k:]
+            return k
+        return self.rest.readinto(view) or 0
+
+    def close(self) -> None:
+        self.old.close()
+
+
+class _Copy:
+    """Passes the stream through while keeping a copy in ``path`` (the next upload is compared with it)."""
+
+    def __init__(self, src: Source, path: str) -> None:
+        self.src = src
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+
+    def readinto(self, b: Any) -> int:
+        n = self.src.readinto(b) or 0
+        if n:
+            _write_all(self.fd, memoryview(b).cast("B")[:n])
+        return n
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 class _Receiver:
@@ -216,9 +322,11 @@ class _Receiver:
                 h.update(piece)
                 _write_all(fd, piece)
             os.fchmod(fd, m.mode)
+            digest = h.hexdigest()
+            remember_digest(os.fstat(fd), digest)  # found by stat after a daemon restart, when no index is kept
         finally:
             os.close(fd)
-        return Entry(stat.S_IFREG | m.mode, m.size, h.hexdigest())
+        return Entry(stat.S_IFREG | m.mode, m.size, digest)
 
     def remove(self, parent: int, base: str, rel: str) -> None:
         try:

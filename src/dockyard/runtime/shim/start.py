@@ -7,7 +7,7 @@ loaded: it binds ``shim.sock`` in the container's state dir, runs the runtime's
 create + start with the container's stdio ends, reports the init's pid to the
 daemon, and then execs ``dockyard-monitor`` (``native/monitor.c``) with those
 fds.  The monitor is the init's subreaper for the rest of its life: it writes
-the log, serves attach/wait/resize/status on ``shim.sock`` (``protocol.py``),
+the log, serves attach/wait/resize/status/flush on ``shim.sock`` (``protocol.py``),
 reaps the init and records ``exit.json``.  A few hundred KiB of
 C instead of a forked interpreter keeps an idle container cheap.
 
