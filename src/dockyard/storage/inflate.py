@@ -11,7 +11,7 @@ a member is an error, and a stream that ends inside a member is an error.
 from __future__ import annotations
 
 import zlib
-from typing import IO
+from typing import IO, Any
 
 INPUT_CHUNK = 1 << 20
 OUTPUT_CHUNK = 1 << 20
@@ -105,6 +105,13 @@ class GzipReader:
         end = min(len(self._buf), pos + n)
         self._pos = end
         return self._buf[pos:end]
+
+    def readinto(self, b: Any) -> int:
+        """``read`` into ``b``, for a consumer that fills a buffer of its own (the build context's tar reader)."""
+        view = memoryview(b).cast("B")
+        data = self.read(len(view))
+        view[:len(data)] = data
+        return len(data)
 
     def close(self) -> None:
         self._buf = b""
