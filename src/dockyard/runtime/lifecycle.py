@@ -130,7 +130,11 @@ def pause(root: str, cid: str) -> None:
         raise OCIRuntimeError(f"cannot pause {cid}: {exc}", "other") from None
     if not stored.get("paused_probe"):
         stored["paused_probe"] = True
-        st.write_state(root, cid, stored)
+        try:
+            st.write_state(root, cid, stored)
+        except FileNotFoundError:
+            # the container exited and its state dir was removed between the check and this write
+            raise OCIRuntimeError(f"container not running: {cid} has exited", "state") from None
 
 
 def resume(root: str, cid: str) -> None:
