@@ -15,12 +15,12 @@ from helpers.daemon import TestDaemon, finish_daemon
 SERVER = "while true; do echo hello | nc -l -p 80; done"
 
 
-def fetch(port: int, timeout: float = 5.0) -> bytes:
-    """What 127.0.0.1:``port`` answers within ``timeout`` seconds (b"" if nothing)."""
+def fetch(port: int, timeout: float = 5.0, host: str = "127.0.0.1") -> bytes:
+    """What host:``port`` (IPv4 or IPv6) answers within ``timeout`` seconds (b"" if nothing)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+            with socket.create_connection((host, port), timeout=1) as c:
                 data = c.recv(100)
                 if data:
                     return data

@@ -3,9 +3,7 @@ clean-up after each test (containers, user networks), and the busybox server the
 
 from __future__ import annotations
 
-import socket
-import time
-
+from helpers import served
 from helpers.daemon import TestDaemon
 from helpers.served import SERVER
 
@@ -21,18 +19,10 @@ def ok(d: TestDaemon, *args: str) -> str:
 
 def fetch(host: str, port: int, timeout: float = 5.0) -> bytes:
     """The first bytes host:port (IPv4 or IPv6) answers within ``timeout``; fails the test if nothing does."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=2) as c:
-                data = c.recv(100)
-                if data:
-                    return data
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"nothing answered on {host}:{port}")
-        time.sleep(0.1)
+    data = served.fetch(port, timeout, host)
+    if not data:
+        raise AssertionError(f"nothing answered on {host}:{port}")
+    return data
 
 
 def clean(d: TestDaemon) -> None:
