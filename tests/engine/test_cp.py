@@ -145,11 +145,17 @@ def test_progress_line_on_a_terminal(daemon: TestDaemon, box: str, work: str) ->
     assert lines[0] == lines[1] == "Successfully copied 2.05kB to DEST\n"
 
 
-def test_escapes_are_refused_and_host_untouched(daemon: TestDaemon, box: str, work: str) -> None:
-    host_dir = os.path.join(work, "hostdir")
+def _host_secret(work: str, name: str) -> str:
+    """A host directory holding a file no copy may reach: what the escape tests aim at."""
+    host_dir = os.path.join(work, name)
     os.makedirs(host_dir)
     with open(f"{host_dir}/secret", "w") as f:
         f.write("host secret\n")
+    return host_dir
+
+
+def test_escapes_are_refused_and_host_untouched(daemon: TestDaemon, box: str, work: str) -> None:
+    host_dir = _host_secret(work, "hostdir")
     # a symlink in the container naming the host directory resolves inside the container (which lacks it)
     assert daemon.docker("exec", box, "ln", "-s", host_dir, "/tmp/out").returncode == 0
     assert daemon.docker("exec", box, "ln", "-s", "../../../../../../" + host_dir, "/tmp/relout").returncode == 0
@@ -175,10 +181,7 @@ def test_escapes_are_refused_and_host_untouched(daemon: TestDaemon, box: str, wo
                            "names and symlinked members too; dockerd 20.10 answers 500 'Error processing tar file' "
                            "and treats absolute names and symlinks its own way")
 def test_escaping_archives_are_refused_and_write_nothing(daemon: TestDaemon, box: str, work: str) -> None:
-    host_dir = os.path.join(work, "hostdir2")
-    os.makedirs(host_dir)
-    with open(f"{host_dir}/secret", "w") as f:
-        f.write("host secret\n")
+    host_dir = _host_secret(work, "hostdir2")
     assert daemon.docker("exec", box, "ln", "-s", host_dir, "/tmp/out").returncode == 0
     # archives: "..", absolute names, writing through a symlink (the archive's own or the container's)
     evil = tarfile.TarInfo("evil")

@@ -224,12 +224,17 @@ def test_truncated_upload_is_refused(tmp: str) -> None:
         receive(data[:len(data) // 2 + 100], slot, None)
 
 
-def test_kept_stream_identical_upload_parses_nothing(tmp: str) -> None:
+def _first_upload_kept(tmp: str) -> tuple[str, str, bytes, ContextIndex]:
+    """A slot that received FIRST with its stream kept: (slot, kept stream path, FIRST's tar, its index)."""
     slot = os.path.join(tmp, "slot")
     os.makedirs(slot)
     kept = slot + ".tar"
     data = make_tar(FIRST)
-    first = receive_context(io.BytesIO(data), slot, None, kept)
+    return slot, kept, data, receive_context(io.BytesIO(data), slot, None, kept)
+
+
+def test_kept_stream_identical_upload_parses_nothing(tmp: str) -> None:
+    slot, kept, data, first = _first_upload_kept(tmp)
     with open(kept, "rb") as f:
         assert f.read() == data  # the stream as the tar reader saw it
     snapshot = {rel: os.lstat(os.path.join(slot, rel)).st_mtime_ns for rel in tree(slot)}
@@ -240,11 +245,7 @@ def test_kept_stream_identical_upload_parses_nothing(tmp: str) -> None:
 
 @pytest.mark.parametrize("change", ["second-upload", "one-byte", "shorter", "longer"])
 def test_kept_stream_differing_upload_is_received_whole(tmp: str, change: str) -> None:
-    slot = os.path.join(tmp, "slot")
-    os.makedirs(slot)
-    kept = slot + ".tar"
-    data = make_tar(FIRST)
-    first = receive_context(io.BytesIO(data), slot, None, kept)
+    slot, kept, data, first = _first_upload_kept(tmp)
     if change == "second-upload":
         new = make_tar(second_members())
     elif change == "one-byte":  # inside big.bin, far past the first read block
@@ -264,11 +265,7 @@ def test_kept_stream_differing_upload_is_received_whole(tmp: str, change: str) -
 
 
 def test_failed_upload_drops_the_kept_stream(tmp: str) -> None:
-    slot = os.path.join(tmp, "slot")
-    os.makedirs(slot)
-    kept = slot + ".tar"
-    data = make_tar(FIRST)
-    first = receive_context(io.BytesIO(data), slot, None, kept)
+    slot, kept, data, first = _first_upload_kept(tmp)
     broken = make_tar(second_members())
     with pytest.raises(InvalidParameter):
         receive_context(io.BytesIO(broken[:len(broken) // 2 + 100]), slot, first, kept)
