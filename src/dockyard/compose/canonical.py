@@ -13,6 +13,11 @@ YAML is written as yaml.v3/v4 writes it: 2-space indent with sequences indented 
 keys in its natural order (digit runs compared as numbers), a string that would read back as another
 type double-quoted. JSON as Go's ``json.MarshalIndent(.., "", "  ")``: top-level keys sorted (a map),
 ``<``/``>``/``&`` escaped, no final newline. Every ``$`` of an interpolated model is printed as ``$$``.
+
+Extensions (``x-*`` keys) are compose-go's ``Extensions`` maps, tagged ``yaml:",inline" json:"-"``: in YAML
+they follow an object's fields (sorted as yaml.v3 sorts map keys), at every level; in JSON only the
+project's own (top-level) ones appear, since Project.MarshalJSON adds them to its map and every other
+type leaves them out.
 """
 
 from __future__ import annotations
@@ -168,7 +173,9 @@ def _shape(value: Any, spec: Any, json_form: bool) -> Any:
                     v = _shape(value[key], sub, json_form)
                     if v is not _OMIT:
                         out[key] = v
-            for key in sorted(k for k in value if k not in known and not k.startswith("__")):
+            for key in sorted((k for k in value if k not in known and not k.startswith("__")), key=_NATURAL):
+                if json_form and key.startswith("x-"):
+                    continue  # compose-go's Extensions are `json:"-"` below the top level
                 out[key] = value[key]  # extensions (x-…) and keys the table does not know, after the fields
             return out if out else _OMIT
         if kind == "keep":  # a pointer to a struct: present, even empty, when set
@@ -300,6 +307,8 @@ def canonical(project: Project, json_form: bool = False) -> dict[str, Any]:
             shaped = _shape(obj, spec, json_form)
             out[key] = {} if shaped is _OMIT else shaped
         doc[section] = out
+    for key in sorted(project.extensions, key=_NATURAL):  # top-level x-*: inline after the sections
+        doc[key] = project.extensions[key]
     return doc
 
 
@@ -395,7 +404,7 @@ def _structs(value: Any, spec: Any) -> Any:
         if kind == "struct" and isinstance(value, dict):
             fields = dict(spec[1])
             rank = {k: i for i, (k, _sub) in enumerate(spec[1])}
-            keys = sorted(value, key=lambda k: (rank.get(k, len(rank)), k))
+            keys = sorted(value, key=lambda k: (rank.get(k, len(rank)), _NATURAL(k)))
             return _StructDict((k, _structs(value[k], fields.get(k, _ANY))) for k in keys)
         if kind == "map" and isinstance(value, dict):
             return {k: _structs(v, spec[1]) for k, v in value.items()}
@@ -414,6 +423,9 @@ def _typed(doc: dict[str, Any]) -> _StructDict:
                           ("configs", _CONFIG)):
         if section in doc:
             out[section] = {k: _structs(v, spec) for k, v in doc[section].items()}
+    for key in doc:
+        if key.startswith("x-"):
+            out[key] = doc[key]
     return out
 
 

@@ -216,6 +216,7 @@ class Loader:
                                    "invalid compose project")
         project = Project(name=name, working_dir=project_dir, config_files=files, services=normalized,
                           environment=env, disabled=off, profiles=profiles)
+        project.extensions = {k: v for k, v in merged.items() if k.startswith("x-")}
         used_nets = {n for svc in normalized.values() for n in (svc.get("networks") or {})}
         nets = dict(merged.get("networks") or {})
         if "default" in used_nets and "default" not in nets:

@@ -4,7 +4,8 @@ Mappings merge key by key, the later file winning on scalars. Sequences append, 
 specification names them: ``command``, ``entrypoint`` and ``healthcheck.test`` are replaced; ``environment``,
 ``labels`` and the other list-or-mapping keys merge as mappings; ``volumes`` merge by container path,
 ``secrets``/``configs`` by target, ``depends_on``/``networks`` by name; lists of unique values (``dns``,
-``cap_add``, ``ports`` …) drop duplicates.
+``cap_add``, ``ports`` …) drop duplicates. An extension (``x-*`` key, at any level) is replaced whole, never
+merged, as compose-go does.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def merge_values(base: Any, over: Any, key: str = "") -> Any:
 def merge_mapping(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in over.items():
-        if k in out and out[k] is not None and v is not None:
+        if k in out and out[k] is not None and v is not None and not k.startswith("x-"):
             out[k] = merge_values(out[k], v, k)
         else:
             out[k] = copy.deepcopy(v)

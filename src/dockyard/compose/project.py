@@ -26,6 +26,8 @@ class Project:
         self.environment = dict(environment or {})
         self.disabled = dict(disabled or {})  # services of inactive profiles
         self.profiles = list(profiles or [])  # the active ones
+        # top-level ``x-*`` keys, as written (after interpolation): compose-go's Project.Extensions
+        self.extensions: dict[str, Any] = {}
 
     def service(self, name: str) -> dict[str, Any]:
         if name not in self.services:

@@ -1,0 +1,95 @@
+"""The model's finer points end to end: `dockyard compose` (a subprocess, as a user runs it) against a real
+daemon. Extensions and anchors reach the containers; the config hash is Compose v2's, so only a change v2
+counts recreates a container."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import textwrap
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers.daemon import TestDaemon
+
+DOCKYARD = os.path.join(os.path.dirname(sys.executable), "dockyard")
+
+
+class Proj:
+    def __init__(self, daemon: TestDaemon, root: Path, text: str) -> None:
+        self.daemon = daemon
+        self.dir = root
+        self.name = "dym" + secrets.token_hex(3)
+        self.write(text)
+
+    def write(self, text: str) -> None:
+        (self.dir / "compose.yaml").write_text(textwrap.dedent(text))
+
+    def run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([DOCKYARD, "compose", "-p", self.name, *args], cwd=self.dir, capture_output=True,
+                              text=True, env={**self.daemon.env, **(env or {})}, timeout=120)
+
+    def ok(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        r = self.run(*args, env=env)
+        assert r.returncode == 0, f"compose {' '.join(args)} → {r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r
+
+    def containers(self) -> list[dict[str, Any]]:
+        flt = urllib.parse.quote(json.dumps({"label": [f"com.docker.compose.project={self.name}"]}))
+        status, body = self.daemon.api_json("GET", f"/containers/json?all=1&filters={flt}")
+        assert status == 200
+        return sorted(body, key=lambda c: c["Names"][0])
+
+    def ids(self) -> dict[str, str]:
+        return {c["Names"][0].lstrip("/"): c["Id"] for c in self.containers()}
+
+
+@pytest.fixture()
+def project(daemon: TestDaemon, busybox_image: str, tmp_path: Path) -> Iterator[Any]:
+    made: list[Proj] = []
+
+    def make(text: str) -> Proj:
+        d = tmp_path / f"p{len(made)}"
+        d.mkdir()
+        p = Proj(daemon, d, text)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.run("down", "-v", "-t", "0", "--remove-orphans")
+
+
+def test_extensions_and_anchors_reach_the_containers(project: Any) -> None:
+    p = project("""\
+        x-base: &base
+          image: busybox
+          command: ["sleep", "300"]
+          labels:
+            com.example.role: ${ROLE:-worker}
+        x-note: kept
+        services:
+          a:
+            <<: *base
+            x-extra: {ignored: by the engine}
+          b:
+            <<: *base
+            labels:
+              com.example.role: single
+        """)
+    cfg = p.ok("config", env={"ROLE": "api"}).stdout
+    assert "x-note: kept\n" in cfg and "    x-extra:\n      ignored: by the engine\n" in cfg
+    assert "x-base:\n  command:\n    - sleep\n    - \"300\"\n  image: busybox\n" in cfg
+    p.ok("up", "-d", env={"ROLE": "api"})
+    labels = {c["Labels"]["com.docker.compose.service"]: c["Labels"] for c in p.containers()}
+    assert labels["a"]["com.example.role"] == "api"
+    assert labels["b"]["com.example.role"] == "single"
+    assert not [k for lab in labels.values() for k in lab if k.startswith("x-")]
+    assert {c["State"] for c in p.containers()} == {"running"}
