@@ -4,7 +4,8 @@ The expected outputs were written from a reading of compose-go v2.2.0's types (s
 tags, the MarshalYAML/MarshalJSON methods) and of Compose 2.29.7's `config` command (the release `compose
 version` reports), as that Compose v2 prints the project;
 Compose v2 itself cannot be installed here to record them. `@DIR@` stands for the project directory. The
-hash file pins dockyard's own config hash (a change to it recreates every container of every project).
+hash file pins Compose v2's ServiceHash of db and cache (derived by hand in test_compose_hash.py's way; a change
+to it recreates every container of every project).
 """
 
 from __future__ import annotations

@@ -274,7 +274,7 @@ def test_ports_volumes_and_hash(tmp_path: Path) -> None:
     assert [(x["target"], x.get("published"), x.get("host_ip"), x["protocol"]) for x in web["ports"]] == [
         (80, "8000", "127.0.0.1", "udp"), (81, "8001", "127.0.0.1", "udp"), (9000, None, None, "tcp"),
         (90, "9090", "127.0.0.1", "tcp")]
-    assert web["volumes"][1] == {"type": "volume", "target": "/anon"}
+    assert web["volumes"][1] == {"type": "volume", "target": "/anon", "volume": {}}  # as compose-go parses it
     assert web["volumes"][2]["volume"] == {"nocopy": True}
     h = config_hash(web)
     assert config_hash({**web, "scale": 5}) == h  # scale alone recreates nothing

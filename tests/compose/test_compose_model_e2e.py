@@ -93,3 +93,49 @@ def test_extensions_and_anchors_reach_the_containers(project: Any) -> None:
     assert labels["b"]["com.example.role"] == "single"
     assert not [k for lab in labels.values() for k in lab if k.startswith("x-")]
     assert {c["State"] for c in p.containers()} == {"running"}
+
+
+HASHED = """\
+    services:
+      a:
+        image: busybox
+        command: ["sleep", "300"]
+        environment: {V: "1"}
+        labels: {tier: "<t&t>"}
+{extra}
+    """
+# compose-go v2.2.0's ServiceConfig of `a` as Go's json.Marshal writes it (see test_compose_hash.py's rules):
+# what Compose 2.29.7 hashes into com.docker.compose.config-hash
+A_JSON = ('{"command":["sleep","300"],"entrypoint":null,"environment":{"V":"1"},"image":"busybox",'
+          '"labels":{"tier":"\\u003ct\\u0026t\\u003e"},"networks":{"default":null}}')
+
+
+def test_config_hash_label_is_compose_v2s_and_only_real_changes_recreate(project: Any) -> None:
+    import hashlib
+
+    p = project(HASHED.replace("{extra}", ""))
+    p.ok("up", "-d")
+    (c,) = p.containers()
+    want = hashlib.sha256(A_JSON.encode()).hexdigest()
+    assert c["Labels"]["com.docker.compose.config-hash"] == want
+    assert p.ok("config", "--hash", "a").stdout == f"a {want}\n"
+    before = p.ids()
+    # fields Compose v2 leaves out of the hash: changing them recreates nothing
+    for extra in ("        scale: 1", "        pull_policy: missing", "        x-note: {any: thing}",
+                  "        depends_on:\n          b: {condition: service_started, required: false}"):
+        p.write(HASHED.replace("{extra}", extra))
+        r = p.ok("up", "-d")
+        assert p.ids() == before, (extra, r.stderr)
+        assert "Recreate" not in r.stderr, (extra, r.stderr)
+    # a real change does
+    p.write(HASHED.replace("{extra}", "").replace('V: "1"', 'V: "2"'))
+    r = p.ok("up", "-d")
+    assert p.ids() != before and f"Container {p.name}-a-1  Recreated" in r.stderr
+    (c,) = p.containers()
+    assert c["Labels"]["com.docker.compose.config-hash"] == hashlib.sha256(
+        A_JSON.replace('"V":"1"', '"V":"2"').encode()).hexdigest()
+    # and --scale of the command line is scale too: the running container is kept, one is added
+    before = p.ids()
+    p.ok("up", "-d", "--scale", "a=2")
+    after = p.ids()
+    assert len(after) == 2 and after[f"{p.name}-a-1"] == before[f"{p.name}-a-1"]

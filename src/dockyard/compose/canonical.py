@@ -181,11 +181,11 @@ def _shape(value: Any, spec: Any, json_form: bool) -> Any:
         if kind == "keep":  # a pointer to a struct: present, even empty, when set
             v = _shape(value, spec[1], json_form)
             return {} if v is _OMIT and value is not None else v
-        if kind == "nullable":
+        if kind == "nullable":  # a pointer: nil is null, an empty mapping an empty struct
             if value is None:
                 return None
             v = _shape(value, spec[1], json_form)
-            return None if v is _OMIT else v
+            return {} if v is _OMIT else v
         if kind == "map":
             if not isinstance(value, dict) or not value:
                 return _OMIT if not value else value
@@ -199,12 +199,11 @@ def _shape(value: Any, spec: Any, json_form: bool) -> Any:
                 return _OMIT
             items = [_shape(v, spec[1], json_form) for v in value]
             return [({} if v is _OMIT else v) for v in items]
-        if kind == "ulimit":
+        if kind == "ulimit":  # `nproc: 512` stays a number; a soft/hard pair is a pair, even when equal
             if isinstance(value, dict):
-                soft, hard = value.get("soft"), value.get("hard")
-                if soft == hard and soft is not None:
-                    return int(soft)
-                return {"soft": int(soft or 0), "hard": int(hard or 0)}
+                if value.get("single") is not None:
+                    return int(value["single"])
+                return {"soft": int(value.get("soft") or 0), "hard": int(value.get("hard") or 0)}
             return int(value)
     if value is None:
         return _OMIT
@@ -254,7 +253,7 @@ class _Omit:
 _OMIT: Any = _Omit()
 
 
-def _v2_service(internal: dict[str, Any]) -> dict[str, Any]:
+def v2_service(internal: dict[str, Any]) -> dict[str, Any]:
     """What compose-go's loader adds to a service that the internal model keeps implicit."""
     svc = {k: v for k, v in internal.items() if k != "env_file"}  # env files are folded into environment
     deps = {k: dict(v or {}) for k, v in (svc.get("depends_on") or {}).items()}
@@ -270,9 +269,6 @@ def _v2_service(internal: dict[str, Any]) -> dict[str, Any]:
         deps.setdefault(dep, {"condition": "service_started", "restart": restart, "required": True})
     if deps:
         svc["depends_on"] = deps
-    if svc.get("volumes"):  # a volume entry without volume options still has the (empty) options object
-        svc["volumes"] = [({**v, "volume": {}} if v.get("type") == "volume" and "volume" not in v else v)
-                          for v in svc["volumes"]]
     if svc.get("secrets"):  # a secret lands in /run/secrets/<source> unless told otherwise
         svc["secrets"] = [({**x, "target": f"/run/secrets/{x.get('source')}"} if not x.get("target") else x)
                           for x in svc["secrets"]]
@@ -287,7 +283,7 @@ def canonical(project: Project, json_form: bool = False) -> dict[str, Any]:
     doc: dict[str, Any] = {"name": project.name}
     services = {}
     for name in sorted(project.services):
-        svc = _v2_service(project.services[name])
+        svc = v2_service(project.services[name])
         shaped = _shape(svc, _SERVICE, json_form)
         services[name] = {} if shaped is _OMIT else shaped
         if json_form:  # command and entrypoint are never left out of Go's JSON (null when unset)

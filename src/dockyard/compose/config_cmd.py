@@ -12,8 +12,9 @@ from typing import IO
 
 from dockyard.compose import canonical
 from dockyard.compose.errors import ComposeError
-from dockyard.compose.labels import config_hash, default_image_name
+from dockyard.compose.labels import default_image_name
 from dockyard.compose.project import Project
+from dockyard.compose.servicehash import service_hash
 
 
 def render(project: Project, out: IO[str], fmt: str = "yaml", services: bool = False, volumes: bool = False,
@@ -43,7 +44,7 @@ def render(project: Project, out: IO[str], fmt: str = "yaml", services: bool = F
     if hash_of is not None:
         names = project.services if hash_of == "*" else [s.strip() for s in hash_of.split(",")]
         for name in sorted(names):  # v2 prints them in its sorted service-name order
-            out.write(f"{name} {config_hash(project.service(name))}\n")
+            out.write(f"{name} {service_hash(project.service(name), env_files_read=False)}\n")
         return
     if fmt == "json":
         out.write(canonical.to_json(project))

@@ -2,13 +2,12 @@
 
 Containers are ``project-service-N`` (one-off ones ``project-service-run-<id>``), networks and volumes
 ``project_key``; every object carries the ``com.docker.compose.*`` labels v2 writes, and a container's
-config hash is v2's: the sha256 of the service's JSON without build, pull_policy, scale/replicas,
-depends_on and profiles (changing those alone recreates nothing).
+config hash is v2's: the sha256 of the service's Go JSON without build, pull_policy, scale/replicas and
+depends_on (changing those alone recreates nothing), see compose/servicehash.py.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 PREFIX = "com.docker.compose"
@@ -50,11 +49,10 @@ def sha256_hex(data: bytes) -> str:
 
 
 def config_hash(service: dict[str, Any]) -> str:
-    o = {k: v for k, v in service.items() if k not in ("build", "pull_policy", "scale", "depends_on", "profiles")}
-    if isinstance(o.get("deploy"), dict):
-        o["deploy"] = {k: v for k, v in o["deploy"].items() if k != "replicas"}
-    data = json.dumps(o, sort_keys=True, separators=(",", ":"), default=str)
-    return sha256_hex(data.encode())
+    """Compose v2's ServiceHash of the service (compose/servicehash.py)."""
+    from dockyard.compose.servicehash import service_hash
+
+    return service_hash(service)
 
 
 def depends_on_label(service: dict[str, Any]) -> str:

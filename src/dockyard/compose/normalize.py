@@ -96,7 +96,7 @@ def parse_volume(spec: Any, base: str) -> dict[str, Any]:
     text = str(spec)
     parts = text.split(":")
     if len(parts) == 1:
-        return {"type": "volume", "target": parts[0]}
+        return {"type": "volume", "target": parts[0], "volume": {}}
     source, target = parts[0], parts[1]
     mode = parts[2] if len(parts) > 2 else ""
     opts = set(mode.split(",")) if mode else set()
@@ -109,10 +109,9 @@ def parse_volume(spec: Any, base: str) -> dict[str, Any]:
                 v["bind"]["propagation"] = p
         if "z" in opts or "Z" in opts:
             v["bind"]["selinux"] = "z" if "z" in opts else "Z"
-    else:
-        v = {"type": "volume", "source": source, "target": target}
-        if "nocopy" in opts:
-            v["volume"] = {"nocopy": True}
+    else:  # the short syntax always carries the (maybe empty) volume options, as compose-go's parser
+        v = {"type": "volume", "source": source, "target": target, "volume": {"nocopy": True} if "nocopy" in opts
+             else {}}
     if "ro" in opts:
         v["read_only"] = True
     return v
@@ -163,16 +162,23 @@ def normalize_service(name: str, raw: dict[str, Any], base: str, environ: Mappin
     env_files = svc.pop("env_file", None)
     if env_files is not None:
         items = [env_files] if isinstance(env_files, (str, dict)) else env_files
+        listed: list[dict[str, Any]] = []
         for item in items:
             spec = {"path": item} if isinstance(item, str) else dict(item)
             path = resolve_path(base, str(spec["path"]))
+            listed.append({"path": path, "required": spec.get("required", True) is not False})
             if not os.path.exists(path) and spec.get("required", True) is False:
                 continue
             for k, v in parse_env_file(path, environ).items():
                 env[k] = v
+    own: dict[str, str | None] = {}
     if "environment" in svc:
         for k, val in _env_mapping(svc["environment"]).items():
-            env[k] = val if val is not None else environ.get(k)
+            env[k] = own[k] = val if val is not None else environ.get(k)
+    if env_files is not None:
+        # the service before its env files are read (what `config --hash` hashes, as Compose v2 does)
+        svc["__env_files__"] = listed
+        svc["__own_environment__"] = own
     if env or "environment" in svc or env_files is not None:
         svc["environment"] = env
     for key in ("labels", "sysctls", "annotations"):
@@ -212,7 +218,7 @@ def normalize_service(name: str, raw: dict[str, Any], base: str, environ: Mappin
         if key in svc:
             svc[key] = [{"source": s} if isinstance(s, str) else dict(s) for s in svc[key] or []]
     if "ulimits" in svc:
-        svc["ulimits"] = {k: ({"soft": int(v), "hard": int(v)} if not isinstance(v, dict) else v)
+        svc["ulimits"] = {k: ({"single": int(v), "soft": int(v), "hard": int(v)} if not isinstance(v, dict) else v)
                           for k, v in svc["ulimits"].items()}
     if "profiles" in svc:
         svc["profiles"] = [str(p) for p in svc["profiles"]]
