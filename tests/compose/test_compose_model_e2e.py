@@ -139,3 +139,23 @@ def test_config_hash_label_is_compose_v2s_and_only_real_changes_recreate(project
     p.ok("up", "-d", "--scale", "a=2")
     after = p.ids()
     assert len(after) == 2 and after[f"{p.name}-a-1"] == before[f"{p.name}-a-1"]
+
+
+def test_config_no_interpolate_through_the_cli(project: Any) -> None:
+    p = project("""\
+        services:
+          a:
+            image: ${IMG:-busybox}
+            command: ["sh", "-c", "echo $$V; sleep 300"]
+            environment:
+              - V=${V:-one}
+        """)
+    r = p.ok("config", "--no-interpolate", env={"V": "two"})
+    assert "    image: ${IMG:-busybox}\n" in r.stdout and "      - V=${V:-one}\n" in r.stdout
+    assert "echo $$V; sleep 300" in r.stdout and f"name: {p.name}\n" in r.stdout
+    doc = json.loads(p.ok("config", "--no-interpolate", "--format", "json").stdout)
+    assert doc["services"]["a"]["image"] == "${IMG:-busybox}"
+    p.ok("up", "-d", env={"V": "two"})  # the same file, interpolated, runs
+    (c,) = p.containers()
+    env = p.daemon.api_json("GET", f"/containers/{c['Id']}/json")[1]["Config"]["Env"]
+    assert "V=two" in env

@@ -389,6 +389,7 @@ _Dumper.add_representer(str, _represent_str)
 _Dumper.add_representer(type(None), _represent_none)
 _Dumper.add_representer(_StructDict, _represent_struct)
 _Dumper.add_representer(dict, _represent_map)
+YamlDumper = _Dumper  # for other renderings of plain maps (compose/model.py)
 
 
 def _structs(value: Any, spec: Any) -> Any:

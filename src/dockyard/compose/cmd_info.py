@@ -72,6 +72,9 @@ def configure_config(p: argparse.ArgumentParser) -> None:
 
 
 def run_config(args: Any, ctx: Context) -> int:
+    if args.no_interpolate and not (args.list_services or args.volumes or args.networks or args.profiles
+                                    or args.images or args.hash):
+        return _config_model(args, ctx)
     project = ctx.project(args.services, profiles=["*"] if args.profiles else None)
     if args.services:
         keep = set(project.with_dependencies(args.services))
@@ -86,6 +89,23 @@ def run_config(args: Any, ctx: Context) -> int:
     finally:
         if args.output:
             out.close()
+    return 0
+
+
+def _config_model(args: Any, ctx: Context) -> int:
+    """``config --no-interpolate``: the merged model with ``${VAR}`` as written (compose/model.py)."""
+    from dockyard.compose.loader import load_model
+    from dockyard.compose.model import render_model
+
+    ctx.opts.interpolate = False
+    text = render_model(load_model(ctx.opts), args.format)
+    if args.quiet:
+        return 0
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        ctx.out.write(text)
     return 0
 
 

@@ -41,7 +41,7 @@ class LoadOptions:
                  project_directory: str | None = None, env_files: list[str] | None = None,
                  profiles: list[str] | None = None, cwd: str | None = None,
                  environ: Mapping[str, str] | None = None, warn: Callable[[str], None] | None = None,
-                 stdin_text: str | None = None) -> None:
+                 stdin_text: str | None = None, interpolate: bool = True) -> None:
         self.files = list(files or [])
         self.project_name = project_name
         self.project_directory = project_directory
@@ -51,6 +51,7 @@ class LoadOptions:
         self.environ = environ
         self.warn = warn
         self.stdin_text = stdin_text
+        self.interpolate = interpolate  # False: ${VAR} left as written (config --no-interpolate)
 
 
 def normalize_project_name(name: str) -> str:
@@ -128,6 +129,20 @@ class _Unit:
         self.source = source
 
 
+class _Gathered:
+    """What loading found before profiles and normalization: the merged document and its services."""
+
+    def __init__(self, project_dir: str, env: dict[str, str], files: list[str], merged: dict[str, Any],
+                 bases: dict[str, str], name: str, services: dict[str, dict[str, Any]]) -> None:
+        self.project_dir = project_dir
+        self.env = env
+        self.files = files
+        self.merged = merged
+        self.bases = bases
+        self.name = name
+        self.services = services
+
+
 class Loader:
     def __init__(self, opts: LoadOptions) -> None:
         self.opts = opts
@@ -141,6 +156,19 @@ class Loader:
             self.opts.warn(f'The "{name}" variable is not set. Defaulting to a blank string.')
 
     def load(self, extra_profiles: list[str] | None = None, services_named: list[str] | None = None) -> Project:
+        g = self._gather()
+        return self._project(g, extra_profiles, services_named)
+
+    def load_model(self) -> dict[str, Any]:
+        """The merged model before the typed project is made (``config --no-interpolate``): compose/model.py."""
+        from dockyard.compose.model import to_model
+
+        g = self._gather()
+        return to_model(g.name, g.services, g.merged, g.bases, g.project_dir, g.env)
+
+    def _gather(self) -> _Gathered:
+        """Files found, env read, each file parsed (interpolated unless told not to), validated, included,
+        merged in order; the project named; every service's extends resolved."""
         opts = self.opts
         project_dir = os.path.abspath(os.path.join(self.cwd, opts.project_directory)) \
             if opts.project_directory else None
@@ -176,7 +204,10 @@ class Loader:
         if name:
             check_project_name(name)
         elif merged.get("name"):
-            name = check_project_name(str(merged["name"]))
+            raw_name = str(merged["name"])
+            if not opts.interpolate:  # the name is interpolated on its own even so
+                raw_name = str(interpolate(raw_name, env, files[0], self._warn_unset, "name"))
+            name = check_project_name(raw_name)
         else:
             name = normalize_project_name(os.path.basename(project_dir))
             if not name:
@@ -187,6 +218,13 @@ class Loader:
         for sname, svc in raw_services.items():
             services[sname] = self._extends(sname, svc or {}, raw_services, bases.get(sname, project_dir),
                                             env, [])
+        return _Gathered(project_dir, env, files, merged, bases, name, services)
+
+    def _project(self, g: _Gathered, extra_profiles: list[str] | None,
+                 services_named: list[str] | None) -> Project:
+        opts = self.opts
+        project_dir, env, files, merged, bases, name, services = (g.project_dir, g.env, g.files, g.merged,
+                                                                  g.bases, g.name, g.services)
         profiles = list(opts.profiles) + list(extra_profiles or [])
         if not opts.profiles and env.get("COMPOSE_PROFILES"):
             profiles += [p.strip() for p in env["COMPOSE_PROFILES"].split(",") if p.strip()]
@@ -248,7 +286,8 @@ class Loader:
     def _unit(self, path: str, base: str, env: dict[str, str], chain: tuple[str, ...] = ()) -> _Unit:
         source = "-" if path == "-" else path
         doc = _read_yaml(path, self.opts.stdin_text)
-        doc = interpolate(doc, env, source, self._warn_unset)
+        if self.opts.interpolate:
+            doc = interpolate(doc, env, source, self._warn_unset)
         validate(doc, source)
         doc.pop("version", None)
         bases = {s: base for s in (doc.get("services") or {})}
@@ -353,3 +392,7 @@ def _rebase_paths(svc: dict[str, Any], from_dir: str, to_dir: str) -> dict[str, 
 def load_project(opts: LoadOptions, profiles: list[str] | None = None,
                  services: list[str] | None = None) -> Project:
     return Loader(opts).load(profiles, services)
+
+
+def load_model(opts: LoadOptions) -> dict[str, Any]:
+    return Loader(opts).load_model()
