@@ -10,7 +10,7 @@ import pytest
 from dockyard.storage.blobs import BlobStore
 from dockyard.storage.db import StateDB
 from dockyard.storage.layers import LayerStore
-from dockyard.storage.placement import spread_new_dirs, topdir_flag
+from dockyard.util.placement import spread_new_dirs, topdir_flag
 
 
 def _takes_flags(path: str) -> bool:

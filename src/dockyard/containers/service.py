@@ -32,6 +32,7 @@ from dockyard.storage.atomic import write_json_atomic
 from dockyard.storage.trash import remove_tree, trash_dir
 from dockyard.util import failpoint
 from dockyard.util.ids import random_name
+from dockyard.util.placement import spread_new_dirs
 
 if TYPE_CHECKING:
     from dockyard.containers.ports import (
@@ -68,6 +69,7 @@ class ContainerService:
         self.store = directory.store
         self.root = os.path.join(cfg.data_root, "containers")
         os.makedirs(self.root, exist_ok=True)
+        spread_new_dirs(self.root)  # each container's files in a lightly used block group (util/placement.py)
         self._lock = threading.RLock()
         self._clocks: dict[str, threading.Condition] = {}
         self._backoff: dict[str, restart_mod.Backoff] = {}

@@ -16,6 +16,7 @@ from dockyard.runtime.errors import OCIRuntimeError
 from dockyard.runtime.init import InitContext, stage1
 from dockyard.runtime.spec import load_bundle
 from dockyard.runtime.state import wait_gone
+from dockyard.util.placement import spread_new_dirs
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every runtime command
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ def create(
     from dockyard.runtime.cgroups import CgroupError, open_cgroup
 
     os.makedirs(root, 0o711, exist_ok=True)
+    spread_new_dirs(root)  # each container's state dir in a lightly used block group (util/placement.py)
     try:
         os.mkdir(directory, 0o711)
     except FileExistsError:

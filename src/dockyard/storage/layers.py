@@ -25,9 +25,9 @@ from typing import IO
 
 from ..errors import NotFound
 from ..util import failpoint
+from ..util.placement import spread_new_dirs
 from .blobs import BlobStore
 from .db import StateDB
-from .placement import spread_new_dirs
 from .tarsafe import extract_layer
 from .tarsplit import SIZE_NAME, SPLIT_NAME, RebuiltTar, SplitRecorder, tar_chunks
 

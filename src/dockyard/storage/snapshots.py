@@ -22,6 +22,7 @@ from typing import Any
 from ..errors import NotFound, SystemError_
 from ..sys import linux
 from ..util.mounts import is_mountpoint
+from ..util.placement import spread_new_dirs
 from .db import StateDB
 from .layers import LayerStore
 from .tarsafe import end_of_archive, tree_chunks
@@ -93,6 +94,7 @@ class Snapshotter:
         self.trash = trash_dir(data_root)
         open_trash(self.trash)  # what a crash left in it is deleted in the background
         os.makedirs(self.dir, exist_ok=True)
+        spread_new_dirs(self.dir)  # each writable layer in a lightly used block group (util/placement.py)
         db.ensure_schema(_SCHEMA)
         self._lock = threading.Lock()
 

@@ -1,4 +1,4 @@
-"""Where a new layer's inodes go: each layer directory in a block group of its own choosing.
+"""Where new inodes go: each layer's and each container's directory in a block group of its own choosing.
 
 On ext4 without a journal (common on VM and CI disks, as here), allocating an inode skips every free inode of
 the group that was deleted in the last 5 s, or in the last 305 s while its inode-table block is still dirty
@@ -7,8 +7,10 @@ the group that was deleted in the last 5 s, or in the last 305 s while its inode
 them: ~200 µs of kernel time per file, measured here, 5x the whole rest of unpacking it. Marking the layers
 directory the top of a hierarchy (``chattr +T``, ``FS_TOPDIR_FL``) makes ext4's Orlov allocator place each
 directory made in it in a lightly used group; a layer's files then follow their directory there (measured:
-5000 creates 1.0 s -> 0.08 s). Journalled ext4 only spreads the directories; other filesystems refuse the flag,
-which is fine.
+5000 creates 1.0 s -> 0.08 s). The same holds for the directories made per container (state, writable layer,
+runtime state): after containers are removed, the next starts would create their files among the freed inodes
+(~6 ms of kernel time per start, measured with perf, ~20% of a start). Journalled ext4 only spreads the
+directories; other filesystems refuse the flag, which is fine.
 """
 
 from __future__ import annotations
