@@ -159,3 +159,26 @@ def test_config_no_interpolate_through_the_cli(project: Any) -> None:
     (c,) = p.containers()
     env = p.daemon.api_json("GET", f"/containers/{c['Id']}/json")[1]["Config"]["Env"]
     assert "V=two" in env
+
+
+def test_run_cap_add_cap_drop_and_tty_flags(project: Any) -> None:
+    p = project("""\
+        services:
+          a:
+            image: busybox
+            command: ["sleep", "300"]
+            cap_add: [NET_ADMIN]
+        """)
+    r = p.ok("run", "-d", "--cap-add", "SYS_TIME", "--cap-drop", "CHOWN", "--name", f"{p.name}-once", "a")
+    assert r.stdout.strip() == f"{p.name}-once"
+    info = p.daemon.api_json("GET", f"/containers/{p.name}-once/json")[1]
+    assert info["HostConfig"]["CapAdd"] == ["NET_ADMIN", "SYS_TIME"] and info["HostConfig"]["CapDrop"] == ["CHOWN"]
+    with open(f"/proc/{info['State']['Pid']}/status") as f:
+        caps = int([line for line in f if line.startswith("CapEff:")][0].split()[1], 16)
+    assert caps & (1 << 25) and caps & (1 << 12) and not caps & (1 << 0)  # SYS_TIME, NET_ADMIN in; CHOWN out
+    r = p.run("run", "--rm", "-t", "-T", "a", "true")
+    assert r.returncode != 0 and "--tty and --no-TTY can't be used together" in r.stderr
+    p.ok("up", "-d")
+    r = p.ok("exec", "-t", "-T", "a", "echo", "tty-flag-accepted")  # v2's hidden -t: a TTY is the default
+    assert r.stdout.strip() == "tty-flag-accepted"
+    assert p.daemon.api("DELETE", f"/containers/{p.name}-once?force=1")[0] == 204

@@ -46,6 +46,7 @@ def configure_exec(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index", type=int, default=1)
     p.add_argument("--privileged", action="store_true")
     p.add_argument("-i", "--interactive", action="store_true", default=True)
+    p.add_argument("-t", "--tty", action="store_true", help=argparse.SUPPRESS)  # v2: hidden, a TTY is the default
     p.add_argument("service")
     p.add_argument("command", nargs=argparse.REMAINDER)
 
@@ -90,7 +91,10 @@ def configure_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--entrypoint")
     p.add_argument("--name")
     p.add_argument("-T", "--no-TTY", dest="no_tty", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("-i", "--interactive", action="store_true", default=True)
+    p.add_argument("--cap-add", action="append", default=[])
+    p.add_argument("--cap-drop", action="append", default=[])
     p.add_argument("--build", action="store_true")
     p.add_argument("--pull", choices=["always", "missing", "never"])
     p.add_argument("--remove-orphans", action="store_true")
@@ -103,6 +107,8 @@ def configure_run(p: argparse.ArgumentParser) -> None:
 def run_run(args: Any, ctx: Context) -> int:
     import shlex
 
+    if args.tty and args.no_tty:
+        raise ComposeError("--tty and --no-TTY can't be used together")
     project = ctx.project([args.service])
     svc = dict(project.service(args.service))
     progress = ctx.progress(args.quiet)
@@ -130,6 +136,10 @@ def run_run(args: Any, ctx: Context) -> int:
         svc["user"] = args.user
     if args.workdir:
         svc["working_dir"] = args.workdir
+    if args.cap_add:  # added to the service's own, as v2's run does
+        svc["cap_add"] = list(svc.get("cap_add") or []) + args.cap_add
+    if args.cap_drop:
+        svc["cap_drop"] = list(svc.get("cap_drop") or []) + args.cap_drop
     if not args.service_ports:
         svc["ports"] = []
     for spec in args.publish:

@@ -20,11 +20,12 @@ if TYPE_CHECKING:
     from dockyard.compose.cli import Context
 
 
-def align(rows: list[list[str]], padding: int = 3) -> str:
-    """Columns padded to the widest cell plus ``padding``; the last column unpadded (Go's tabwriter)."""
+def align(rows: list[list[str]], padding: int = 3, minwidth: int = 0) -> str:
+    """Columns padded to the widest cell plus ``padding`` (at least ``minwidth``); the last column unpadded
+    (Go's tabwriter)."""
     if not rows:
         return ""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    widths = [max(max(len(r[i]) for r in rows), minwidth - padding) for i in range(len(rows[0]) - 1)]
     return "".join("".join(c.ljust(w + padding) for c, w in zip(r[:-1], widths, strict=False)) + r[-1] + "\n"
                    for r in rows)
 
@@ -68,10 +69,21 @@ def configure_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-interpolate", action="store_true")
     p.add_argument("--no-normalize", action="store_true")
     p.add_argument("--resolve-image-digests", action="store_true")
+    p.add_argument("--no-consistency", action="store_true")
+    p.add_argument("--variables", action="store_true")
+    p.add_argument("--environment", action="store_true")
     p.add_argument("-o", "--output")
 
 
 def run_config(args: Any, ctx: Context) -> int:
+    if args.no_consistency:
+        ctx.opts.consistency = False
+    if args.variables:
+        return _config_variables(args, ctx)
+    if args.environment and not (args.list_services or args.volumes or args.hash or args.profiles or args.images):
+        project = ctx.project(args.services)
+        ctx.out.write("".join(f"{k}={v}\n" for k, v in sorted(project.environment.items())))
+        return 0
     if args.no_interpolate and not (args.list_services or args.volumes or args.networks or args.profiles
                                     or args.images or args.hash):
         return _config_model(args, ctx)
@@ -89,6 +101,20 @@ def run_config(args: Any, ctx: Context) -> int:
     finally:
         if args.output:
             out.close()
+    return 0
+
+
+def _config_variables(args: Any, ctx: Context) -> int:
+    """``config --variables``: each ``${VAR}`` of the model, with its default or alternate value and whether
+    it is required (``:?``), in a table as Compose v2 prints it (v2 prints the table whatever --format says)."""
+    from dockyard.compose.loader import load_model
+    from dockyard.compose.variables import extract_variables
+
+    ctx.opts.interpolate = False
+    found = extract_variables(load_model(ctx.opts))
+    rows = [["NAME", "REQUIRED", "DEFAULT VALUE", "ALTERNATE VALUE"]]
+    rows += [[v.name, "true" if v.required else "false", v.default, v.presence] for _n, v in sorted(found.items())]
+    ctx.out.write(align(rows, minwidth=20))
     return 0
 
 

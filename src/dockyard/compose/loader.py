@@ -41,7 +41,7 @@ class LoadOptions:
                  project_directory: str | None = None, env_files: list[str] | None = None,
                  profiles: list[str] | None = None, cwd: str | None = None,
                  environ: Mapping[str, str] | None = None, warn: Callable[[str], None] | None = None,
-                 stdin_text: str | None = None, interpolate: bool = True) -> None:
+                 stdin_text: str | None = None, interpolate: bool = True, consistency: bool = True) -> None:
         self.files = list(files or [])
         self.project_name = project_name
         self.project_directory = project_directory
@@ -52,6 +52,7 @@ class LoadOptions:
         self.warn = warn
         self.stdin_text = stdin_text
         self.interpolate = interpolate  # False: ${VAR} left as written (config --no-interpolate)
+        self.consistency = consistency  # False: references to undefined objects let through (--no-consistency)
 
 
 def normalize_project_name(name: str) -> str:
@@ -247,7 +248,7 @@ class Loader:
                         changed = True
         normalized = {s: normalize_service(s, svc, bases.get(s, project_dir), env) for s, svc in active.items()}
         off = {s: normalize_service(s, svc, bases.get(s, project_dir), env) for s, svc in disabled.items()}
-        check_graph(normalized, off)
+        check_graph(normalized, off, check_undefined=opts.consistency)
         for sname, svc in normalized.items():
             if not svc.get("image") and not svc.get("build"):
                 raise ProjectError(f'service "{sname}" has neither an image nor a build context specified: '
@@ -261,19 +262,20 @@ class Loader:
             nets["default"] = {}
         for key, raw in nets.items():
             project.networks[key] = normalize_resource("networks", key, raw, name, project_dir)
-        for sname, svc in normalized.items():
-            for n in svc.get("networks") or {}:
-                if n not in project.networks:
-                    raise ProjectError(f"service {sname!r} refers to undefined network {n}: invalid compose project")
-            for v in svc.get("volumes") or []:
-                if v.get("type") == "volume" and v.get("source") and v["source"] not in (merged.get("volumes") or {}):
-                    raise ProjectError(f"service {sname!r} refers to undefined volume {v['source']}: "
-                                       "invalid compose project")
-            for kind in ("secrets", "configs"):
-                for ref in svc.get(kind) or []:
-                    if ref["source"] not in (merged.get(kind) or {}):
-                        raise ProjectError(f"service {sname!r} refers to undefined {kind[:-1]} {ref['source']}: "
+        if opts.consistency:  # every reference names a defined object
+            for sname, svc in normalized.items():
+                for n in svc.get("networks") or {}:
+                    if n not in project.networks:
+                        raise ProjectError(f"service {sname!r} refers to undefined network {n}: invalid compose project")
+                for v in svc.get("volumes") or []:
+                    if v.get("type") == "volume" and v.get("source") and v["source"] not in (merged.get("volumes") or {}):
+                        raise ProjectError(f"service {sname!r} refers to undefined volume {v['source']}: "
                                            "invalid compose project")
+                for kind in ("secrets", "configs"):
+                    for ref in svc.get(kind) or []:
+                        if ref["source"] not in (merged.get(kind) or {}):
+                            raise ProjectError(f"service {sname!r} refers to undefined {kind[:-1]} {ref['source']}: "
+                                               "invalid compose project")
         for key, raw in (merged.get("volumes") or {}).items():
             project.volumes[key] = normalize_resource("volumes", key, raw, name, project_dir)
         for kind in ("secrets", "configs"):

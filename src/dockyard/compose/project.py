@@ -76,9 +76,10 @@ class Project:
         return [s for s in self.with_dependencies(sorted(self.services)) if s in selected]
 
 
-def check_graph(services: dict[str, dict[str, Any]], disabled: dict[str, dict[str, Any]]) -> None:
+def check_graph(services: dict[str, dict[str, Any]], disabled: dict[str, dict[str, Any]],
+                check_undefined: bool = True) -> None:
     """Compose v2's errors for an undefined dependency and for a cycle in depends_on."""
-    for name in sorted(services):
+    for name in sorted(services) if check_undefined else []:
         for dep, spec in (services[name].get("depends_on") or {}).items():
             if dep in services:
                 continue

@@ -1,0 +1,89 @@
+"""`compose config`'s other Compose v2 flags: --variables, --environment, --no-consistency."""
+
+from __future__ import annotations
+
+import io
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from dockyard.compose.cli import main as compose_main
+from dockyard.compose.variables import extract_variables
+
+
+def run(cwd: Path, *args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        code = compose_main(list(args), out=out, err=err)
+    finally:
+        os.chdir(old)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES", "TAG", "PORT", "REQ", "ALT", "INNER"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_variables_table(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text(textwrap.dedent("""\
+        services:
+          web:
+            image: "busybox:${TAG:-latest}"
+            command: ["echo", "$$NOT_A_VAR", "${REQ:?set it}", "$PLAIN"]
+            ports: ["${PORT-8080}:80"]
+            labels:
+              alt: ${ALT:+on}
+              nested: ${OUTER:-${INNER1}}
+        """))
+    code, out, err = run(tmp_path, "config", "--variables")
+    assert code == 0, err
+    assert out == (  # Go's tabwriter: minwidth 20, padding 3
+        "NAME                REQUIRED            DEFAULT VALUE       ALTERNATE VALUE\n"
+        "ALT                 false                                   on\n"
+        "INNER1              false                                   \n"
+        "OUTER               false               ${INNER1}           \n"
+        "PLAIN               false                                   \n"
+        "PORT                false               8080                \n"
+        "REQ                 true                                    \n"
+        "TAG                 false               latest              \n")
+    assert run(tmp_path, "config", "--variables", "--format", "json")[1] == out  # v2 ignores --format here
+
+
+def test_extract_variables_walks_as_compose_go() -> None:
+    found = extract_variables({"a": ["${IN_LIST}", {"x": "${IN_MAP_IN_LIST}"}], "b": {"c": "$$ ${D?}"}})
+    assert sorted(found) == ["D", "IN_LIST"]  # mappings inside sequences are not looked into
+    assert found["D"].required
+
+
+def test_environment_lists_the_interpolation_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAG", "from-shell")
+    (tmp_path / "compose.yaml").write_text("name: envs\nservices:\n  web: {image: busybox}\n")
+    (tmp_path / ".env").write_text("DOTENV_ONLY=1\nTAG=from-dotenv\n")
+    code, out, err = run(tmp_path, "config", "--environment")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines == sorted(lines)
+    assert "TAG=from-shell" in lines and "DOTENV_ONLY=1" in lines and "COMPOSE_PROJECT_NAME=envs" in lines
+
+
+def test_no_consistency_lets_undefined_references_through(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text(textwrap.dedent("""\
+        name: loose
+        services:
+          web:
+            image: busybox
+            networks: [nowhere]
+            volumes: ["missing:/m"]
+            depends_on: [ghost]
+        """))
+    code, _, err = run(tmp_path, "config")
+    assert code != 0 and "undefined" in err
+    code, out, err = run(tmp_path, "config", "--no-consistency")
+    assert code == 0, err
+    assert "      nowhere: null\n" in out and "        source: missing\n" in out and "      ghost:\n" in out
