@@ -87,3 +87,20 @@ def test_no_consistency_lets_undefined_references_through(tmp_path: Path) -> Non
     code, out, err = run(tmp_path, "config", "--no-consistency")
     assert code == 0, err
     assert "      nowhere: null\n" in out and "        source: missing\n" in out and "      ghost:\n" in out
+
+
+@pytest.mark.parametrize(("image", "ref"), [
+    ("busybox", "docker.io/library/busybox:latest"),
+    ("busybox:1.36", "docker.io/library/busybox:1.36"),
+    ("library/busybox", "docker.io/library/busybox:latest"),
+    ("user/app", "docker.io/user/app:latest"),
+    ("docker.io/app", "docker.io/library/app:latest"),
+    ("localhost/app", "localhost/app:latest"),
+    ("127.0.0.1:5000/a/b", "127.0.0.1:5000/a/b:latest"),
+    ("reg.example:5000/a:t", "reg.example:5000/a:t"),
+    ("busybox:1@sha256:" + "a" * 64, "docker.io/library/busybox@sha256:" + "a" * 64),  # the tag goes
+])
+def test_docker_ref_normalises_as_parse_docker_ref(image: str, ref: str) -> None:
+    from dockyard.compose.digests import docker_ref
+
+    assert docker_ref(image) == ref

@@ -182,3 +182,38 @@ def test_run_cap_add_cap_drop_and_tty_flags(project: Any) -> None:
     r = p.ok("exec", "-t", "-T", "a", "echo", "tty-flag-accepted")  # v2's hidden -t: a TTY is the default
     assert r.stdout.strip() == "tty-flag-accepted"
     assert p.daemon.api("DELETE", f"/containers/{p.name}-once?force=1")[0] == 204
+
+
+@pytest.fixture()
+def registry(tmp_path: Path) -> Iterator[Any]:
+    if not os.path.exists("/usr/bin/docker-registry"):
+        pytest.skip("docker-registry is not installed")
+    from helpers.registry import running_registry
+
+    with running_registry(str(tmp_path), "http") as reg:
+        yield reg
+
+
+def test_config_resolve_image_digests(project: Any, registry: Any) -> None:
+    repo = f"{registry.host}/compose/pinned"
+    p = project(f"""\
+        services:
+          a: {{image: "{repo}:1"}}
+          b: {{image: "{repo}@sha256:{'b' * 64}"}}
+        """)
+    d = p.daemon
+    assert d.api("POST", f"/images/busybox:latest/tag?repo={repo}&tag=1")[0] == 201
+    status, _h, body = d.api("POST", f"/images/{repo}/push?tag=1", headers={"X-Registry-Auth": "e30="})
+    assert status == 200, body
+    pushed = [json.loads(line)["aux"]["Digest"] for line in body.splitlines() if b'"aux"' in line]
+    assert len(pushed) == 1 and pushed[0].startswith("sha256:")
+    out = p.ok("config", "--resolve-image-digests").stdout
+    assert f"    image: {repo}:1@{pushed[0]}\n" in out  # asked the registry (through the daemon)
+    assert f"    image: {repo}@sha256:{'b' * 64}\n" in out  # already pinned: left as it is
+    model = json.loads(p.ok("config", "--no-interpolate", "--resolve-image-digests", "--format", "json").stdout)
+    assert model["services"]["a"]["image"] == f"{repo}:1@{pushed[0]}"
+    p.write(f"services:\n  a: {{image: \"{repo}:missing\"}}\n")
+    r = p.run("config", "--resolve-image-digests")
+    assert r.returncode != 0 and r.stdout == ""
+    assert r.stderr.startswith(f"failed to resolve digest for {repo}:missing: Error response from daemon: "), r.stderr
+    d.api("DELETE", f"/images/{repo}:1")

@@ -91,6 +91,9 @@ def run_config(args: Any, ctx: Context) -> int:
     if args.services:
         keep = set(project.with_dependencies(args.services))
         project.services = {k: v for k, v in project.services.items() if k in keep}
+    if args.resolve_image_digests:
+        project.services = {k: dict(v) for k, v in project.services.items()}
+        _resolve(ctx, project.services)
     out = ctx.out
     if args.output:
         out = open(args.output, "w")  # noqa: SIM115 - closed below
@@ -102,6 +105,15 @@ def run_config(args: Any, ctx: Context) -> int:
         if args.output:
             out.close()
     return 0
+
+
+def _resolve(ctx: Context, services: dict[str, dict[str, Any]]) -> None:
+    from urllib.parse import quote
+
+    from dockyard.compose.digests import resolve_digests
+
+    client = ctx.engine.client
+    resolve_digests(services, lambda ref: client.get(f"/distribution/{quote(ref, safe='/:@')}/json"))
 
 
 def _config_variables(args: Any, ctx: Context) -> int:
@@ -124,7 +136,10 @@ def _config_model(args: Any, ctx: Context) -> int:
     from dockyard.compose.model import render_model
 
     ctx.opts.interpolate = False
-    text = render_model(load_model(ctx.opts), args.format)
+    model = load_model(ctx.opts)
+    if args.resolve_image_digests:
+        _resolve(ctx, model["services"])
+    text = render_model(model, args.format)
     if args.quiet:
         return 0
     if args.output:
