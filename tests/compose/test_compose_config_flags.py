@@ -104,3 +104,80 @@ def test_docker_ref_normalises_as_parse_docker_ref(image: str, ref: str) -> None
     from dockyard.compose.digests import docker_ref
 
     assert docker_ref(image) == ref
+
+
+def test_no_normalize_leaves_out_what_normalize_adds(tmp_path: Path) -> None:
+    """compose-go's Normalize adds the default network, the default dockerfile, links' dependencies,
+    pull_policy missing for if_not_present and the resources' names; --no-normalize skips it (the loader's
+    other defaults, such as a secret's target and absolute paths, stay)."""
+    (tmp_path / "compose.yaml").write_text(textwrap.dedent("""\
+        name: nn
+        services:
+          web:
+            image: busybox
+            build: ./web
+            links: [db]
+            pull_policy: if_not_present
+            secrets: [pw]
+          db:
+            image: postgres
+            networks: [back]
+        networks:
+          back: {}
+          named: {name: custom}
+        volumes:
+          data: {}
+        secrets:
+          pw: {file: ./pw.txt}
+        """))
+    code, out, err = run(tmp_path, "config", "--no-normalize")
+    assert code == 0, err
+    assert out == textwrap.dedent(f"""\
+        name: nn
+        services:
+          db:
+            image: postgres
+            networks:
+              back: null
+          web:
+            build:
+              context: {tmp_path}/web
+            image: busybox
+            links:
+              - db
+            pull_policy: if_not_present
+            secrets:
+              - source: pw
+                target: /run/secrets/pw
+        networks:
+          back: {{}}
+          named:
+            name: custom
+        volumes:
+          data: {{}}
+        secrets:
+          pw:
+            file: {tmp_path}/pw.txt
+        """)
+    code, normal, _ = run(tmp_path, "config")
+    assert "      dockerfile: Dockerfile\n" in normal and "    pull_policy: missing\n" in normal
+    assert "  default:\n    name: nn_default\n" in normal and "      db:\n        condition: service_started\n" in normal
+
+
+def test_no_path_resolution_keeps_relative_paths(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text(textwrap.dedent("""\
+        name: nr
+        services:
+          web:
+            build: ./web
+            volumes: ["./src:/src", {type: bind, source: ../up, target: /up}]
+            secrets: [pw]
+        secrets:
+          pw: {file: ./pw.txt}
+        """))
+    code, out, err = run(tmp_path, "config", "--no-path-resolution")
+    assert code == 0, err
+    assert "      context: ./web\n" in out and "        source: ./src\n" in out and "        source: ../up\n" in out
+    assert "    file: ./pw.txt\n" in out and str(tmp_path) not in out
+    code, out, err = run(tmp_path, "config")
+    assert f"      context: {tmp_path}/web\n" in out and f"        source: {tmp_path}/src\n" in out

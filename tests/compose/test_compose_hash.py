@@ -175,3 +175,38 @@ def test_go_float32() -> None:
     # strconv.FormatFloat(float64(float32(x)), 'f', -1, 32) and json's 'e' form outside [1e-6, 1e21)
     assert [go_float32(x) for x in (0.5, 0.1, 1.5, 2, 0.25, 1e-7, 3.3)] == [
         "0.5", "0.1", "1.5", "2", "0.25", "1e-07", "3.3"]
+
+
+def test_watch_paths_are_absolute_in_the_hash(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text(textwrap.dedent("""\
+        services:
+          s:
+            image: busybox
+            develop:
+              watch:
+                - {path: ./src, action: sync, target: /app}
+        """))
+    project = load_project(LoadOptions(cwd=str(tmp_path), project_name="t", environ={}))
+    assert service_json(project.services["s"]) == (
+        '{"develop":{"watch":[{"path":"' + str(tmp_path / "src") + '","action":"sync","target":"/app"}]},'
+        '"command":null,"entrypoint":null,"image":"busybox","networks":{"default":null}}')
+
+
+def test_plain_scalars_read_as_yaml_v3_reads_them(tmp_path: Path) -> None:
+    """compose-go parses with yaml.v3: only true/false are booleans and there are no base-60 numbers, so
+    ``restart: no``, ``FLAG: yes`` and ``- 22:22`` are the strings they look like (PyYAML's YAML 1.1 would
+    make them False, True and 1342)."""
+    (tmp_path / "compose.yaml").write_text(textwrap.dedent("""\
+        services:
+          s:
+            image: busybox
+            restart: no
+            environment: {FLAG: yes, OFF: off, ON: true}
+            ports:
+              - 22:22
+        """))
+    project = load_project(LoadOptions(cwd=str(tmp_path), project_name="t", environ={}))
+    assert service_json(project.services["s"]) == (
+        '{"command":null,"entrypoint":null,"environment":{"FLAG":"yes","OFF":"off","ON":"true"},"image":"busybox",'
+        '"networks":{"default":null},"ports":[{"mode":"ingress","target":22,"published":"22","protocol":"tcp"}],'
+        '"restart":"no"}')

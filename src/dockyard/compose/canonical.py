@@ -234,6 +234,8 @@ def _shape(value: Any, spec: Any, json_form: bool) -> Any:
         mode = int(value, 8) if isinstance(value, str) else int(value)
         return "0" + format(mode, "o")
     if spec == "pull_policy":
+        if value == _RAW_IF_NOT_PRESENT:
+            return "if_not_present"
         return "missing" if value == "if_not_present" else (str(value) if value else _OMIT)
     if spec == "bool":
         return True if value else _OMIT
@@ -251,6 +253,27 @@ class _Omit:
 
 
 _OMIT: Any = _Omit()
+
+
+def _unnormalized(internal: dict[str, Any]) -> dict[str, Any]:
+    """The service as compose-go loads it without its Normalize pass (``config --no-normalize``): no implicit
+    default network, no default dockerfile, pull_policy as written, no dependencies implied by links,
+    shared namespaces or volumes_from."""
+    svc = {k: v for k, v in internal.items() if k != "env_file"}
+    if svc.pop("__implicit_networks__", False):
+        svc.pop("networks", None)
+    build = svc.get("build")
+    if isinstance(build, dict) and build.get("__implicit_dockerfile__"):
+        svc["build"] = {k: v for k, v in build.items() if k != "dockerfile"}
+    if svc.get("pull_policy") == "if_not_present":
+        svc["pull_policy"] = _RAW_IF_NOT_PRESENT
+    if svc.get("secrets"):  # the secret's default target is the loader's defaults pass, not Normalize
+        svc["secrets"] = [({**x, "target": f"/run/secrets/{x.get('source')}"} if not x.get("target") else x)
+                          for x in svc["secrets"]]
+    return svc
+
+
+_RAW_IF_NOT_PRESENT = "\x00if_not_present"  # printed as written: Normalize is what turns it into "missing"
 
 
 def v2_service(internal: dict[str, Any]) -> dict[str, Any]:
@@ -278,12 +301,12 @@ def v2_service(internal: dict[str, Any]) -> dict[str, Any]:
     return svc
 
 
-def canonical(project: Project, json_form: bool = False) -> dict[str, Any]:
+def canonical(project: Project, json_form: bool = False, normalize: bool = True) -> dict[str, Any]:
     """The project as Compose v2 models it: name, services, networks, volumes, secrets, configs."""
     doc: dict[str, Any] = {"name": project.name}
     services = {}
     for name in sorted(project.services):
-        svc = v2_service(project.services[name])
+        svc = v2_service(project.services[name]) if normalize else _unnormalized(project.services[name])
         shaped = _shape(svc, _SERVICE, json_form)
         services[name] = {} if shaped is _OMIT else shaped
         if json_form:  # command and entrypoint are never left out of Go's JSON (null when unset)
@@ -298,6 +321,10 @@ def canonical(project: Project, json_form: bool = False) -> dict[str, Any]:
         out = {}
         for key in sorted(items):
             obj = dict(items[key] or {})
+            if not normalize and obj.pop("__implicit__", False):
+                continue  # the implicit default network is Normalize's
+            if not normalize and obj.get("__implicit_name__"):
+                obj.pop("name", None)
             if section == "secrets" or (section == "configs" and obj.get("environment")):
                 obj.pop("content", None)  # a secret's content (or an environment config's) is never printed
             shaped = _shape(obj, spec, json_form)
@@ -426,14 +453,14 @@ def _typed(doc: dict[str, Any]) -> _StructDict:
     return out
 
 
-def to_yaml(project: Project) -> str:
-    text = yaml.dump(_typed(canonical(project)), Dumper=_Dumper, default_flow_style=False, allow_unicode=True,
-                     width=float("inf"), sort_keys=False)
+def to_yaml(project: Project, normalize: bool = True) -> str:
+    text = yaml.dump(_typed(canonical(project, normalize=normalize)), Dumper=_Dumper, default_flow_style=False,
+                     allow_unicode=True, width=float("inf"), sort_keys=False)
     return text.replace("$", "$$")
 
 
-def to_json(project: Project) -> str:
-    typed = _typed(canonical(project, json_form=True))
+def to_json(project: Project, normalize: bool = True) -> str:
+    typed = _typed(canonical(project, json_form=True, normalize=normalize))
     top = {k: typed[k] for k in sorted(typed)}  # the top level is a Go map: sorted keys
     text = json.dumps(_go_json_order(top), indent=2, ensure_ascii=False)
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

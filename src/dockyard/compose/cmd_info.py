@@ -70,6 +70,7 @@ def configure_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-normalize", action="store_true")
     p.add_argument("--resolve-image-digests", action="store_true")
     p.add_argument("--no-consistency", action="store_true")
+    p.add_argument("--no-path-resolution", action="store_true")
     p.add_argument("--variables", action="store_true")
     p.add_argument("--environment", action="store_true")
     p.add_argument("-o", "--output")
@@ -78,6 +79,8 @@ def configure_config(p: argparse.ArgumentParser) -> None:
 def run_config(args: Any, ctx: Context) -> int:
     if args.no_consistency:
         ctx.opts.consistency = False
+    if args.no_path_resolution:
+        ctx.opts.resolve_paths = False
     if args.variables:
         return _config_variables(args, ctx)
     if args.environment and not (args.list_services or args.volumes or args.hash or args.profiles or args.images):
@@ -100,7 +103,7 @@ def run_config(args: Any, ctx: Context) -> int:
     try:
         render(project, out, args.format, services=args.list_services, volumes=args.volumes,
                profiles=args.profiles, images=args.images, hash_of=args.hash, quiet=args.quiet,
-               networks=args.networks)
+               networks=args.networks, normalize=not args.no_normalize)
     finally:
         if args.output:
             out.close()

@@ -19,7 +19,7 @@ from dockyard.compose.servicehash import service_hash
 
 def render(project: Project, out: IO[str], fmt: str = "yaml", services: bool = False, volumes: bool = False,
            profiles: bool = False, images: bool = False, hash_of: str | None = None, quiet: bool = False,
-           networks: bool = False) -> None:
+           networks: bool = False, normalize: bool = True) -> None:
     if quiet:
         return
     if services:
@@ -47,8 +47,8 @@ def render(project: Project, out: IO[str], fmt: str = "yaml", services: bool = F
             out.write(f"{name} {service_hash(project.service(name), env_files_read=False)}\n")
         return
     if fmt == "json":
-        out.write(canonical.to_json(project))
+        out.write(canonical.to_json(project, normalize))
     elif fmt == "yaml":
-        out.write(canonical.to_yaml(project))
+        out.write(canonical.to_yaml(project, normalize))
     else:
         raise ComposeError(f'unsupported format "{fmt}"')

@@ -29,8 +29,32 @@ OVERRIDES = {"compose.yaml": ("compose.override.yaml", "compose.override.yml"),
              "compose.yml": ("compose.override.yml", "compose.override.yaml"),
              "docker-compose.yaml": ("docker-compose.override.yaml", "docker-compose.override.yml"),
              "docker-compose.yml": ("docker-compose.override.yml", "docker-compose.override.yaml")}
-# libyaml's parser where PyYAML was built with it (several times faster on a large file)
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _yaml_loader() -> type:
+    """libyaml's parser where PyYAML was built with it (several times faster on a large file), reading
+    plain scalars as compose-go's yaml.v3 does: only true/false are booleans (``restart: no`` and ``FOO: yes``
+    are strings), ``22:22`` is no base-60 number (a port mapping stays a string) and a date stays a string."""
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Loader(base):  # type: ignore[misc,valid-type]
+        pass
+
+    dropped = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+               "tag:yaml.org,2002:timestamp"}
+    Loader.yaml_implicit_resolvers = {k: [(tag, rx) for tag, rx in v if tag not in dropped]
+                                      for k, v in base.yaml_implicit_resolvers.items()}
+    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                 list("tTfF"))
+    Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(
+        r"^[-+]?(?:0|[1-9][0-9_]*|0[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+)$"), list("-+0123456789"))
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+0123456789."))
+    return Loader
+
+
+_YAML_LOADER = _yaml_loader()
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -41,7 +65,8 @@ class LoadOptions:
                  project_directory: str | None = None, env_files: list[str] | None = None,
                  profiles: list[str] | None = None, cwd: str | None = None,
                  environ: Mapping[str, str] | None = None, warn: Callable[[str], None] | None = None,
-                 stdin_text: str | None = None, interpolate: bool = True, consistency: bool = True) -> None:
+                 stdin_text: str | None = None, interpolate: bool = True, consistency: bool = True,
+                 resolve_paths: bool = True) -> None:
         self.files = list(files or [])
         self.project_name = project_name
         self.project_directory = project_directory
@@ -53,6 +78,7 @@ class LoadOptions:
         self.stdin_text = stdin_text
         self.interpolate = interpolate  # False: ${VAR} left as written (config --no-interpolate)
         self.consistency = consistency  # False: references to undefined objects let through (--no-consistency)
+        self.resolve_paths = resolve_paths  # False: relative paths kept as written (--no-path-resolution)
 
 
 def normalize_project_name(name: str) -> str:
@@ -246,8 +272,9 @@ class Loader:
                         active[d] = disabled.pop(d)
                         named.add(d)
                         changed = True
-        normalized = {s: normalize_service(s, svc, bases.get(s, project_dir), env) for s, svc in active.items()}
-        off = {s: normalize_service(s, svc, bases.get(s, project_dir), env) for s, svc in disabled.items()}
+        rp = opts.resolve_paths
+        normalized = {s: normalize_service(s, svc, bases.get(s, project_dir), env, rp) for s, svc in active.items()}
+        off = {s: normalize_service(s, svc, bases.get(s, project_dir), env, rp) for s, svc in disabled.items()}
         check_graph(normalized, off, check_undefined=opts.consistency)
         for sname, svc in normalized.items():
             if not svc.get("image") and not svc.get("build"):
@@ -259,7 +286,7 @@ class Loader:
         used_nets = {n for svc in normalized.values() for n in (svc.get("networks") or {})}
         nets = dict(merged.get("networks") or {})
         if "default" in used_nets and "default" not in nets:
-            nets["default"] = {}
+            nets["default"] = {"__implicit__": True}
         for key, raw in nets.items():
             project.networks[key] = normalize_resource("networks", key, raw, name, project_dir)
         if opts.consistency:  # every reference names a defined object
@@ -281,7 +308,7 @@ class Loader:
         for kind in ("secrets", "configs"):
             for key, raw in (merged.get(kind) or {}).items():
                 getattr(project, kind)[key] = normalize_resource(kind, key, raw, name,
-                                                                 bases.get(f"{kind}:{key}", project_dir))
+                                                                 bases.get(f"{kind}:{key}", project_dir), rp)
         return project
 
     # -- one file ---------------------------------------------------------------------------------------

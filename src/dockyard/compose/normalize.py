@@ -86,11 +86,11 @@ def _range(text: str) -> list[int]:
     return [int(a)]
 
 
-def parse_volume(spec: Any, base: str) -> dict[str, Any]:
-    """One service volumes entry as a long-syntax mapping."""
+def parse_volume(spec: Any, base: str, resolve: bool = True) -> dict[str, Any]:
+    """One service volumes entry as a long-syntax mapping (``resolve=False``: a bind source as written)."""
     if isinstance(spec, dict):
         long = dict(spec)
-        if long.get("type") == "bind" and long.get("source"):
+        if long.get("type") == "bind" and long.get("source") and resolve:
             long["source"] = resolve_path(base, str(long["source"]))
         return long
     text = str(spec)
@@ -102,7 +102,7 @@ def parse_volume(spec: Any, base: str) -> dict[str, Any]:
     opts = set(mode.split(",")) if mode else set()
     v: dict[str, Any]
     if _is_path(source):
-        v = {"type": "bind", "source": resolve_path(base, source), "target": target,
+        v = {"type": "bind", "source": resolve_path(base, source) if resolve else source, "target": target,
              "bind": {"create_host_path": True}}
         for p in ("shared", "slave", "private", "rshared", "rslave", "rprivate"):
             if p in opts:
@@ -138,16 +138,20 @@ def _scalar(v: Any) -> str:
     return str(v)
 
 
-def normalize_service(name: str, raw: dict[str, Any], base: str, environ: Mapping[str, str]) -> dict[str, Any]:
-    """The long form of service ``name`` (``base``: the directory its relative paths start from)."""
+def normalize_service(name: str, raw: dict[str, Any], base: str, environ: Mapping[str, str],
+                      resolve: bool = True) -> dict[str, Any]:
+    """The long form of service ``name`` (``base``: the directory its relative paths start from; ``resolve``
+    False: build contexts, bind sources and watched paths left as written, as ``config --no-path-resolution``)."""
     svc = dict(raw)
     build = svc.get("build")
     if build is not None:
         b = {"context": build} if isinstance(build, str) else dict(build)
         ctx = str(b.get("context") or ".")
         if "://" not in ctx and not ctx.startswith("git@"):
-            b["context"] = resolve_path(base, ctx)
-        b.setdefault("dockerfile", "Dockerfile")
+            b["context"] = resolve_path(base, ctx) if resolve else ctx
+        if "dockerfile" not in b:
+            b["dockerfile"] = "Dockerfile"
+            b["__implicit_dockerfile__"] = True  # compose-go's normalization (config --no-normalize leaves it out)
         if "args" in b:
             b["args"] = {k: (None if v is None else _scalar(v)) for k, v in list_to_mapping(b["args"]).items()}
         if "labels" in b:
@@ -194,7 +198,7 @@ def normalize_service(name: str, raw: dict[str, Any], base: str, environ: Mappin
     if "expose" in svc:
         svc["expose"] = [str(e) for e in svc["expose"]]
     if "volumes" in svc:
-        svc["volumes"] = [parse_volume(v, base) for v in svc["volumes"] or []]
+        svc["volumes"] = [parse_volume(v, base, resolve) for v in svc["volumes"] or []]
     if "tmpfs" in svc and isinstance(svc["tmpfs"], str):
         svc["tmpfs"] = [svc["tmpfs"]]
     for key in ("dns", "dns_search"):
@@ -214,6 +218,7 @@ def normalize_service(name: str, raw: dict[str, Any], base: str, environ: Mappin
         svc["networks"] = {str(n): None for n in nets}
     if not svc.get("networks") and not svc.get("network_mode"):
         svc["networks"] = {"default": None}
+        svc["__implicit_networks__"] = True
     for key in ("secrets", "configs"):
         if key in svc:
             svc[key] = [{"source": s} if isinstance(s, str) else dict(s) for s in svc[key] or []]
@@ -222,11 +227,16 @@ def normalize_service(name: str, raw: dict[str, Any], base: str, environ: Mappin
                           for k, v in svc["ulimits"].items()}
     if "profiles" in svc:
         svc["profiles"] = [str(p) for p in svc["profiles"]]
+    dev = svc.get("develop")
+    if isinstance(dev, dict) and isinstance(dev.get("watch"), list) and resolve:  # absolute, as v2 has them
+        svc["develop"] = {**dev, "watch": [({**w, "path": resolve_path(base, str(w["path"]))}
+                                            if isinstance(w, dict) and w.get("path") else w) for w in dev["watch"]]}
     svc.pop("extends", None)
     return svc
 
 
-def normalize_resource(kind: str, key: str, raw: Any, project: str, base: str) -> dict[str, Any]:
+def normalize_resource(kind: str, key: str, raw: Any, project: str, base: str,
+                       resolve: bool = True) -> dict[str, Any]:
     """A top-level network/volume/secret/config with its engine name (``project_key`` unless named or external)."""
     obj = dict(raw or {})
     ext = obj.get("external")
@@ -236,10 +246,9 @@ def normalize_resource(kind: str, key: str, raw: Any, project: str, base: str) -
     if "labels" in obj:
         obj["labels"] = {str(k): _scalar(v) for k, v in list_to_mapping(obj["labels"]).items()}
     if kind in ("secrets", "configs"):
-        if obj.get("file"):
+        if obj.get("file") and resolve:
             obj["file"] = resolve_path(base, str(obj["file"]))
-    if obj.get("external"):
-        obj.setdefault("name", key)
-    else:
-        obj.setdefault("name", f"{project}_{key}")
+    if "name" not in obj:
+        obj["name"] = key if obj.get("external") else f"{project}_{key}"
+        obj["__implicit_name__"] = True
     return obj

@@ -19,6 +19,7 @@ import struct
 from typing import Any
 
 from dockyard.compose.convert import duration_ns, size_bytes
+from dockyard.compose.merge import list_to_mapping
 
 # A field: (json key, kind, omitempty). Kinds: "str", "int", "f32", "bool", "pbool" (*bool), "puint"
 # (*uint64/*uint32), "bytes" (UnitBytes), "dur" (Duration), "pdur" (*Duration), "strs", "test" (a healthcheck
@@ -149,12 +150,12 @@ def _scalar(value: Any, kind: str, omitempty: bool) -> Any:
     if value is None:
         return _OMIT if omitempty else _zero(kind)
     if kind == "str":
-        text = str(value)
+        text = _text(value)
         return _OMIT if omitempty and text == "" else go_string(text)
     if kind in ("int", "count"):
         if kind == "count" and str(value).lower() == "all":
             return "-1"
-        n = int(value)
+        n = int(float(value)) if isinstance(value, str) and not value.lstrip("-").isdigit() else int(value)
         return _OMIT if omitempty and n == 0 else str(n)
     if kind == "f32":
         text = go_float32(value)
@@ -176,6 +177,8 @@ def _scalar(value: Any, kind: str, omitempty: bool) -> Any:
     if not value and kind in ("strmap", "nullmap", "hosts", "envfiles", "ulimits", "devices"):
         return _OMIT
     if kind in ("strmap", "nullmap"):
+        if isinstance(value, list):  # a KEY=VALUE list the loader left as written (deploy.labels)
+            value = list_to_mapping(value)
         return "{" + ",".join(f"{go_string(str(k))}:" + ("null" if v is None else go_string(_text(v)))
                               for k, v in sorted(value.items())) + "}"
     if kind == "hosts":
