@@ -31,12 +31,15 @@ def _cgroup_resources(spec: dict[str, Any]) -> dict[str, Any]:
     return resources
 
 
+_SECCOMP_LAYOUT = "binary-tree"  # programs cached before the layout changed are compiled again
+
+
 def compiled_seccomp(root: str, seccomp_cfg: dict[str, Any]) -> tuple[bytes, int]:
     """The BPF program for a profile, cached under the root: libseccomp takes ~10 ms per compile."""
     from dockyard.sys.linux import SECCOMP_FILTER_FLAGS
 
     uname = os.uname()
-    canonical = json.dumps([seccomp_cfg, uname.release, uname.machine], sort_keys=True).encode()
+    canonical = json.dumps([seccomp_cfg, uname.release, uname.machine, _SECCOMP_LAYOUT], sort_keys=True).encode()
     path = os.path.join(root, ".seccomp", _sha256(canonical).hexdigest() + ".bpf")
     wanted = seccomp_cfg.get("flags") or []
     if all(f in SECCOMP_FILTER_FLAGS for f in wanted):

@@ -51,7 +51,9 @@ _ATTR_CTL_NNP = 3
 _ATTR_CTL_TSYNC = 4
 _ATTR_CTL_LOG = 6
 _ATTR_CTL_SSB = 7
+_ATTR_CTL_OPTIMIZE = 8
 _ATTR_API_SYSRAWRC = 9
+_OPTIMIZE_BINARY_TREE = 2
 _FILTER_FLAGS: dict[str, tuple[int, int]] = {
     "SECCOMP_FILTER_FLAG_TSYNC": (_ATTR_CTL_TSYNC, 1),
     "SECCOMP_FILTER_FLAG_LOG": (_ATTR_CTL_LOG, 2),
@@ -207,6 +209,12 @@ def _build(oci: Mapping[str, Any]) -> int:
         # The runtime decides about no_new_privs itself (process.noNewPrivileges).
         _check(lib.seccomp_attr_set(ctx, _ATTR_CTL_NNP, 0), "disabling libseccomp's no_new_privs")
         lib.seccomp_attr_set(ctx, _ATTR_API_SYSRAWRC, 1)  # kernel errno instead of ECANCELED (2.5+)
+        # The same verdicts as libseccomp's default layout (a test compares the two), with the syscall numbers
+        # sorted into a binary tree (2.5+; older libraries keep the default): the kernel runs a filter for
+        # every syscall number and arch when it is installed, to cache the always-allowed ones, so docker's
+        # profile (3 arches, ~1000 instructions) installs in ~0.5 ms instead of ~1.4 ms, on every container
+        # start and exec; calls outside that cache walk a tree instead of a list.
+        lib.seccomp_attr_set(ctx, _ATTR_CTL_OPTIMIZE, _OPTIMIZE_BINARY_TREE)
         for flag in oci.get("flags") or ():
             attr = _FILTER_FLAGS.get(flag)
             if attr is None:
@@ -318,7 +326,7 @@ def _cache_salt() -> str:
     lib = _lib()
     lib.seccomp_version.restype = ctypes.POINTER(_Version)
     version = lib.seccomp_version().contents
-    return f"v1 libseccomp {version.major}.{version.minor}.{version.micro} {os.uname().machine}"
+    return f"v2 libseccomp {version.major}.{version.minor}.{version.micro} {os.uname().machine} binary-tree"
 
 
 def filter_flags(oci_seccomp: Mapping[str, Any]) -> int:
