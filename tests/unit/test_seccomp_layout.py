@@ -29,8 +29,8 @@ def _program(oci: dict, optimize: int | None) -> list[tuple[int, int, int, int]]
     lib = seccomp._lib()
     ctx = seccomp._build(oci)
     try:
-        if optimize is not None:
-            assert lib.seccomp_attr_set(ctx, seccomp._ATTR_CTL_OPTIMIZE, optimize) == 0
+        if optimize is not None and lib.seccomp_attr_set(ctx, seccomp._ATTR_CTL_OPTIMIZE, optimize) != 0:
+            pytest.skip("this libseccomp (< 2.5) has no binary-tree layout: the default one is installed")
         fd = os.memfd_create("bpf")
         try:
             assert lib.seccomp_export_bpf(ctx, fd) == 0
