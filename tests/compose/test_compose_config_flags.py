@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import io
-import os
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from dockyard.compose.cli import main as compose_main
 from dockyard.compose.variables import extract_variables
-
-
-def run(cwd: Path, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        code = compose_main(list(args), out=out, err=err)
-    finally:
-        os.chdir(old)
-    return code, out.getvalue(), err.getvalue()
+from helpers.compose_run import run_compose as run
 
 
 @pytest.fixture(autouse=True)

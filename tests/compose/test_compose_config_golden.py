@@ -10,9 +10,7 @@ to it recreates every container of every project).
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.compose.canonical import go_duration
-from dockyard.compose.cli import main as compose_main
+from helpers.compose_run import run_compose as run
 from helpers.daemon import DOCKYARD
 
 GOLDEN = Path(__file__).parent / "golden" / "config"
@@ -33,17 +31,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     dest = tmp_path / "golden"
     shutil.copytree(GOLDEN, dest, ignore=shutil.ignore_patterns("expected*"))
     return dest
-
-
-def run(cwd: Path, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        code = compose_main(list(args), out=out, err=err)
-    finally:
-        os.chdir(old)
-    return code, out.getvalue(), err.getvalue()
 
 
 def expected(name: str, project: Path) -> str:

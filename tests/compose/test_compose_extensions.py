@@ -8,15 +8,13 @@ extension whole (override.mergeMappings never merges an ``x-`` key).
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from dockyard.compose.cli import main as compose_main
+from helpers.compose_run import run_compose as run
 
 PROJECT = """\
 name: ext
@@ -44,17 +42,6 @@ volumes:
   data:
     x-vol: [1, 2]
 """
-
-
-def run(cwd: Path, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        code = compose_main(list(args), out=out, err=err)
-    finally:
-        os.chdir(old)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -17,16 +17,14 @@ service without networks is on ``default`` (null), a healthcheck string is CMD-S
 from __future__ import annotations
 
 import hashlib
-import io
-import os
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from dockyard.compose.cli import main as compose_main
 from dockyard.compose.loader import LoadOptions, load_project
 from dockyard.compose.servicehash import go_float32, service_json
+from helpers.compose_run import run_compose as run
 
 COMPOSE = """\
 name: hashes
@@ -99,17 +97,6 @@ def proj(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "compose.yaml").write_text(COMPOSE)
     (tmp_path / "db.env").write_text("X=1\n")
     return tmp_path
-
-
-def run(cwd: Path, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        code = compose_main(list(args), out=out, err=err)
-    finally:
-        os.chdir(old)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_service_json_is_go_json_of_the_v2_model(proj: Path) -> None:

@@ -3,7 +3,6 @@ validation messages and exit codes, and `compose config`."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -13,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.compose.cli import main as compose_main
 from dockyard.compose.errors import ComposeError, ProjectError
 from dockyard.compose.interpolate import InterpolationError, substitute
 from dockyard.compose.labels import config_hash
 from dockyard.compose.loader import LoadOptions, load_project
+from helpers.compose_run import run_compose
 
 DOCKYARD = os.path.join(os.path.dirname(sys.executable), "dockyard")
 
@@ -290,14 +289,7 @@ def test_config_command_outputs(tmp_path: Path) -> None:
         volumes: {data: {}}
         """)
     def run(*args: str) -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        old = os.getcwd()
-        os.chdir(tmp_path)
-        try:
-            code = compose_main(list(args), out=out, err=err)
-        finally:
-            os.chdir(old)
-        return code, out.getvalue(), err.getvalue()
+        return run_compose(tmp_path, *args)
 
     code, out, err = run("--profile", "x", "config", "--services")
     assert (code, out) == (0, "db\nweb\n"), err

@@ -7,15 +7,13 @@ plain map by yaml.v3 (indent 2, keys sorted) or json.MarshalIndent, with no ``$$
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from dockyard.compose.cli import main as compose_main
+from helpers.compose_run import run_compose as run
 
 COMPOSE = """\
 name: ni
@@ -56,17 +54,6 @@ secrets:
   pw:
     file: ./pw.txt
 """
-
-
-def run(cwd: Path, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        code = compose_main(list(args), out=out, err=err)
-    finally:
-        os.chdir(old)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -13,23 +13,17 @@ import os
 
 import pytest
 
-from dockyard.util.placement import spread_new_dirs, topdir_flag
+from dockyard.util.placement import topdir_flag
 from helpers.daemon import TestDaemon
+from helpers.hostprobe import takes_inode_flags
 
 pytestmark = pytest.mark.dockyard_only("where dockyard's data root keeps per-container state")
 
 
-def _takes_flags(path: str) -> bool:
-    probe = os.path.join(path, ".flags-probe")
-    os.mkdir(probe)
-    try:
-        return spread_new_dirs(probe)
-    finally:
-        os.rmdir(probe)
 
 
 def test_per_container_roots_spread_new_directories(daemon: TestDaemon, busybox_image: str) -> None:
-    if not _takes_flags(daemon.data_root):
+    if not takes_inode_flags(daemon.data_root):
         pytest.skip("the data root's filesystem has no inode flags (tmpfs, overlay)")
     status, _h, _b = daemon.api("POST", "/containers/create?name=placed", {"Image": busybox_image,
                                                                            "Cmd": ["sleep", "30"]})

@@ -1,7 +1,9 @@
-"""Small questions tests ask the host: a free loopback port to publish on, a process's resident memory."""
+"""Small questions tests ask the host: a free loopback port to publish on, a process's resident memory, whether a
+filesystem keeps inode flags."""
 
 from __future__ import annotations
 
+import os
 import socket
 
 
@@ -19,3 +21,16 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise AssertionError(f"no VmRSS for {pid}")
+
+
+def takes_inode_flags(directory: str) -> bool:
+    """Whether the filesystem of ``directory`` keeps inode flags such as ext4's top-of-hierarchy one (tmpfs and
+    overlay refuse them)."""
+    from dockyard.util.placement import spread_new_dirs
+
+    probe = os.path.join(directory, f".flags-probe-{os.getpid()}")
+    os.mkdir(probe)
+    try:
+        return spread_new_dirs(probe)
+    finally:
+        os.rmdir(probe)

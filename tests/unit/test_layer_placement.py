@@ -11,20 +11,12 @@ from dockyard.storage.blobs import BlobStore
 from dockyard.storage.db import StateDB
 from dockyard.storage.layers import LayerStore
 from dockyard.util.placement import spread_new_dirs, topdir_flag
-
-
-def _takes_flags(path: str) -> bool:
-    probe = os.path.join(path, "probe")
-    os.mkdir(probe)
-    try:
-        return spread_new_dirs(probe)
-    finally:
-        os.rmdir(probe)
+from helpers.hostprobe import takes_inode_flags
 
 
 def test_layers_dir_is_a_hierarchy_top(tmp_path: str) -> None:
     root = str(tmp_path)
-    if not _takes_flags(root):
+    if not takes_inode_flags(root):
         pytest.skip("this filesystem has no inode flags (tmpfs, overlay)")
     db = StateDB(os.path.join(root, "state.db"))
     try:
