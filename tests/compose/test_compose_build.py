@@ -163,16 +163,6 @@ def test_build_secrets_reach_the_builder(builder: TestDaemon, app: tuple[Path, s
     assert r.returncode != 0 and "unsupported external secret envtok" in r.stderr, r.stderr
 
 
-@pytest.fixture()
-def registry(tmp_path: Path) -> Iterator[Any]:
-    if not os.path.exists("/usr/bin/docker-registry"):
-        pytest.skip("docker-registry is not installed")
-    from helpers.registry import running_registry
-
-    with running_registry(str(tmp_path), "http") as reg:
-        yield reg
-
-
 def test_push_and_pull(builder: TestDaemon, app: tuple[Path, str], registry: Any) -> None:
     root, name = app
     ref = f"{registry.host}/compose/{name}:1"

@@ -5,66 +5,7 @@ counts recreates a container."""
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import subprocess
-import sys
-import textwrap
-import urllib.parse
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import pytest
-
-from helpers.daemon import TestDaemon
-
-DOCKYARD = os.path.join(os.path.dirname(sys.executable), "dockyard")
-
-
-class Proj:
-    def __init__(self, daemon: TestDaemon, root: Path, text: str) -> None:
-        self.daemon = daemon
-        self.dir = root
-        self.name = "dym" + secrets.token_hex(3)
-        self.write(text)
-
-    def write(self, text: str) -> None:
-        (self.dir / "compose.yaml").write_text(textwrap.dedent(text))
-
-    def run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([DOCKYARD, "compose", "-p", self.name, *args], cwd=self.dir, capture_output=True,
-                              text=True, env={**self.daemon.env, **(env or {})}, timeout=120)
-
-    def ok(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        r = self.run(*args, env=env)
-        assert r.returncode == 0, f"compose {' '.join(args)} → {r.returncode}\n{r.stdout}\n{r.stderr}"
-        return r
-
-    def containers(self) -> list[dict[str, Any]]:
-        flt = urllib.parse.quote(json.dumps({"label": [f"com.docker.compose.project={self.name}"]}))
-        status, body = self.daemon.api_json("GET", f"/containers/json?all=1&filters={flt}")
-        assert status == 200
-        return sorted(body, key=lambda c: c["Names"][0])
-
-    def ids(self) -> dict[str, str]:
-        return {c["Names"][0].lstrip("/"): c["Id"] for c in self.containers()}
-
-
-@pytest.fixture()
-def project(daemon: TestDaemon, busybox_image: str, tmp_path: Path) -> Iterator[Any]:
-    made: list[Proj] = []
-
-    def make(text: str) -> Proj:
-        d = tmp_path / f"p{len(made)}"
-        d.mkdir()
-        p = Proj(daemon, d, text)
-        made.append(p)
-        return p
-
-    yield make
-    for p in made:
-        p.run("down", "-v", "-t", "0", "--remove-orphans")
 
 
 def test_extensions_and_anchors_reach_the_containers(project: Any) -> None:
@@ -182,16 +123,6 @@ def test_run_cap_add_cap_drop_and_tty_flags(project: Any) -> None:
     r = p.ok("exec", "-t", "-T", "a", "echo", "tty-flag-accepted")  # v2's hidden -t: a TTY is the default
     assert r.stdout.strip() == "tty-flag-accepted"
     assert p.daemon.api("DELETE", f"/containers/{p.name}-once?force=1")[0] == 204
-
-
-@pytest.fixture()
-def registry(tmp_path: Path) -> Iterator[Any]:
-    if not os.path.exists("/usr/bin/docker-registry"):
-        pytest.skip("docker-registry is not installed")
-    from helpers.registry import running_registry
-
-    with running_registry(str(tmp_path), "http") as reg:
-        yield reg
 
 
 def test_config_resolve_image_digests(project: Any, registry: Any) -> None:
