@@ -183,3 +183,29 @@ def test_push_and_pull(builder: TestDaemon, app: tuple[Path, str], registry: Any
     assert f"Image {ref}  Pulled" in r.stderr
     r = compose(builder, root, name, "run", "--rm", "-T", "app")
     assert r.stdout == "pushed\n", r.stderr
+
+
+def test_build_memory_limit_ssh_builder_and_deprecated_pull_flags(builder: TestDaemon, app: tuple[Path, str]) -> None:
+    root, name = app
+    (root / "Dockerfile").write_text(
+        "FROM busybox:latest\nRUN echo limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null"
+        " || cat /sys/fs/cgroup/memory.max)\n")
+    (root / "compose.yaml").write_text(f"services:\n  web:\n    build: .\n    image: {name}-web\n")
+    r = compose(builder, root, name, "build", "-m", "64m", "--no-cache")
+    assert r.returncode == 0, r.stderr
+    assert f"limit={64 * 1024 * 1024}" in r.stdout + r.stderr, r.stdout + r.stderr  # the step ran under -m
+    r = compose(builder, root, name, "build", "--progress", "plain", "--builder", "default")
+    assert r.returncode == 0, r.stderr
+    r = compose(builder, root, name, "build", "--builder", "buildkit-remote")
+    assert r.returncode != 0 and 'no builder "buildkit-remote" found' in r.stderr, r.stderr
+    r = compose(builder, root, name, "build", "--ssh", "default")
+    assert r.returncode != 0 and "the classic builder doesn't support SSH keys" in r.stderr, r.stderr
+    (root / "compose.yaml").write_text(f"services:\n  web:\n    build: {{context: ., ssh: [default]}}\n"
+                                       f"    image: {name}-web\n")
+    r = compose(builder, root, name, "build")
+    assert r.returncode != 0 and "the classic builder doesn't support SSH keys" in r.stderr, r.stderr
+    # deprecated and ignored by Compose v2 as well: accepted, nothing to pull for a buildable service
+    r = compose(builder, root, name, "pull", "--ignore-buildable", "--no-parallel")
+    assert r.returncode == 0, r.stderr
+    r = compose(builder, root, name, "pull", "--ignore-buildable", "--parallel")
+    assert r.returncode == 0, r.stderr

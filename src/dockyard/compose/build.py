@@ -133,7 +133,7 @@ def build_secrets_header(project: Project, refs: list[Any]) -> dict[str, str]:
 
 
 def build_image(engine: Engine, project: Project, service: str, progress: Progress, no_cache: bool = False,
-                pull: bool = False, quiet: bool = False) -> str:
+                pull: bool = False, quiet: bool = False, memory: int | None = None) -> str:
     """Build ``service``'s image; its ID."""
     svc = project.services[service]
     b = svc["build"]
@@ -143,6 +143,8 @@ def build_image(engine: Engine, project: Project, service: str, progress: Progre
     headers = build_secrets_header(project, b.get("secrets") or [])
     ref = image_ref(project, service, svc)
     query = build_query(project, service, svc, no_cache, pull)
+    if memory:
+        query["memory"] = memory
     dockerfile = str(query["dockerfile"])
     progress.event("Image", ref, "Building")
     image_id = ""

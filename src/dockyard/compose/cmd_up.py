@@ -14,8 +14,8 @@ from dockyard.client.api_client import APIError
 from dockyard.compose import labels as L
 from dockyard.compose.context import ProjectRef, project_ref
 from dockyard.compose.converge import Converger, UpOptions
-from dockyard.compose.convert import image_ref, secret_files
-from dockyard.compose.errors import PULL_FAILURE, ComposeError
+from dockyard.compose.convert import image_ref, secret_files, size_bytes
+from dockyard.compose.errors import BUILD_FAILURE, PULL_FAILURE, ComposeError
 from dockyard.compose.logs import LogPrinter
 from dockyard.compose.parallel import Task, run_all
 from dockyard.compose.progress import Progress
@@ -583,24 +583,36 @@ def configure_build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--build-arg", action="append", default=[])
     p.add_argument("--push", action="store_true")
     p.add_argument("--with-dependencies", action="store_true")
+    p.add_argument("-m", "--memory", help="memory limit of the build's step containers (e.g. 512m)")
+    p.add_argument("--ssh", default="", help="SSH agent or keys for the build (not supported: no SSH forwarding)")
+    p.add_argument("--builder", default="", help="builder to use (only the daemon's own, \"default\")")
+    p.add_argument("--progress", choices=["auto", "tty", "plain", "json", "quiet"], help=argparse.SUPPRESS)
 
 
 def run_build(args: Any, ctx: Context) -> int:
+    if args.builder not in ("", "default"):
+        raise ComposeError(f'no builder "{args.builder}" found')
+    if args.progress:  # Compose v2's deprecated spelling of the top-level --progress
+        ctx.progress_mode = args.progress
     project = ctx.project(args.services)
     names = args.services or sorted(project.services)
     if args.with_dependencies:
         names = project.with_dependencies(names)
     from dockyard.compose.build import build_image
 
+    memory = size_bytes(args.memory) if args.memory else None
     progress = ctx.progress(args.quiet)
     for s in names:
         svc = project.service(s)
         if not svc.get("build"):
             continue
+        if args.ssh or svc["build"].get("ssh"):  # Compose v2's words for a builder without SSH forwarding
+            raise ComposeError("the classic builder doesn't support SSH keys", BUILD_FAILURE)
         for a in args.build_arg:
             k, eq, v = a.partition("=")
             svc["build"].setdefault("args", {})[k] = v if eq else project.environment.get(k)
-        build_image(ctx.engine, project, s, progress, no_cache=args.no_cache, pull=args.pull, quiet=args.quiet)
+        build_image(ctx.engine, project, s, progress, no_cache=args.no_cache, pull=args.pull, quiet=args.quiet,
+                    memory=memory)
         if args.push:
             _push(ctx, image_ref(project, s, svc), progress)
     return 0
@@ -613,6 +625,9 @@ def configure_pull(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ignore-buildable", action="store_true")
     p.add_argument("--include-deps", action="store_true")
     p.add_argument("--policy", choices=["missing", "always"])
+    # deprecated in Compose v2 and ignored there too: images are always pulled in parallel
+    p.add_argument("--parallel", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--no-parallel", action="store_true", help=argparse.SUPPRESS)
 
 
 def run_pull(args: Any, ctx: Context) -> int:
