@@ -124,9 +124,12 @@ def pause(root: str, cid: str) -> None:
     stored = _need_running(root, cid)
     try:
         _cgroup(stored, cid).freeze()
-    except FileNotFoundError:
-        raise OCIRuntimeError(f"container not running: {cid} has exited", "state") from None
     except Exception as exc:  # noqa: BLE001 - the API promises OCIRuntimeError
+        # A container that exits meanwhile has its cgroup removed under the freeze (ENOENT, or ENODEV from a
+        # v1 freezer file of a removed cgroup): that is "not running", not a failure to pause.
+        if (isinstance(exc, FileNotFoundError) or not st.init_alive(stored)
+                or not os.path.isdir(st.container_dir(root, cid))):
+            raise OCIRuntimeError(f"container not running: {cid} has exited", "state") from None
         raise OCIRuntimeError(f"cannot pause {cid}: {exc}", "other") from None
     if not stored.get("paused_probe"):
         stored["paused_probe"] = True
