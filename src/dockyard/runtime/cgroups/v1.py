@@ -35,6 +35,10 @@ def parse_v1_mounts(mountinfo: str) -> dict[str, list[str]]:
     return mounts
 
 
+
+class _ParentNotFilled(Exception):
+    """A cpuset level found with an empty parent: the walk starts again from the top."""
+
 class V1Cgroup(Cgroup):
     """A container cgroup spread over the v1 hierarchies the host mounts."""
 
@@ -84,8 +88,16 @@ class V1Cgroup(Cgroup):
                         pass
                     for name in ("cpuset.cpus", "cpuset.mems"):
                         if not fs.read(current, name).strip():
-                            fs.write(current, name, fs.read(parent, name).strip())
+                            value = fs.read(parent, name).strip()
+                            if not value:
+                                # the parent was removed and made again by another create that has not
+                                # filled it yet: copying its emptiness would leave this cpuset unusable
+                                raise _ParentNotFilled(f"{parent}/{name} is empty")
+                            fs.write(current, name, value)
                 return
+            except _ParentNotFilled:
+                if attempt == 4:
+                    raise CgroupError(f"cannot fill the cpuset of {self.path}: its parent stays empty") from None
             except (OSError, CgroupError) as exc:
                 # Another container's destroy removed an empty shared parent meanwhile (ENOENT, or
                 # ENODEV while it is going away): walk again.
